@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Backend side of the frontend tests: see fe_harness.h. */
+#include "fe_harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <rte_eal.h>
+#include <rte_vhost.h>
+
+#include "fm_conn.h"
+
+#define FE_MAX_BACKENDS 8
+
+struct rte_mempool *fe_pool;
+static char tmpdir[64];
+static struct fe_backend backends[FE_MAX_BACKENDS];
+/* Callbacks for a vid no backend claims: always a library bug. */
+static atomic_int stray_callbacks;
+
+static struct fe_backend *
+backend_of(int vid)
+{
+	char name[256];
+	int i;
+
+	if (rte_vhost_get_ifname(vid, name, sizeof(name)) < 0)
+		goto stray;
+	for (i = 0; i < FE_MAX_BACKENDS; i++)
+		if (backends[i].active && strcmp(backends[i].path, name) == 0)
+			return &backends[i];
+stray:
+	atomic_fetch_add(&stray_callbacks, 1);
+	return NULL;
+}
+
+static int
+on_new_device(int vid)
+{
+	struct fe_backend *b = backend_of(vid);
+
+	if (b == NULL)
+		return -1;
+	atomic_store(&b->nr_vring_at_new_device, rte_vhost_get_vring_num(vid));
+	atomic_store(&b->vid, vid);
+	/* Counted last: a waiter that sees the count also sees the vid. */
+	atomic_fetch_add(&b->new_device, 1);
+	return 0;
+}
+
+static void
+on_destroy_device(int vid)
+{
+	struct fe_backend *b = backend_of(vid);
+
+	if (b != NULL)
+		atomic_fetch_add(&b->destroy_device, 1);
+}
+
+static int
+on_vring_state_changed(int vid, uint16_t queue_id, int enable)
+{
+	struct fe_backend *b = backend_of(vid);
+
+	if (b == NULL)
+		return -1;
+	if (queue_id < FE_MAX_VRINGS) {
+		atomic_store(&b->vring_state[queue_id], enable ? 1 : 0);
+		atomic_fetch_add(&b->vring_changes[queue_id], 1);
+	}
+	atomic_fetch_add(&b->vring_events, 1);
+	return 0;
+}
+
+static int
+on_features_changed(int vid, uint64_t features)
+{
+	struct fe_backend *b = backend_of(vid);
+
+	if (b == NULL)
+		return -1;
+	atomic_store(&b->features, features);
+	atomic_fetch_add(&b->features_changed, 1);
+	return 0;
+}
+
+static int
+on_new_connection(int vid)
+{
+	struct fe_backend *b = backend_of(vid);
+
+	if (b != NULL)
+		atomic_fetch_add(&b->new_connection, 1);
+	return 0;
+}
+
+static void
+on_destroy_connection(int vid)
+{
+	struct fe_backend *b = backend_of(vid);
+
+	if (b != NULL)
+		atomic_fetch_add(&b->destroy_connection, 1);
+}
+
+static const struct rte_vhost_device_ops fe_ops = {
+	.new_device = on_new_device,
+	.destroy_device = on_destroy_device,
+	.vring_state_changed = on_vring_state_changed,
+	.features_changed = on_features_changed,
+	.new_connection = on_new_connection,
+	.destroy_connection = on_destroy_connection,
+};
+
+int
+fe_init(const char *name)
+{
+	char prefix[96], loglevel[96];
+	const char *level = getenv("FE_LOG_LEVEL");
+	char *argv[] = {
+		(char *)(uintptr_t)name, "--no-pci", "--no-huge", "-m", "256",
+		"-l", "0", "--no-telemetry", prefix, loglevel,
+	};
+	int argc = (int)(sizeof(argv) / sizeof(argv[0]));
+
+	/* Line buffering keeps CUnit lines and library logs in order. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=fe-%s-%d", name,
+			(int)getpid());
+	/* lib.vhost* covers ours (lib.vhost) and DPDK's (lib.vhost.config). */
+	snprintf(loglevel, sizeof(loglevel), "--log-level=lib.vhost*:%s",
+			level != NULL ? level : "debug");
+	if (rte_eal_init(argc, argv) < 0) {
+		fprintf(stderr, "rte_eal_init failed: %s\n",
+				rte_strerror(rte_errno));
+		return -1;
+	}
+	fe_pool = rte_pktmbuf_pool_create("fe_pool", 8191, 0, 0,
+			RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	if (fe_pool == NULL) {
+		fprintf(stderr, "mbuf pool: %s\n", rte_strerror(rte_errno));
+		return -1;
+	}
+	strcpy(tmpdir, "/tmp/vhost-fe-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+remove_tmpdir(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	char p[512];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(tmpdir);
+}
+
+void
+fe_fini(void)
+{
+	int i;
+
+	for (i = 0; i < FE_MAX_BACKENDS; i++)
+		if (backends[i].active)
+			fe_backend_stop(&backends[i]);
+	if (atomic_load(&stray_callbacks) != 0)
+		fprintf(stderr, "%d callbacks for unknown vids\n",
+				atomic_load(&stray_callbacks));
+	rte_mempool_free(fe_pool);
+	fe_pool = NULL;
+	rte_eal_cleanup();
+	remove_tmpdir();
+}
+
+void
+fe_sock_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s.sock", tmpdir, name);
+}
+
+void
+fe_backend_reset_events(struct fe_backend *b)
+{
+	int i;
+
+	atomic_store(&b->new_device, 0);
+	atomic_store(&b->destroy_device, 0);
+	atomic_store(&b->features_changed, 0);
+	atomic_store(&b->new_connection, 0);
+	atomic_store(&b->destroy_connection, 0);
+	atomic_store(&b->vring_events, 0);
+	atomic_store(&b->features, 0);
+	atomic_store(&b->nr_vring_at_new_device, 0);
+	for (i = 0; i < FE_MAX_VRINGS; i++) {
+		atomic_store(&b->vring_state[i], -1);
+		atomic_store(&b->vring_changes[i], 0);
+	}
+}
+
+struct fe_backend *
+fe_backend_register(const char *name, uint64_t flags)
+{
+	struct fe_backend *b = NULL;
+	int i;
+
+	for (i = 0; i < FE_MAX_BACKENDS && b == NULL; i++)
+		if (!backends[i].active)
+			b = &backends[i];
+	if (b == NULL)
+		return NULL;
+	fe_sock_path(b->path, sizeof(b->path), name);
+	b->flags = flags;
+	fe_backend_reset_events(b);
+	atomic_store(&b->vid, -1);
+	/* Active before registering: callbacks may come at once. */
+	b->active = true;
+	if (rte_vhost_driver_register(b->path, flags) != 0) {
+		b->active = false;
+		return NULL;
+	}
+	if (rte_vhost_driver_callback_register(b->path, &fe_ops) != 0) {
+		rte_vhost_driver_unregister(b->path);
+		b->active = false;
+		return NULL;
+	}
+	return b;
+}
+
+struct fe_backend *
+fe_backend_start(const char *name, uint64_t flags)
+{
+	struct fe_backend *b = fe_backend_register(name, flags);
+
+	if (b != NULL && rte_vhost_driver_start(b->path) != 0) {
+		fe_backend_stop(b);
+		return NULL;
+	}
+	return b;
+}
+
+int
+fe_backend_stop(struct fe_backend *b)
+{
+	int ret;
+
+	if (!b->active)
+		return -ENOENT;
+	ret = rte_vhost_driver_unregister(b->path);
+	b->active = false;
+	unlink(b->path);
+	return ret;
+}
+
+bool
+fe_wait_at_least(atomic_int *v, int n, int timeout_ms)
+{
+	int64_t deadline = fm_now_ms() + timeout_ms;
+
+	while (atomic_load(v) < n) {
+		if (fm_now_ms() >= deadline)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+bool
+fe_stays_below(atomic_int *v, int n, int ms)
+{
+	int64_t deadline = fm_now_ms() + ms;
+
+	while (fm_now_ms() < deadline) {
+		if (atomic_load(v) >= n)
+			return false;
+		usleep(1000);
+	}
+	return atomic_load(v) < n;
+}
+
+bool
+fe_wait_vring_state(struct fe_backend *b, int ring, int state,
+		int timeout_ms)
+{
+	int64_t deadline = fm_now_ms() + timeout_ms;
+
+	while (atomic_load(&b->vring_state[ring]) != state) {
+		if (fm_now_ms() >= deadline)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+int
+fe_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	/* Minus the fd of the directory stream itself. */
+	return n - 1;
+}
+
+int
+fe_wait_fd_count(int target, int timeout_ms)
+{
+	int64_t deadline = fm_now_ms() + timeout_ms;
+	int n;
+
+	while ((n = fe_fd_count()) > target && fm_now_ms() < deadline)
+		usleep(2000);
+	return n;
+}
+
+void
+fe_packet(uint8_t *buf, uint32_t len, uint32_t seed)
+{
+	static const uint8_t head[14] = {
+		0x02, 0, 0, 0, 0, 0x01,   /* locally administered unicast */
+		0x02, 0, 0, 0, 0, 0x02,
+		0x88, 0xb5,               /* IEEE local experimental */
+	};
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = i < sizeof(head) ? head[i] :
+			(uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+struct rte_mbuf *
+fe_mbuf_make(const uint8_t *data, uint32_t len, uint32_t seg_len)
+{
+	struct rte_mbuf *head = NULL;
+	uint32_t off = 0;
+
+	do {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(fe_pool);
+		uint32_t room, l;
+		char *p;
+
+		if (m == NULL)
+			goto fail;
+		room = rte_pktmbuf_tailroom(m);
+		if (seg_len != 0 && seg_len < room)
+			room = seg_len;
+		l = len - off < room ? len - off : room;
+		p = rte_pktmbuf_append(m, (uint16_t)l);
+		if (p == NULL && l != 0) {
+			rte_pktmbuf_free(m);
+			goto fail;
+		}
+		memcpy(p, data + off, l);
+		off += l;
+		if (head == NULL)
+			head = m;
+		else if (rte_pktmbuf_chain(head, m) != 0) {
+			rte_pktmbuf_free(m);
+			goto fail;
+		}
+	} while (off < len);
+	return head;
+fail:
+	rte_pktmbuf_free(head);
+	return NULL;
+}
+
+int
+fe_mbuf_copy_out(const struct rte_mbuf *m, uint8_t *out, uint32_t cap)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+	const void *p;
+
+	if (len > cap)
+		return -1;
+	p = rte_pktmbuf_read(m, 0, len, out);
+	if (p == NULL)
+		return -1;
+	if (p != out)
+		memcpy(out, p, len);
+	return (int)len;
+}
+
+int
+fe_run(CU_SuiteInfo *suites, int argc, char **argv)
+{
+	unsigned int failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	if (CU_register_suites(suites) != CUE_SUCCESS) {
+		CU_cleanup_registry();
+		return 2;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	if (argc > 1) {
+		CU_pSuite s = CU_get_suite(argv[1]);
+		CU_pTest t = s != NULL && argc > 2 ? CU_get_test(s, argv[2]) :
+			NULL;
+
+		if (s == NULL || (argc > 2 && t == NULL)) {
+			fprintf(stderr, "no such suite/test\n");
+			CU_cleanup_registry();
+			return 2;
+		}
+		if (t != NULL)
+			CU_basic_run_test(s, t);
+		else
+			CU_basic_run_suite(s);
+	} else {
+		CU_basic_run_tests();
+	}
+	failed = CU_get_number_of_failures() +
+		CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return failed == 0 ? 0 : 1;
+}

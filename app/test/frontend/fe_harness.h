@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The backend side of the frontend tests: EAL and an mbuf pool, backends
+ * registered through the public rte_vhost API with callbacks that record
+ * what they saw, bounded waits, fd counting and the CUnit runner.
+ */
+#ifndef FE_HARNESS_H
+#define FE_HARNESS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <CUnit/CUnit.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+/* Rings whose vring_state_changed events are recorded. */
+#define FE_MAX_VRINGS 8
+/* How long an event the test caused may take to show up. */
+#define FE_WAIT_MS 3000
+/* How long the absence of an event is watched for. */
+#define FE_QUIET_MS 300
+
+/* One path registered with rte_vhost_driver_register. */
+struct fe_backend {
+	char path[256];
+	uint64_t flags;
+	bool active;
+	atomic_int new_device;
+	atomic_int destroy_device;
+	atomic_int features_changed;
+	atomic_int new_connection;
+	atomic_int destroy_connection;
+	atomic_int vring_events;
+	atomic_int vid;                 /* from the last new_device, or -1 */
+	atomic_ullong features;         /* from the last features_changed */
+	atomic_int vring_state[FE_MAX_VRINGS];  /* -1 never told, 0, 1 */
+	atomic_int vring_changes[FE_MAX_VRINGS];
+	atomic_int nr_vring_at_new_device;
+};
+
+extern struct rte_mempool *fe_pool;
+
+/* rte_eal_init for one test program (name makes the file prefix unique). */
+int fe_init(const char *name);
+/* Unregisters what is left, cleans EAL and the temp dir. */
+void fe_fini(void);
+
+/* A socket path in the test's temp dir. */
+void fe_sock_path(char *buf, size_t len, const char *name);
+
+/*
+ * Registers tmpdir/name.sock with flags, installs the recording callbacks
+ * and starts it. Returns NULL on failure.
+ */
+struct fe_backend *fe_backend_start(const char *name, uint64_t flags);
+/* Registers without starting (the caller starts); for client mode. */
+struct fe_backend *fe_backend_register(const char *name, uint64_t flags);
+/* rte_vhost_driver_unregister. Returns its result. */
+int fe_backend_stop(struct fe_backend *b);
+/* Zeroes every counter (vid stays). */
+void fe_backend_reset_events(struct fe_backend *b);
+
+/* Waits until *v >= n. */
+bool fe_wait_at_least(atomic_int *v, int n, int timeout_ms);
+/* True if *v stays below n for the whole of ms. */
+bool fe_stays_below(atomic_int *v, int n, int ms);
+/* Waits until the vring_state of ring is state. */
+bool fe_wait_vring_state(struct fe_backend *b, int ring, int state,
+		int timeout_ms);
+
+/* Open fds of this process. */
+int fe_fd_count(void);
+/* Waits until the fd count is at most target; returns the last count. */
+int fe_wait_fd_count(int target, int timeout_ms);
+
+/* An Ethernet-looking packet (unicast, local ethertype) with a pattern. */
+void fe_packet(uint8_t *buf, uint32_t len, uint32_t seed);
+/*
+ * An mbuf holding data, split into segments of at most seg_len bytes
+ * (0: as big as the pool allows). NULL on failure.
+ */
+struct rte_mbuf *fe_mbuf_make(const uint8_t *data, uint32_t len,
+		uint32_t seg_len);
+/* Copies an mbuf chain's bytes out. Returns pkt_len, or -1 if too big. */
+int fe_mbuf_copy_out(const struct rte_mbuf *m, uint8_t *out, uint32_t cap);
+
+/*
+ * Registers suites and runs them in CUnit basic mode. argv[1] and argv[2]
+ * may name one suite and one test. Returns 0 only if all passed.
+ */
+int fe_run(CU_SuiteInfo *suites, int argc, char **argv);
+
+#endif /* FE_HARNESS_H */

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Devices and round-trip traffic checks: see fe_traffic.h. */
+#include "fe_traffic.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_vhost.h>
+
+/* Bigger than any packet a test sends (64 KiB plus headers). */
+#define FE_PKT_MAX (70 * 1024)
+
+bool
+fe_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("    FE: ", stdout);
+	vprintf(fmt, ap);
+	fputc('\n', stdout);
+	va_end(ap);
+	return false;
+}
+
+static int
+finish_open(struct fe_dev *d, const struct fm_config *cfg)
+{
+	struct fm_config def;
+	int before = atomic_load(&d->b->new_device);
+	int ret;
+
+	if (cfg == NULL) {
+		fm_config_default(&def);
+		cfg = &def;
+	}
+	ret = fm_handshake(&d->m, cfg);
+	if (ret != FM_OK) {
+		fe_fail("handshake failed: %d", ret);
+		return -1;
+	}
+	if (!fe_wait_at_least(&d->b->new_device, before + 1, FE_WAIT_MS)) {
+		fe_fail("new_device did not come");
+		return -1;
+	}
+	d->vid = atomic_load(&d->b->vid);
+	return 0;
+}
+
+int
+fe_dev_open(struct fe_dev *d, struct fe_backend *b,
+		const struct fm_config *cfg)
+{
+	d->b = b;
+	d->vid = -1;
+	if (fm_master_connect(&d->m, b->path) < 0) {
+		fe_fail("cannot connect to %s", b->path);
+		return -1;
+	}
+	return finish_open(d, cfg);
+}
+
+int
+fe_dev_open_sock(struct fe_dev *d, struct fe_backend *b, int sock,
+		const struct fm_config *cfg)
+{
+	d->b = b;
+	d->vid = -1;
+	fm_master_attach(&d->m, sock);
+	return finish_open(d, cfg);
+}
+
+bool
+fe_dev_close(struct fe_dev *d, bool wait)
+{
+	int before = atomic_load(&d->b->destroy_device);
+	bool connected = d->m.sock >= 0;
+
+	fm_master_close(&d->m);
+	if (!wait || !connected)
+		return true;
+	return fe_wait_at_least(&d->b->destroy_device, before + 1,
+			FE_WAIT_MS);
+}
+
+bool
+fe_dev_mergeable(const struct fe_dev *d)
+{
+	return (d->m.features & FM_BIT(VIRTIO_NET_F_MRG_RXBUF)) != 0;
+}
+
+int
+fe_dequeue_wait(int vid, struct rte_mbuf **pkts, int want, int max,
+		int timeout_ms)
+{
+	int64_t deadline = fm_now_ms() + timeout_ms;
+	int got = 0;
+
+	for (;;) {
+		got += rte_vhost_dequeue_burst(vid, FE_TXQ, fe_pool,
+				pkts + got, (uint16_t)(max - got));
+		if (got >= want || got >= max || fm_now_ms() >= deadline)
+			return got;
+		usleep(500);
+	}
+}
+
+bool
+fe_rx_check(struct fe_dev *d, uint32_t len, uint32_t seed)
+{
+	static uint8_t pkt[FE_PKT_MAX], got[FE_PKT_MAX];
+	struct fm_vring *vr = &d->m.vr[FE_RXQ];
+	struct virtio_net_hdr_mrg_rxbuf hdr;
+	bool mrg = fe_dev_mergeable(d);
+	uint32_t need = FM_NET_HDR_LEN + len;
+	struct rte_mbuf *m;
+	int nbufs, n, i;
+	uint16_t sent;
+
+	/* Mergeable: 2 KiB buffers as Linux posts; else one chain. */
+	if (mrg) {
+		for (i = 0; i < (int)((need + 2047) / 2048); i++)
+			if (fm_net_post_rx(vr, &d->m.mem, 0, 2048, 1, false) < 0)
+				return fe_fail("cannot post RX buffers");
+	} else if (fm_net_post_rx(vr, &d->m.mem, 0, 2048,
+			(int)((need + 2047) / 2048), false) < 0) {
+		return fe_fail("cannot post RX chain");
+	}
+	fe_packet(pkt, len, seed);
+	m = fe_mbuf_make(pkt, len, 0);
+	if (m == NULL)
+		return fe_fail("no mbuf");
+	sent = rte_vhost_enqueue_burst(d->vid, FE_RXQ, &m, 1);
+	rte_pktmbuf_free(m);
+	if (sent != 1)
+		return fe_fail("enqueue_burst returned %u", sent);
+	n = fm_net_recv(vr, &d->m.mem, mrg, &hdr, got, sizeof(got), &nbufs);
+	if (n != (int)len)
+		return fe_fail("guest got %d bytes, want %u", n, len);
+	if (memcmp(pkt, got, len) != 0)
+		return fe_fail("guest got other bytes");
+	return true;
+}
+
+bool
+fe_tx_check(struct fe_dev *d, uint32_t len, uint32_t seed,
+		enum fm_tx_layout layout, uint32_t seg_len)
+{
+	static uint8_t pkt[FE_PKT_MAX], got[FE_PKT_MAX];
+	struct fm_vring *vr = &d->m.vr[FE_TXQ];
+	struct vring_used_elem e;
+	struct rte_mbuf *mb[4];
+	int head, n, i;
+	bool ok = true;
+
+	fe_packet(pkt, len, seed);
+	head = fm_net_post_tx(vr, &d->m.mem, 0, pkt, len, layout, seg_len);
+	if (head < 0)
+		return fe_fail("cannot post TX packet");
+	fm_vring_kick(vr);
+	n = fe_dequeue_wait(d->vid, mb, 1, 4, 1000);
+	if (n != 1)
+		ok = fe_fail("dequeue_burst gave %d packets, want 1", n);
+	else if (fe_mbuf_copy_out(mb[0], got, sizeof(got)) != (int)len)
+		ok = fe_fail("host got %u bytes, want %u",
+				rte_pktmbuf_pkt_len(mb[0]), len);
+	else if (memcmp(pkt, got, len) != 0)
+		ok = fe_fail("host got other bytes");
+	for (i = 0; i < n; i++)
+		rte_pktmbuf_free(mb[i]);
+	if (!fm_vring_pop_used(vr, &e, NULL))
+		return fe_fail("TX chain not returned in the used ring");
+	if (e.id != (uint32_t)head)
+		return fe_fail("used id %u, want %d", e.id, head);
+	return ok;
+}
+
+bool
+fe_traffic_ok(struct fe_dev *d)
+{
+	return fe_rx_check(d, 64, 1) && fe_rx_check(d, 1500, 2) &&
+		fe_tx_check(d, 60, 3, FM_TX_ONE_DESC, 0) &&
+		fe_tx_check(d, 1500, 4, FM_TX_HDR_APART, 0);
+}

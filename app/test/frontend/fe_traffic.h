@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A device as a test holds it: one fake master connected to one backend,
+ * handshaken, plus round-trip traffic checks that every test program uses
+ * to prove that a device (still) works.
+ */
+#ifndef FE_TRAFFIC_H
+#define FE_TRAFFIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fake_master.h"
+#include "fe_harness.h"
+
+/* Virtqueue ids of queue pair 0 as rte_vhost numbers them. */
+#define FE_RXQ 0 /* guest receives: rte_vhost_enqueue_burst */
+#define FE_TXQ 1 /* guest transmits: rte_vhost_dequeue_burst */
+
+struct fe_dev {
+	struct fm_master m;
+	struct fe_backend *b;
+	int vid;
+};
+
+/*
+ * Connects to b, runs the handshake of cfg (defaults if NULL) and waits
+ * for new_device. Returns 0, or -1 after printing why.
+ */
+int fe_dev_open(struct fe_dev *d, struct fe_backend *b,
+		const struct fm_config *cfg);
+
+/* As fe_dev_open on an already connected socket (client mode). */
+int fe_dev_open_sock(struct fe_dev *d, struct fe_backend *b, int sock,
+		const struct fm_config *cfg);
+
+/*
+ * Closes the master. With wait, also waits for destroy_device and
+ * returns false if it did not come.
+ */
+bool fe_dev_close(struct fe_dev *d, bool wait);
+
+/* True if the device negotiated mergeable RX buffers. */
+bool fe_dev_mergeable(const struct fe_dev *d);
+
+/*
+ * Calls rte_vhost_dequeue_burst until want packets came or timeout_ms
+ * passed. Returns how many came (never more than max).
+ */
+int fe_dequeue_wait(int vid, struct rte_mbuf **pkts, int want, int max,
+		int timeout_ms);
+
+/*
+ * Host -> guest: posts enough RX buffers, enqueues one packet of len
+ * bytes and checks the guest got exactly it. Prints why on failure.
+ */
+bool fe_rx_check(struct fe_dev *d, uint32_t len, uint32_t seed);
+
+/* Guest -> host: posts one packet in layout and dequeues exactly it. */
+bool fe_tx_check(struct fe_dev *d, uint32_t len, uint32_t seed,
+		enum fm_tx_layout layout, uint32_t seg_len);
+
+/* A few packets each way: the device works. */
+bool fe_traffic_ok(struct fe_dev *d);
+
+/* Prints a diagnostic (on stdout, beside CUnit's lines) and returns false. */
+bool fe_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* FE_TRAFFIC_H */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_DATAPATH_H
+#define VHOST_DATAPATH_H
+
+/* What enqueue and dequeue share: entering a queue for one burst. */
+
+#include <rte_rwlock.h>
+
+#include "vhost_device.h"
+#include "vhost_log.h"
+
+/* Look up vid/queue_id for a burst and take the queue's read lock.
+ * Returns the queue (locked) or NULL: unknown device, wrong direction,
+ * or the control path is changing the queue right now. */
+static __rte_always_inline struct vhost_virtqueue *
+vhost_burst_begin(int vid, uint16_t queue_id, bool is_tx,
+		  struct vhost_device **devp)
+{
+	struct vhost_device *dev = vhost_device_get(vid);
+	struct vhost_virtqueue *vq;
+
+	if (unlikely(dev == NULL))
+		return NULL;
+	vq = vhost_datapath_vq(dev, queue_id, is_tx);
+	if (unlikely(vq == NULL)) {
+		VHOST_LOG_RATELIMITED(ERR, "(%s) invalid %s queue %u",
+			dev->ifname, is_tx ? "dequeue" : "enqueue", queue_id);
+		return NULL;
+	}
+	if (unlikely(rte_rwlock_read_trylock(&vq->access_lock) != 0))
+		return NULL;
+	if (unlikely(!vq->access_ok || !vq->enabled)) {
+		rte_rwlock_read_unlock(&vq->access_lock);
+		return NULL;
+	}
+	*devp = dev;
+	return vq;
+}
+
+static __rte_always_inline void
+vhost_burst_end(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_read_unlock(&vq->access_lock);
+}
+
+#endif /* VHOST_DATAPATH_H */

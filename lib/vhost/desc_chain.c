@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* Walking a split-ring descriptor chain, with every check the guest's
+ * input needs. See desc_chain.h. */
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <rte_atomic.h>
+
+#include "desc_chain.h"
+#include "vhost_log.h"
+#include "vhost_translate.h"
+
+/* Snapshot a descriptor: the guest may rewrite it while we look, so
+ * every check and use works on this copy. */
+static __rte_always_inline void
+read_desc(const volatile struct vring_desc *table, uint32_t idx,
+	  struct vring_desc *out)
+{
+	out->addr = table[idx].addr;
+	out->len = table[idx].len;
+	out->flags = table[idx].flags;
+	out->next = table[idx].next;
+}
+
+/* Translate [addr, addr + len) into pieces. */
+static int
+add_buffer(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+	   uint64_t addr, uint32_t len, uint8_t perm,
+	   struct vhost_seg *segs, uint16_t *n, uint16_t max_segs)
+{
+	if (unlikely(len != 0 && addr > UINT64_MAX - (len - 1)))
+		return -EINVAL;	/* wraps around the address space */
+	while (len > 0) {
+		uint64_t piece = len;
+		uint64_t gpa;
+		uint8_t *hva = vhost_translate(dev, vq, addr, &piece, perm, &gpa);
+
+		if (unlikely(hva == NULL))
+			return -EFAULT;
+		if (unlikely(*n >= max_segs))
+			return -E2BIG;
+		segs[*n].hva = hva;
+		segs[*n].len = (uint32_t)piece;
+		segs[*n].gpa = gpa;
+		(*n)++;
+		addr += piece;
+		len -= (uint32_t)piece;
+	}
+	return 0;
+}
+
+/* Map an indirect table. If it is not contiguous in our address space
+ * (it straddles two regions), gather it into the queue's private copy,
+ * which also protects the walk from the guest changing it. */
+static const struct vring_desc *
+map_indirect(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+	     uint64_t addr, uint32_t len)
+{
+	uint64_t piece = len;
+	uint64_t gpa;
+	uint8_t *hva = vhost_translate(dev, vq, addr, &piece, VHOST_PERM_READ,
+				       &gpa);
+	uint32_t done = 0;
+
+	if (hva == NULL)
+		return NULL;
+	if (piece == len)
+		return (const struct vring_desc *)hva;
+
+	if (vq->indirect_copy_len < len) {
+		struct vring_desc *copy = realloc(vq->indirect_copy, len);
+
+		if (copy == NULL)
+			return NULL;
+		vq->indirect_copy = copy;
+		vq->indirect_copy_len = len;
+	}
+	for (;;) {
+		memcpy((uint8_t *)vq->indirect_copy + done, hva, piece);
+		done += (uint32_t)piece;
+		if (done == len)
+			return vq->indirect_copy;
+		piece = len - done;
+		hva = vhost_translate(dev, vq, addr + done, &piece,
+				      VHOST_PERM_READ, &gpa);
+		if (hva == NULL)
+			return NULL;
+	}
+}
+
+int
+vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		 uint16_t head, enum vhost_chain_dir dir,
+		 struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
+		 struct vhost_chain *chain)
+{
+	const bool device_writes = dir == VHOST_CHAIN_DEVICE_WRITES;
+	const uint8_t perm = device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ;
+	const volatile struct vring_desc *table = vq->desc;
+	uint32_t table_size = vq->size;
+	uint32_t idx = head;
+	uint32_t visited = 0;
+	bool in_indirect = false;
+	uint64_t total = 0;
+	uint16_t n = *nsegs;
+	struct vring_desc d;
+	int ret;
+
+	for (;;) {
+		/* A chain can't hold more descriptors than its table: more
+		 * means the guest made a loop. */
+		if (unlikely(idx >= table_size || ++visited > table_size)) {
+			ret = -ELOOP;
+			goto bad;
+		}
+		read_desc(table, idx, &d);
+
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			/* Only one level, alone in its descriptor, holding
+			 * whole descriptors (virtio 1.1, 2.6.5.3.1). */
+			if (unlikely(in_indirect ||
+				     (d.flags & VRING_DESC_F_NEXT) ||
+				     d.len == 0 || d.len % sizeof(d) != 0 ||
+				     d.len / sizeof(d) > VHOST_MAX_RING_SIZE)) {
+				ret = -EINVAL;
+				goto bad;
+			}
+			table = map_indirect(dev, vq, d.addr, d.len);
+			if (unlikely(table == NULL)) {
+				ret = -EFAULT;
+				goto bad;
+			}
+			table_size = d.len / sizeof(d);
+			idx = 0;
+			visited = 0;
+			in_indirect = true;
+			continue;
+		}
+
+		/* Rx chains are all device-writable, Tx chains all readable:
+		 * anything else is not a virtio-net buffer. */
+		if (unlikely(!!(d.flags & VRING_DESC_F_WRITE) != device_writes)) {
+			ret = -EPERM;
+			goto bad;
+		}
+		total += d.len;
+		if (unlikely(total > VHOST_MAX_PKT_LEN * (uint64_t)VHOST_MAX_MRG_CHAINS)) {
+			ret = -E2BIG;
+			goto bad;
+		}
+		ret = add_buffer(dev, vq, d.addr, d.len, perm, segs, &n, max_segs);
+		if (unlikely(ret < 0))
+			goto bad;
+
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			break;
+		idx = d.next;
+	}
+	chain->head = head;
+	chain->nsegs = n - *nsegs;
+	chain->len = (uint32_t)total;
+	*nsegs = n;
+	return 0;
+bad:
+	VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: invalid descriptor chain at head %u: %s",
+		dev->ifname, vq->index, head, strerror(-ret));
+	vq->stats.v[VHOST_STAT_BAD_CHAINS]++;
+	return ret;
+}

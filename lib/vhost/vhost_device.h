@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_DEVICE_H
+#define VHOST_DEVICE_H
+
+/* A vhost-user device (one connection) and its virtqueues.
+ *
+ * Threads: the event thread handles frontend messages; application
+ * threads run the datapath, at most one per virtqueue. Each virtqueue
+ * has a reader-writer lock: the datapath holds it for reading during a
+ * burst (trylock, so it never waits on the control path), and every
+ * message that changes what the datapath may touch (memory table, ring
+ * addresses, features, log) holds it for writing. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <limits.h>
+#include <linux/virtio_ring.h>
+#include <linux/vhost_types.h>
+
+#include <rte_common.h>
+#include <rte_ether.h>
+#include <rte_rwlock.h>
+#include <rte_vhost.h>
+
+#include "mem_table.h"
+#include "vhost_limits.h"
+#include "vring_stats.h"
+
+/* Feature bits not in every uapi header version. */
+#ifndef VIRTIO_F_IN_ORDER
+#define VIRTIO_F_IN_ORDER 35
+#endif
+
+#define VHOST_FD_UNSET (-2)	/* never set by the frontend */
+#define VHOST_FD_NONE (-1)	/* set to "no fd" (polling) */
+
+/* A translated piece of a guest buffer. */
+struct vhost_seg {
+	uint8_t *hva;		/* our address */
+	uint32_t len;
+	uint64_t gpa;		/* guest physical, for dirty logging */
+};
+
+struct vhost_used_elem {
+	uint16_t id;
+	uint32_t len;
+};
+
+struct vhost_virtqueue {
+	/* Datapath state first: read on every burst. */
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t size;
+	uint16_t last_avail_idx;
+	uint16_t last_used_idx;
+	uint16_t signalled_used;
+	bool signalled_used_valid;
+	bool access_ok;		/* rings translated and usable */
+	bool enabled;		/* SET_VRING_ENABLE (or kick, legacy) */
+	bool guest_notify;	/* application wants guest kicks */
+	int callfd;
+	int kickfd;
+	uint32_t last_region;	/* translation hint: last region hit */
+	struct vhost_used_elem *shadow_used;	/* size entries */
+	struct vring_desc *indirect_copy;	/* for split indirect tables */
+	uint32_t indirect_copy_len;
+	rte_rwlock_t access_lock;
+	struct vhost_vq_stats stats;
+
+	/* Control path state. */
+	uint32_t index;
+	int errfd;
+	bool ready;		/* as last reported by vring_state_changed */
+	struct vhost_vring_addr ring_addr;	/* as the frontend gave it */
+	bool ring_addr_set;
+} __rte_cache_aligned;
+
+/* Device flags. */
+#define VHOST_DEV_RUNNING	(1u << 0)	/* new_device was called */
+#define VHOST_DEV_FEATURES_SET	(1u << 1)
+#define VHOST_DEV_OWNER_SET	(1u << 2)
+
+struct vhost_socket;
+
+struct vhost_device {
+	int vid;
+	uint32_t flags;
+	uint64_t features;
+	uint64_t protocol_features;
+	uint16_t hdr_len;	/* virtio-net header: 10 or 12 bytes */
+	uint16_t mtu;
+	uint8_t status;
+	uint32_t nr_vring;
+	struct vhost_mem_table *mem;
+	struct vhost_virtqueue *vq[VHOST_MAX_VRINGS];
+
+	/* Dirty page log for live migration. */
+	uint8_t *log_base;
+	uint64_t log_size;
+	void *log_map;
+	uint64_t log_map_size;
+
+	/* Pending SEND_RARP: the datapath injects one RARP frame. */
+	struct rte_ether_addr rarp_mac;
+	int16_t broadcast_rarp;		/* atomic */
+
+	/* Backend request channel (SET_SLAVE_REQ_FD). */
+	int slave_fd;
+
+	/* What the socket was registered with, copied at connection time. */
+	uint64_t reg_flags;
+	const struct rte_vhost_device_ops *ops;
+	struct rte_vhost_user_extern_ops extern_ops;
+	void *extern_data;
+	struct vhost_socket *vsock;
+	int conn_fd;
+	char ifname[PATH_MAX];
+};
+
+/* Device table, indexed by vid. */
+struct vhost_device *vhost_device_alloc(void);
+void vhost_device_free(struct vhost_device *dev);
+struct vhost_device *vhost_device_get(int vid);
+
+/* Tear down everything the frontend set up (mappings, fds, rings) and
+ * return the device to its freshly connected state. The caller has
+ * already told the application (destroy_device). */
+void vhost_device_reset(struct vhost_device *dev);
+
+/* Allocate virtqueue idx (and every lower one) if needed. */
+int vhost_vq_alloc(struct vhost_device *dev, uint32_t idx);
+
+/* Write-lock every virtqueue: the datapath is out of all of them until
+ * the unlock. Returns how many were locked, for the unlock (a handler
+ * may add rings meanwhile: new rings are not usable until set up). */
+uint32_t vhost_lock_all_vqs(struct vhost_device *dev);
+void vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t nlocked);
+
+/* If the device is running, tell the application it stops. */
+void vhost_device_stop(struct vhost_device *dev);
+
+/* Recompute readiness after a message: vring_state_changed for each ring
+ * whose state changed, new_device once the first queue pair is ready. */
+void vhost_device_update_state(struct vhost_device *dev);
+
+static inline bool
+vhost_has_feature(const struct vhost_device *dev, unsigned int bit)
+{
+	return (dev->features >> bit) & 1;
+}
+
+/* The datapath's view of a device and queue, or NULL if invalid. */
+static inline struct vhost_virtqueue *
+vhost_datapath_vq(struct vhost_device *dev, uint16_t queue_id, bool is_tx)
+{
+	if (unlikely(queue_id >= dev->nr_vring ||
+		     (queue_id & 1) != (uint16_t)is_tx))
+		return NULL;
+	return dev->vq[queue_id];
+}
+
+#endif /* VHOST_DEVICE_H */

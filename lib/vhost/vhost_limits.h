@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_LIMITS_H
+#define VHOST_LIMITS_H
+
+/* Every bound the library enforces on frontend input, with its reason. */
+
+/* The SET_MEM_TABLE payload has room for 8 regions (protocol constant). */
+#define VHOST_MAX_MEM_REGIONS 8
+
+/* File descriptors in one message: the protocol allows at most 8. */
+#define VHOST_MAX_MSG_FDS 8
+
+/* 128 queue pairs, as DPDK 22.11 accepts: GET_QUEUE_NUM reports it. */
+#define VHOST_MAX_QUEUE_PAIRS 128
+#define VHOST_MAX_VRINGS (VHOST_MAX_QUEUE_PAIRS * 2)
+
+/* Split ring size: a power of two, at most 32768 (virtio spec). */
+#define VHOST_MAX_RING_SIZE 32768
+
+/* Buffer pieces one packet may be scattered over, after translation.
+ * Linux uses at most MAX_SKB_FRAGS + 2 descriptors per packet; a chain
+ * that needs more pieces is dropped instead of walked further. */
+#define VHOST_MAX_PKT_SEGS 256
+
+/* Chains one mergeable packet may use (num_buffers is a u16, but a
+ * 64 KiB packet in 1500-byte buffers needs 44). */
+#define VHOST_MAX_MRG_CHAINS 64
+
+/* A packet larger than this is never built from a guest chain:
+ * 64 KiB of TSO payload plus headers. */
+#define VHOST_MAX_PKT_LEN (64 * 1024 + 256)
+
+/* Largest payload of a request from the frontend. Anything bigger is a
+ * protocol violation; the connection is closed rather than resynced. */
+#define VHOST_MAX_MSG_PAYLOAD 4096
+
+/* A partial message must not block the event thread for long. */
+#define VHOST_MSG_TIMEOUT_MS 2000
+
+/* Dirty log bitmap: one bit per 4 KiB page. 1 TiB of guest memory needs
+ * 32 MiB of bitmap; refuse larger logs rather than map anything asked. */
+#define VHOST_LOG_PAGE 4096
+#define VHOST_MAX_LOG_SIZE (32ULL << 20)
+
+/* MTU range accepted by NET_SET_MTU (virtio-net spec). */
+#define VHOST_MIN_MTU 68
+#define VHOST_MAX_MTU 65535
+
+/* Client mode: interval between two connection attempts. */
+#define VHOST_RECONNECT_INTERVAL_MS 1000
+
+#endif /* VHOST_LIMITS_H */

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_TRANSLATE_H
+#define VHOST_TRANSLATE_H
+
+/* The one function through which every guest buffer address passes
+ * before the datapath touches it (descriptor buffers and indirect
+ * tables). Without VIRTIO_F_IOMMU_PLATFORM the frontend gives guest
+ * physical addresses, translated by the memory table. With it, they are
+ * IOVAs that go through the device IOTLB first. */
+
+#include <stdint.h>
+
+#include "vhost_device.h"
+
+/* Access the datapath wants; a translation checks it against the
+ * permission of the mapping. */
+#define VHOST_PERM_READ  VHOST_ACCESS_RO
+#define VHOST_PERM_WRITE VHOST_ACCESS_WO
+
+/* Translate addr for an access of *len bytes. Returns our address and
+ * clips *len to the bytes contiguous from there, or returns NULL if
+ * addr is not mapped (or not with perm). *gpa receives the guest
+ * physical address for dirty logging. Caller holds vq->access_lock. */
+static __rte_always_inline uint8_t *
+vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		uint64_t addr, uint64_t *len, uint8_t perm, uint64_t *gpa)
+{
+	const struct vhost_mem_table *mem = dev->mem;
+	const struct rte_vhost_mem_region *r;
+	uint64_t off;
+
+	RTE_SET_USED(perm);	/* guest physical memory is read-write */
+	/* IOVAs need the device IOTLB, which is not built yet: the feature
+	 * is never offered, so a device cannot have negotiated it. */
+	if (unlikely(mem == NULL || vhost_has_feature(dev, VIRTIO_F_ACCESS_PLATFORM)))
+		return NULL;
+	/* Guests use one or two regions; try the last one hit first. */
+	if (likely(vq->last_region < mem->nregions)) {
+		r = &mem->regions[vq->last_region];
+		off = addr - r->guest_phys_addr;
+		if (likely(off < r->size))
+			goto found;
+	}
+	for (uint32_t i = 0; i < mem->nregions; i++) {
+		r = &mem->regions[i];
+		off = addr - r->guest_phys_addr;
+		if (off < r->size) {
+			vq->last_region = i;
+			goto found;
+		}
+	}
+	return NULL;
+found:
+	if (*len > r->size - off)
+		*len = r->size - off;
+	*gpa = addr;
+	return (uint8_t *)(uintptr_t)(r->host_user_addr + off);
+}
+
+#endif /* VHOST_TRANSLATE_H */

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* The dispatcher: reads a request, checks its size, ring index and fds
+ * against the handler table, runs the handler under the right locks
+ * and answers. */
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "vhost_log.h"
+#include "vhost_socket.h"
+#include "vhost_user.h"
+
+#define U64 sizeof(uint64_t)
+#define STATE sizeof(struct vhost_vring_state)
+#define ADDR sizeof(struct vhost_vring_addr)
+
+const struct vhost_handler vhost_handlers[VHOST_USER_MAX_REQUEST] = {
+	[VHOST_USER_GET_FEATURES] = { vhost_on_get_features, 0, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_SET_FEATURES] = { vhost_on_set_features, U64, VHOST_FDS_NONE, false, true, false },
+	[VHOST_USER_SET_OWNER] = { vhost_on_set_owner, 0, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_RESET_OWNER] = { vhost_on_reset_owner, 0, VHOST_FDS_NONE, false, false, true },
+	[VHOST_USER_SET_MEM_TABLE] = { vhost_on_set_mem_table, VHOST_SIZE_VARIABLE, VHOST_FDS_REGIONS, false, true, false },
+	[VHOST_USER_SET_LOG_BASE] = { vhost_on_set_log_base, sizeof(struct vhost_user_log), VHOST_FDS_ONE, false, true, false },
+	[VHOST_USER_SET_LOG_FD] = { vhost_on_set_log_fd, 0, VHOST_FDS_ONE, false, false, false },
+	[VHOST_USER_SET_VRING_NUM] = { vhost_on_set_vring_num, STATE, VHOST_FDS_NONE, true, true, false },
+	[VHOST_USER_SET_VRING_ADDR] = { vhost_on_set_vring_addr, ADDR, VHOST_FDS_NONE, true, true, false },
+	[VHOST_USER_SET_VRING_BASE] = { vhost_on_set_vring_base, STATE, VHOST_FDS_NONE, true, true, false },
+	[VHOST_USER_GET_VRING_BASE] = { vhost_on_get_vring_base, STATE, VHOST_FDS_NONE, true, true, true },
+	[VHOST_USER_SET_VRING_KICK] = { vhost_on_set_vring_kick, U64, VHOST_FDS_VRING, false, true, false },
+	[VHOST_USER_SET_VRING_CALL] = { vhost_on_set_vring_call, U64, VHOST_FDS_VRING, false, true, false },
+	[VHOST_USER_SET_VRING_ERR] = { vhost_on_set_vring_err, U64, VHOST_FDS_VRING, false, false, false },
+	[VHOST_USER_GET_PROTOCOL_FEATURES] = { vhost_on_get_protocol_features, 0, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_SET_PROTOCOL_FEATURES] = { vhost_on_set_protocol_features, U64, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_GET_QUEUE_NUM] = { vhost_on_get_queue_num, 0, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_SET_VRING_ENABLE] = { vhost_on_set_vring_enable, STATE, VHOST_FDS_NONE, true, true, false },
+	[VHOST_USER_SEND_RARP] = { vhost_on_send_rarp, U64, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_NET_SET_MTU] = { vhost_on_net_set_mtu, U64, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_SET_STATUS] = { vhost_on_set_status, U64, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_GET_STATUS] = { vhost_on_get_status, 0, VHOST_FDS_NONE, false, false, false },
+};
+
+/* Payload checks common to all requests. Returns 0 or -EINVAL. */
+static int
+validate_msg(struct vhost_device *dev, const struct vhost_handler *h,
+	     const struct vhost_user_msg *msg)
+{
+	const char *name = vhost_msg_name(msg->hdr.request);
+	int want_fds = 0;
+
+	if ((msg->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
+		VHOST_DEV_LOG(ERR, dev, "%s: unsupported protocol version %u",
+			name, msg->hdr.flags & VHOST_USER_VERSION_MASK);
+		return -EINVAL;
+	}
+	if (h->size != VHOST_SIZE_VARIABLE && msg->hdr.size != h->size) {
+		VHOST_DEV_LOG(ERR, dev, "%s: payload of %u bytes, expected %u",
+			name, msg->hdr.size, h->size);
+		return -EINVAL;
+	}
+	/* The whole u32 index is checked: truncating it to 16 bits
+	 * picked the wrong ring (CVE-2020-10723). */
+	if (h->has_vring_index && msg->payload.state.index >= VHOST_MAX_VRINGS) {
+		VHOST_DEV_LOG(ERR, dev, "%s: vring index %u out of range",
+			name, msg->payload.state.index);
+		return -EINVAL;
+	}
+	switch (h->fds) {
+	case VHOST_FDS_NONE:
+		want_fds = 0;
+		break;
+	case VHOST_FDS_ONE:
+		want_fds = 1;
+		break;
+	case VHOST_FDS_VRING:
+		want_fds = (msg->payload.u64 & VHOST_USER_VRING_NOFD_MASK) ? 0 : 1;
+		break;
+	case VHOST_FDS_REGIONS:
+		if (msg->hdr.size < offsetof(struct vhost_user_memory, regions) ||
+		    msg->payload.memory.nregions > VHOST_MAX_MEM_REGIONS ||
+		    msg->hdr.size < offsetof(struct vhost_user_memory, regions) +
+		    msg->payload.memory.nregions * sizeof(struct vhost_user_mem_region)) {
+			VHOST_DEV_LOG(ERR, dev, "%s: payload of %u bytes does not hold its regions",
+				name, msg->hdr.size);
+			return -EINVAL;
+		}
+		want_fds = (int)msg->payload.memory.nregions;
+		break;
+	}
+	if (msg->fd_num != want_fds) {
+		VHOST_DEV_LOG(ERR, dev, "%s: carried %d fds, expected %d", name,
+			msg->fd_num, want_fds);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+send_reply(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_msg_header hdr = {
+		.request = msg->hdr.request,
+		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
+		.size = msg->hdr.size,
+	};
+	int ret = vhost_msg_send(dev->conn_fd, &hdr, &msg->payload, NULL, 0);
+
+	if (ret < 0)
+		VHOST_DEV_LOG(ERR, dev, "%s: sending the reply failed: %s",
+			vhost_msg_name(msg->hdr.request), strerror(-ret));
+	return ret;
+}
+
+static int
+run_handler(struct vhost_device *dev, const struct vhost_handler *h,
+	    struct vhost_user_msg *msg)
+{
+	uint64_t features_before = dev->features;
+	uint32_t nlocked = 0;
+	int ret;
+
+	if (h->stops_device)
+		vhost_device_stop(dev);
+	if (h->lock_all)
+		nlocked = vhost_lock_all_vqs(dev);
+	ret = h->fn(dev, msg);
+	vhost_unlock_all_vqs(dev, nlocked);
+
+	/* Callbacks run without our locks held. */
+	if (ret != VH_ERR && dev->features != features_before &&
+	    (dev->flags & VHOST_DEV_RUNNING) && dev->ops != NULL &&
+	    dev->ops->features_changed != NULL)
+		dev->ops->features_changed(dev->vid, dev->features);
+	return ret;
+}
+
+int
+vhost_user_handle_msg(struct vhost_device *dev)
+{
+	struct vhost_user_msg msg;
+	const struct vhost_handler *h = NULL;
+	bool need_reply;
+	int ret;
+
+	ret = vhost_msg_recv(dev->conn_fd, &msg);
+	if (ret <= 0) {
+		if (ret < 0)
+			VHOST_DEV_LOG(ERR, dev, "reading a message failed: %s",
+				strerror(-ret));
+		return -1;
+	}
+	need_reply = (msg.hdr.flags & VHOST_USER_NEED_REPLY) &&
+		(dev->protocol_features & (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK));
+	if (msg.hdr.request < VHOST_USER_MAX_REQUEST)
+		h = &vhost_handlers[msg.hdr.request];
+	if (h == NULL || h->fn == NULL) {
+		VHOST_DEV_LOG(ERR, dev, "unsupported request %u (%s)",
+			msg.hdr.request, vhost_msg_name(msg.hdr.request));
+		ret = VH_ERR;
+	} else if (validate_msg(dev, h, &msg) < 0) {
+		ret = VH_ERR;
+	} else {
+		VHOST_DEV_LOG(DEBUG, dev, "%s", vhost_msg_name(msg.hdr.request));
+		ret = run_handler(dev, h, &msg);
+	}
+	vhost_msg_close_fds(&msg);	/* those no handler took */
+
+	if (ret == VH_REPLY) {
+		if (send_reply(dev, &msg) < 0)
+			return -1;
+	} else if (need_reply) {
+		msg.hdr.size = sizeof(uint64_t);
+		msg.payload.u64 = ret == VH_ERR;
+		if (send_reply(dev, &msg) < 0)
+			return -1;
+	} else if (ret == VH_ERR) {
+		VHOST_DEV_LOG(ERR, dev, "%s failed and no reply was requested: closing the connection",
+			vhost_msg_name(msg.hdr.request));
+		return -1;
+	}
+	vhost_device_update_state(dev);
+	return 0;
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* Handlers of device-wide requests: features, memory, log, MTU, RARP,
+ * status. */
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/virtio_net.h>
+
+#include "dirty_log.h"
+#include "vhost_log.h"
+#include "vhost_socket.h"
+#include "vhost_user.h"
+#include "vring.h"
+
+int
+vhost_on_get_features(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	return vhost_reply_u64(msg, vhost_socket_features(dev->vsock));
+}
+
+int
+vhost_on_set_features(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	uint64_t offered = vhost_socket_features(dev->vsock);
+	uint64_t features = msg->payload.u64;
+
+	if (features & ~offered) {
+		VHOST_DEV_LOG(ERR, dev, "features 0x%" PRIx64 " were not offered (0x%" PRIx64 ")",
+			features & ~offered, offered);
+		return VH_ERR;
+	}
+	dev->features = features;
+	dev->hdr_len = ((features >> VIRTIO_NET_F_MRG_RXBUF) & 1 ||
+			(features >> VIRTIO_F_VERSION_1) & 1) ?
+		sizeof(struct virtio_net_hdr_mrg_rxbuf) : sizeof(struct virtio_net_hdr);
+	dev->flags |= VHOST_DEV_FEATURES_SET;
+	VHOST_DEV_LOG(INFO, dev, "negotiated features 0x%" PRIx64, features);
+	return VH_OK;
+}
+
+int
+vhost_on_set_owner(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	RTE_SET_USED(msg);
+	dev->flags |= VHOST_DEV_OWNER_SET;
+	return VH_OK;
+}
+
+int
+vhost_on_reset_owner(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	RTE_SET_USED(msg);
+	/* The dispatcher has stopped the device; wait for any burst still
+	 * inside a ring before the rings go away. */
+	vhost_unlock_all_vqs(dev, vhost_lock_all_vqs(dev));
+	vhost_device_reset(dev);
+	return VH_OK;
+}
+
+int
+vhost_on_set_mem_table(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_mem_table *mem, *old = dev->mem;
+
+	if (vhost_mem_table_map(&msg->payload.memory, msg->fds, &mem,
+				dev->ifname) < 0)
+		return VH_ERR;
+	/* The table owns the fds now. */
+	for (int i = 0; i < msg->fd_num; i++)
+		msg->fds[i] = -1;
+
+	/* Every queue is locked: switch tables, then find the rings in
+	 * the new one before the old mappings go away. */
+	dev->mem = mem;
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		struct vhost_virtqueue *vq = dev->vq[i];
+
+		if (vq == NULL)
+			continue;
+		vq->last_region = 0;
+		if (vq->ring_addr_set && vhost_vring_translate(dev, vq) < 0)
+			VHOST_DEV_LOG(ERR, dev, "vring %u is not in the new memory table", i);
+	}
+	vhost_mem_table_free(old);
+	return VH_OK;
+}
+
+int
+vhost_on_set_log_base(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	int fd = msg->fds[0];
+
+	msg->fds[0] = -1;
+	if (vhost_log_map(dev, fd, msg->payload.log.mmap_size,
+			  msg->payload.log.mmap_offset) < 0)
+		return VH_ERR;
+	/* The frontend waits for an empty reply once the log is in use. */
+	msg->hdr.size = 0;
+	return VH_REPLY;
+}
+
+int
+vhost_on_set_log_fd(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	/* The log fd is for backends that signal log updates; this library
+	 * writes the shared bitmap directly, so the fd is just closed. */
+	RTE_SET_USED(dev);
+	RTE_SET_USED(msg);
+	return VH_OK;
+}
+
+int
+vhost_on_get_protocol_features(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	return vhost_reply_u64(msg, vhost_socket_protocol_features(dev->vsock));
+}
+
+int
+vhost_on_set_protocol_features(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	uint64_t offered = vhost_socket_protocol_features(dev->vsock);
+
+	if (msg->payload.u64 & ~offered) {
+		VHOST_DEV_LOG(ERR, dev, "protocol features 0x%" PRIx64 " were not offered",
+			msg->payload.u64 & ~offered);
+		return VH_ERR;
+	}
+	dev->protocol_features = msg->payload.u64;
+	return VH_OK;
+}
+
+int
+vhost_on_get_queue_num(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	return vhost_reply_u64(msg, vhost_socket_queue_pairs(dev->vsock));
+}
+
+int
+vhost_on_send_rarp(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	memcpy(&dev->rarp_mac, &msg->payload.u64, RTE_ETHER_ADDR_LEN);
+	/* Published after the MAC: the datapath reads the flag first. */
+	__atomic_store_n(&dev->broadcast_rarp, 1, __ATOMIC_RELEASE);
+	return VH_OK;
+}
+
+int
+vhost_on_net_set_mtu(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	uint64_t mtu = msg->payload.u64;
+
+	if (mtu < VHOST_MIN_MTU || mtu > VHOST_MAX_MTU) {
+		VHOST_DEV_LOG(ERR, dev, "invalid MTU %" PRIu64, mtu);
+		return VH_ERR;
+	}
+	dev->mtu = (uint16_t)mtu;
+	return VH_OK;
+}
+
+int
+vhost_on_set_status(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	if (msg->payload.u64 > UINT8_MAX) {
+		VHOST_DEV_LOG(ERR, dev, "invalid device status 0x%" PRIx64,
+			msg->payload.u64);
+		return VH_ERR;
+	}
+	dev->status = (uint8_t)msg->payload.u64;
+	return VH_OK;
+}
+
+int
+vhost_on_get_status(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	return vhost_reply_u64(msg, dev->status);
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* Split ring set-up and the used-ring side of the datapath. */
+
+#include <errno.h>
+#include <stddef.h>
+#include <sys/eventfd.h>
+
+#include <rte_atomic.h>
+
+#include "vring.h"
+
+/* Ring parts' sizes for n entries, including the event index words
+ * that follow the avail and used rings (virtio 1.1, 2.6). */
+static uint64_t desc_bytes(uint16_t n) { return sizeof(struct vring_desc) * (uint64_t)n; }
+static uint64_t avail_bytes(uint16_t n) { return 6 + 2 * (uint64_t)n; }
+static uint64_t used_bytes(uint16_t n) { return 6 + sizeof(struct vring_used_elem) * (uint64_t)n; }
+
+int
+vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	const struct vhost_vring_addr *a = &vq->ring_addr;
+	void *desc, *avail, *used;
+
+	vq->access_ok = false;
+	if (!vq->ring_addr_set || vq->size == 0 || dev->mem == NULL)
+		return -EFAULT;
+
+	/* Alignment the spec requires, which our atomic accesses need. */
+	if ((a->desc_user_addr & 15) || (a->avail_user_addr & 1) ||
+	    (a->used_user_addr & 3)) {
+		VHOST_DEV_LOG(ERR, dev, "vring %u: misaligned ring addresses",
+			vq->index);
+		return -EFAULT;
+	}
+	/* Ring addresses are in the frontend's address space (uaddr);
+	 * each part must be wholly inside one region. */
+	desc = vhost_mem_uaddr_range(dev->mem, a->desc_user_addr, desc_bytes(vq->size));
+	avail = vhost_mem_uaddr_range(dev->mem, a->avail_user_addr, avail_bytes(vq->size));
+	used = vhost_mem_uaddr_range(dev->mem, a->used_user_addr, used_bytes(vq->size));
+	if (desc == NULL || avail == NULL || used == NULL) {
+		VHOST_DEV_LOG(ERR, dev, "vring %u: ring addresses desc 0x%llx avail 0x%llx used 0x%llx (size %u) are not in guest memory",
+			vq->index, (unsigned long long)a->desc_user_addr,
+			(unsigned long long)a->avail_user_addr,
+			(unsigned long long)a->used_user_addr, vq->size);
+		return -EFAULT;
+	}
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->last_region = 0;
+	vq->access_ok = true;
+	vhost_vring_apply_notify(dev, vq);
+	return 0;
+}
+
+void
+vhost_vring_invalidate(struct vhost_virtqueue *vq)
+{
+	vq->access_ok = false;
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+}
+
+/* With EVENT_IDX, the word after the avail ring is used_event and the
+ * word after the used ring is avail_event. */
+static volatile uint16_t *
+used_event(const struct vhost_virtqueue *vq)
+{
+	return (volatile uint16_t *)&vq->avail->ring[vq->size];
+}
+
+static volatile uint16_t *
+avail_event(const struct vhost_virtqueue *vq)
+{
+	return (volatile uint16_t *)&vq->used->ring[vq->size];
+}
+
+void
+vhost_vring_apply_notify(struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	if (!vq->access_ok)
+		return;
+	if (vhost_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
+		/* Kick when anything past what we have seen arrives; when
+		 * disabled, leave the event where it was (the guest kicks at
+		 * most once per index wrap). */
+		if (vq->guest_notify)
+			*avail_event(vq) = vq->last_avail_idx;
+	} else if (vq->guest_notify) {
+		vq->used->flags &= ~VRING_USED_F_NO_NOTIFY;
+	} else {
+		vq->used->flags |= VRING_USED_F_NO_NOTIFY;
+	}
+	if (vhost_log_enabled(dev))
+		vhost_log_used(dev, vq, 0, sizeof(vq->used->flags));
+}
+
+void
+vhost_notify_guest(struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	uint16_t old = vq->signalled_used;
+	uint16_t new = vq->last_used_idx;
+	bool notify;
+
+	if (vq->callfd < 0)
+		return;
+	/* Our used index store must be visible before we read the guest's
+	 * wish, or the guest could miss the update and sleep forever. */
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vhost_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
+		uint16_t event = *used_event(vq);
+
+		notify = !vq->signalled_used_valid ||
+			(uint16_t)(new - event - 1) < (uint16_t)(new - old);
+		vq->signalled_used = new;
+		vq->signalled_used_valid = true;
+	} else {
+		notify = !(vq->avail->flags & VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	if (!notify)
+		return;
+	eventfd_write(vq->callfd, 1);
+	vq->stats.v[VHOST_STAT_GUEST_NOTIFICATIONS]++;
+	if (dev->ops != NULL && dev->ops->guest_notified != NULL)
+		dev->ops->guest_notified(dev->vid);
+}
+
+void
+vhost_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
+		   const struct vhost_used_elem *elems, uint16_t n)
+{
+	const uint16_t mask = vq->size - 1;
+	uint16_t start = vq->last_used_idx;
+
+	if (n == 0)
+		return;
+	for (uint16_t i = 0; i < n; i++) {
+		struct vring_used_elem *u = &vq->used->ring[(uint16_t)(start + i) & mask];
+
+		u->id = elems[i].id;
+		u->len = elems[i].len;
+	}
+	vq->last_used_idx = (uint16_t)(start + n);
+	/* Elements before the index that publishes them. */
+	__atomic_store_n(&vq->used->idx, vq->last_used_idx, __ATOMIC_RELEASE);
+
+	if (vhost_log_enabled(dev)) {
+		uint16_t first = start & mask;
+		uint16_t head_part = RTE_MIN(n, (uint16_t)(vq->size - first));
+
+		vhost_log_used(dev, vq, offsetof(struct vring_used, ring) +
+			first * sizeof(struct vring_used_elem),
+			head_part * sizeof(struct vring_used_elem));
+		if (head_part < n)
+			vhost_log_used(dev, vq, offsetof(struct vring_used, ring),
+				(n - head_part) * sizeof(struct vring_used_elem));
+		vhost_log_used(dev, vq, offsetof(struct vring_used, idx),
+			sizeof(vq->used->idx));
+	}
+	vhost_notify_guest(dev, vq);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_VRING_H
+#define VHOST_VRING_H
+
+/* Split ring access shared by enqueue and dequeue: the avail index,
+ * used ring updates (one index store per burst), guest notification. */
+
+#include <stdint.h>
+
+#include "dirty_log.h"
+#include "vhost_device.h"
+#include "vhost_log.h"
+
+/* Translate the three ring addresses of vq into our address space and
+ * mark the ring usable. Returns 0, or -EFAULT (ring unusable). Caller
+ * holds the write lock. */
+int vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq);
+
+/* Forget the ring addresses (memory is going away). */
+void vhost_vring_invalidate(struct vhost_virtqueue *vq);
+
+/* Apply the application's choice of guest kicks to the ring. */
+void vhost_vring_apply_notify(struct vhost_device *dev,
+			      struct vhost_virtqueue *vq);
+
+/* Number of new avail entries, or 0 if the guest's index is impossible
+ * (more entries than the ring holds). Pairs with the guest's write
+ * barrier before it publishes avail->idx. */
+static __rte_always_inline uint16_t
+vhost_avail_count(struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	uint16_t avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+	uint16_t n = (uint16_t)(avail_idx - vq->last_avail_idx);
+
+	if (unlikely(n > vq->size)) {
+		VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: avail index %u is %u ahead of %u (ring size %u)",
+			dev->ifname, vq->index, avail_idx, n,
+			vq->last_avail_idx, vq->size);
+		return 0;
+	}
+	return n;
+}
+
+/* Head of the i-th new avail entry. */
+static __rte_always_inline uint16_t
+vhost_avail_head(const struct vhost_virtqueue *vq, uint16_t i)
+{
+	return ((volatile uint16_t *)vq->avail->ring)
+		[(uint16_t)(vq->last_avail_idx + i) & (vq->size - 1)];
+}
+
+/* Publish n used elements and notify the guest if it wants it. */
+void vhost_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
+			const struct vhost_used_elem *elems, uint16_t n);
+
+/* Signal the call fd if the guest asked for it (EVENT_IDX aware). */
+void vhost_notify_guest(struct vhost_device *dev, struct vhost_virtqueue *vq);
+
+#endif /* VHOST_VRING_H */
