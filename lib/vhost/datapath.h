@@ -6,6 +6,7 @@
 
 #include <rte_rwlock.h>
 
+#include "iotlb_miss.h"
 #include "vhost_device.h"
 #include "vhost_log.h"
 
@@ -29,7 +30,14 @@ vhost_burst_begin(int vid, uint16_t queue_id, bool is_tx,
 	}
 	if (unlikely(rte_rwlock_read_trylock(&vq->access_lock) != 0))
 		return NULL;
+	if (vhost_iommu_on(dev) &&
+	    rte_rwlock_read_trylock(&vq->iotlb_lock) != 0) {
+		rte_rwlock_read_unlock(&vq->access_lock);
+		return NULL;	/* an IOTLB update is being applied */
+	}
 	if (unlikely(!vq->access_ok || !vq->enabled)) {
+		if (vhost_iommu_on(dev))
+			rte_rwlock_read_unlock(&vq->iotlb_lock);
 		rte_rwlock_read_unlock(&vq->access_lock);
 		return NULL;
 	}
@@ -37,9 +45,15 @@ vhost_burst_begin(int vid, uint16_t queue_id, bool is_tx,
 	return vq;
 }
 
+/* Leave the burst; the IOTLB misses it met go out in one write. */
 static __rte_always_inline void
-vhost_burst_end(struct vhost_virtqueue *vq)
+vhost_burst_end(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
+	if (vhost_iommu_on(dev)) {
+		if (vq->nb_unsent != 0)
+			vhost_iotlb_send_misses(dev, vq);
+		rte_rwlock_read_unlock(&vq->iotlb_lock);
+	}
 	rte_rwlock_read_unlock(&vq->access_lock);
 }
 

@@ -162,13 +162,14 @@ dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint16_t nsegs = 0;
 		int ret;
 
-		if (vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_READS,
-				     segs, &nsegs, VHOST_MAX_PKT_SEGS, &c) < 0)
-			ret = -EINVAL;
-		else
+		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_READS,
+				       segs, &nsegs, VHOST_MAX_PKT_SEGS, &c);
+		if (likely(ret == 0))
 			ret = build_packet(dev, pool, segs, &c, m);
-		if (unlikely(ret == -ENOMEM)) {
-			/* Keep the chain in the ring for a later burst. */
+		if (unlikely(ret == -ENOMEM || ret == -EAGAIN)) {
+			/* No mbuf, or an IOTLB miss: keep the chain (and
+			 * those after it, for order) in the ring for a later
+			 * burst. Nothing is lost. */
 			rte_pktmbuf_free(m);
 			pkts[received] = NULL;
 			break;
@@ -207,7 +208,7 @@ rte_vhost_dequeue_burst(int vid, uint16_t queue_id,
 
 	if (unlikely(vq == NULL || count == 0 || mbuf_pool == NULL)) {
 		if (vq != NULL)
-			vhost_burst_end(vq);
+			vhost_burst_end(dev, vq);
 		return 0;
 	}
 	/* A pending RARP goes first, once. */
@@ -223,6 +224,6 @@ rte_vhost_dequeue_burst(int vid, uint16_t queue_id,
 		}
 	}
 	rx += dequeue_split(dev, vq, mbuf_pool, pkts + rx, count - rx);
-	vhost_burst_end(vq);
+	vhost_burst_end(dev, vq);
 	return rx;
 }

@@ -38,7 +38,7 @@ add_buffer(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint8_t *hva = vhost_translate(dev, vq, addr, &piece, perm, &gpa);
 
 		if (unlikely(hva == NULL))
-			return -EFAULT;
+			return vq->xlate_err;
 		if (unlikely(*n >= max_segs))
 			return -E2BIG;
 		segs[*n].hva = hva;
@@ -65,15 +65,17 @@ map_indirect(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	uint32_t done = 0;
 
 	if (hva == NULL)
-		return NULL;
+		return NULL;	/* vq->xlate_err says why */
 	if (piece == len)
 		return (const struct vring_desc *)hva;
 
 	if (vq->indirect_copy_len < len) {
 		struct vring_desc *copy = realloc(vq->indirect_copy, len);
 
-		if (copy == NULL)
+		if (copy == NULL) {
+			vq->xlate_err = -ENOMEM;
 			return NULL;
+		}
 		vq->indirect_copy = copy;
 		vq->indirect_copy_len = len;
 	}
@@ -129,7 +131,7 @@ vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 			}
 			table = map_indirect(dev, vq, d.addr, d.len);
 			if (unlikely(table == NULL)) {
-				ret = -EFAULT;
+				ret = vq->xlate_err;
 				goto bad;
 			}
 			table_size = d.len / sizeof(d);
@@ -164,6 +166,10 @@ vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	*nsegs = n;
 	return 0;
 bad:
+	/* A miss is not the guest's fault: the chain is walked again once
+	 * the IOTLB has the mapping. */
+	if (ret == -EAGAIN)
+		return ret;
 	VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: invalid descriptor chain at head %u: %s",
 		dev->ifname, vq->index, head, strerror(-ret));
 	vq->stats.v[VHOST_STAT_BAD_CHAINS]++;

@@ -38,8 +38,8 @@ vhost_log_used(struct vhost_device *dev, struct vhost_virtqueue *vq,
 {
 	if (!(vq->ring_addr.flags & (1u << VHOST_VRING_F_LOG)))
 		return;
-	/* log_guest_addr is the used ring's guest physical address. */
-	vhost_log_pages(dev, vq->ring_addr.log_guest_addr + offset, len);
+	/* Translated from log_guest_addr when the ring was set up. */
+	vhost_log_pages(dev, vq->used_log_gpa + offset, len);
 }
 
 void

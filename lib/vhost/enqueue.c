@@ -2,11 +2,16 @@
 
 /* Host -> guest: copy mbufs into the guest's Rx buffers. */
 
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_vhost.h>
 
 #include "datapath.h"
 #include "desc_chain.h"
+#include "enqueue.h"
 #include "dirty_log.h"
 #include "net_hdr.h"
 #include "vring.h"
@@ -27,7 +32,7 @@ struct rx_reservation {
 static bool
 reserve_buffers(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint32_t need, uint16_t avail, uint16_t *consumed,
-		uint16_t *nused, struct rx_reservation *r)
+		uint16_t *nused, struct rx_reservation *r, bool *missed)
 {
 	const bool mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 
@@ -40,10 +45,17 @@ reserve_buffers(struct vhost_device *dev, struct vhost_virtqueue *vq,
 
 		if (*consumed == avail || r->nchains == VHOST_MAX_MRG_CHAINS)
 			return false;
+		int ret;
+
 		head = vhost_avail_head(vq, *consumed);
+		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_WRITES,
+				       r->segs, &r->nsegs, VHOST_MAX_PKT_SEGS, c);
+		if (unlikely(ret == -EAGAIN)) {
+			*missed = true;	/* IOTLB miss: retry the packet later */
+			return false;
+		}
 		(*consumed)++;
-		if (vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_WRITES,
-				     r->segs, &r->nsegs, VHOST_MAX_PKT_SEGS, c) < 0) {
+		if (unlikely(ret < 0)) {
 			vq->shadow_used[(*nused)++] =
 				(struct vhost_used_elem){ .id = head, .len = 0 };
 			continue;
@@ -93,9 +105,10 @@ fill_buffers(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	}
 }
 
+/* Enqueue what fits; *missed tells if an IOTLB miss stopped it. */
 static uint16_t
 enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	      struct rte_mbuf **pkts, uint16_t count)
+	      struct rte_mbuf **pkts, uint16_t count, bool *missed)
 {
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
 	uint16_t avail = vhost_avail_count(dev, vq);
@@ -107,7 +120,7 @@ enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint16_t consumed_before = consumed, nused_before = nused;
 
 		if (!reserve_buffers(dev, vq, dev->hdr_len + rte_pktmbuf_pkt_len(m),
-				     avail, &consumed, &nused, &r)) {
+				     avail, &consumed, &nused, &r, missed)) {
 			/* Not enough room: this packet and the rest stay with
 			 * the caller; the buffers are walked again next time. */
 			consumed = consumed_before;
@@ -123,18 +136,77 @@ enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	return sent;
 }
 
+/* Keep up to n packets (a reference to each) until their buffers are
+ * mapped. Returns how many were taken. */
+static uint16_t
+hold_packets(struct vhost_virtqueue *vq, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t room;
+
+	if (vq->held == NULL) {
+		vq->held = calloc(VHOST_MAX_HELD_PKTS, sizeof(*vq->held));
+		if (vq->held == NULL)
+			return 0;
+	}
+	room = VHOST_MAX_HELD_PKTS - vq->nb_held;
+	n = RTE_MIN(n, room);
+	if (vq->nb_held == 0 && n > 0)
+		vq->held_since = rte_get_timer_cycles();
+	for (uint16_t i = 0; i < n; i++) {
+		rte_pktmbuf_refcnt_update(pkts[i], 1);
+		vq->held[vq->nb_held++] = pkts[i];
+	}
+	vq->stats.v[VHOST_STAT_IOTLB_HELD] += n;
+	return n;
+}
+
+void
+vhost_enqueue_flush_held(struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	uint64_t limit = rte_get_timer_hz() * 2 * VHOST_IOTLB_MISS_TIMEOUT_MS / 1000;
+	bool missed = false;
+	uint16_t sent;
+
+	if (vq->nb_held == 0 || !vq->access_ok || !vq->enabled)
+		return;
+	sent = enqueue_split(dev, vq, vq->held, vq->nb_held, &missed);
+	if (sent == 0 && rte_get_timer_cycles() - vq->held_since > limit) {
+		VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: dropping %u packets held for unanswered IOTLB misses",
+			dev->ifname, vq->index, vq->nb_held);
+		vq->stats.v[VHOST_STAT_DROPPED] += vq->nb_held;
+		sent = vq->nb_held;
+	}
+	for (uint16_t i = 0; i < sent; i++)
+		rte_pktmbuf_free(vq->held[i]);
+	memmove(vq->held, vq->held + sent, (vq->nb_held - sent) * sizeof(*vq->held));
+	vq->nb_held -= sent;
+	if (sent > 0)
+		vq->held_since = rte_get_timer_cycles();
+}
+
 uint16_t
 rte_vhost_enqueue_burst(int vid, uint16_t queue_id, struct rte_mbuf **pkts,
 			uint16_t count)
 {
 	struct vhost_device *dev;
 	struct vhost_virtqueue *vq = vhost_burst_begin(vid, queue_id, false, &dev);
-	uint16_t sent;
+	bool missed = false;
+	uint16_t sent = 0;
 
 	if (unlikely(vq == NULL))
 		return 0;
-	/* Packets not sent stay with the caller, who may retry them. */
-	sent = enqueue_split(dev, vq, pkts, count);
-	vhost_burst_end(vq);
+	/* Held packets go first, so packets never overtake each other. */
+	if (unlikely(vq->nb_held != 0))
+		vhost_enqueue_flush_held(dev, vq);
+	if (likely(vq->nb_held == 0))
+		sent = enqueue_split(dev, vq, pkts, count, &missed);
+	else
+		missed = true;
+	/* With an IOMMU, a miss must not make the caller drop packets:
+	 * keep them until the frontend maps the buffers. Other packets not
+	 * sent stay with the caller, who may retry them. */
+	if (unlikely(missed && sent < count))
+		sent += hold_packets(vq, pkts + sent, count - sent);
+	vhost_burst_end(dev, vq);
 	return sent;
 }

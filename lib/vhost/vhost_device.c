@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <rte_malloc.h>
+#include <rte_mbuf.h>
 
 #include "dirty_log.h"
 #include "vhost_device.h"
@@ -42,6 +43,7 @@ vhost_device_alloc(void)
 			break;
 		dev->vid = i;
 		dev->slave_fd = -1;
+		rte_spinlock_init(&dev->slave_lock);
 		dev->conn_fd = -1;
 		devices[i] = dev;
 		break;
@@ -64,6 +66,10 @@ close_fd(int *fd)
 static void
 vq_free(struct vhost_virtqueue *vq)
 {
+	for (uint16_t i = 0; i < vq->nb_held; i++)
+		rte_pktmbuf_free(vq->held[i]);
+	free(vq->held);
+	vhost_iotlb_fini(&vq->iotlb);
 	close_fd(&vq->kickfd);
 	close_fd(&vq->callfd);
 	close_fd(&vq->errfd);
@@ -125,6 +131,7 @@ vhost_vq_alloc(struct vhost_device *dev, uint32_t idx)
 		vq->callfd = VHOST_FD_UNSET;
 		vq->errfd = VHOST_FD_UNSET;
 		rte_rwlock_init(&vq->access_lock);
+		rte_rwlock_init(&vq->iotlb_lock);
 		dev->vq[i] = vq;
 		/* The datapath checks queue_id < nr_vring, then reads vq[]. */
 		__atomic_store_n(&dev->nr_vring, i + 1, __ATOMIC_RELEASE);

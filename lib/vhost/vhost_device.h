@@ -20,8 +20,10 @@
 #include <rte_common.h>
 #include <rte_ether.h>
 #include <rte_rwlock.h>
+#include <rte_spinlock.h>
 #include <rte_vhost.h>
 
+#include "iotlb.h"
 #include "mem_table.h"
 #include "vhost_limits.h"
 #include "vring_stats.h"
@@ -46,6 +48,16 @@ struct vhost_used_elem {
 	uint32_t len;
 };
 
+/* An IOTLB miss waiting for the frontend's update. */
+struct vhost_iotlb_pending {
+	uint64_t iova;		/* page aligned */
+	uint64_t since;		/* timer cycles: creation, then sending */
+	uint8_t perm;
+	bool sent;
+};
+
+struct rte_mbuf;
+
 struct vhost_virtqueue {
 	/* Datapath state first: read on every burst. */
 	struct vring_desc *desc;
@@ -66,7 +78,20 @@ struct vhost_virtqueue {
 	struct vring_desc *indirect_copy;	/* for split indirect tables */
 	uint32_t indirect_copy_len;
 	rte_rwlock_t access_lock;
+	int xlate_err;		/* why the last translation failed */
 	struct vhost_vq_stats stats;
+
+	/* Device IOTLB: the datapath holds iotlb_lock for reading during a
+	 * burst (with access_lock); updates and invalidations write it. */
+	rte_rwlock_t iotlb_lock;
+	struct vhost_iotlb iotlb;
+	struct vhost_iotlb_pending pending[VHOST_IOTLB_MAX_PENDING];
+	uint16_t nb_pending;
+	uint16_t nb_unsent;
+	/* Enqueue only: packets kept while their buffers miss. */
+	struct rte_mbuf **held;
+	uint16_t nb_held;
+	uint64_t held_since;
 
 	/* Control path state. */
 	uint32_t index;
@@ -74,6 +99,7 @@ struct vhost_virtqueue {
 	bool ready;		/* as last reported by vring_state_changed */
 	struct vhost_vring_addr ring_addr;	/* as the frontend gave it */
 	bool ring_addr_set;
+	uint64_t used_log_gpa;	/* guest physical address of the used ring */
 } __rte_cache_aligned;
 
 /* Device flags. */
@@ -105,8 +131,10 @@ struct vhost_device {
 	struct rte_ether_addr rarp_mac;
 	int16_t broadcast_rarp;		/* atomic */
 
-	/* Backend request channel (SET_SLAVE_REQ_FD). */
+	/* Backend request channel (SET_SLAVE_REQ_FD): IOTLB misses are
+	 * sent on it from datapath threads. */
 	int slave_fd;
+	rte_spinlock_t slave_lock;
 
 	/* What the socket was registered with, copied at connection time. */
 	uint64_t reg_flags;
@@ -144,10 +172,16 @@ void vhost_device_stop(struct vhost_device *dev);
  * whose state changed, new_device once the first queue pair is ready. */
 void vhost_device_update_state(struct vhost_device *dev);
 
-static inline bool
+static __rte_always_inline bool
 vhost_has_feature(const struct vhost_device *dev, unsigned int bit)
 {
 	return (dev->features >> bit) & 1;
+}
+
+static __rte_always_inline bool
+vhost_iommu_on(const struct vhost_device *dev)
+{
+	return unlikely(vhost_has_feature(dev, VIRTIO_F_ACCESS_PLATFORM));
 }
 
 /* The datapath's view of a device and queue, or NULL if invalid. */

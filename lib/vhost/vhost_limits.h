@@ -49,4 +49,23 @@
 /* Client mode: interval between two connection attempts. */
 #define VHOST_RECONNECT_INTERVAL_MS 1000
 
+/* Device IOTLB, per virtqueue. 4096 entries of 40 bytes bound the
+ * memory a guest can make us spend to 160 KiB per ring, however many
+ * updates it sends; merged mappings keep the common cases far below. */
+#define VHOST_IOTLB_MAX_ENTRIES 4096
+
+/* IOTLB misses are asked once per 4 KiB page (the smallest IOMMU page):
+ * at most this many pages per ring are waiting for an answer. */
+#define VHOST_IOTLB_PAGE 4096
+#define VHOST_IOTLB_MAX_PENDING 64
+
+/* A miss the frontend does not answer in this time (an IOVA the guest
+ * never mapped) fails the access: the chain is dropped and counted. */
+#define VHOST_IOTLB_MISS_TIMEOUT_MS 500
+
+/* Packets an enqueue keeps, rather than reporting them unsent, while
+ * the guest buffers they need wait for an IOTLB update. Held packets
+ * are dropped (and counted) only if they wait twice the miss timeout. */
+#define VHOST_MAX_HELD_PKTS 256
+
 #endif /* VHOST_LIMITS_H */

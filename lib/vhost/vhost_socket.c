@@ -333,9 +333,6 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 			path, (uint64_t)(flags & ~VHOST_SUPPORTED_FLAGS));
 		return -1;
 	}
-	if (flags & RTE_VHOST_USER_IOMMU_SUPPORT)
-		VHOST_LOG_WARN("(%s) the device IOTLB is not implemented yet: "
-			"VIRTIO_F_IOMMU_PLATFORM is not offered", path);
 
 	pthread_mutex_lock(&sockets_lock);
 	if (find_socket(path) != NULL) {
@@ -351,6 +348,12 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 	vs->listen_fd = -1;
 	vs->features = VHOST_NET_FEATURES;
 	vs->protocol_features = VHOST_PROTOCOL_FEATURES;
+	/* A vIOMMU needs the backend request channel for misses, and
+	 * acknowledged updates (QEMU refuses IOMMU without both). */
+	if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
+		vs->features |= 1ULL << VIRTIO_F_IOMMU_PLATFORM;
+		vs->protocol_features |= 1ULL << VHOST_USER_PROTOCOL_F_SLAVE_REQ;
+	}
 	TAILQ_INIT(&vs->conns);
 	TAILQ_INSERT_TAIL(&sockets, vs, next);
 	vs->registered = true;
@@ -474,7 +477,7 @@ update_features(const char *path, bool protocol, uint64_t set, uint64_t clear,
 int
 rte_vhost_driver_set_features(const char *path, uint64_t features)
 {
-	if (features & ~VHOST_NET_FEATURES) {
+	if (features & ~(VHOST_NET_FEATURES | (1ULL << VIRTIO_F_IOMMU_PLATFORM))) {
 		VHOST_LOG_ERR("(%s) features 0x%" PRIx64 " are not supported", path,
 			(uint64_t)(features & ~VHOST_NET_FEATURES));
 		return -1;
@@ -509,8 +512,9 @@ int
 rte_vhost_driver_set_protocol_features(const char *path,
 				       uint64_t protocol_features)
 {
-	return update_features(path, true,
-		protocol_features & VHOST_PROTOCOL_FEATURES, UINT64_MAX, NULL);
+	return update_features(path, true, protocol_features &
+		(VHOST_PROTOCOL_FEATURES | (1ULL << VHOST_USER_PROTOCOL_F_SLAVE_REQ)),
+		UINT64_MAX, NULL);
 }
 
 int

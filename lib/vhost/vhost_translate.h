@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "iotlb_miss.h"
 #include "vhost_device.h"
 
 /* Access the datapath wants; a translation checks it against the
@@ -18,9 +19,10 @@
 #define VHOST_PERM_WRITE VHOST_ACCESS_WO
 
 /* Translate addr for an access of *len bytes. Returns our address and
- * clips *len to the bytes contiguous from there, or returns NULL if
- * addr is not mapped (or not with perm). *gpa receives the guest
- * physical address for dirty logging. Caller holds vq->access_lock. */
+ * clips *len to the bytes contiguous from there, or returns NULL with
+ * vq->xlate_err set (-EAGAIN: IOTLB miss, asked for; other: refused).
+ * *gpa receives the guest physical address for dirty logging. Caller
+ * holds vq->access_lock, and vq->iotlb_lock with an IOMMU. */
 static __rte_always_inline uint8_t *
 vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint64_t addr, uint64_t *len, uint8_t perm, uint64_t *gpa)
@@ -29,11 +31,13 @@ vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	const struct rte_vhost_mem_region *r;
 	uint64_t off;
 
-	RTE_SET_USED(perm);	/* guest physical memory is read-write */
-	/* IOVAs need the device IOTLB, which is not built yet: the feature
-	 * is never offered, so a device cannot have negotiated it. */
-	if (unlikely(mem == NULL || vhost_has_feature(dev, VIRTIO_F_ACCESS_PLATFORM)))
+	if (vhost_iommu_on(dev))
+		return vhost_iova_translate(dev, vq, addr, len, perm, gpa);
+	/* Guest physical memory is all read-write for the device. */
+	if (unlikely(mem == NULL)) {
+		vq->xlate_err = -EFAULT;
 		return NULL;
+	}
 	/* Guests use one or two regions; try the last one hit first. */
 	if (likely(vq->last_region < mem->nregions)) {
 		r = &mem->regions[vq->last_region];
@@ -49,6 +53,7 @@ vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 			goto found;
 		}
 	}
+	vq->xlate_err = -EFAULT;
 	return NULL;
 found:
 	if (*len > r->size - off)

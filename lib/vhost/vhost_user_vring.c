@@ -68,7 +68,7 @@ vhost_on_set_vring_addr(struct vhost_device *dev, struct vhost_user_msg *msg)
 	vq->ring_addr_set = true;
 	/* Translatable only once a memory table exists; if one does, the
 	 * addresses must be in it. */
-	if (dev->mem != NULL && vhost_vring_translate(dev, vq) < 0) {
+	if (dev->mem != NULL && vhost_vring_translate(dev, vq) == -EFAULT) {
 		vq->ring_addr_set = false;
 		return VH_ERR;
 	}

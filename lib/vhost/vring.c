@@ -8,6 +8,7 @@
 
 #include <rte_atomic.h>
 
+#include "iotlb_miss.h"
 #include "vring.h"
 
 /* Ring parts' sizes for n entries, including the event index words
@@ -16,11 +17,56 @@ static uint64_t desc_bytes(uint16_t n) { return sizeof(struct vring_desc) * (uin
 static uint64_t avail_bytes(uint16_t n) { return 6 + 2 * (uint64_t)n; }
 static uint64_t used_bytes(uint16_t n) { return 6 + sizeof(struct vring_used_elem) * (uint64_t)n; }
 
+/* Ring addresses are IOVAs: translate each part through the IOTLB.
+ * Misses for all three parts are asked at once. */
+static int
+translate_iova_rings(struct vhost_device *dev, struct vhost_virtqueue *vq,
+		     void **desc, void **avail, void **used)
+{
+	const struct vhost_vring_addr *a = &vq->ring_addr;
+	bool missed = false;
+
+	*desc = vhost_iova_range(dev, vq, a->desc_user_addr, desc_bytes(vq->size),
+				 VHOST_ACCESS_RO);
+	missed |= *desc == NULL && vq->xlate_err == -EAGAIN;
+	*avail = vhost_iova_range(dev, vq, a->avail_user_addr, avail_bytes(vq->size),
+				  VHOST_ACCESS_RO);
+	missed |= *avail == NULL && vq->xlate_err == -EAGAIN;
+	*used = vhost_iova_range(dev, vq, a->used_user_addr, used_bytes(vq->size),
+				 VHOST_ACCESS_RW);
+	missed |= *used == NULL && vq->xlate_err == -EAGAIN;
+	if (missed) {
+		vhost_iotlb_send_misses(dev, vq);
+		return -EAGAIN;
+	}
+	if (*desc == NULL || *avail == NULL || *used == NULL)
+		return -EFAULT;
+
+	/* The used ring's log address is an IOVA too: log by its guest
+	 * physical address. */
+	vq->used_log_gpa = 0;
+	if (a->flags & (1u << VHOST_VRING_F_LOG)) {
+		uint64_t len = used_bytes(vq->size), gpa;
+
+		if (vhost_iova_translate(dev, vq, a->log_guest_addr, &len,
+					 VHOST_ACCESS_WO, &gpa) == NULL) {
+			if (vq->xlate_err == -EAGAIN) {
+				vhost_iotlb_send_misses(dev, vq);
+				return -EAGAIN;
+			}
+			return -EFAULT;
+		}
+		vq->used_log_gpa = gpa;
+	}
+	return 0;
+}
+
 int
 vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
 	const struct vhost_vring_addr *a = &vq->ring_addr;
 	void *desc, *avail, *used;
+	int ret;
 
 	vq->access_ok = false;
 	if (!vq->ring_addr_set || vq->size == 0 || dev->mem == NULL)
@@ -33,12 +79,20 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 			vq->index);
 		return -EFAULT;
 	}
-	/* Ring addresses are in the frontend's address space (uaddr);
-	 * each part must be wholly inside one region. */
-	desc = vhost_mem_uaddr_range(dev->mem, a->desc_user_addr, desc_bytes(vq->size));
-	avail = vhost_mem_uaddr_range(dev->mem, a->avail_user_addr, avail_bytes(vq->size));
-	used = vhost_mem_uaddr_range(dev->mem, a->used_user_addr, used_bytes(vq->size));
-	if (desc == NULL || avail == NULL || used == NULL) {
+	if (vhost_iommu_on(dev)) {
+		ret = translate_iova_rings(dev, vq, &desc, &avail, &used);
+		if (ret == -EAGAIN)
+			return ret;	/* ready once the IOTLB update arrives */
+	} else {
+		/* Ring addresses are in the frontend's address space
+		 * (uaddr); each part must be wholly inside one region. */
+		desc = vhost_mem_uaddr_range(dev->mem, a->desc_user_addr, desc_bytes(vq->size));
+		avail = vhost_mem_uaddr_range(dev->mem, a->avail_user_addr, avail_bytes(vq->size));
+		used = vhost_mem_uaddr_range(dev->mem, a->used_user_addr, used_bytes(vq->size));
+		vq->used_log_gpa = a->log_guest_addr;
+		ret = desc && avail && used ? 0 : -EFAULT;
+	}
+	if (ret < 0) {
 		VHOST_DEV_LOG(ERR, dev, "vring %u: ring addresses desc 0x%llx avail 0x%llx used 0x%llx (size %u) are not in guest memory",
 			vq->index, (unsigned long long)a->desc_user_addr,
 			(unsigned long long)a->avail_user_addr,
@@ -52,6 +106,27 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	vq->access_ok = true;
 	vhost_vring_apply_notify(dev, vq);
 	return 0;
+}
+
+bool
+vhost_vring_uses_iova(const struct vhost_virtqueue *vq, uint64_t iova,
+		      uint64_t size)
+{
+	const struct vhost_vring_addr *a = &vq->ring_addr;
+	uint64_t last = iova + (size - 1);
+	const uint64_t start[3] = { a->desc_user_addr, a->avail_user_addr,
+				    a->used_user_addr };
+	const uint64_t len[3] = { desc_bytes(vq->size), avail_bytes(vq->size),
+				  used_bytes(vq->size) };
+
+	if (!vq->ring_addr_set || size == 0)
+		return false;
+	if (last < iova)
+		last = UINT64_MAX;
+	for (int i = 0; i < 3; i++)
+		if (start[i] <= last && iova <= start[i] + (len[i] - 1))
+			return true;
+	return false;
 }
 
 void

@@ -12,9 +12,14 @@
 #include "vhost_log.h"
 
 /* Translate the three ring addresses of vq into our address space and
- * mark the ring usable. Returns 0, or -EFAULT (ring unusable). Caller
- * holds the write lock. */
+ * mark the ring usable. Returns 0, -EAGAIN (IOTLB misses were sent: the
+ * ring becomes usable when the updates arrive) or -EFAULT (unusable).
+ * Caller holds the write locks. */
 int vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq);
+
+/* True if any part of the ring lies in [iova, iova + size). */
+bool vhost_vring_uses_iova(const struct vhost_virtqueue *vq, uint64_t iova,
+			   uint64_t size);
 
 /* Forget the ring addresses (memory is going away). */
 void vhost_vring_invalidate(struct vhost_virtqueue *vq);

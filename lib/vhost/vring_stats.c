@@ -30,6 +30,12 @@ const char *const vhost_vq_stat_names[VHOST_STAT_NB] = {
 	[VHOST_STAT_INFLIGHT_COMPLETED] = "inflight_completed",
 	[VHOST_STAT_BAD_CHAINS] = "invalid_descriptor_chains",
 	[VHOST_STAT_DROPPED] = "dropped_packets",
+	[VHOST_STAT_IOTLB_REFUSED] = "iotlb_refused",
+	[VHOST_STAT_IOTLB_MISS_TIMEOUTS] = "iotlb_miss_timeouts",
+	[VHOST_STAT_IOTLB_HELD] = "iotlb_held_packets",
+	[VHOST_STAT_IOTLB_EVICTIONS] = "iotlb_evictions",
+	[VHOST_STAT_IOTLB_ENTRIES] = "iotlb_entries",
+	[VHOST_STAT_IOTLB_PENDING] = "iotlb_pending",
 };
 
 /* The queue, if stats were enabled at registration (as in DPDK). */
@@ -75,6 +81,12 @@ rte_vhost_vring_stats_get(int vid, uint16_t queue_id,
 		stats[i].id = i;
 		stats[i].value = __atomic_load_n(&vq->stats.v[i], __ATOMIC_RELAXED);
 	}
+	/* IOTLB gauges live in the IOTLB itself. */
+	rte_rwlock_read_lock(&vq->iotlb_lock);
+	stats[VHOST_STAT_IOTLB_EVICTIONS].value = vq->iotlb.evictions;
+	stats[VHOST_STAT_IOTLB_ENTRIES].value = vq->iotlb.n;
+	stats[VHOST_STAT_IOTLB_PENDING].value = vq->nb_pending;
+	rte_rwlock_read_unlock(&vq->iotlb_lock);
 	return VHOST_STAT_NB;
 }
 

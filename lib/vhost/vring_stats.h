@@ -31,6 +31,12 @@ enum vhost_vq_stat {
 	/* Ours: always counted, whatever the registration flags. */
 	VHOST_STAT_BAD_CHAINS,		/* chains refused by the walker */
 	VHOST_STAT_DROPPED,		/* packets that could not be delivered */
+	VHOST_STAT_IOTLB_REFUSED,	/* accesses outside mappings/permissions */
+	VHOST_STAT_IOTLB_MISS_TIMEOUTS,	/* misses never answered in time */
+	VHOST_STAT_IOTLB_HELD,		/* packets held while a miss was pending */
+	VHOST_STAT_IOTLB_EVICTIONS,	/* filled in when read */
+	VHOST_STAT_IOTLB_ENTRIES,	/* gauge, filled in when read */
+	VHOST_STAT_IOTLB_PENDING,	/* gauge, filled in when read */
 	VHOST_STAT_NB
 };
 

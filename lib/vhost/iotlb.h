@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_IOTLB_H
+#define VHOST_IOTLB_H
+
+/* A device IOTLB cache: IOVA ranges mapped to frontend user addresses
+ * (uaddr) with a permission, as the frontend's vIOMMU sends them.
+ *
+ * Entries are kept sorted by IOVA, never overlapping, in an array:
+ * lookups are a binary search (O(log n)), preceded by a check of the
+ * entry hit last, which makes the common case (consecutive buffers in
+ * one mapping) O(1). Ranges are inclusive [iova, last], so a mapping
+ * that ends at the top of the 64-bit space needs no size that would
+ * overflow. An update whose neighbour is contiguous in both IOVA and
+ * uaddr with the same permission is merged into it; an invalidation of
+ * part of an entry splits it. The number of entries is bounded; when
+ * full, the entry inserted longest ago is evicted (it is only a cache:
+ * an evicted mapping costs one miss later).
+ *
+ * Not thread-safe: the caller serialises writers against readers (the
+ * virtqueue's iotlb_lock). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vhost_iotlb_entry {
+	uint64_t iova;
+	uint64_t last;		/* inclusive */
+	uint64_t uaddr;
+	uint64_t seq;		/* insertion order, for eviction */
+	uint8_t perm;		/* VHOST_ACCESS_RO / WO / RW */
+};
+
+struct vhost_iotlb {
+	struct vhost_iotlb_entry *e;
+	uint32_t n;
+	uint32_t max;
+	uint32_t hint;		/* index of the last hit */
+	uint64_t next_seq;
+	uint64_t evictions;
+};
+
+/* Allocate room for max entries. Returns 0 or -ENOMEM. */
+int vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max);
+void vhost_iotlb_fini(struct vhost_iotlb *t);
+
+/* Map [iova, iova + size) to uaddr with perm, replacing whatever was
+ * mapped there. Returns 0, or -EINVAL for a zero size, an invalid perm,
+ * or a range that wraps around the address space. */
+int vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
+		       uint64_t uaddr, uint8_t perm);
+
+/* Unmap [iova, iova + size); a size reaching past the top of the
+ * address space means "to the end". Returns the number of entries
+ * removed or cut. */
+uint32_t vhost_iotlb_invalidate(struct vhost_iotlb *t, uint64_t iova,
+				uint64_t size);
+
+/* Remove everything. */
+void vhost_iotlb_flush(struct vhost_iotlb *t);
+
+/* Result of a lookup. */
+enum vhost_iotlb_result {
+	VHOST_IOTLB_LOOKUP_HIT,
+	VHOST_IOTLB_LOOKUP_MISS,	/* nothing mapped at iova */
+	VHOST_IOTLB_LOOKUP_DENIED,	/* mapped without the permission */
+};
+
+/* Index of the entry containing iova, or -1. */
+static inline int32_t
+vhost_iotlb_find(struct vhost_iotlb *t, uint64_t iova)
+{
+	uint32_t lo = 0, hi = t->n;
+
+	if (t->hint < t->n && iova >= t->e[t->hint].iova &&
+	    iova <= t->e[t->hint].last)
+		return (int32_t)t->hint;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (iova < t->e[mid].iova)
+			hi = mid;
+		else if (iova > t->e[mid].last)
+			lo = mid + 1;
+		else {
+			t->hint = mid;
+			return (int32_t)mid;
+		}
+	}
+	return -1;
+}
+
+/* Translate iova for an access of *len bytes needing perm. On a hit,
+ * *uaddr is set and *len clipped to the end of the entry. */
+static inline enum vhost_iotlb_result
+vhost_iotlb_lookup(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
+		   uint8_t perm, uint64_t *uaddr)
+{
+	int32_t i = vhost_iotlb_find(t, iova);
+	const struct vhost_iotlb_entry *e;
+	uint64_t avail;
+
+	if (i < 0)
+		return VHOST_IOTLB_LOOKUP_MISS;
+	e = &t->e[i];
+	if ((e->perm & perm) != perm)
+		return VHOST_IOTLB_LOOKUP_DENIED;
+	/* Bytes from iova to the end of the entry, without overflow: an
+	 * entry may cover the whole 64-bit space. */
+	avail = e->last - iova;
+	if (*len != 0 && *len - 1 > avail)
+		*len = avail + 1;
+	*uaddr = e->uaddr + (iova - e->iova);
+	return VHOST_IOTLB_LOOKUP_HIT;
+}
+
+#endif /* VHOST_IOTLB_H */

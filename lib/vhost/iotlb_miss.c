@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* IOVA translation through the per-ring IOTLB, and IOTLB misses. */
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <rte_cycles.h>
+
+#include "iotlb_miss.h"
+#include "vhost_log.h"
+#include "vhost_msg.h"
+
+/* Backend -> frontend request carrying an IOTLB message. */
+#define VHOST_USER_SLAVE_IOTLB_MSG 1
+
+static uint64_t
+ms_to_cycles(uint64_t ms)
+{
+	return rte_get_timer_hz() * ms / 1000;
+}
+
+/* A miss for iova: record it, or tell how long it has waited. */
+static int
+note_miss(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+	  uint64_t iova, uint8_t perm)
+{
+	uint64_t page = iova & ~(uint64_t)(VHOST_IOTLB_PAGE - 1);
+	uint64_t now = rte_get_timer_cycles();
+
+	for (uint16_t i = 0; i < vq->nb_pending; i++) {
+		struct vhost_iotlb_pending *p = &vq->pending[i];
+
+		if (p->iova != page || (p->perm & perm) != perm)
+			continue;
+		if (now - p->since < ms_to_cycles(VHOST_IOTLB_MISS_TIMEOUT_MS))
+			return -EAGAIN;
+		/* Never answered: fail this access, and forget the page so
+		 * that a later access asks again. */
+		VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: IOTLB miss for iova 0x%" PRIx64
+			" (perm %u) unanswered after %d ms",
+			dev->ifname, vq->index, page, perm, VHOST_IOTLB_MISS_TIMEOUT_MS);
+		vq->stats.v[VHOST_STAT_IOTLB_MISS_TIMEOUTS]++;
+		*p = vq->pending[--vq->nb_pending];
+		return -EFAULT;
+	}
+	if (vq->nb_pending == VHOST_IOTLB_MAX_PENDING)
+		return -EAGAIN;	/* asked again once others are answered */
+	vq->pending[vq->nb_pending++] = (struct vhost_iotlb_pending){
+		.iova = page, .perm = perm, .since = now, .sent = false };
+	vq->nb_unsent++;
+	return -EAGAIN;
+}
+
+uint8_t *
+vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		     uint64_t iova, uint64_t *len, uint8_t perm, uint64_t *gpa)
+{
+	const struct vhost_mem_table *mem = dev->mem;
+	const struct rte_vhost_mem_region *r;
+	uint64_t uaddr, avail;
+
+	switch (vhost_iotlb_lookup(&vq->iotlb, iova, len, perm, &uaddr)) {
+	case VHOST_IOTLB_LOOKUP_HIT:
+		break;
+	case VHOST_IOTLB_LOOKUP_DENIED:
+		VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: iova 0x%" PRIx64
+			" is mapped without %s permission",
+			dev->ifname, vq->index, iova,
+			perm == VHOST_ACCESS_WO ? "write" : "read");
+		vq->stats.v[VHOST_STAT_IOTLB_REFUSED]++;
+		vq->xlate_err = -EPERM;
+		return NULL;
+	default:
+		vq->stats.v[VHOST_STAT_IOTLB_MISSES]++;
+		vq->xlate_err = note_miss(dev, vq, iova, perm);
+		return NULL;
+	}
+	vq->stats.v[VHOST_STAT_IOTLB_HITS]++;
+
+	/* The frontend's address must be in the memory it shared. */
+	r = mem == NULL ? NULL : vhost_mem_find_uaddr(mem, uaddr, &avail);
+	if (unlikely(r == NULL)) {
+		vq->stats.v[VHOST_STAT_IOTLB_REFUSED]++;
+		vq->xlate_err = -EFAULT;
+		return NULL;
+	}
+	if (*len > avail)
+		*len = avail;
+	*gpa = r->guest_phys_addr + (uaddr - r->guest_user_addr);
+	return (uint8_t *)(uintptr_t)(r->host_user_addr + (uaddr - r->guest_user_addr));
+}
+
+void *
+vhost_iova_range(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		 uint64_t iova, uint64_t len, uint8_t perm)
+{
+	uint8_t *start = NULL;
+	uint64_t done = 0;
+
+	if (len == 0 || iova > UINT64_MAX - (len - 1)) {
+		vq->xlate_err = -EFAULT;
+		return NULL;
+	}
+	while (done < len) {
+		uint64_t piece = len - done, gpa;
+		uint8_t *hva = vhost_iova_translate(dev, vq, iova + done, &piece,
+						    perm, &gpa);
+
+		if (hva == NULL)
+			return NULL;
+		if (start == NULL)
+			start = hva;
+		else if (hva != start + done) {
+			vq->xlate_err = -EFAULT;	/* not contiguous for us */
+			return NULL;
+		}
+		done += piece;
+	}
+	return start;
+}
+
+void
+vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	struct {
+		struct vhost_msg_header hdr;
+		struct vhost_iotlb_msg body;
+	} __attribute__((packed)) msgs[VHOST_IOTLB_MAX_PENDING];
+	uint64_t now = rte_get_timer_cycles();
+	uint16_t n = 0;
+	ssize_t sent = -1;
+
+	if (vq->nb_unsent == 0)
+		return;
+	for (uint16_t i = 0; i < vq->nb_pending; i++) {
+		const struct vhost_iotlb_pending *p = &vq->pending[i];
+
+		if (p->sent)
+			continue;
+		memset(&msgs[n], 0, sizeof(msgs[n]));
+		msgs[n].hdr.request = VHOST_USER_SLAVE_IOTLB_MSG;
+		msgs[n].hdr.flags = VHOST_USER_VERSION;
+		msgs[n].hdr.size = sizeof(msgs[n].body);
+		msgs[n].body.iova = p->iova;
+		msgs[n].body.perm = p->perm;
+		msgs[n].body.type = VHOST_IOTLB_MISS;
+		n++;
+	}
+	/* One write for the whole burst; never block a datapath thread:
+	 * if the channel is full, the misses stay unsent for next time. */
+	rte_spinlock_lock(&dev->slave_lock);
+	if (dev->slave_fd >= 0)
+		sent = send(dev->slave_fd, msgs, n * sizeof(msgs[0]),
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+	rte_spinlock_unlock(&dev->slave_lock);
+	if (sent != (ssize_t)(n * sizeof(msgs[0]))) {
+		if (sent > 0)	/* a partial write would desynchronise */
+			VHOST_DEV_LOG(ERR, dev, "backend channel: short write of IOTLB misses");
+		return;
+	}
+	for (uint16_t i = 0; i < vq->nb_pending; i++) {
+		if (!vq->pending[i].sent) {
+			vq->pending[i].sent = true;
+			vq->pending[i].since = now;
+		}
+	}
+	vq->nb_unsent = 0;
+}
+
+void
+vhost_iotlb_resolve_pending(struct vhost_virtqueue *vq, uint64_t iova,
+			    uint64_t size, uint8_t perm)
+{
+	uint64_t last = iova + (size - 1);
+
+	for (uint16_t i = 0; i < vq->nb_pending;) {
+		struct vhost_iotlb_pending *p = &vq->pending[i];
+
+		if (p->iova + (VHOST_IOTLB_PAGE - 1) >= iova && p->iova <= last &&
+		    (p->perm & perm) == p->perm) {
+			if (!p->sent)
+				vq->nb_unsent--;
+			*p = vq->pending[--vq->nb_pending];
+		} else {
+			i++;
+		}
+	}
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_IOTLB_MISS_H
+#define VHOST_IOTLB_MISS_H
+
+/* IOVA translation for devices with VIRTIO_F_IOMMU_PLATFORM, and what
+ * happens when the IOTLB has no answer: the page is recorded as pending
+ * (once, however many buffers need it), all pending pages of a burst
+ * are sent together on the backend request channel at the end of the
+ * burst, and a page the frontend never maps fails after
+ * VHOST_IOTLB_MISS_TIMEOUT_MS. Callers hold vq->iotlb_lock (read on the
+ * datapath, write on the control path). */
+
+#include <stdint.h>
+
+#include "vhost_device.h"
+
+/* IOVA -> our address, clipping *len to what is contiguous. Returns
+ * NULL with vq->xlate_err set: -EAGAIN (miss, asked for, retry later),
+ * -EPERM (mapped without perm) or -EFAULT (not in guest memory, or a
+ * miss that timed out). */
+uint8_t *vhost_iova_translate(const struct vhost_device *dev,
+			      struct vhost_virtqueue *vq, uint64_t iova,
+			      uint64_t *len, uint8_t perm, uint64_t *gpa);
+
+/* Translate [iova, iova + len) into one contiguous range of ours, or
+ * NULL (xlate_err as above): for rings. */
+void *vhost_iova_range(const struct vhost_device *dev,
+		       struct vhost_virtqueue *vq, uint64_t iova, uint64_t len,
+		       uint8_t perm);
+
+/* Send every pending miss of vq not yet sent, in one write. */
+void vhost_iotlb_send_misses(struct vhost_device *dev,
+			     struct vhost_virtqueue *vq);
+
+/* Forget pending misses that [iova, iova + size) with perm answers. */
+void vhost_iotlb_resolve_pending(struct vhost_virtqueue *vq, uint64_t iova,
+				 uint64_t size, uint8_t perm);
+
+#endif /* VHOST_IOTLB_MISS_H */

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* Handlers of the device IOTLB requests: the backend request channel
+ * (SET_SLAVE_REQ_FD) and IOTLB_MSG updates and invalidations. */
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "enqueue.h"
+#include "iotlb_miss.h"
+#include "vhost_log.h"
+#include "vhost_user.h"
+#include "vring.h"
+
+int
+vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	int fd = msg->fds[0];
+
+	msg->fds[0] = -1;
+	rte_spinlock_lock(&dev->slave_lock);
+	if (dev->slave_fd >= 0)
+		close(dev->slave_fd);
+	dev->slave_fd = fd;
+	rte_spinlock_unlock(&dev->slave_lock);
+	return VH_OK;
+}
+
+/* [uaddr, uaddr + size) must lie in the memory the frontend shared:
+ * an IOTLB entry may only point there. */
+static bool
+uaddr_range_mapped(const struct vhost_device *dev, uint64_t uaddr,
+		   uint64_t size)
+{
+	while (size > 0) {
+		uint64_t len = size;
+
+		if (dev->mem == NULL ||
+		    vhost_mem_uaddr_to_hva(dev->mem, uaddr, &len) == 0)
+			return false;
+		uaddr += len;
+		size -= len;
+	}
+	return true;
+}
+
+/* Both locks of a ring, for writing: no burst is inside it meanwhile. */
+static void
+lock_ring(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_write_lock(&vq->access_lock);
+	rte_rwlock_write_lock(&vq->iotlb_lock);
+}
+
+static void
+unlock_ring(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_write_unlock(&vq->iotlb_lock);
+	rte_rwlock_write_unlock(&vq->access_lock);
+}
+
+static int
+iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
+{
+	if (m->size == 0 || m->perm == 0 || (m->perm & ~VHOST_ACCESS_RW) ||
+	    m->iova > UINT64_MAX - (m->size - 1) ||
+	    m->uaddr > UINT64_MAX - (m->size - 1) ||
+	    !uaddr_range_mapped(dev, m->uaddr, m->size)) {
+		VHOST_DEV_LOG(ERR, dev, "IOTLB update refused: iova 0x%llx size 0x%llx uaddr 0x%llx perm %u",
+			(unsigned long long)m->iova, (unsigned long long)m->size,
+			(unsigned long long)m->uaddr, m->perm);
+		return VH_ERR;
+	}
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		struct vhost_virtqueue *vq = dev->vq[i];
+
+		lock_ring(vq);
+		if (vq->iotlb.e == NULL &&
+		    vhost_iotlb_init(&vq->iotlb, VHOST_IOTLB_MAX_ENTRIES) < 0) {
+			unlock_ring(vq);
+			return VH_ERR;
+		}
+		vhost_iotlb_update(&vq->iotlb, m->iova, m->size, m->uaddr, m->perm);
+		vhost_iotlb_resolve_pending(vq, m->iova, m->size, m->perm);
+		/* What waited for this mapping may go on now. */
+		if (vq->ring_addr_set && !vq->access_ok)
+			vhost_vring_translate(dev, vq);
+		vhost_enqueue_flush_held(dev, vq);
+		if (vq->nb_unsent != 0)
+			vhost_iotlb_send_misses(dev, vq);
+		unlock_ring(vq);
+	}
+	return VH_OK;
+}
+
+static int
+iotlb_invalidate(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
+{
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		struct vhost_virtqueue *vq = dev->vq[i];
+
+		/* Holding the write locks means no burst is using the range:
+		 * after the unlock, none can find it. The reply that follows
+		 * is the promise the frontend waits for. */
+		lock_ring(vq);
+		vhost_iotlb_invalidate(&vq->iotlb, m->iova, m->size);
+		if (vhost_vring_uses_iova(vq, m->iova, m->size)) {
+			vhost_vring_invalidate(vq);
+			vhost_vring_translate(dev, vq);	/* asks for it again */
+		}
+		unlock_ring(vq);
+	}
+	return VH_OK;
+}
+
+int
+vhost_on_iotlb_msg(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	const struct vhost_iotlb_msg *m = &msg->payload.iotlb;
+
+	if (!vhost_iommu_on(dev)) {
+		VHOST_DEV_LOG(ERR, dev, "IOTLB message without VIRTIO_F_IOMMU_PLATFORM");
+		return VH_ERR;
+	}
+	switch (m->type) {
+	case VHOST_IOTLB_UPDATE:
+		return iotlb_update(dev, m);
+	case VHOST_IOTLB_INVALIDATE:
+		return iotlb_invalidate(dev, m);
+	default:
+		VHOST_DEV_LOG(ERR, dev, "IOTLB message of type %u not handled", m->type);
+		return VH_ERR;
+	}
+}
