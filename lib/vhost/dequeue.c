@@ -120,7 +120,7 @@ make_rarp(struct vhost_device *dev, struct rte_mempool *pool)
 
 	if (m == NULL)
 		return NULL;
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, len);
+	eth = (struct rte_ether_hdr *)(void *)rte_pktmbuf_append(m, len);
 	if (eth == NULL) {
 		rte_pktmbuf_free(m);
 		return NULL;

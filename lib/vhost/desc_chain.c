@@ -67,7 +67,7 @@ map_indirect(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	if (hva == NULL)
 		return NULL;	/* vq->xlate_err says why */
 	if (piece == len)
-		return (const struct vring_desc *)hva;
+		return (const struct vring_desc *)(const void *)hva;
 
 	if (vq->indirect_copy_len < len) {
 		struct vring_desc *copy = realloc(vq->indirect_copy, len);

@@ -126,12 +126,16 @@ vhost_iotlb_invalidate(struct vhost_iotlb *t, uint64_t iova, uint64_t size)
 	return changed;
 }
 
+/* Can [iova...] -> uaddr with perm extend left? Both address ranges
+ * must continue exactly, without wrapping past 2^64. */
 static bool
 contiguous(const struct vhost_iotlb_entry *left, uint64_t iova, uint64_t uaddr,
 	   uint8_t perm)
 {
-	return left->perm == perm && left->last + 1 == iova &&
-		left->uaddr + (left->last - left->iova) + 1 == uaddr;
+	uint64_t uend = left->uaddr + (left->last - left->iova);
+
+	return left->perm == perm && left->last != UINT64_MAX &&
+		left->last + 1 == iova && uend != UINT64_MAX && uend + 1 == uaddr;
 }
 
 int
@@ -160,14 +164,14 @@ vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
 		left->last = last;
 		left->seq = ne.seq;
 		if (pos < t->n && contiguous(left, t->e[pos].iova,
-					     t->e[pos].uaddr, perm)) {
+					     t->e[pos].uaddr, t->e[pos].perm)) {
 			left->last = t->e[pos].last;
 			remove_at(t, pos);
 		}
 		return 0;
 	}
-	if (pos < t->n && last != UINT64_MAX &&
-	    contiguous(&ne, t->e[pos].iova, t->e[pos].uaddr, perm)) {
+	if (pos < t->n && contiguous(&ne, t->e[pos].iova, t->e[pos].uaddr,
+				     t->e[pos].perm)) {
 		t->e[pos].iova = iova;
 		t->e[pos].uaddr = uaddr;
 		t->e[pos].seq = ne.seq;

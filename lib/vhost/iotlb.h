@@ -69,11 +69,13 @@ enum vhost_iotlb_result {
 static inline int32_t
 vhost_iotlb_find(struct vhost_iotlb *t, uint64_t iova)
 {
+	/* Readers share the hint under the read lock: load it once and
+	 * store it atomically; a stale hint only costs the search. */
+	uint32_t h = __atomic_load_n(&t->hint, __ATOMIC_RELAXED);
 	uint32_t lo = 0, hi = t->n;
 
-	if (t->hint < t->n && iova >= t->e[t->hint].iova &&
-	    iova <= t->e[t->hint].last)
-		return (int32_t)t->hint;
+	if (h < t->n && iova >= t->e[h].iova && iova <= t->e[h].last)
+		return (int32_t)h;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
@@ -82,7 +84,7 @@ vhost_iotlb_find(struct vhost_iotlb *t, uint64_t iova)
 		else if (iova > t->e[mid].last)
 			lo = mid + 1;
 		else {
-			t->hint = mid;
+			__atomic_store_n(&t->hint, mid, __ATOMIC_RELAXED);
 			return (int32_t)mid;
 		}
 	}
