@@ -31,6 +31,15 @@ vhost_on_set_features(struct vhost_device *dev, struct vhost_user_msg *msg)
 			features & ~offered, offered);
 		return VH_ERR;
 	}
+	/* A running device may only toggle dirty logging (migration);
+	 * anything else needs a reset first, or the datapath would change
+	 * its header layout under the guest's feet. */
+	if ((dev->flags & VHOST_DEV_RUNNING) &&
+	    ((dev->features ^ features) & ~(1ULL << VHOST_F_LOG_ALL))) {
+		VHOST_DEV_LOG(ERR, dev, "features changed from 0x%" PRIx64 " to 0x%" PRIx64
+			" while the device runs", dev->features, features);
+		return VH_ERR;
+	}
 	dev->features = features;
 	dev->hdr_len = ((features >> VIRTIO_NET_F_MRG_RXBUF) & 1 ||
 			(features >> VIRTIO_F_VERSION_1) & 1) ?

@@ -70,6 +70,20 @@ fm_master_close(struct fm_master *m)
 	fm_mem_free(&m->mem);
 }
 
+const char *
+fm_result_name(int result)
+{
+	switch (result) {
+	case FM_OK: return "accepted";
+	case FM_NACK: return "error reply";
+	case FM_CLOSED: return "connection closed";
+	case FM_TIMEOUT: return "no reply";
+	case FM_BADREPLY: return "malformed reply";
+	case FM_SENDFAIL: return "send failed";
+	default: return "?";
+	}
+}
+
 bool
 fm_ack(const struct fm_master *m)
 {

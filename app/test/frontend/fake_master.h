@@ -84,6 +84,9 @@ enum fm_result {
 	FM_SENDFAIL = -4,  /* could not even send */
 };
 
+/* A short name for an fm_result, for diagnostics. */
+const char *fm_result_name(int result);
+
 /* Most vrings a test drives on one connection (two queue pairs). */
 #define FM_MAX_VRINGS 4
 /* How long a reply may take: generous, the backend is in this process. */

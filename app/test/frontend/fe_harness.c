@@ -11,6 +11,8 @@
 
 #include <CUnit/Basic.h>
 #include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_log.h>
 #include <rte_vhost.h>
 
 #include "fm_conn.h"
@@ -140,6 +142,8 @@ fe_init(const char *name)
 				rte_strerror(rte_errno));
 		return -1;
 	}
+	/* Library logs on stderr, test results alone on stdout. */
+	rte_openlog_stream(stderr);
 	fe_pool = rte_pktmbuf_pool_create("fe_pool", 8191, 0, 0,
 			RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 	if (fe_pool == NULL) {
@@ -324,6 +328,47 @@ fe_fd_count(void)
 	closedir(d);
 	/* Minus the fd of the directory stream itself. */
 	return n - 1;
+}
+
+void
+fe_fd_snapshot(struct fe_fdset *s)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	s->n = 0;
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && s->n < (int)(sizeof(s->fd) /
+			sizeof(s->fd[0])))
+		if (e->d_name[0] != '.')
+			s->fd[s->n++] = atoi(e->d_name);
+	closedir(d);
+}
+
+void
+fe_fd_print_new(const struct fe_fdset *s)
+{
+	struct fe_fdset now;
+	int i, j;
+
+	fe_fd_snapshot(&now);
+	for (i = 0; i < now.n; i++) {
+		char p[64], target[256];
+		ssize_t l;
+
+		for (j = 0; j < s->n; j++)
+			if (s->fd[j] == now.fd[i])
+				break;
+		if (j < s->n)
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", now.fd[i]);
+		l = readlink(p, target, sizeof(target) - 1);
+		if (l < 0)
+			continue; /* the directory stream itself, now closed */
+		target[l] = '\0';
+		printf("    FE:   fd %d -> %s\n", now.fd[i], target);
+	}
 }
 
 int

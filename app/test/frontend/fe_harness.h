@@ -70,6 +70,15 @@ bool fe_stays_below(atomic_int *v, int n, int ms);
 bool fe_wait_vring_state(struct fe_backend *b, int ring, int state,
 		int timeout_ms);
 
+/* The set of open fds at one moment, to name the ones added later. */
+struct fe_fdset {
+	int n;
+	int fd[512];
+};
+void fe_fd_snapshot(struct fe_fdset *s);
+/* Prints the fds open now that were not in s, with what they are. */
+void fe_fd_print_new(const struct fe_fdset *s);
+
 /* Open fds of this process. */
 int fe_fd_count(void);
 /* Waits until the fd count is at most target; returns the last count. */

@@ -55,6 +55,7 @@ fe_dev_open(struct fe_dev *d, struct fe_backend *b,
 {
 	d->b = b;
 	d->vid = -1;
+	d->buf_region = 0;
 	if (fm_master_connect(&d->m, b->path) < 0) {
 		fe_fail("cannot connect to %s", b->path);
 		return -1;
@@ -68,6 +69,7 @@ fe_dev_open_sock(struct fe_dev *d, struct fe_backend *b, int sock,
 {
 	d->b = b;
 	d->vid = -1;
+	d->buf_region = 0;
 	fm_master_attach(&d->m, sock);
 	return finish_open(d, cfg);
 }
@@ -75,11 +77,17 @@ fe_dev_open_sock(struct fe_dev *d, struct fe_backend *b, int sock,
 bool
 fe_dev_close(struct fe_dev *d, bool wait)
 {
-	int before = atomic_load(&d->b->destroy_device);
 	bool connected = d->m.sock >= 0;
+	int before;
 
+	if (!connected || d->b == NULL) {
+		fm_master_close(&d->m);
+		return true;
+	}
+	before = atomic_load(&d->b->destroy_device);
 	fm_master_close(&d->m);
-	if (!wait || !connected)
+	/* No device was made if new_device never came: nothing to wait. */
+	if (!wait || d->vid < 0)
 		return true;
 	return fe_wait_at_least(&d->b->destroy_device, before + 1,
 			FE_WAIT_MS);
@@ -95,11 +103,18 @@ int
 fe_dequeue_wait(int vid, struct rte_mbuf **pkts, int want, int max,
 		int timeout_ms)
 {
+	return fe_dequeue_wait_q(vid, FE_TXQ, pkts, want, max, timeout_ms);
+}
+
+int
+fe_dequeue_wait_q(int vid, uint16_t qid, struct rte_mbuf **pkts, int want,
+		int max, int timeout_ms)
+{
 	int64_t deadline = fm_now_ms() + timeout_ms;
 	int got = 0;
 
 	for (;;) {
-		got += rte_vhost_dequeue_burst(vid, FE_TXQ, fe_pool,
+		got += rte_vhost_dequeue_burst(vid, qid, fe_pool,
 				pkts + got, (uint16_t)(max - got));
 		if (got >= want || got >= max || fm_now_ms() >= deadline)
 			return got;
@@ -110,8 +125,15 @@ fe_dequeue_wait(int vid, struct rte_mbuf **pkts, int want, int max,
 bool
 fe_rx_check(struct fe_dev *d, uint32_t len, uint32_t seed)
 {
+	return fe_rx_check_q(d, 0, len, seed);
+}
+
+bool
+fe_rx_check_q(struct fe_dev *d, int qp, uint32_t len, uint32_t seed)
+{
 	static uint8_t pkt[FE_PKT_MAX], got[FE_PKT_MAX];
-	struct fm_vring *vr = &d->m.vr[FE_RXQ];
+	uint16_t qid = (uint16_t)(2 * qp + FE_RXQ);
+	struct fm_vring *vr = &d->m.vr[qid];
 	struct virtio_net_hdr_mrg_rxbuf hdr;
 	bool mrg = fe_dev_mergeable(d);
 	uint32_t need = FM_NET_HDR_LEN + len;
@@ -122,9 +144,10 @@ fe_rx_check(struct fe_dev *d, uint32_t len, uint32_t seed)
 	/* Mergeable: 2 KiB buffers as Linux posts; else one chain. */
 	if (mrg) {
 		for (i = 0; i < (int)((need + 2047) / 2048); i++)
-			if (fm_net_post_rx(vr, &d->m.mem, 0, 2048, 1, false) < 0)
+			if (fm_net_post_rx(vr, &d->m.mem, d->buf_region, 2048, 1,
+					false) < 0)
 				return fe_fail("cannot post RX buffers");
-	} else if (fm_net_post_rx(vr, &d->m.mem, 0, 2048,
+	} else if (fm_net_post_rx(vr, &d->m.mem, d->buf_region, 2048,
 			(int)((need + 2047) / 2048), false) < 0) {
 		return fe_fail("cannot post RX chain");
 	}
@@ -132,7 +155,7 @@ fe_rx_check(struct fe_dev *d, uint32_t len, uint32_t seed)
 	m = fe_mbuf_make(pkt, len, 0);
 	if (m == NULL)
 		return fe_fail("no mbuf");
-	sent = rte_vhost_enqueue_burst(d->vid, FE_RXQ, &m, 1);
+	sent = rte_vhost_enqueue_burst(d->vid, qid, &m, 1);
 	rte_pktmbuf_free(m);
 	if (sent != 1)
 		return fe_fail("enqueue_burst returned %u", sent);
@@ -148,19 +171,28 @@ bool
 fe_tx_check(struct fe_dev *d, uint32_t len, uint32_t seed,
 		enum fm_tx_layout layout, uint32_t seg_len)
 {
+	return fe_tx_check_q(d, 0, len, seed, layout, seg_len);
+}
+
+bool
+fe_tx_check_q(struct fe_dev *d, int qp, uint32_t len, uint32_t seed,
+		enum fm_tx_layout layout, uint32_t seg_len)
+{
 	static uint8_t pkt[FE_PKT_MAX], got[FE_PKT_MAX];
-	struct fm_vring *vr = &d->m.vr[FE_TXQ];
+	uint16_t qid = (uint16_t)(2 * qp + FE_TXQ);
+	struct fm_vring *vr = &d->m.vr[qid];
 	struct vring_used_elem e;
 	struct rte_mbuf *mb[4];
 	int head, n, i;
 	bool ok = true;
 
 	fe_packet(pkt, len, seed);
-	head = fm_net_post_tx(vr, &d->m.mem, 0, pkt, len, layout, seg_len);
+	head = fm_net_post_tx(vr, &d->m.mem, d->buf_region, pkt, len,
+			layout, seg_len);
 	if (head < 0)
 		return fe_fail("cannot post TX packet");
 	fm_vring_kick(vr);
-	n = fe_dequeue_wait(d->vid, mb, 1, 4, 1000);
+	n = fe_dequeue_wait_q(d->vid, qid, mb, 1, 4, 1000);
 	if (n != 1)
 		ok = fe_fail("dequeue_burst gave %d packets, want 1", n);
 	else if (fe_mbuf_copy_out(mb[0], got, sizeof(got)) != (int)len)

@@ -21,6 +21,7 @@ struct fe_dev {
 	struct fm_master m;
 	struct fe_backend *b;
 	int vid;
+	int buf_region; /* where the checks below put packet buffers */
 };
 
 /*
@@ -49,15 +50,23 @@ bool fe_dev_mergeable(const struct fe_dev *d);
  */
 int fe_dequeue_wait(int vid, struct rte_mbuf **pkts, int want, int max,
 		int timeout_ms);
+/* The same on any virtqueue id. */
+int fe_dequeue_wait_q(int vid, uint16_t qid, struct rte_mbuf **pkts,
+		int want, int max, int timeout_ms);
 
 /*
  * Host -> guest: posts enough RX buffers, enqueues one packet of len
  * bytes and checks the guest got exactly it. Prints why on failure.
  */
 bool fe_rx_check(struct fe_dev *d, uint32_t len, uint32_t seed);
+/* The same on queue pair qp (virtqueue 2 * qp). */
+bool fe_rx_check_q(struct fe_dev *d, int qp, uint32_t len, uint32_t seed);
 
 /* Guest -> host: posts one packet in layout and dequeues exactly it. */
 bool fe_tx_check(struct fe_dev *d, uint32_t len, uint32_t seed,
+		enum fm_tx_layout layout, uint32_t seg_len);
+/* The same on queue pair qp (virtqueue 2 * qp + 1). */
+bool fe_tx_check_q(struct fe_dev *d, int qp, uint32_t len, uint32_t seed,
 		enum fm_tx_layout layout, uint32_t seg_len);
 
 /* A few packets each way: the device works. */
