@@ -136,6 +136,13 @@ vhost_net_hdr_to_mbuf(const struct virtio_net_hdr *hdr, struct rte_mbuf *m,
 			m->ol_flags |= RTE_MBUF_F_RX_LRO | RTE_MBUF_F_RX_L4_CKSUM_NONE;
 			m->tso_segsz = hdr->gso_size;
 			break;
+		case VIRTIO_NET_HDR_GSO_UDP:
+			/* A UFO datagram may exceed the MTU: say so. */
+			if (l4 != RTE_PTYPE_L4_UDP || hdr->gso_size == 0)
+				return -EINVAL;
+			m->ol_flags |= RTE_MBUF_F_RX_LRO | RTE_MBUF_F_RX_L4_CKSUM_NONE;
+			m->tso_segsz = hdr->gso_size;
+			break;
 		default:
 			break;
 		}

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vhost_log.h"
@@ -68,16 +69,30 @@ vhost_msg_close_fds(struct vhost_user_msg *msg)
 	msg->fd_num = 0;
 }
 
-/* Wait until fd is readable, bounded: a frontend that sends half a
- * message must not hold the event thread (and every other device). */
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is readable or the deadline passes: a frontend that
+ * sends half a message, or trickles it, must not hold the event thread
+ * (and every other device) beyond VHOST_MSG_TIMEOUT_MS. */
 static int
-wait_readable(int fd)
+wait_readable(int fd, uint64_t deadline)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int ret;
 
 	do {
-		ret = poll(&p, 1, VHOST_MSG_TIMEOUT_MS);
+		uint64_t now = now_ms();
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		ret = poll(&p, 1, (int)(deadline - now));
 	} while (ret < 0 && errno == EINTR);
 	if (ret == 0)
 		return -ETIMEDOUT;
@@ -85,13 +100,13 @@ wait_readable(int fd)
 }
 
 static int
-read_full(int fd, void *buf, size_t len)
+read_full(int fd, void *buf, size_t len, uint64_t deadline)
 {
 	size_t done = 0;
 
 	while (done < len) {
 		ssize_t n;
-		int ret = wait_readable(fd);
+		int ret = wait_readable(fd, deadline);
 
 		if (ret < 0)
 			return ret;
@@ -118,6 +133,7 @@ vhost_msg_recv(int sockfd, struct vhost_user_msg *msg)
 		.msg_control = control, .msg_controllen = sizeof(control),
 	};
 	struct cmsghdr *cmsg;
+	uint64_t deadline;
 	ssize_t n;
 	int ret;
 
@@ -128,6 +144,7 @@ vhost_msg_recv(int sockfd, struct vhost_user_msg *msg)
 		return 0;
 	if (n < 0)
 		return -errno;
+	deadline = now_ms() + VHOST_MSG_TIMEOUT_MS;
 
 	/* Take the fds first, so every error path below closes them. */
 	for (cmsg = CMSG_FIRSTHDR(&mh); cmsg != NULL; cmsg = CMSG_NXTHDR(&mh, cmsg)) {
@@ -145,7 +162,8 @@ vhost_msg_recv(int sockfd, struct vhost_user_msg *msg)
 		goto fail;
 	}
 	if ((size_t)n < sizeof(msg->hdr)) {
-		ret = read_full(sockfd, (uint8_t *)&msg->hdr + n, sizeof(msg->hdr) - n);
+		ret = read_full(sockfd, (uint8_t *)&msg->hdr + n, sizeof(msg->hdr) - n,
+				deadline);
 		if (ret < 0)
 			goto fail;
 	}
@@ -156,7 +174,7 @@ vhost_msg_recv(int sockfd, struct vhost_user_msg *msg)
 		ret = -EMSGSIZE;
 		goto fail;
 	}
-	ret = read_full(sockfd, &msg->payload, msg->hdr.size);
+	ret = read_full(sockfd, &msg->payload, msg->hdr.size, deadline);
 	if (ret < 0) {
 		VHOST_LOG_ERR("%s: reading %u payload bytes failed: %s",
 			vhost_msg_name(msg->hdr.request), msg->hdr.size,

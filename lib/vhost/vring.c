@@ -161,15 +161,22 @@ vhost_vring_apply_notify(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		/* Kick when anything past what we have seen arrives; when
 		 * disabled, leave the event where it was (the guest kicks at
 		 * most once per index wrap). */
-		if (vq->guest_notify)
+		if (vq->guest_notify) {
 			*avail_event(vq) = vq->last_avail_idx;
-	} else if (vq->guest_notify) {
-		vq->used->flags &= ~VRING_USED_F_NO_NOTIFY;
-	} else {
-		vq->used->flags |= VRING_USED_F_NO_NOTIFY;
+			if (vhost_log_enabled(dev))
+				vhost_log_used(dev, vq, offsetof(struct vring_used, ring) +
+					vq->size * sizeof(struct vring_used_elem),
+					sizeof(uint16_t));
+		}
+		return;
 	}
+	if (vq->guest_notify)
+		vq->used->flags &= ~VRING_USED_F_NO_NOTIFY;
+	else
+		vq->used->flags |= VRING_USED_F_NO_NOTIFY;
 	if (vhost_log_enabled(dev))
-		vhost_log_used(dev, vq, 0, sizeof(vq->used->flags));
+		vhost_log_used(dev, vq, offsetof(struct vring_used, flags),
+			       sizeof(vq->used->flags));
 }
 
 void

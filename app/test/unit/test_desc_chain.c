@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* Descriptor chain walker (desc_chain.c) and the piece cursor. A device
+ * and a virtqueue are built by hand over memfd guest memory: two regions
+ * adjacent in guest physical space (0..64K, 64K..128K), mapped
+ * separately, so a buffer across 64K becomes two pieces. Everything
+ * from 128K up is unmapped. */
+
+#include <stdlib.h>
+
+#include "desc_chain.h"
+#include "unit_common.h"
+
+#define REG_SIZE 0x10000ULL
+#define R1_GPA REG_SIZE			/* second region starts here */
+#define GAP_GPA (2 * REG_SIZE)		/* first unmapped address */
+#define RING_SIZE 256
+
+static struct vhost_device *dev;
+static struct vhost_virtqueue vq;
+static struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
+
+static void *
+g2h(uint64_t gpa)
+{
+	uint64_t len = 1;
+
+	return (void *)(uintptr_t)vhost_mem_gpa_to_hva(dev->mem, gpa, &len);
+}
+
+static void
+set_desc(struct vring_desc *table, uint16_t i, uint64_t addr, uint32_t len,
+	 uint16_t flags, uint16_t next)
+{
+	table[i].addr = addr;
+	table[i].len = len;
+	table[i].flags = flags;
+	table[i].next = next;
+}
+
+/* A descriptor of the ring's own table (at guest address 0). */
+static void
+ring_desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	set_desc(vq.desc, i, addr, len, flags, next);
+}
+
+static int
+suite_init(void)
+{
+	dev = calloc(1, sizeof(*dev));
+	return dev == NULL ? -1 : 0;
+}
+
+static int
+suite_clean(void)
+{
+	free(dev);
+	return 0;
+}
+
+static void
+setup(void)
+{
+	struct vhost_user_memory m = { .nregions = 2 };
+	int fds[2];
+
+	memset(dev, 0, sizeof(*dev));
+	memset(&vq, 0, sizeof(vq));
+	strcpy(dev->ifname, "ut-desc");
+	for (int i = 0; i < 2; i++) {
+		m.regions[i].guest_phys_addr = REG_SIZE * (uint64_t)i;
+		m.regions[i].userspace_addr = 0x100000000ULL * (uint64_t)(i + 1);
+		m.regions[i].memory_size = REG_SIZE;
+		fds[i] = ut_memfd("ut_desc", REG_SIZE);
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(vhost_mem_table_map(&m, fds, &dev->mem, dev->ifname), 0);
+	vq.desc = g2h(0);
+	vq.size = RING_SIZE;
+	memset(segs, 0, sizeof(segs));
+}
+
+static void
+teardown(void)
+{
+	vhost_mem_table_free(dev->mem);
+	dev->mem = NULL;
+	free(vq.indirect_copy);
+	vq.indirect_copy = NULL;
+}
+
+static int
+walk(uint16_t head, enum vhost_chain_dir dir, uint16_t *nsegs,
+     uint16_t max_segs, struct vhost_chain *c)
+{
+	return vhost_walk_chain(dev, &vq, head, dir, segs, nsegs, max_segs, c);
+}
+
+static void
+check_seg(unsigned int i, uint64_t gpa, uint32_t len)
+{
+	CU_ASSERT_EQUAL(segs[i].gpa, gpa);
+	CU_ASSERT_EQUAL(segs[i].len, len);
+	CU_ASSERT_PTR_EQUAL(segs[i].hva, g2h(gpa));
+}
+
+/* The chain must be refused: error, no piece appended (the caller's
+ * earlier pieces untouched), one more bad chain counted. */
+static void
+expect_bad(uint16_t head, enum vhost_chain_dir dir, uint16_t max_segs,
+	   const char *what)
+{
+	uint64_t bad_before = vq.stats.v[VHOST_STAT_BAD_CHAINS];
+	struct vhost_chain c = { .head = 0xdead };
+	uint16_t nsegs = 2;
+	int ret;
+
+	segs[0] = (struct vhost_seg){ .hva = (uint8_t *)1, .len = 11, .gpa = 111 };
+	segs[1] = (struct vhost_seg){ .hva = (uint8_t *)2, .len = 22, .gpa = 222 };
+	ret = walk(head, dir, &nsegs, max_segs, &c);
+	if (ret >= 0)
+		fprintf(stderr, "\n  accepted a bad chain: %s\n", what);
+	CU_ASSERT(ret < 0);
+	CU_ASSERT_EQUAL(nsegs, 2);
+	CU_ASSERT_EQUAL(segs[0].len, 11);
+	CU_ASSERT_EQUAL(segs[1].gpa, 222);
+	CU_ASSERT_EQUAL(vq.stats.v[VHOST_STAT_BAD_CHAINS], bad_before + 1);
+	/* The counter applications read as invalid_descriptor_chains. */
+	CU_ASSERT_STRING_EQUAL(vhost_vq_stat_names[VHOST_STAT_BAD_CHAINS],
+			       "invalid_descriptor_chains");
+}
+
+static void
+test_single(void)
+{
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+
+	ring_desc(0, 0x1000, 100, VRING_DESC_F_WRITE, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 1);
+	CU_ASSERT_EQUAL(c.head, 0);
+	CU_ASSERT_EQUAL(c.nsegs, 1);
+	CU_ASSERT_EQUAL(c.len, 100);
+	check_seg(0, 0x1000, 100);
+
+	/* The same in the other direction, from the last ring slot and in
+	 * the second region. */
+	nsegs = 0;
+	ring_desc(RING_SIZE - 1, R1_GPA + 0x2000, 60, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(RING_SIZE - 1, VHOST_CHAIN_DEVICE_READS, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(c.head, RING_SIZE - 1);
+	CU_ASSERT_EQUAL(c.len, 60);
+	check_seg(0, R1_GPA + 0x2000, 60);
+	CU_ASSERT_EQUAL(vq.stats.v[VHOST_STAT_BAD_CHAINS], 0);
+}
+
+static void
+test_chain_of_several(void)
+{
+	struct vhost_chain c;
+	uint16_t nsegs = 3;	/* pieces of earlier chains come first */
+
+	ring_desc(5, 0x1000, 12, VRING_DESC_F_NEXT, 9);
+	ring_desc(9, R1_GPA + 0x100, 1500, VRING_DESC_F_NEXT, 2);
+	ring_desc(2, 0x3000, 1, VRING_DESC_F_NEXT, 200);
+	ring_desc(200, 0x5000, 4096, 0, 7);	/* next ignored: no NEXT flag */
+	CU_ASSERT_EQUAL_FATAL(walk(5, VHOST_CHAIN_DEVICE_READS, &nsegs, 16, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 7);
+	CU_ASSERT_EQUAL(c.head, 5);
+	CU_ASSERT_EQUAL(c.nsegs, 4);
+	CU_ASSERT_EQUAL(c.len, 12 + 1500 + 1 + 4096);
+	check_seg(3, 0x1000, 12);
+	check_seg(4, R1_GPA + 0x100, 1500);
+	check_seg(5, 0x3000, 1);
+	check_seg(6, 0x5000, 4096);
+}
+
+/* GPA-contiguous across two regions: two pieces, each in its own
+ * mapping. */
+static void
+test_buffer_across_regions(void)
+{
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+
+	ring_desc(1, R1_GPA - 100, 300, VRING_DESC_F_WRITE, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(1, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 2);
+	CU_ASSERT_EQUAL(c.len, 300);
+	check_seg(0, R1_GPA - 100, 100);
+	check_seg(1, R1_GPA, 200);
+	CU_ASSERT_PTR_EQUAL(segs[1].hva, (uint8_t *)(uintptr_t)dev->mem->regions[1].host_user_addr);
+
+	/* Whole second region from its first byte: one piece. */
+	nsegs = 0;
+	ring_desc(1, R1_GPA, REG_SIZE, VRING_DESC_F_WRITE, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(1, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 1);
+	check_seg(0, R1_GPA, REG_SIZE);
+}
+
+static void
+test_zero_length_descriptors(void)
+{
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+
+	ring_desc(0, 0x1000, 0, VRING_DESC_F_NEXT, 1);
+	ring_desc(1, 0x2000, 50, VRING_DESC_F_NEXT, 2);
+	ring_desc(2, 0x3000, 0, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 1);
+	CU_ASSERT_EQUAL(c.nsegs, 1);
+	CU_ASSERT_EQUAL(c.len, 50);
+	check_seg(0, 0x2000, 50);
+
+	/* An empty chain is valid and has no piece, even at an address
+	 * outside guest memory (nothing will be accessed). */
+	nsegs = 0;
+	ring_desc(3, GAP_GPA + 0x1000, 0, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(3, VHOST_CHAIN_DEVICE_READS, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 0);
+	CU_ASSERT_EQUAL(c.len, 0);
+}
+
+static void
+test_indirect(void)
+{
+	struct vring_desc *t = g2h(0x2000);
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+
+	/* Three entries chained out of order: 0 -> 2 -> 1. The ring's
+	 * descriptor carries only INDIRECT (no WRITE) as Linux does it. */
+	set_desc(t, 0, 0x4000, 10, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	set_desc(t, 2, R1_GPA - 4, 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_desc(t, 1, 0x6000, 30, VRING_DESC_F_WRITE, 0);
+	ring_desc(17, 0x2000, 3 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(17, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(c.head, 17);
+	CU_ASSERT_EQUAL(c.len, 48);
+	CU_ASSERT_EQUAL(nsegs, 4);
+	check_seg(0, 0x4000, 10);
+	check_seg(1, R1_GPA - 4, 4);
+	check_seg(2, R1_GPA, 4);
+	check_seg(3, 0x6000, 30);
+
+	/* The device must ignore WRITE on the indirect descriptor itself
+	 * (virtio 1.1, 2.6.5.3.2): a Tx chain through one is valid. */
+	nsegs = 0;
+	set_desc(t, 0, 0x4000, 10, VRING_DESC_F_NEXT, 1);
+	set_desc(t, 1, 0x6000, 30, 0, 0);
+	ring_desc(18, 0x2000, 2 * sizeof(struct vring_desc),
+		  VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(18, VHOST_CHAIN_DEVICE_READS, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(c.len, 40);
+	CU_ASSERT_EQUAL(nsegs, 2);
+}
+
+/* An indirect table across the two regions is not contiguous in our
+ * address space: the walker must gather it, and read it right. */
+static void
+test_indirect_across_regions(void)
+{
+	const uint64_t tgpa = R1_GPA - 2 * sizeof(struct vring_desc);
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+	struct vring_desc d[4];
+
+	set_desc(d, 0, 0x1000, 1, VRING_DESC_F_NEXT, 1);
+	set_desc(d, 1, 0x2000, 2, VRING_DESC_F_NEXT, 2);
+	set_desc(d, 2, R1_GPA + 0x3000, 3, VRING_DESC_F_NEXT, 3);
+	set_desc(d, 3, R1_GPA + 0x4000, 4, 0, 0);
+	/* Entries 0-1 at the end of region 0, 2-3 at the start of region 1. */
+	memcpy(g2h(tgpa), &d[0], 2 * sizeof(d[0]));
+	memcpy(g2h(R1_GPA), &d[2], 2 * sizeof(d[0]));
+	ring_desc(4, tgpa, sizeof(d), VRING_DESC_F_INDIRECT, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(4, VHOST_CHAIN_DEVICE_READS, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 4);
+	CU_ASSERT_EQUAL(c.len, 10);
+	check_seg(0, 0x1000, 1);
+	check_seg(1, 0x2000, 2);
+	check_seg(2, R1_GPA + 0x3000, 3);
+	check_seg(3, R1_GPA + 0x4000, 4);
+
+	/* Running off the end of guest memory is not gatherable. */
+	ring_desc(5, GAP_GPA - sizeof(d[0]), 2 * sizeof(d[0]), VRING_DESC_F_INDIRECT, 0);
+	set_desc(g2h(GAP_GPA - sizeof(d[0])), 0, 0x1000, 1, 0, 0);
+	expect_bad(5, VHOST_CHAIN_DEVICE_READS, 8, "indirect table past memory end");
+}
+
+static void
+test_bad_indices(void)
+{
+	ring_desc(0, 0x1000, 10, 0, 0);
+	expect_bad(RING_SIZE, VHOST_CHAIN_DEVICE_READS, 8, "head == size");
+	expect_bad(UINT16_MAX, VHOST_CHAIN_DEVICE_READS, 8, "head 65535");
+
+	ring_desc(1, 0x1000, 10, VRING_DESC_F_NEXT, RING_SIZE);
+	expect_bad(1, VHOST_CHAIN_DEVICE_READS, 8, "next == size");
+
+	/* Inside an indirect table, next is bounded by the table. */
+	set_desc(g2h(0x2000), 0, 0x1000, 10, VRING_DESC_F_NEXT, 2);
+	set_desc(g2h(0x2000), 1, 0x1000, 10, 0, 0);
+	ring_desc(2, 0x2000, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	expect_bad(2, VHOST_CHAIN_DEVICE_READS, 8, "indirect next == table size");
+}
+
+static void
+test_loops(void)
+{
+	/* Zero-length loops add no piece: only a loop check stops them. */
+	ring_desc(3, 0x1000, 0, VRING_DESC_F_NEXT, 4);
+	ring_desc(4, 0x1000, 0, VRING_DESC_F_NEXT, 3);
+	expect_bad(3, VHOST_CHAIN_DEVICE_READS, VHOST_MAX_PKT_SEGS, "a -> b -> a");
+
+	ring_desc(7, 0x1000, 0, VRING_DESC_F_NEXT, 7);
+	expect_bad(7, VHOST_CHAIN_DEVICE_READS, VHOST_MAX_PKT_SEGS, "self loop");
+
+	ring_desc(8, 0x1000, 64, VRING_DESC_F_NEXT, 8);
+	expect_bad(8, VHOST_CHAIN_DEVICE_READS, VHOST_MAX_PKT_SEGS, "self loop with data");
+
+	/* Loop inside an indirect table. */
+	set_desc(g2h(0x2000), 0, 0x1000, 0, VRING_DESC_F_NEXT, 1);
+	set_desc(g2h(0x2000), 1, 0x1000, 0, VRING_DESC_F_NEXT, 0);
+	ring_desc(9, 0x2000, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	expect_bad(9, VHOST_CHAIN_DEVICE_READS, VHOST_MAX_PKT_SEGS, "indirect loop");
+}
+
+static void
+test_bad_indirect(void)
+{
+	struct vring_desc *t = g2h(0x2000);
+
+	set_desc(t, 0, 0x1000, 10, VRING_DESC_F_NEXT, 1);
+	set_desc(t, 1, 0x3000, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	set_desc(g2h(0x3000), 0, 0x1000, 10, 0, 0);
+	set_desc(g2h(0x3000), 1, 0x1000, 10, 0, 0);
+	ring_desc(0, 0x2000, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	expect_bad(0, VHOST_CHAIN_DEVICE_READS, 8, "nested indirect");
+
+	set_desc(t, 0, 0x1000, 10, 0, 0);
+	ring_desc(1, 0x2000, sizeof(struct vring_desc),
+		  VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 2);
+	ring_desc(2, 0x1000, 10, 0, 0);
+	expect_bad(1, VHOST_CHAIN_DEVICE_READS, 8, "indirect with NEXT");
+
+	ring_desc(3, 0x2000, 0, VRING_DESC_F_INDIRECT, 0);
+	expect_bad(3, VHOST_CHAIN_DEVICE_READS, 8, "indirect length 0");
+
+	ring_desc(4, 0x2000, 24, VRING_DESC_F_INDIRECT, 0);
+	expect_bad(4, VHOST_CHAIN_DEVICE_READS, 8, "indirect length 24");
+
+	ring_desc(5, 0x2000, 15, VRING_DESC_F_INDIRECT, 0);
+	expect_bad(5, VHOST_CHAIN_DEVICE_READS, 8, "indirect length 15");
+
+	ring_desc(6, GAP_GPA + 0x1000, 16, VRING_DESC_F_INDIRECT, 0);
+	expect_bad(6, VHOST_CHAIN_DEVICE_READS, 8, "indirect table not in memory");
+
+	/* Bigger than any table may be (and than guest memory). */
+	ring_desc(7, 0x2000, 0xfffffff0, VRING_DESC_F_INDIRECT, 0);
+	expect_bad(7, VHOST_CHAIN_DEVICE_READS, 8, "indirect length 4G-16");
+}
+
+static void
+test_bad_addresses(void)
+{
+	ring_desc(0, GAP_GPA + 0x1000, 16, 0, 0);
+	expect_bad(0, VHOST_CHAIN_DEVICE_READS, 8, "buffer not in memory");
+
+	/* Starts in memory, ends in the gap: the first piece translates,
+	 * the chain is still refused whole. */
+	ring_desc(1, GAP_GPA - 0x100, 0x200, 0, 0);
+	expect_bad(1, VHOST_CHAIN_DEVICE_READS, 8, "buffer runs past memory end");
+
+	/* A good descriptor then a bad one. */
+	ring_desc(2, 0x1000, 10, VRING_DESC_F_NEXT, 3);
+	ring_desc(3, UINT64_MAX - 0x1000, 16, 0, 0);
+	expect_bad(2, VHOST_CHAIN_DEVICE_READS, 8, "second buffer not in memory");
+
+	ring_desc(4, UINT64_MAX - 15, 32, 0, 0);
+	expect_bad(4, VHOST_CHAIN_DEVICE_READS, 8, "addr + len wraps");
+
+	ring_desc(5, UINT64_MAX, 2, 0, 0);
+	expect_bad(5, VHOST_CHAIN_DEVICE_READS, 8, "addr 2^64-1 + 2 wraps");
+}
+
+static void
+test_wrong_direction(void)
+{
+	ring_desc(0, 0x1000, 10, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	ring_desc(1, 0x2000, 10, 0, 0);
+	expect_bad(0, VHOST_CHAIN_DEVICE_WRITES, 8, "readable in an Rx chain");
+	expect_bad(0, VHOST_CHAIN_DEVICE_READS, 8, "writable in a Tx chain");
+	expect_bad(1, VHOST_CHAIN_DEVICE_WRITES, 8, "single readable in an Rx chain");
+
+	/* The same inside an indirect table. */
+	set_desc(g2h(0x2000), 0, 0x1000, 10, VRING_DESC_F_NEXT, 1);
+	set_desc(g2h(0x2000), 1, 0x1000, 10, VRING_DESC_F_WRITE, 0);
+	ring_desc(2, 0x2000, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	expect_bad(2, VHOST_CHAIN_DEVICE_READS, 8, "indirect: writable in a Tx chain");
+	expect_bad(2, VHOST_CHAIN_DEVICE_WRITES, 8, "indirect: readable in an Rx chain");
+}
+
+static void
+test_too_many_pieces(void)
+{
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+
+	for (uint16_t i = 0; i < 4; i++)
+		ring_desc(i, 0x1000 * (i + 1), 8, i < 3 ? VRING_DESC_F_NEXT : 0, i + 1);
+	/* Exactly enough room passes... */
+	CU_ASSERT_EQUAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 4);
+	/* ...one piece less does not. */
+	expect_bad(0, VHOST_CHAIN_DEVICE_READS, 5, "4 pieces after 2, max 5");
+	expect_bad(0, VHOST_CHAIN_DEVICE_READS, 2, "4 pieces after 2, max 2");
+
+	/* One descriptor, two pieces (across regions), room for one. */
+	ring_desc(10, R1_GPA - 8, 16, 0, 0);
+	expect_bad(10, VHOST_CHAIN_DEVICE_READS, 3, "split buffer, room for 1");
+	nsegs = 2;
+	CU_ASSERT_EQUAL(walk(10, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 4);
+}
+
+/* A chain may not describe more bytes than the largest mergeable
+ * packet: the same 64 KiB buffer 100 times is refused. */
+static void
+test_oversized_chain(void)
+{
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+
+	for (uint16_t i = 0; i < 100; i++)
+		ring_desc(i, 0, (uint32_t)REG_SIZE, VRING_DESC_F_NEXT, i + 1);
+	ring_desc(15, 0, (uint32_t)REG_SIZE, 0, 0);
+	CU_ASSERT_EQUAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, VHOST_MAX_PKT_SEGS, &c), 0);
+	CU_ASSERT_EQUAL(c.len, 16 * REG_SIZE);
+	ring_desc(15, 0, (uint32_t)REG_SIZE, VRING_DESC_F_NEXT, 16);
+	ring_desc(99, 0, (uint32_t)REG_SIZE, 0, 0);
+	expect_bad(0, VHOST_CHAIN_DEVICE_READS, VHOST_MAX_PKT_SEGS, "6.5 MB chain");
+}
+
+static void
+test_cursor(void)
+{
+	uint8_t a[3], b[5], cc[4], out[16];
+	struct vhost_seg s[5] = {
+		{ .hva = NULL, .len = 0 },	/* skipped by init */
+		{ .hva = a, .len = sizeof(a) },
+		{ .hva = NULL, .len = 0 },	/* skipped in the middle */
+		{ .hva = b, .len = sizeof(b) },
+		{ .hva = cc, .len = sizeof(cc) },
+	};
+	struct vhost_seg_cursor cur;
+
+	vhost_cursor_init(&cur, s, 5);
+	CU_ASSERT_PTR_EQUAL(cur.seg, &s[1]);
+	CU_ASSERT_EQUAL(vhost_cursor_write(&cur, "AB", 2), 2);
+	CU_ASSERT_EQUAL(vhost_cursor_write(&cur, "CDEFGHIJKLMNOPQ", 15), 10);
+	CU_ASSERT_EQUAL(memcmp(a, "ABC", 3), 0);
+	CU_ASSERT_EQUAL(memcmp(b, "DEFGH", 5), 0);
+	CU_ASSERT_EQUAL(memcmp(cc, "IJKL", 4), 0);
+	CU_ASSERT_EQUAL(vhost_cursor_write(&cur, "X", 1), 0);
+
+	memset(out, 0, sizeof(out));
+	vhost_cursor_init(&cur, s, 5);
+	CU_ASSERT_EQUAL(vhost_cursor_read(&cur, out, 4), 4);
+	CU_ASSERT_EQUAL(vhost_cursor_read(&cur, out + 4, 4), 4);
+	CU_ASSERT_EQUAL(vhost_cursor_read(&cur, out + 8, 8), 4);
+	CU_ASSERT_STRING_EQUAL((char *)out, "ABCDEFGHIJKL");
+	CU_ASSERT_EQUAL(vhost_cursor_read(&cur, out, 1), 0);
+
+	/* No pieces at all. */
+	vhost_cursor_init(&cur, s, 0);
+	CU_ASSERT_EQUAL(vhost_cursor_write(&cur, "X", 1), 0);
+}
+
+/* Cursor over a walked chain: bytes land in guest memory on both sides
+ * of the region boundary, and read back the same. */
+static void
+test_cursor_on_chain(void)
+{
+	uint8_t data[300], back[300];
+	struct vhost_seg_cursor cur;
+	struct vhost_chain c;
+	uint16_t nsegs = 0;
+
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 1);
+	ring_desc(0, 0x800, 20, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	ring_desc(1, R1_GPA - 100, 280, VRING_DESC_F_WRITE, 0);
+	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 8, &c), 0);
+	CU_ASSERT_EQUAL_FATAL(nsegs, 3);
+	vhost_cursor_init(&cur, segs, nsegs);
+	CU_ASSERT_EQUAL(vhost_cursor_write(&cur, data, sizeof(data)), 300);
+	CU_ASSERT_EQUAL(memcmp(g2h(0x800), data, 20), 0);
+	CU_ASSERT_EQUAL(memcmp(g2h(R1_GPA - 100), data + 20, 100), 0);
+	CU_ASSERT_EQUAL(memcmp(g2h(R1_GPA), data + 120, 180), 0);
+	vhost_cursor_init(&cur, segs, nsegs);
+	CU_ASSERT_EQUAL(vhost_cursor_read(&cur, back, sizeof(back)), 300);
+	CU_ASSERT_EQUAL(memcmp(back, data, sizeof(data)), 0);
+}
+
+static CU_TestInfo tests[] = {
+	{ "single descriptor", test_single },
+	{ "chain of several", test_chain_of_several },
+	{ "buffer across two regions", test_buffer_across_regions },
+	{ "zero-length descriptors", test_zero_length_descriptors },
+	{ "indirect table", test_indirect },
+	{ "indirect table across regions", test_indirect_across_regions },
+	{ "bad head / next index", test_bad_indices },
+	{ "loops", test_loops },
+	{ "bad indirect descriptors", test_bad_indirect },
+	{ "bad buffer addresses", test_bad_addresses },
+	{ "wrong direction", test_wrong_direction },
+	{ "more pieces than max_segs", test_too_many_pieces },
+	{ "oversized chain", test_oversized_chain },
+	{ "cursor over pieces", test_cursor },
+	{ "cursor over a walked chain", test_cursor_on_chain },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+	{ "desc_chain", suite_init, suite_clean, setup, teardown, tests },
+	CU_SUITE_INFO_NULL,
+};
+
+int
+main(int argc, char **argv)
+{
+	/* A walker that loops forever must fail the test, not hang it. */
+	alarm(20);
+	/* The walker logs each refused chain; the logs are expected. */
+	ut_quiet_vhost_info();
+	return ut_run(suites, argc, argv);
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef UNIT_COMMON_H
+#define UNIT_COMMON_H
+
+/* Helpers shared by the unit tests of lib/vhost: guest memory backed by
+ * memfds, fd and mapping accounting (to prove refusals leak nothing),
+ * and a CUnit runner. Everything is static: each test is one file. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <rte_log.h>
+
+/* A memfd of size bytes (sparse: costs nothing until touched). The name
+ * shows in /proc/self/maps as "/memfd:<name>", which ut_count_maps()
+ * looks for. */
+static inline int
+ut_memfd(const char *name, uint64_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static inline bool
+ut_fd_is_open(int fd)
+{
+	return fd >= 0 && fcntl(fd, F_GETFD) != -1;
+}
+
+/* Open fds of this process (the directory stream's own fd excluded). */
+static inline int
+ut_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* Mappings of this process whose line in /proc/self/maps contains tag. */
+static inline int
+ut_count_maps(const char *tag)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, tag) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static inline uint64_t
+ut_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The library logs each region it maps at INFO: noise in a test that
+ * maps hundreds. Refusals (ERR) still show. */
+static inline void
+ut_quiet_vhost_info(void)
+{
+	rte_log_set_level_pattern("lib.vhost", RTE_LOG_NOTICE);
+}
+
+/* Run every suite in basic mode; or one suite (argv[1]) or one test of
+ * it (argv[2]) when debugging. Non-zero if anything failed. */
+static inline int
+ut_run(CU_SuiteInfo *suites, int argc, char **argv)
+{
+	unsigned int failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	if (CU_register_suites(suites) != CUE_SUCCESS) {
+		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
+		CU_cleanup_registry();
+		return 2;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	if (argc > 1) {
+		CU_pSuite s = CU_get_suite(argv[1]);
+		CU_pTest t = (s != NULL && argc > 2) ? CU_get_test(s, argv[2]) : NULL;
+
+		if (s == NULL || (argc > 2 && t == NULL)) {
+			fprintf(stderr, "no such suite or test\n");
+			CU_cleanup_registry();
+			return 2;
+		}
+		if (t != NULL)
+			CU_basic_run_test(s, t);
+		else
+			CU_basic_run_suite(s);
+	} else {
+		CU_basic_run_tests();
+	}
+	/* A suite whose init failed ran no test: that is a failure too. */
+	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return failed == 0 ? 0 : 1;
+}
+
+#endif /* UNIT_COMMON_H */
