@@ -6,21 +6,25 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 
+# The vhost and virtio PMDs and the ring mempool are only Recommends of
+# dpdk: name them so the tests never run without them.
 packages=(dpdk dpdk-dev libdpdk-dev libnuma-dev libcunit1-dev meson ninja-build
-	pkg-config gcc clang python3 python3-pyelftools gnuplot-nox)
+	pkg-config gcc clang python3 python3-pyelftools gnuplot-nox
+	librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23)
 
 # Only touch apt when something is missing: apt-get update is slow and
 # needs the network.
 missing=()
 for p in "${packages[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	if [ "$status" != "install ok installed" ]; then
 		missing+=("$p")
 	fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
 	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	apt-get install -y -q "${missing[@]}"
 fi
 
 # Two testpmd processes with bounded -m fit easily in 4 GiB of 2 MB pages.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers to drive Debian's dpdk-testpmd from bash (sourced, not run).
 #
 # Each testpmd runs in interactive mode with its stdin on a fifo, so a
@@ -48,6 +49,13 @@ tp_cmd() {
 	echo "$2" >&"${TP_FD[$1]}"
 }
 
+# tp_sleep SECONDS: a sleep that a trapped SIGTERM/SIGINT interrupts at
+# once (bash runs traps only after a foreground command ends).
+tp_sleep() {
+	sleep "$1" &
+	wait $!
+}
+
 tp_alive() {
 	kill -0 "${TP_PID[$1]}" 2>/dev/null
 }
@@ -88,7 +96,8 @@ tp_stop() {
 tp_fwd_count() {
 	awk -v key="$2-packets:" '
 		/Accumulated forward statistics/ { inblk = 1; next }
-		inblk && $1 == key { val = $2; inblk = ($1 == "RX-packets:") }
+		inblk && $1 == key { val = $2 }
+		inblk && $1 == "TX-packets:" { inblk = 0 }
 		END { print (val == "" ? -1 : val) }' "$TP_DIR/$1.log"
 }
 
@@ -104,6 +113,16 @@ tp_port_stats() {
 		$1 == "RX-packets:" { rx = $2 }
 		$1 == "Rx-pps:" { pps = $2 }
 		END { print rx, pps }' "$TP_DIR/$1.log"
+}
+
+# tp_drain NAME COUNT TIMEOUT_S: after the sender stopped, wait until
+# receiver NAME's port counter reaches COUNT (the rings are drained).
+tp_drain() {
+	local stats end=$((SECONDS + $3))
+	while stats=$(tp_port_stats "$1") && [ "${stats%% *}" -lt "$2" ] &&
+		[ "$SECONDS" -lt "$end" ]; do
+		sleep 0.1
+	done
 }
 
 # tp_mapped_vhost NAME: real path of the librte_vhost mapped by NAME.
@@ -141,9 +160,9 @@ tp_cleanup() {
 		tp_quit "$name" 3
 	done
 	for prefix in "${TP_PREFIXES[@]}"; do
-		for mnt in $(awk '$3 == "hugetlbfs" { print $2 }' /proc/mounts); do
+		while read -r mnt; do
 			rm -f "$mnt/$prefix"map_* 2>/dev/null || true
-		done
+		done < <(awk '$3 == "hugetlbfs" { print $2 }' /proc/mounts)
 		rm -rf "/var/run/dpdk/$prefix"
 	done
 	TP_PREFIXES=()

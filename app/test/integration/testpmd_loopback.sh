@@ -32,7 +32,7 @@ budget=${LOOPBACK_BUDGET:-300}
 # One log directory per case under $logroot, kept when anything failed.
 logroot=$(mktemp -d /tmp/vhost-loopback.XXXXXX)
 TP_DIR=$logroot
-# shellcheck source=testpmd_common.sh
+# shellcheck source=SCRIPTDIR/testpmd_common.sh
 . "$here/testpmd_common.sh"
 passed=0 failed=0
 finish() {
@@ -50,8 +50,8 @@ echo "loopback: library $want_lib"
 
 # Each side: main lcore on one CPU, forwarding lcore on the other, so the
 # two forwarding loops never share a CPU. Interactive main lcores sleep.
-eal_vhost=(-l 0,1 --main-lcore 0 --no-pci -m 256)
-eal_virtio=(-l 0,1 --main-lcore 1 --no-pci -m 256 --single-file-segments)
+eal_vhost=(-l "0,1" --main-lcore 0 --no-pci -m 256)
+eal_virtio=(-l "0,1" --main-lcore 1 --no-pci -m 256 --single-file-segments)
 
 fail() {
 	echo "FAIL $case: $1"
@@ -60,6 +60,7 @@ fail() {
 		if [ -f "$TP_DIR/$side.log" ]; then
 			echo "---- tail of $side.log ----"
 			tail -n 15 "$TP_DIR/$side.log"
+			echo
 		fi
 	done
 	failed=$((failed + 1))
@@ -140,14 +141,14 @@ run_case() {
 
 	tp_cmd "$receiver" start
 	tp_cmd "$sender" start
-	sleep "$duration"
-	# Sender first, then give the receiver time to drain the rings.
+	tp_sleep "$duration"
+	# Sender first; then let the receiver drain the rings (its port counter
+	# reaches what was sent, or 5 s pass) before stopping it too.
 	tp_stop "$sender" || { fail "$(why "$sender" "stop")"; return; }
-	sleep 0.5
-	tp_stop "$receiver" || { fail "$(why "$receiver" "stop")"; return; }
-
 	local tx rx
 	tx=$(tp_fwd_count "$sender" TX)
+	tp_drain "$receiver" "$tx" 5
+	tp_stop "$receiver" || { fail "$(why "$receiver" "stop")"; return; }
 	rx=$(tp_fwd_count "$receiver" RX)
 	tp_quit virtio
 	tp_quit vhost

@@ -1,0 +1,43 @@
+#!/bin/bash
+# Every test of the project: set up and build, then run each step below.
+# A failing step does not stop the others; the exit status is non-zero if
+# any failed. The last line is "test-all: N passed, M failed" (steps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+devtools/setup.sh
+
+# ---- Test steps: "name|command", run in order from the repo root. ----
+# Later steps go here (sanitizer builds, fuzzing, QEMU guest with vIOMMU).
+steps=(
+	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs"
+	"testpmd loopback on build/lib/vhost|app/test/integration/testpmd_loopback.sh build/lib/vhost"
+	# "ASan/UBSan build + tests|devtools/test-sanitizers.sh"
+	# "fuzzing of the vhost-user message parser|devtools/fuzz.sh"
+	# "QEMU guest with vIOMMU (device IOTLB)|app/test/integration/qemu_iotlb.sh build/lib/vhost"
+)
+# ---- end of test steps ----
+
+passed=0 failed=0
+summary=()
+for step in "${steps[@]}"; do
+	name=${step%%|*}
+	cmd=${step#*|}
+	echo
+	echo "==== $name: $cmd"
+	start=$SECONDS
+	if bash -c "$cmd"; then
+		result=ok
+		passed=$((passed + 1))
+	else
+		result="FAILED (exit $?)"
+		failed=$((failed + 1))
+	fi
+	summary+=("$(printf '%-45s %-16s %4ds' "$name" "$result" $((SECONDS - start)))")
+done
+
+echo
+echo "==== summary"
+printf '%s\n' "${summary[@]}"
+echo "test-all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
