@@ -167,6 +167,8 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		}
 	}
 	vq->nb_unsent = 0;
+	VHOST_DEV_LOG(DEBUG, dev, "vring %u: sent %u IOTLB misses (first iova 0x%" PRIx64 ")",
+		vq->index, n, (uint64_t)msgs[0].body.iova);
 }
 
 void

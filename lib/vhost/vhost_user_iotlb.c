@@ -71,6 +71,9 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 			(unsigned long long)m->uaddr, m->perm);
 		return VH_ERR;
 	}
+	VHOST_DEV_LOG(DEBUG, dev, "IOTLB update iova 0x%llx size 0x%llx uaddr 0x%llx perm %u",
+		(unsigned long long)m->iova, (unsigned long long)m->size,
+		(unsigned long long)m->uaddr, m->perm);
 	for (uint32_t i = 0; i < dev->nr_vring; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 
@@ -96,6 +99,16 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 static int
 iotlb_invalidate(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 {
+	/* QEMU sends a global device-IOTLB flush (the Linux guest's lazy
+	 * mode) as iova 0 with a size of 2^64, which wraps to 0 in the
+	 * message: size 0 means "to the end of the space". Invalidating
+	 * too much is always safe; too little is not. */
+	bool to_end = m->size == 0;
+	uint64_t size = to_end ? UINT64_MAX - m->iova + (m->iova != 0) : m->size;
+
+	VHOST_DEV_LOG(DEBUG, dev, "IOTLB invalidate iova 0x%llx size 0x%llx",
+		(unsigned long long)m->iova, (unsigned long long)m->size);
+
 	for (uint32_t i = 0; i < dev->nr_vring; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 
@@ -103,8 +116,11 @@ iotlb_invalidate(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 		 * after the unlock, none can find it. The reply that follows
 		 * is the promise the frontend waits for. */
 		lock_ring(vq);
-		vhost_iotlb_invalidate(&vq->iotlb, m->iova, m->size);
-		if (vhost_vring_uses_iova(vq, m->iova, m->size)) {
+		if (to_end && m->iova == 0)
+			vhost_iotlb_flush(&vq->iotlb);
+		else
+			vhost_iotlb_invalidate(&vq->iotlb, m->iova, size);
+		if (vhost_vring_uses_iova(vq, m->iova, size)) {
 			vhost_vring_invalidate(vq);
 			vhost_vring_translate(dev, vq);	/* asks for it again */
 		}
