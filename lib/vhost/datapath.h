@@ -35,6 +35,8 @@ vhost_burst_begin(int vid, uint16_t queue_id, bool is_tx,
 		rte_rwlock_read_unlock(&vq->access_lock);
 		return NULL;	/* an IOTLB update is being applied */
 	}
+	if (unlikely(dev->iotlb_max_age != 0) && vhost_iommu_on(dev))
+		vhost_iotlb_age(dev, vq);
 	if (unlikely(!vq->access_ok || !vq->enabled)) {
 		if (vhost_iommu_on(dev))
 			rte_rwlock_read_unlock(&vq->iotlb_lock);

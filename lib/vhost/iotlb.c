@@ -9,6 +9,8 @@
 
 #include <linux/vhost_types.h>
 
+#include <rte_common.h>
+
 #include "iotlb.h"
 
 int
@@ -155,7 +157,8 @@ vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
 	vhost_iotlb_invalidate(t, iova, size);
 	pos = first_ending_after(t, iova);
 	ne = (struct vhost_iotlb_entry){ .iova = iova, .last = last,
-		.uaddr = uaddr, .perm = perm, .seq = t->next_seq++ };
+		.uaddr = uaddr, .perm = perm, .seq = t->next_seq++,
+		.stamp = t->clock };
 
 	/* Extend the left neighbour, then absorb the right one. */
 	if (pos > 0 && contiguous(&t->e[pos - 1], iova, uaddr, perm)) {
@@ -163,9 +166,11 @@ vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
 
 		left->last = last;
 		left->seq = ne.seq;
+		left->stamp = RTE_MIN(left->stamp, ne.stamp);
 		if (pos < t->n && contiguous(left, t->e[pos].iova,
 					     t->e[pos].uaddr, t->e[pos].perm)) {
 			left->last = t->e[pos].last;
+			left->stamp = RTE_MIN(left->stamp, t->e[pos].stamp);
 			remove_at(t, pos);
 		}
 		return 0;
@@ -175,6 +180,7 @@ vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
 		t->e[pos].iova = iova;
 		t->e[pos].uaddr = uaddr;
 		t->e[pos].seq = ne.seq;
+		t->e[pos].stamp = RTE_MIN(t->e[pos].stamp, ne.stamp);
 		return 0;
 	}
 	if (t->n >= t->max && t->max > 0) {

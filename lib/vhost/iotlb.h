@@ -22,11 +22,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rte_branch_prediction.h>
+
 struct vhost_iotlb_entry {
 	uint64_t iova;
 	uint64_t last;		/* inclusive */
 	uint64_t uaddr;
 	uint64_t seq;		/* insertion order, for eviction */
+	uint64_t stamp;		/* t->clock when (the oldest part was) mapped */
 	uint8_t perm;		/* VHOST_ACCESS_RO / WO / RW */
 };
 
@@ -37,6 +40,11 @@ struct vhost_iotlb {
 	uint32_t hint;		/* index of the last hit */
 	uint64_t next_seq;
 	uint64_t evictions;
+	/* Optional entry lifetime (see VHOST_IOTLB_MAX_AGE_US): updates
+	 * stamp entries with clock; lookups treat entries stamped before
+	 * expire_before as missing. Both stay 0 when lifetimes are off. */
+	uint64_t clock;
+	uint64_t expire_before;
 };
 
 /* Allocate room for max entries. Returns 0 or -ENOMEM. */
@@ -104,6 +112,8 @@ vhost_iotlb_lookup(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
 	if (i < 0)
 		return VHOST_IOTLB_LOOKUP_MISS;
 	e = &t->e[i];
+	if (unlikely(e->stamp < t->expire_before))
+		return VHOST_IOTLB_LOOKUP_MISS;	/* too old to trust */
 	if ((e->perm & perm) != perm)
 		return VHOST_IOTLB_LOOKUP_DENIED;
 	/* Bytes from iova to the end of the entry, without overflow: an

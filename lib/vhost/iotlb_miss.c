@@ -172,6 +172,16 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 }
 
 void
+vhost_iotlb_age(const struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	uint64_t now = rte_get_timer_cycles();
+
+	vq->iotlb.clock = now;
+	vq->iotlb.expire_before = now > dev->iotlb_max_age ?
+		now - dev->iotlb_max_age : 0;
+}
+
+void
 vhost_iotlb_resolve_pending(struct vhost_virtqueue *vq, uint64_t iova,
 			    uint64_t size, uint8_t perm)
 {

@@ -32,6 +32,11 @@ void *vhost_iova_range(const struct vhost_device *dev,
 void vhost_iotlb_send_misses(struct vhost_device *dev,
 			     struct vhost_virtqueue *vq);
 
+/* With an entry lifetime configured: move the IOTLB clock and the
+ * expiry horizon to now. Caller holds vq->iotlb_lock (read or write):
+ * only the ring's own burst or the event thread run this. */
+void vhost_iotlb_age(const struct vhost_device *dev, struct vhost_virtqueue *vq);
+
 /* Forget pending misses that [iova, iova + size) with perm answers. */
 void vhost_iotlb_resolve_pending(struct vhost_virtqueue *vq, uint64_t iova,
 				 uint64_t size, uint8_t perm);

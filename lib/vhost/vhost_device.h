@@ -131,6 +131,9 @@ struct vhost_device {
 	struct rte_ether_addr rarp_mac;
 	int16_t broadcast_rarp;		/* atomic */
 
+	/* IOTLB entry lifetime in timer cycles (0: until invalidated). */
+	uint64_t iotlb_max_age;
+
 	/* Backend request channel (SET_SLAVE_REQ_FD): IOTLB misses are
 	 * sent on it from datapath threads. */
 	int slave_fd;

@@ -63,6 +63,13 @@
  * never mapped) fails the access: the chain is dropped and counted. */
 #define VHOST_IOTLB_MISS_TIMEOUT_MS 500
 
+/* Environment variable: a lifetime in microseconds for IOTLB entries (0 or unset:
+ * entries live until invalidated, as the protocol says). A workaround
+ * for frontends that do not forward every invalidation: QEMU 7.2 drops
+ * the domain-wide flushes of a Linux guest in lazy mode (iommu.strict=0),
+ * so cached entries would go stale; see doc/iotlb.md. */
+#define VHOST_IOTLB_MAX_AGE_ENV "VHOST_IOTLB_MAX_AGE_US"
+
 /* Packets an enqueue keeps, rather than reporting them unsent, while
  * the guest buffers they need wait for an IOTLB update. Held packets
  * are dropped (and counted) only if they wait twice the miss timeout. */

@@ -73,6 +73,7 @@ struct vhost_socket {
 	uint64_t features;
 	uint64_t protocol_features;
 	const struct rte_vhost_device_ops *ops;
+	uint64_t iotlb_max_age;		/* timer cycles, 0: none */
 	TAILQ_HEAD(, vhost_conn) conns;
 };
 
@@ -180,6 +181,7 @@ conn_add(struct vhost_socket *vs, int fd)
 	dev->reg_flags = vs->flags;
 	dev->ops = vs->ops;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", vs->path);
+	dev->iotlb_max_age = vs->iotlb_max_age;
 	VHOST_DEV_LOG(INFO, dev, "new connection: vid %d", dev->vid);
 
 	if (vs->ops != NULL && vs->ops->new_connection != NULL &&
@@ -351,8 +353,16 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 	/* A vIOMMU needs the backend request channel for misses, and
 	 * acknowledged updates (QEMU refuses IOMMU without both). */
 	if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
+		const char *age = getenv(VHOST_IOTLB_MAX_AGE_ENV);
+
 		vs->features |= 1ULL << VIRTIO_F_IOMMU_PLATFORM;
 		vs->protocol_features |= 1ULL << VHOST_USER_PROTOCOL_F_SLAVE_REQ;
+		if (age != NULL && strtoul(age, NULL, 10) > 0) {
+			vs->iotlb_max_age = RTE_MAX(1ul, rte_get_timer_hz() / 1000000 *
+				strtoul(age, NULL, 10));
+			VHOST_LOG_WARN("(%s) IOTLB entries expire after %lu us (%s)",
+				path, strtoul(age, NULL, 10), VHOST_IOTLB_MAX_AGE_ENV);
+		}
 	}
 	TAILQ_INIT(&vs->conns);
 	TAILQ_INSERT_TAIL(&sockets, vs, next);

@@ -83,11 +83,20 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 			unlock_ring(vq);
 			return VH_ERR;
 		}
+		if (dev->iotlb_max_age != 0)
+			vhost_iotlb_age(dev, vq);
 		vhost_iotlb_update(&vq->iotlb, m->iova, m->size, m->uaddr, m->perm);
 		vhost_iotlb_resolve_pending(vq, m->iova, m->size, m->perm);
 		/* What waited for this mapping may go on now. */
-		if (vq->ring_addr_set && !vq->access_ok)
+		if (vq->ring_addr_set && !vq->access_ok) {
+			/* Rings are translated once, from mappings that may
+			 * arrive far apart: no entry lifetime for them. */
+			uint64_t horizon = vq->iotlb.expire_before;
+
+			vq->iotlb.expire_before = 0;
 			vhost_vring_translate(dev, vq);
+			vq->iotlb.expire_before = horizon;
+		}
 		vhost_enqueue_flush_held(dev, vq);
 		if (vq->nb_unsent != 0)
 			vhost_iotlb_send_misses(dev, vq);
