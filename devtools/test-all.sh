@@ -8,13 +8,13 @@ cd "$(dirname "$0")/.."
 devtools/setup.sh
 
 # ---- Test steps: "name|command", run in order from the repo root. ----
-# Later steps go here (sanitizer builds, fuzzing, QEMU guest with vIOMMU).
 steps=(
 	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs"
+	"IOTLB readers vs writer under TSan|app/test/iotlb/run_tsan.sh"
 	"testpmd loopback on build/lib/vhost|app/test/integration/testpmd_loopback.sh build/lib/vhost"
-	# "ASan/UBSan build + tests|devtools/test-sanitizers.sh"
-	# "fuzzing of the vhost-user message parser|devtools/fuzz.sh"
-	# "QEMU guest with vIOMMU (device IOTLB)|app/test/integration/qemu_iotlb.sh build/lib/vhost"
+	# Lazy mode (iommu.strict=0) is not run: QEMU 7.2 does not forward the
+	# guest's domain-wide invalidations (doc/iotlb.md, "Known limits").
+	"QEMU guest ping, no IOMMU and strict vIOMMU|QEMU_MODES='noiommu strict' app/test/integration/qemu_guest/run_all.sh build/lib/vhost"
 )
 # ---- end of test steps ----
 
