@@ -10,6 +10,7 @@ devtools/setup.sh
 # ---- Test steps: "name|command", run in order from the repo root. ----
 steps=(
 	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs"
+	"ASan+UBSan build: unit and socket tests|devtools/test-sanitizers.sh"
 	"IOTLB readers vs writer under TSan|app/test/iotlb/run_tsan.sh"
 	"testpmd loopback on build/lib/vhost|app/test/integration/testpmd_loopback.sh build/lib/vhost"
 	# Lazy mode (iommu.strict=0) is not run: QEMU 7.2 does not forward the
