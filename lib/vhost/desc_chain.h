@@ -8,6 +8,7 @@
  * and address, and produces the chain as translated pieces. The copy
  * helpers below move bytes between such pieces and flat memory. */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -56,17 +57,24 @@ vhost_cursor_init(struct vhost_seg_cursor *c, const struct vhost_seg *segs,
 		c->seg++;
 }
 
-/* Copy len bytes from src into the pieces at the cursor. Returns the
- * bytes copied (less than len only if the pieces run out). */
+/* Copy len bytes between buf and the pieces at the cursor, into the
+ * guest buffers if to_guest. Returns the bytes copied (less than len
+ * only if the pieces run out). */
 static __rte_always_inline uint32_t
-vhost_cursor_write(struct vhost_seg_cursor *c, const void *src, uint32_t len)
+vhost_cursor_copy(struct vhost_seg_cursor *c, void *buf, uint32_t len,
+		  bool to_guest)
 {
 	uint32_t done = 0;
 
 	while (done < len && c->seg < c->end) {
 		uint32_t n = RTE_MIN(len - done, c->seg->len - c->off);
+		uint8_t *guest = c->seg->hva + c->off;
+		uint8_t *local = (uint8_t *)buf + done;
 
-		rte_memcpy(c->seg->hva + c->off, (const uint8_t *)src + done, n);
+		if (to_guest)
+			rte_memcpy(guest, local, n);
+		else
+			rte_memcpy(local, guest, n);
 		done += n;
 		c->off += n;
 		if (c->off == c->seg->len) {
@@ -77,24 +85,16 @@ vhost_cursor_write(struct vhost_seg_cursor *c, const void *src, uint32_t len)
 	return done;
 }
 
-/* Copy len bytes from the pieces at the cursor into dst. */
+static __rte_always_inline uint32_t
+vhost_cursor_write(struct vhost_seg_cursor *c, const void *src, uint32_t len)
+{
+	return vhost_cursor_copy(c, (void *)(uintptr_t)src, len, true);
+}
+
 static __rte_always_inline uint32_t
 vhost_cursor_read(struct vhost_seg_cursor *c, void *dst, uint32_t len)
 {
-	uint32_t done = 0;
-
-	while (done < len && c->seg < c->end) {
-		uint32_t n = RTE_MIN(len - done, c->seg->len - c->off);
-
-		rte_memcpy((uint8_t *)dst + done, c->seg->hva + c->off, n);
-		done += n;
-		c->off += n;
-		if (c->off == c->seg->len) {
-			c->seg++;
-			c->off = 0;
-		}
-	}
-	return done;
+	return vhost_cursor_copy(c, dst, len, false);
 }
 
 #endif /* VHOST_DESC_CHAIN_H */

@@ -32,7 +32,8 @@ struct rx_reservation {
 static bool
 reserve_buffers(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint32_t need, uint16_t avail, uint16_t *consumed,
-		uint16_t *nused, struct rx_reservation *r, bool *missed)
+		uint16_t *nused, struct rx_reservation *r, bool *missed,
+		uint16_t *keep_consumed, uint16_t *keep_nused)
 {
 	const bool mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 
@@ -58,6 +59,12 @@ reserve_buffers(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		if (unlikely(ret < 0)) {
 			vq->shadow_used[(*nused)++] =
 				(struct vhost_used_elem){ .id = head, .len = 0 };
+			/* Refused before any buffer of this packet: it goes
+			 * back to the guest even if the packet waits. */
+			if (r->nchains == 0) {
+				*keep_consumed = *consumed;
+				*keep_nused = *nused;
+			}
 			continue;
 		}
 		r->nchains++;
@@ -120,7 +127,8 @@ enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint16_t consumed_before = consumed, nused_before = nused;
 
 		if (!reserve_buffers(dev, vq, dev->hdr_len + rte_pktmbuf_pkt_len(m),
-				     avail, &consumed, &nused, &r, missed)) {
+				     avail, &consumed, &nused, &r, missed,
+				     &consumed_before, &nused_before)) {
 			/* Not enough room: this packet and the rest stay with
 			 * the caller; the buffers are walked again next time. */
 			consumed = consumed_before;
@@ -201,7 +209,9 @@ rte_vhost_enqueue_burst(int vid, uint16_t queue_id, struct rte_mbuf **pkts,
 	if (likely(vq->nb_held == 0))
 		sent = enqueue_split(dev, vq, pkts, count, &missed);
 	else
-		missed = true;
+		/* Still waiting: for the IOTLB (hold more), or for the
+		 * guest to post buffers (normal backpressure: send none). */
+		missed = vq->nb_pending != 0;
 	/* With an IOMMU, a miss must not make the caller drop packets:
 	 * keep them until the frontend maps the buffers. Other packets not
 	 * sent stay with the caller, who may retry them. */

@@ -75,23 +75,32 @@ vhost_mem_find_uaddr(const struct vhost_mem_table *mem, uint64_t uaddr,
 	return NULL;
 }
 
-/* Guest physical address -> our address. *len is clipped to what is
- * contiguous in one region. Returns 0 (and *len = 0) if unmapped. */
+/* Result of a translation in region r (NULL: not found): clips *len to
+ * the avail bytes left in the region. */
 static inline uint64_t
-vhost_mem_gpa_to_hva(const struct vhost_mem_table *mem, uint64_t gpa,
-		     uint64_t *len)
+vhost_mem_clip(const struct rte_vhost_mem_region *r, uint64_t avail,
+	       uint64_t *len, uint64_t result)
 {
-	uint64_t avail;
-	const struct rte_vhost_mem_region *r =
-		vhost_mem_find_gpa(mem, gpa, &avail);
-
 	if (r == NULL) {
 		*len = 0;
 		return 0;
 	}
 	if (*len > avail)
 		*len = avail;
-	return r->host_user_addr + (gpa - r->guest_phys_addr);
+	return result;
+}
+
+/* Guest physical address -> our address. *len is clipped to what is
+ * contiguous in one region. Returns 0 (and *len = 0) if unmapped. */
+static inline uint64_t
+vhost_mem_gpa_to_hva(const struct vhost_mem_table *mem, uint64_t gpa,
+		     uint64_t *len)
+{
+	uint64_t avail = 0;
+	const struct rte_vhost_mem_region *r = vhost_mem_find_gpa(mem, gpa, &avail);
+
+	return vhost_mem_clip(r, avail, len,
+		r ? r->host_user_addr + (gpa - r->guest_phys_addr) : 0);
 }
 
 /* Frontend user address -> our address, same contract. */
@@ -99,17 +108,11 @@ static inline uint64_t
 vhost_mem_uaddr_to_hva(const struct vhost_mem_table *mem, uint64_t uaddr,
 		       uint64_t *len)
 {
-	uint64_t avail;
-	const struct rte_vhost_mem_region *r =
-		vhost_mem_find_uaddr(mem, uaddr, &avail);
+	uint64_t avail = 0;
+	const struct rte_vhost_mem_region *r = vhost_mem_find_uaddr(mem, uaddr, &avail);
 
-	if (r == NULL) {
-		*len = 0;
-		return 0;
-	}
-	if (*len > avail)
-		*len = avail;
-	return r->host_user_addr + (uaddr - r->guest_user_addr);
+	return vhost_mem_clip(r, avail, len,
+		r ? r->host_user_addr + (uaddr - r->guest_user_addr) : 0);
 }
 
 /* Frontend user address -> guest physical (for dirty logging of IOVA
@@ -118,17 +121,11 @@ static inline uint64_t
 vhost_mem_uaddr_to_gpa(const struct vhost_mem_table *mem, uint64_t uaddr,
 		       uint64_t *len)
 {
-	uint64_t avail;
-	const struct rte_vhost_mem_region *r =
-		vhost_mem_find_uaddr(mem, uaddr, &avail);
+	uint64_t avail = 0;
+	const struct rte_vhost_mem_region *r = vhost_mem_find_uaddr(mem, uaddr, &avail);
 
-	if (r == NULL) {
-		*len = 0;
-		return 0;
-	}
-	if (*len > avail)
-		*len = avail;
-	return r->guest_phys_addr + (uaddr - r->guest_user_addr);
+	return vhost_mem_clip(r, avail, len,
+		r ? r->guest_phys_addr + (uaddr - r->guest_user_addr) : 0);
 }
 
 /* Map the whole range [uaddr, uaddr + len) or fail: used for rings,

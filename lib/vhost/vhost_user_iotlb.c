@@ -88,7 +88,9 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 		vhost_iotlb_update(&vq->iotlb, m->iova, m->size, m->uaddr, m->perm);
 		vhost_iotlb_resolve_pending(vq, m->iova, m->size, m->perm);
 		/* What waited for this mapping may go on now. */
-		if (vq->ring_addr_set && !vq->access_ok) {
+		/* Rings not yet usable, or whose mapping this replaces. */
+		if (vq->ring_addr_set && (!vq->access_ok ||
+		    vhost_vring_uses_iova(vq, m->iova, m->size))) {
 			/* Rings are translated once, from mappings that may
 			 * arrive far apart: no entry lifetime for them. */
 			uint64_t horizon = vq->iotlb.expire_before;
