@@ -131,6 +131,17 @@ start_thread(void)
 }
 
 int
+fd_event_start(void)
+{
+	int ret;
+
+	pthread_mutex_lock(&ev.lock);
+	ret = start_thread();
+	pthread_mutex_unlock(&ev.lock);
+	return ret;
+}
+
+int
 fd_event_add(int fd, fd_event_cb cb, void *arg)
 {
 	struct epoll_event e = { .events = EPOLLIN };

@@ -16,6 +16,10 @@ int fd_event_add(int fd, fd_event_cb cb, void *arg);
  * callback running for fd has returned, so the caller may free arg. */
 void fd_event_del(int fd);
 
+/* Start the event thread if it is not running (it also runs the tick
+ * when no fd is watched yet). Returns 0 or a negative errno. */
+int fd_event_start(void);
+
 /* Function called by the event thread about every 100 ms. */
 void fd_event_set_tick(void (*tick)(void));
 

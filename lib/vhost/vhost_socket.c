@@ -423,7 +423,11 @@ rte_vhost_driver_start(const char *path)
 	struct vhost_socket *vs;
 	int ret = -1;
 
+	/* The event thread also retries client connections: it must run
+	 * even before any fd is watched. */
 	fd_event_set_tick(reconnect_tick);
+	if (fd_event_start() < 0)
+		return -1;
 	pthread_mutex_lock(&sockets_lock);
 	vs = find_socket(path);
 	if (vs == NULL || vs->started)

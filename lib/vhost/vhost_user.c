@@ -80,11 +80,13 @@ validate_msg(struct vhost_device *dev, const struct vhost_handler *h,
 		want_fds = (msg->payload.u64 & VHOST_USER_VRING_NOFD_MASK) ? 0 : 1;
 		break;
 	case VHOST_FDS_REGIONS:
-		/* Exactly the header and the regions it announces. */
+		/* Exactly the header and the regions it announces (QEMU),
+		 * or the whole fixed-size table (some frontends pad it). */
 		if (msg->hdr.size < offsetof(struct vhost_user_memory, regions) ||
 		    msg->payload.memory.nregions > VHOST_MAX_MEM_REGIONS ||
-		    msg->hdr.size != offsetof(struct vhost_user_memory, regions) +
-		    msg->payload.memory.nregions * sizeof(struct vhost_user_mem_region)) {
+		    (msg->hdr.size != offsetof(struct vhost_user_memory, regions) +
+		     msg->payload.memory.nregions * sizeof(struct vhost_user_mem_region) &&
+		     msg->hdr.size != sizeof(struct vhost_user_memory))) {
 			VHOST_DEV_LOG(ERR, dev, "%s: payload of %u bytes does not hold its regions",
 				name, msg->hdr.size);
 			return -EINVAL;

@@ -1,0 +1,330 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Loopback matrix for net_virtio_viommu (vhost-user master with an emulated
+# vIOMMU) against Debian's dpdk-testpmd vhost PMD, on Debian's librte_vhost
+# ("dpdk") and on ours ("ours", build/lib/vhost):
+#
+#   library ours|dpdk x iommu off|static 2M|static 4K|dynamic 4K
+#           x direction tx (virtio txonly -> vhost rxonly)
+#                       rx (vhost txonly -> virtio rxonly)
+#
+# Each case runs a few seconds; the receiver must count exactly what the
+# sender sent. --attacks adds attack= cases (tx and rx, static 4K): the
+# canary and guard pages must stay untouched, straddled buffers must arrive
+# intact and well-formed traffic must keep flowing.
+#
+# Usage: test_viommu.sh [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR]
+#                       [--attacks] [--only-attacks] [-k] (keep logs)
+# Prints a PASS/FAIL line per case, then "N passed, M failed"; exits 1 on
+# any failure.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+BUILD=$ROOT/build
+SECS=3
+LIBS=both
+ATTACKS=0
+MATRIX=1
+KEEP=0
+TESTPMD=${TESTPMD:-dpdk-testpmd}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-s) SECS=$2; shift ;;
+	-l) LIBS=$2; shift ;;
+	-b) BUILD=$2; shift ;;
+	--attacks) ATTACKS=1 ;;
+	--only-attacks) ATTACKS=1; MATRIX=0 ;;
+	-k) KEEP=1 ;;
+	*) echo "usage: $0 [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR] [--attacks] [--only-attacks] [-k]" >&2
+	   exit 2 ;;
+	esac
+	shift
+done
+
+PMD=$BUILD/drivers/net/virtio/librte_net_virtio_viommu.so
+OURLIB=$BUILD/lib/vhost
+for f in "$PMD" "$OURLIB/librte_vhost.so.23"; do
+	[ -e "$f" ] || { echo "missing $f: build first (ninja -C $BUILD)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/vvi-test.XXXXXX)
+PASS=0
+FAIL=0
+CASE=0
+declare -A PID=() FD=()
+# A write to the fifo of a testpmd that died must fail, not kill us.
+trap '' PIPE
+
+# start NAME LIBDIR ARGS...: testpmd NAME with its stdin on a fifo; only
+# the vhost side gets LIBDIR (empty: Debian's library).
+start() {
+	local name=$1 libdir=$2 fifo=$WORK/$1.in fd
+	shift 2
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	(
+		for f in "${FD[@]}"; do exec {f}>&-; done
+		# exec: $! is testpmd itself; it exits when the fifo closes.
+		set -- stdbuf -oL -eL "$TESTPMD" "$@"
+		if [ -n "$libdir" ]; then
+			exec env LD_LIBRARY_PATH="$libdir" "$@"
+		fi
+		exec env -u LD_LIBRARY_PATH "$@"
+	) <"$fifo" >"$WORK/$name.log" 2>&1 &
+	PID[$name]=$!
+	exec {fd}>"$fifo"
+	FD[$name]=$fd
+}
+
+cmd() { echo "$2" >&"${FD[$1]}"; }
+
+alive() { kill -0 "${PID[$1]}" 2>/dev/null; }
+
+# wait_log NAME REGEX COUNT TIMEOUT: REGEX matches COUNT lines of the log.
+wait_log() {
+	local end=$((SECONDS + $4)) n
+	while :; do
+		n=$(grep -cE -- "$2" "$WORK/$1.log" 2>/dev/null)
+		[ "${n:-0}" -ge "$3" ] && return 0
+		alive "$1" || return 1
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
+# Last accumulated forward count (RX or TX) printed by NAME.
+fwd_count() {
+	awk -v key="$2-packets:" '
+		/Accumulated forward statistics/ { blk = 1; next }
+		blk && $1 == key { v = $2; blk = ($1 == "RX-packets:") }
+		END { print (v == "" ? -1 : v) }' "$WORK/$1.log"
+}
+
+stop_fwd() {
+	local n
+	n=$(grep -c 'Accumulated forward statistics' "$WORK/$1.log")
+	cmd "$1" stop
+	wait_log "$1" 'Accumulated forward statistics' $((n + 1)) 15
+}
+
+# Port 0 RX-packets of NAME, asked now.
+rx_now() {
+	local n
+	n=$(grep -c 'Rx-pps:' "$WORK/$1.log")
+	cmd "$1" "show port stats 0"
+	wait_log "$1" 'Rx-pps:' $((n + 1)) 10 || { echo -1; return; }
+	awk '$1 == "RX-packets:" { v = $2 } END { print v }' "$WORK/$1.log"
+}
+
+# xstat NAME KEY: last value of an xstat printed by "show port xstats".
+xstat() {
+	awk -v key="$2:" '$1 == key { v = $2 } END { print (v == "" ? 0 : v) }' \
+		"$WORK/$1.log"
+}
+
+show_xstats() {
+	local n
+	n=$(grep -c 'NIC extended statistics' "$WORK/$1.log")
+	cmd "$1" "show port xstats 0"
+	wait_log "$1" 'NIC extended statistics' $((n + 1)) 10
+	wait_log "$1" 'attack_canary_bad:' $((n + 1)) 10
+}
+
+quit() {
+	local name=$1 pid=${PID[$1]:-} fd end
+	[ -n "$pid" ] || return 0
+	if [ -n "${FD[$name]:-}" ]; then
+		cmd "$name" quit 2>/dev/null
+		fd=${FD[$name]}
+		exec {fd}>&-
+		unset "FD[$name]"
+	fi
+	end=$((SECONDS + 15))
+	while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "PID[$name]"
+}
+
+cleanup() {
+	for n in "${!PID[@]}"; do quit "$n"; done
+	if [ "$KEEP" = 1 ]; then
+		echo "logs kept in $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+result() {
+	if [ "$1" = PASS ]; then PASS=$((PASS + 1)); else FAIL=$((FAIL + 1)); fi
+	echo "$1: $2"
+}
+
+# Brings up vhost (NAME vh) and virtio (NAME vu) testpmds for one case.
+# setup LIB DEVARGS VH_MODE VU_MODE
+setup() {
+	local lib=$1 devargs=$2 vhmode=$3 vumode=$4 libdir=
+	local sock=$WORK/c$CASE.sock
+	[ "$lib" = ours ] && libdir=$OURLIB
+	start vh "$libdir" -l 0,1 --main-lcore 0 --no-pci \
+		--file-prefix "vvivh$$c$CASE" -m 256 \
+		--vdev "net_vhost0,iface=$sock,queues=1,iommu-support=1" -- -i \
+		--total-num-mbufs=16384 --forward-mode="$vhmode"
+	local end=$((SECONDS + 30))
+	until [ -S "$sock" ]; do
+		alive vh && [ "$SECONDS" -lt "$end" ] || { echo "vhost testpmd did not start"; return 1; }
+		sleep 0.1
+	done
+	start vu "" -l 0,1 --main-lcore 1 --no-pci \
+		--file-prefix "vvivu$$c$CASE" -m 256 --single-file-segments \
+		-d "$PMD" --vdev "net_virtio_viommu0,path=$sock$devargs" -- -i \
+		--total-num-mbufs=16384 --forward-mode="$vumode"
+	# Port started: testpmd prints its MAC address, then its prompt.
+	wait_log vu '^Port 0: ' 1 120 || { echo "virtio testpmd did not start"; return 1; }
+	wait_log vh 'link state change event|new device|virtio is now ready' 1 30
+	# Proof of which librte_vhost the vhost side runs.
+	local mapped
+	mapped=$(awk '$6 ~ /librte_vhost\.so/ { print $6; exit }' "/proc/${PID[vh]}/maps" 2>/dev/null)
+	mapped=$(realpath "$mapped" 2>/dev/null)
+	case $lib in
+	ours) [[ "$mapped" == "$(realpath "$OURLIB")"/* ]] || { echo "vhost side mapped $mapped, not ours"; return 1; } ;;
+	dpdk) [[ "$mapped" == /usr/lib/* ]] || { echo "vhost side mapped $mapped, not Debian's"; return 1; } ;;
+	esac
+	sleep 1
+}
+
+# run_traffic DIR: starts receiver then sender, runs SECS, stops the
+# sender, lets the receiver drain, stops it. Sets SENT, RECV, MID, LATE,
+# T0 and T1 (sender start and stop times).
+run_traffic() {
+	local snd rcv prev cur end
+	if [ "$1" = tx ]; then snd=vu; rcv=vh; else snd=vh; rcv=vu; fi
+	cmd $rcv start
+	T0=$EPOCHREALTIME
+	cmd $snd start
+	sleep $((SECS / 2)).5
+	MID=$(rx_now $rcv)
+	sleep $((SECS - SECS / 2))
+	LATE=$(rx_now $rcv)
+	stop_fwd $snd || return 1
+	T1=$EPOCHREALTIME
+	SENT=$(fwd_count $snd TX)
+	# Drain: wait until the receiver's counter stops moving.
+	prev=-1
+	end=$((SECONDS + 10))
+	while cur=$(rx_now $rcv) && [ "$cur" != "$prev" ] && [ "$SECONDS" -lt "$end" ]; do
+		prev=$cur
+		sleep 0.5
+	done
+	stop_fwd $rcv || return 1
+	RECV=$(fwd_count $rcv RX)
+}
+
+teardown() {
+	show_xstats vu
+	quit vu
+	quit vh
+}
+
+# Rate over the sender's run (start to stop, as seen from here).
+mpps() { awk -v n="$1" -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", n / (b - a) / 1e6 }'; }
+
+run_case() {
+	local lib=$1 label=$2 devargs=$3 dir=$4 name
+	local vhmode=rxonly vumode=txonly
+	[ "$dir" = rx ] && { vhmode=txonly; vumode=rxonly; }
+	CASE=$((CASE + 1))
+	name="$lib iommu=$label $dir"
+	if ! setup "$lib" "$devargs" $vhmode $vumode || ! run_traffic "$dir"; then
+		teardown
+		result FAIL "$name: did not run (logs: $WORK, case $CASE)"
+		KEEP=1
+		cp "$WORK/vh.log" "$WORK/c$CASE-vh.log"; cp "$WORK/vu.log" "$WORK/c$CASE-vu.log"
+		return
+	fi
+	teardown
+	local info="sent $SENT received $RECV ($(mpps "$SENT") Mpps) updates $(xstat vu iommu_updates) invalidates $(xstat vu iommu_invalidates) misses $(xstat vu iommu_misses)"
+	if [ "$SENT" -gt 0 ] && [ "$SENT" = "$RECV" ]; then
+		result PASS "$name: $info"
+	else
+		result FAIL "$name: $info"
+		KEEP=1
+		cp "$WORK/vh.log" "$WORK/c$CASE-vh.log"; cp "$WORK/vu.log" "$WORK/c$CASE-vu.log"
+	fi
+}
+
+# Attack case: a fraction of the chains are malformed; the rest must flow.
+run_attack() {
+	local lib=$1 mode=$2 dir=$3 name vhmode=rxonly vumode=txonly ok=1 why=
+	[ "$dir" = rx ] && { vhmode=txonly; vumode=rxonly; }
+	CASE=$((CASE + 1))
+	name="$lib attack=$mode $dir"
+	if ! setup "$lib" ",iommu=static,iommu_page=4K,attack=$mode" $vhmode $vumode ||
+			! run_traffic "$dir"; then
+		teardown
+		result FAIL "$name: did not run (case $CASE)"
+		return
+	fi
+	teardown
+	local sent=$(xstat vu attack_sent) done=$(xstat vu attack_completed)
+	local written=$(xstat vu attack_written) wf=$(xstat vu attack_wellformed_tx)
+	local canary=$(xstat vu attack_canary_bad) guard=$(xstat vu attack_guard_bad)
+	local sbad=$(xstat vu attack_straddle_bad) sok=$(xstat vu attack_straddle_ok)
+	[ "$canary" = 0 ] || { ok=0; why="$why canary written;"; }
+	[ "$guard" = 0 ] || { ok=0; why="$why guard page written;"; }
+	[ "$sbad" = 0 ] || { ok=0; why="$why straddled rx corrupted;"; }
+	[ "$sent" -gt 0 ] || { ok=0; why="$why no attack sent;"; }
+	# Well-formed traffic must still flow at the end of the run, at a
+	# rate no healthy case comes near (a stalled ring trickles ~100/s).
+	[ $((LATE - MID)) -ge $((SECS * 20000)) ] ||
+		{ ok=0; why="$why traffic stalled ($((LATE - MID)) packets received in the second half);"; }
+	if [ "$dir" = tx ]; then
+		# Refused chains never reach the receiver; straddled ones must.
+		[ "$RECV" = $((SENT + wf)) ] ||
+			{ ok=0; why="$why received $RECV != sent $SENT + well-formed $wf;"; }
+	fi
+	local info="sent $SENT received $RECV; attacks sent $sent completed $done written $written straddle ok/bad $sok/$sbad canary $canary guard $guard"
+	if [ $ok = 1 ]; then
+		result PASS "$name: $info"
+	else
+		result FAIL "$name:$why $info"
+		KEEP=1
+		cp "$WORK/vh.log" "$WORK/c$CASE-vh.log"; cp "$WORK/vu.log" "$WORK/c$CASE-vu.log"
+	fi
+}
+
+case $LIBS in
+both) LIBLIST="ours dpdk" ;;
+ours|dpdk) LIBLIST=$LIBS ;;
+*) echo "-l: ours, dpdk or both" >&2; exit 2 ;;
+esac
+
+if [ "$MATRIX" = 1 ]; then
+	for lib in $LIBLIST; do
+		for cfg in "off|" "static-2M|,iommu=static,iommu_page=2M" \
+			"static-4K|,iommu=static,iommu_page=4K" \
+			"dynamic-4K|,iommu=dynamic,iommu_page=4K"; do
+			for dir in tx rx; do
+				run_case "$lib" "${cfg%%|*}" "${cfg#*|}" "$dir"
+			done
+		done
+	done
+fi
+if [ "$ATTACKS" = 1 ]; then
+	for lib in $LIBLIST; do
+		for mode in unmapped perm straddle overflow indirect loop canary; do
+			for dir in tx rx; do
+				run_attack "$lib" "$mode" "$dir"
+			done
+		done
+	done
+fi
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The device and its queues, shared by every file of the PMD. */
+#ifndef VVI_DEV_H
+#define VVI_DEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/virtio_net.h>
+
+#include <rte_dev.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "vvi_args.h"
+#include "vvi_attack.h"
+#include "vvi_iommu.h"
+#include "vvi_mem.h"
+#include "vvi_socket.h"
+#include "vvi_vring.h"
+
+struct vvi_dev;
+
+struct vvi_qstats {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t errors;	/* malformed used entries, failed maps */
+	uint64_t nombuf;
+};
+
+struct vvi_rx_slot {
+	struct rte_mbuf *m;
+	uint16_t ndesc;		/* attack chains only */
+	bool attack;
+};
+
+/* Bytes of the last good rx packet kept to check straddle attacks. */
+#define VVI_MODEL_LEN 128
+
+struct vvi_rxq {
+	struct vvi_dev *dev;
+	struct vvi_vring vr;
+	struct rte_mempool *mp;
+	uint16_t qid;
+	struct vvi_rx_slot *sw;		/* by descriptor id */
+	/* A mergeable packet whose buffers are still arriving. */
+	struct rte_mbuf *pend;
+	struct rte_mbuf *pend_tail;
+	uint16_t pend_left;
+	uint8_t model[VVI_MODEL_LEN];	/* start of the last good packet */
+	uint32_t model_len;
+	uint64_t posted;
+	uint32_t attack_inflight;
+	struct vvi_qstats st;
+};
+
+struct vvi_tx_slot {
+	struct rte_mbuf *m;
+	uint16_t ndesc;
+	bool attack;
+};
+
+struct vvi_txq {
+	struct vvi_dev *dev;
+	struct vvi_vring vr;
+	uint16_t qid;
+	struct vvi_tx_slot *sw;		/* by head descriptor id */
+	struct virtio_net_hdr_mrg_rxbuf *hdrs;	/* one per head, zeroed */
+	uint64_t hdrs_addr;		/* device address of hdrs[0] */
+	uint64_t sent;
+	uint32_t attack_inflight;
+	struct vvi_qstats st;
+};
+
+struct vvi_dev {
+	struct vvi_args args;
+	char name[RTE_DEV_NAME_MAX_LEN];
+	struct vvi_chan chan;
+	uint64_t features;		/* negotiated */
+	uint64_t protocol_features;	/* negotiated */
+	uint16_t max_queue_pairs;	/* backend's */
+	uint16_t hdr_len;
+	uint16_t port_id;
+	bool started;
+	struct rte_ether_addr mac;
+	struct vvi_mem mem;
+	struct vvi_iommu iommu;
+	struct vvi_attack attack;
+	uint16_t nb_rxq, nb_txq;
+	struct vvi_rxq *rxq[VVI_MAX_QUEUE_PAIRS];
+	struct vvi_txq *txq[VVI_MAX_QUEUE_PAIRS];
+};
+
+/* Device address of [va, va + len) for rings and static buffers: the VA
+ * itself (it is the GPA) without IOMMU, else its static IOVA. 0 if the
+ * range is outside the memory table. */
+static inline uint64_t
+vvi_dev_addr(const struct vvi_dev *d, uint64_t va, uint64_t len)
+{
+	if (d->args.iommu == VVI_IOMMU_OFF)
+		return vvi_mem_find(&d->mem, va, len) ? va : 0;
+	return vvi_iommu_static_iova(&d->iommu, va, len);
+}
+
+/* Dynamic-mode window of descriptor id of vring vr. */
+static inline uint32_t
+vvi_slot(const struct vvi_dev *d, const struct vvi_vring *vr, uint16_t id)
+{
+	return (uint32_t)vr->index * d->args.queue_size + id;
+}
+
+/* vvi_user.c: the vhost-user sequence. */
+int vvi_user_connect(struct vvi_dev *d);
+int vvi_user_start(struct vvi_dev *d);
+void vvi_user_stop(struct vvi_dev *d);
+void vvi_user_disconnect(struct vvi_dev *d);
+
+/* vvi_rx.c, vvi_tx.c */
+int vvi_rxq_create(struct vvi_dev *d, uint16_t qid, int socket,
+	struct rte_mempool *mp, struct vvi_rxq **out);
+void vvi_rxq_free(struct vvi_rxq *q);
+int vvi_rxq_fill(struct vvi_rxq *q);
+void vvi_rxq_drain(struct vvi_rxq *q);
+uint16_t vvi_rx_burst(void *rxq, struct rte_mbuf **pkts, uint16_t n);
+
+int vvi_txq_create(struct vvi_dev *d, uint16_t qid, int socket,
+	struct vvi_txq **out);
+void vvi_txq_free(struct vvi_txq *q);
+int vvi_txq_start(struct vvi_txq *q);
+void vvi_txq_drain(struct vvi_txq *q);
+uint16_t vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n);
+
+#endif /* VVI_DEV_H */

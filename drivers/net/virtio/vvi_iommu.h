@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Emulated vIOMMU: which IOVA ranges are mapped to which of our addresses,
+ * and the IOTLB messages (UPDATE, INVALIDATE) that tell the backend.
+ *
+ * IOVA layout (none of it is a process address or an advertised GPA):
+ *   STATIC_BASE + compact offset   every EAL region, each 1G-aligned
+ *   DYN_BASE + slot * slot_span    dynamic mode: one window per descriptor
+ *   ATTACK_BASE ...                attack windows (vvi_attack.c)
+ *   UNMAPPED_BASE ...              never mapped
+ */
+#ifndef VVI_IOMMU_H
+#define VVI_IOMMU_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/vhost_types.h>
+
+#include "vvi_args.h"
+#include "vvi_mem.h"
+#include "vvi_socket.h"
+
+#define VVI_GPA_BASE		0x200000000000ULL
+#define VVI_IOVA_STATIC_BASE	0x400000000000ULL
+#define VVI_IOVA_DYN_BASE	0x800000000000ULL
+#define VVI_IOVA_ATTACK_BASE	0xa00000000000ULL
+#define VVI_IOVA_UNMAPPED_BASE	0xb00000000000ULL
+
+/* Fixed mappings: 2 rings per queue pair plus the attack windows. */
+#define VVI_IOMMU_MAX_FIXED (4 * VVI_MAX_QUEUE_PAIRS + 16)
+
+/* One IOMMU mapping: [iova, iova + size) -> [uaddr, uaddr + size). */
+struct vvi_map {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t uaddr;
+	uint8_t perm;		/* VHOST_ACCESS_* */
+};
+
+struct vvi_iommu {
+	enum vvi_iommu_mode mode;
+	uint64_t page;
+	bool preload;
+	struct vvi_chan *chan;
+	const struct vvi_mem *mem;
+	/* Mapped while the device runs: rings (dynamic) and attack windows. */
+	struct vvi_map fixed[VVI_IOMMU_MAX_FIXED];
+	unsigned int nfixed;
+	/* Never mapped at its static IOVA: the canary page. */
+	uint64_t hole_va, hole_len;
+	/* Dynamic mode: a window per (vring, descriptor); size 0 = unmapped. */
+	struct vvi_map *slots;
+	uint32_t nslots;
+	uint64_t slot_span;
+	/* Counters, updated under chan->lock, read without it. */
+	uint64_t updates;
+	uint64_t invalidates;
+	uint64_t misses;
+	uint64_t misses_refused;
+	uint64_t errors;
+	/* Backend request channel (vvi_iommu_chan.c). */
+	int slave_fd;
+	int quit_fd;
+	pthread_t thread;
+	bool thread_started;
+};
+
+void vvi_iommu_init(struct vvi_iommu *io, const struct vvi_args *a,
+	struct vvi_chan *chan);
+
+/* Static IOVA of [va, va + len), or 0 if it is outside the memory table. */
+uint64_t vvi_iommu_static_iova(const struct vvi_iommu *io, uint64_t va,
+	uint64_t len);
+
+/* Starts a device on memory table mem (dynamic mode: allocates nslots
+ * windows). */
+int vvi_iommu_start(struct vvi_iommu *io, const struct vvi_mem *mem,
+	uint32_t nslots);
+
+/* Static mode: sends an UPDATE for every page but the hole, unless lazy. */
+int vvi_iommu_preload(struct vvi_iommu *io);
+
+/* Invalidates the fixed mappings and forgets them (device stopped). */
+void vvi_iommu_stop(struct vvi_iommu *io);
+
+/* Frees what start allocated. */
+void vvi_iommu_release(struct vvi_iommu *io);
+
+/* Keeps [va, va + len) mapped at its static IOVA while the device runs
+ * (dynamic mode; a no-op in static mode where everything is). */
+int vvi_iommu_pin(struct vvi_iommu *io, uint64_t va, uint64_t len,
+	uint8_t perm);
+
+/* Adds and announces a fixed mapping m (attack windows). */
+int vvi_iommu_map_fixed(struct vvi_iommu *io, const struct vvi_map *m);
+
+/* Dynamic mode: maps [va, va + len) through window slot, waits for the
+ * ack, and returns the IOVA (0 on failure). */
+uint64_t vvi_iommu_map_buf(struct vvi_iommu *io, uint32_t slot, uint64_t va,
+	uint32_t len, uint8_t perm);
+
+/* Dynamic mode: invalidates window slot and waits for the ack. */
+int vvi_iommu_unmap_buf(struct vvi_iommu *io, uint32_t slot);
+
+/* Answers a miss: sends the UPDATE for the page holding iova if it is
+ * mapped with (at least) perm. Returns 0, or -ENOENT when refused. */
+int vvi_iommu_serve_miss(struct vvi_iommu *io, uint64_t iova, uint8_t perm);
+
+/* Backend request channel: creates the socket pair, returns the end to
+ * give the backend (the caller sends and closes it), starts the thread. */
+int vvi_iommu_chan_open(struct vvi_iommu *io);
+void vvi_iommu_chan_close(struct vvi_iommu *io);
+
+#endif /* VVI_IOMMU_H */

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* vhost-user socket: connection, message framing, request/reply. */
+#ifndef VVI_SOCKET_H
+#define VVI_SOCKET_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Master (frontend) requests used here. */
+enum vvi_req {
+	VVI_GET_FEATURES = 1,
+	VVI_SET_FEATURES = 2,
+	VVI_SET_OWNER = 3,
+	VVI_SET_MEM_TABLE = 5,
+	VVI_SET_VRING_NUM = 8,
+	VVI_SET_VRING_ADDR = 9,
+	VVI_SET_VRING_BASE = 10,
+	VVI_GET_VRING_BASE = 11,
+	VVI_SET_VRING_KICK = 12,
+	VVI_SET_VRING_CALL = 13,
+	VVI_GET_PROTOCOL_FEATURES = 15,
+	VVI_SET_PROTOCOL_FEATURES = 16,
+	VVI_GET_QUEUE_NUM = 17,
+	VVI_SET_VRING_ENABLE = 18,
+	VVI_SET_SLAVE_REQ_FD = 21,
+	VVI_IOTLB_MSG = 22,
+};
+
+/* Backend -> frontend request on the slave channel. */
+#define VVI_SLAVE_IOTLB_MSG 1
+
+#define VVI_FLAG_VERSION 0x1u
+#define VVI_FLAG_VERSION_MASK 0x3u
+#define VVI_FLAG_REPLY 0x4u
+#define VVI_FLAG_NEED_REPLY 0x8u
+
+/* Protocol feature bits. */
+#define VVI_PROTO_MQ 0
+#define VVI_PROTO_REPLY_ACK 3
+#define VVI_PROTO_SLAVE_REQ 5
+
+/* At most 8 fds per message (the memory table's regions). */
+#define VVI_MAX_FDS 8
+/* Largest payload accepted: the memory table (8 + 8 * 32 bytes). */
+#define VVI_MAX_PAYLOAD 264
+/* A backend that does not answer within this is considered gone. */
+#define VVI_REPLY_TIMEOUT_MS 10000
+
+struct vvi_msg_hdr {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+};
+
+/* The master channel. Every request and its reply run under lock. */
+struct vvi_chan {
+	int fd;
+	bool reply_ack;		/* REPLY_ACK negotiated */
+	pthread_mutex_t lock;
+	uint64_t requests;	/* requests sent (under lock) */
+};
+
+/* Connects to (server=false) or accepts one connection on (server=true)
+ * the unix socket path, waiting up to timeout_ms. Returns an fd or -errno. */
+int vvi_sock_open(const char *path, bool server, int timeout_ms);
+
+/* Sends one message with optional fds. Returns 0 or -errno. */
+int vvi_sock_send(int fd, const struct vvi_msg_hdr *hdr, const void *payload,
+	const int *fds, int nfds);
+
+/* Receives one message (payload up to max bytes; fds are refused and
+ * closed). Returns the payload size or -errno (-ETIMEDOUT, -EPIPE). */
+int vvi_sock_recv(int fd, struct vvi_msg_hdr *hdr, void *payload,
+	uint32_t max, int timeout_ms);
+
+void vvi_chan_init(struct vvi_chan *c, int fd);
+void vvi_chan_close(struct vvi_chan *c);
+
+/*
+ * Sends request req. With reply != NULL, waits for the reply and copies
+ * reply_size bytes of it (GET_* requests). Otherwise, when REPLY_ACK is
+ * negotiated, sets NEED_REPLY and waits for the ack: a non-zero ack
+ * gives -EIO. The _locked variant expects c->lock held.
+ */
+int vvi_chan_call(struct vvi_chan *c, uint32_t req, const void *payload,
+	uint32_t size, const int *fds, int nfds, void *reply,
+	uint32_t reply_size);
+int vvi_chan_call_locked(struct vvi_chan *c, uint32_t req,
+	const void *payload, uint32_t size, const int *fds, int nfds,
+	void *reply, uint32_t reply_size);
+
+#endif /* VVI_SOCKET_H */

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Transmit queues: a header descriptor, then one per mbuf segment. */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_malloc.h>
+
+#include "vvi_dev.h"
+#include "vvi_log.h"
+
+int
+vvi_txq_create(struct vvi_dev *d, uint16_t qid, int socket,
+	struct vvi_txq **out)
+{
+	uint16_t size = d->args.queue_size;
+	struct vvi_txq *q;
+	int r;
+
+	q = rte_zmalloc_socket("vvi_txq", sizeof(*q), RTE_CACHE_LINE_SIZE,
+		socket);
+	if (q == NULL)
+		return -ENOMEM;
+	q->dev = d;
+	q->qid = qid;
+	q->sw = rte_zmalloc_socket("vvi_txsw", sizeof(*q->sw) * size,
+		RTE_CACHE_LINE_SIZE, socket);
+	/* The headers live with the rings: mapped for as long as they are. */
+	r = q->sw ? vvi_vring_alloc(&q->vr, 2 * qid + 1, size,
+		sizeof(*q->hdrs) * size, socket) : -ENOMEM;
+	if (r < 0) {
+		rte_free(q->sw);
+		rte_free(q);
+		return r;
+	}
+	q->hdrs = q->vr.extra;
+	*out = q;
+	return 0;
+}
+
+void
+vvi_txq_free(struct vvi_txq *q)
+{
+	if (q == NULL)
+		return;
+	vvi_txq_drain(q);
+	vvi_vring_free(&q->vr);
+	rte_free(q->sw);
+	rte_free(q);
+}
+
+int
+vvi_txq_start(struct vvi_txq *q)
+{
+	vvi_vring_reset(&q->vr);
+	q->hdrs_addr = vvi_dev_addr(q->dev, (uintptr_t)q->hdrs,
+		sizeof(*q->hdrs) * q->vr.size);
+	q->attack_inflight = 0;
+	return q->hdrs_addr ? 0 : -EFAULT;
+}
+
+/* Dynamic mode: unmaps the data descriptors of the chain at head. */
+static void
+unmap_chain(struct vvi_txq *q, uint16_t head, uint16_t ndesc)
+{
+	struct vvi_dev *d = q->dev;
+	uint16_t id = head;
+
+	for (uint16_t i = 1; i < ndesc; i++) {
+		id = q->vr.desc[id].next;
+		vvi_iommu_unmap_buf(&d->iommu, vvi_slot(d, &q->vr, id));
+	}
+}
+
+static void
+complete(struct vvi_txq *q, uint16_t head)
+{
+	struct vvi_dev *d = q->dev;
+	struct vvi_tx_slot s = q->sw[head];
+
+	q->sw[head] = (struct vvi_tx_slot){ 0 };
+	if (s.attack) {
+		vvi_attack_done(&d->attack, false, 0, 0, NULL, 0);
+		q->attack_inflight--;
+	} else {
+		/* Strict IOMMU: the device loses access before we free. */
+		if (d->args.iommu == VVI_IOMMU_DYNAMIC)
+			unmap_chain(q, head, s.ndesc);
+		rte_pktmbuf_free(s.m);
+	}
+	vvi_vring_put_chain(&q->vr, head, s.ndesc);
+}
+
+static void
+reclaim(struct vvi_txq *q)
+{
+	uint16_t nused = vvi_vring_used_count(&q->vr);
+
+	if (nused > q->vr.size) {
+		q->st.errors++;
+		return;
+	}
+	while (nused-- > 0) {
+		struct vring_used_elem e = vvi_vring_next_used(&q->vr);
+
+		if (e.id >= q->vr.size || q->sw[e.id].ndesc == 0) {
+			q->st.errors++;		/* not a chain we posted */
+			continue;
+		}
+		complete(q, (uint16_t)e.id);
+	}
+}
+
+/* Frees what the stopped backend never returned. */
+void
+vvi_txq_drain(struct vvi_txq *q)
+{
+	if (q->sw == NULL || q->vr.mem == NULL)
+		return;
+	reclaim(q);
+	for (uint16_t id = 0; id < q->vr.size; id++)
+		if (q->sw[id].ndesc)
+			complete(q, id);
+	vvi_vring_reset(&q->vr);
+}
+
+static uint64_t
+seg_addr(struct vvi_txq *q, uint16_t id, const struct rte_mbuf *seg)
+{
+	struct vvi_dev *d = q->dev;
+	uint64_t va = rte_pktmbuf_mtod(seg, uintptr_t);
+
+	if (seg->data_len == 0)
+		return 0;
+	if (d->args.iommu == VVI_IOMMU_DYNAMIC)
+		return vvi_iommu_map_buf(&d->iommu, vvi_slot(d, &q->vr, id), va,
+			seg->data_len, VHOST_ACCESS_RO);
+	return vvi_dev_addr(d, va, seg->data_len);
+}
+
+/* Posts m as header + segments; false if it could not be mapped. */
+static bool
+post_packet(struct vvi_txq *q, struct rte_mbuf *m)
+{
+	struct vvi_vring *vr = &q->vr;
+	uint16_t hdr_len = q->dev->hdr_len;
+	uint16_t head = vvi_vring_get_desc(vr), prev = head, n = 1;
+
+	vr->desc[head].addr = q->hdrs_addr + (uint64_t)head * sizeof(*q->hdrs);
+	vr->desc[head].len = hdr_len;
+	for (const struct rte_mbuf *seg = m; seg; seg = seg->next) {
+		uint16_t id = vvi_vring_get_desc(vr);
+		uint64_t addr = seg_addr(q, id, seg);
+
+		vr->desc[prev].flags = VRING_DESC_F_NEXT;
+		vr->desc[prev].next = id;
+		prev = id;
+		n++;
+		if (addr == 0) {
+			if (q->dev->args.iommu == VVI_IOMMU_DYNAMIC)
+				unmap_chain(q, head, n - 1);
+			vvi_vring_put_chain(vr, head, n);
+			return false;
+		}
+		vr->desc[id].addr = addr;
+		vr->desc[id].len = seg->data_len;
+	}
+	vr->desc[prev].flags = 0;
+	q->sw[head] = (struct vvi_tx_slot){ .m = m, .ndesc = n };
+	vvi_vring_push(vr, head);
+	return true;
+}
+
+/* Every attack_every-th chain is an attack, within a budget. */
+static bool
+post_attack(struct vvi_txq *q, const struct rte_mbuf *model)
+{
+	struct vvi_attack *at = &q->dev->attack;
+	uint16_t head, n;
+
+	if (!vvi_attack_due(at, q->sent) || q->vr.nb_free < 3 ||
+			q->attack_inflight >= q->vr.size / 8u)
+		return false;
+	head = vvi_attack_tx_chain(at, &q->vr, q->hdrs_addr, q->dev->hdr_len,
+		model, &n);
+	q->sw[head] = (struct vvi_tx_slot){ .ndesc = n, .attack = true };
+	q->attack_inflight++;
+	vvi_vring_push(&q->vr, head);
+	return true;
+}
+
+uint16_t
+vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct vvi_txq *q = txq;
+	uint16_t ntx = 0, pushed = 0;
+
+	reclaim(q);
+	while (ntx < n) {
+		struct rte_mbuf *m = pkts[ntx];
+
+		if (post_attack(q, m)) {
+			pushed++;
+			q->sent++;
+		}
+		if (1u + m->nb_segs > q->vr.nb_free) {
+			if (1u + m->nb_segs > q->vr.size) {
+				/* Can never fit: drop it. */
+				q->st.errors++;
+				rte_pktmbuf_free(m);
+				ntx++;
+				continue;
+			}
+			break;
+		}
+		ntx++;
+		if (!post_packet(q, m)) {
+			q->st.errors++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		pushed++;
+		q->sent++;
+		q->st.packets++;
+		q->st.bytes += m->pkt_len;
+	}
+	if (pushed)
+		vvi_vring_flush(&q->vr);
+	return ntx;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <rte_common.h>
+#include <rte_malloc.h>
+
+#include "vvi_vring.h"
+
+static size_t
+used_offset(uint16_t size)
+{
+	size_t avail_end = sizeof(struct vring_desc) * size +
+		sizeof(struct vring_avail) + sizeof(uint16_t) * (size + 1);
+
+	return RTE_ALIGN_CEIL(avail_end, VVI_VRING_ALIGN);
+}
+
+static size_t
+extra_offset(uint16_t size)
+{
+	size_t used_end = used_offset(size) + sizeof(struct vring_used) +
+		sizeof(struct vring_used_elem) * size + sizeof(uint16_t);
+
+	return RTE_ALIGN_CEIL(used_end, RTE_CACHE_LINE_SIZE);
+}
+
+int
+vvi_vring_alloc(struct vvi_vring *vr, uint16_t index, uint16_t size,
+	size_t extra_len, int socket)
+{
+	memset(vr, 0, sizeof(*vr));
+	vr->kickfd = -1;
+	vr->callfd = -1;
+	vr->index = index;
+	vr->size = size;
+	vr->mem_len = extra_offset(size) + extra_len;
+	vr->mem = rte_zmalloc_socket("vvi_vring", vr->mem_len, VVI_VRING_ALIGN,
+		socket);
+	if (vr->mem == NULL)
+		return -ENOMEM;
+	vr->desc = vr->mem;
+	vr->avail = RTE_PTR_ADD(vr->mem, sizeof(struct vring_desc) * size);
+	vr->used = RTE_PTR_ADD(vr->mem, used_offset(size));
+	vr->extra = extra_len ? RTE_PTR_ADD(vr->mem, extra_offset(size)) : NULL;
+	/* Non-blocking: an unread call eventfd must never stall anyone. */
+	vr->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	vr->callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vr->kickfd < 0 || vr->callfd < 0) {
+		vvi_vring_free(vr);
+		return -errno;
+	}
+	vvi_vring_reset(vr);
+	return 0;
+}
+
+void
+vvi_vring_free(struct vvi_vring *vr)
+{
+	if (vr->kickfd >= 0)
+		close(vr->kickfd);
+	if (vr->callfd >= 0)
+		close(vr->callfd);
+	rte_free(vr->mem);
+	memset(vr, 0, sizeof(*vr));
+	vr->kickfd = -1;
+	vr->callfd = -1;
+}
+
+void
+vvi_vring_reset(struct vvi_vring *vr)
+{
+	memset(vr->mem, 0, extra_offset(vr->size));
+	for (uint16_t i = 0; i < vr->size; i++)
+		vr->desc[i].next = (uint16_t)(i + 1);
+	vr->free_head = 0;
+	vr->nb_free = vr->size;
+	vr->avail_idx = 0;
+	vr->last_used = 0;
+	/* Polling driver: the backend need not signal the call eventfd. */
+	vr->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+}
+
+void
+vvi_vring_put_chain(struct vvi_vring *vr, uint16_t head, uint16_t n)
+{
+	uint16_t tail = head;
+
+	for (uint16_t i = 1; i < n; i++)
+		tail = vr->desc[tail].next;
+	vr->desc[tail].next = vr->free_head;
+	vr->free_head = head;
+	vr->nb_free += n;
+}
+
+void
+vvi_vring_flush(struct vvi_vring *vr)
+{
+	static const uint64_t one = 1;
+
+	/* Release: descriptors and ring entries before the index. */
+	__atomic_store_n(&vr->avail->idx, vr->avail_idx, __ATOMIC_RELEASE);
+	/* The flags read must not pass the index store. */
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!(__atomic_load_n(&vr->used->flags, __ATOMIC_RELAXED) &
+			VRING_USED_F_NO_NOTIFY)) {
+		ssize_t r = write(vr->kickfd, &one, sizeof(one));
+
+		RTE_SET_USED(r);
+	}
+}
