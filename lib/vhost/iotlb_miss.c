@@ -129,6 +129,7 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		struct vhost_iotlb_msg body;
 	} __attribute__((packed)) msgs[VHOST_IOTLB_MAX_PENDING];
 	uint64_t now = rte_get_timer_cycles();
+	bool ask = dev->protocol_features & (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	uint16_t n = 0;
 	ssize_t sent = -1;
 
@@ -151,9 +152,24 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	/* One write for the whole burst; never block a datapath thread:
 	 * if the channel is full, the misses stay unsent for next time. */
 	rte_spinlock_lock(&dev->slave_lock);
+	/* Ask for an answer while there is room to remember the question:
+	 * "not mapped" then fails the access at once. */
+	ask = ask && dev->asked_count + n <= VHOST_IOTLB_MAX_ASKED;
+	for (uint16_t i = 0; ask && i < n; i++)
+		msgs[i].hdr.flags |= VHOST_USER_NEED_REPLY;
 	if (dev->slave_fd >= 0)
 		sent = send(dev->slave_fd, msgs, n * sizeof(msgs[0]),
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (ask && sent == (ssize_t)(n * sizeof(msgs[0]))) {
+		for (uint16_t i = 0; i < n; i++) {
+			struct vhost_iotlb_asked *a = &dev->asked[
+				(dev->asked_head + dev->asked_count++) % VHOST_IOTLB_MAX_ASKED];
+
+			a->iova = msgs[i].body.iova;
+			a->perm = msgs[i].body.perm;
+			a->vring = vq->index;
+		}
+	}
 	rte_spinlock_unlock(&dev->slave_lock);
 	if (sent != (ssize_t)(n * sizeof(msgs[0]))) {
 		if (sent > 0)	/* a partial write would desynchronise */
@@ -179,6 +195,19 @@ vhost_iotlb_age(const struct vhost_device *dev, struct vhost_virtqueue *vq)
 	vq->iotlb.clock = now;
 	vq->iotlb.expire_before = now > dev->iotlb_max_age ?
 		now - dev->iotlb_max_age : 0;
+}
+
+void
+vhost_iotlb_refuse_pending(struct vhost_virtqueue *vq, uint64_t iova,
+			   uint8_t perm)
+{
+	for (uint16_t i = 0; i < vq->nb_pending; i++) {
+		struct vhost_iotlb_pending *p = &vq->pending[i];
+
+		/* Aged past the timeout: the next access fails at once. */
+		if (p->iova == iova && p->perm == perm)
+			p->since = 0;
+	}
 }
 
 void

@@ -37,6 +37,12 @@ void vhost_iotlb_send_misses(struct vhost_device *dev,
  * only the ring's own burst or the event thread run this. */
 void vhost_iotlb_age(const struct vhost_device *dev, struct vhost_virtqueue *vq);
 
+/* The frontend answered that iova is not mapped (with perm): make the
+ * pending page fail its next access. Caller holds the ring's write
+ * locks. */
+void vhost_iotlb_refuse_pending(struct vhost_virtqueue *vq, uint64_t iova,
+				uint8_t perm);
+
 /* Forget pending misses that [iova, iova + size) with perm answers. */
 void vhost_iotlb_resolve_pending(struct vhost_virtqueue *vq, uint64_t iova,
 				 uint64_t size, uint8_t perm);

@@ -14,6 +14,7 @@
 #include "dirty_log.h"
 #include "vhost_device.h"
 #include "vhost_log.h"
+#include "vhost_user.h"
 #include "vring.h"
 
 RTE_LOG_REGISTER(vhost_logtype, lib.vhost, INFO);
@@ -90,9 +91,7 @@ vhost_device_reset(struct vhost_device *dev)
 	vhost_mem_table_free(dev->mem);
 	dev->mem = NULL;
 	vhost_log_unmap(dev);
-	if (dev->slave_fd >= 0)
-		close(dev->slave_fd);
-	dev->slave_fd = -1;
+	vhost_slave_channel_close(dev);
 	dev->features = 0;
 	dev->protocol_features = 0;
 	dev->flags = 0;

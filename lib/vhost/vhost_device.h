@@ -138,6 +138,15 @@ struct vhost_device {
 	 * sent on it from datapath threads. */
 	int slave_fd;
 	rte_spinlock_t slave_lock;
+	/* Misses sent with NEED_REPLY, oldest first (under slave_lock):
+	 * answers come back in order. */
+	struct vhost_iotlb_asked {
+		uint64_t iova;
+		uint32_t vring;
+		uint8_t perm;
+	} asked[VHOST_IOTLB_MAX_ASKED];
+	uint32_t asked_head;	/* next answer */
+	uint32_t asked_count;
 
 	/* What the socket was registered with, copied at connection time. */
 	uint64_t reg_flags;

@@ -59,6 +59,11 @@
 #define VHOST_IOTLB_PAGE 4096
 #define VHOST_IOTLB_MAX_PENDING 64
 
+/* Misses sent with NEED_REPLY whose answer is still awaited, per
+ * device: the frontend answers "not mapped" at once, so an access to an
+ * IOVA the guest never mapped fails without waiting for the timeout. */
+#define VHOST_IOTLB_MAX_ASKED 256
+
 /* A miss the frontend does not answer in this time (an IOVA the guest
  * never mapped) fails the access: the chain is dropped and counted. */
 #define VHOST_IOTLB_MISS_TIMEOUT_MS 500

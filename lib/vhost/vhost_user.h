@@ -67,6 +67,9 @@ int vhost_on_set_vring_enable(struct vhost_device *dev, struct vhost_user_msg *m
 int vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_iotlb_msg(struct vhost_device *dev, struct vhost_user_msg *msg);
 
+/* Stop watching and close the backend request channel. */
+void vhost_slave_channel_close(struct vhost_device *dev);
+
 /* Read and handle one message from the device's connection. Returns 0,
  * or a negative value when the connection must be closed. Runs on the
  * event thread. */

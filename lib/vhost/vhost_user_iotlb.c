@@ -4,13 +4,85 @@
  * (SET_SLAVE_REQ_FD) and IOTLB_MSG updates and invalidations. */
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "enqueue.h"
+#include "fd_event.h"
 #include "iotlb_miss.h"
 #include "vhost_log.h"
 #include "vhost_user.h"
 #include "vring.h"
+
+/* Both locks of a ring, for writing: no burst is inside it meanwhile. */
+static void
+lock_ring(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_write_lock(&vq->access_lock);
+	rte_rwlock_write_lock(&vq->iotlb_lock);
+}
+
+static void
+unlock_ring(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_write_unlock(&vq->iotlb_lock);
+	rte_rwlock_write_unlock(&vq->access_lock);
+}
+
+/* An answer on the backend channel to a miss sent with NEED_REPLY:
+ * non-zero means the IOVA is not mapped. Runs on the event thread. */
+static void
+slave_channel_read(int fd, void *arg)
+{
+	struct vhost_device *dev = arg;
+	struct {
+		struct vhost_msg_header hdr;
+		uint64_t result;
+	} __attribute__((packed)) reply;
+	struct vhost_iotlb_asked asked;
+	ssize_t n = recv(fd, &reply, sizeof(reply), MSG_DONTWAIT);
+
+	if (n != (ssize_t)sizeof(reply) || !(reply.hdr.flags & VHOST_USER_REPLY_MASK) ||
+	    reply.hdr.size != sizeof(reply.result)) {
+		if (n != 0 && !(n < 0 && errno == EAGAIN))
+			VHOST_DEV_LOG(ERR, dev, "backend channel: unexpected data (%zd bytes)", n);
+		fd_event_del(fd);	/* closed or out of sync: stop reading */
+		return;
+	}
+	rte_spinlock_lock(&dev->slave_lock);
+	if (dev->asked_count == 0) {
+		rte_spinlock_unlock(&dev->slave_lock);
+		return;
+	}
+	asked = dev->asked[dev->asked_head];
+	dev->asked_head = (dev->asked_head + 1) % VHOST_IOTLB_MAX_ASKED;
+	dev->asked_count--;
+	rte_spinlock_unlock(&dev->slave_lock);
+
+	if (reply.result == 0 || asked.vring >= dev->nr_vring)
+		return;
+	VHOST_DEV_LOG(ERR, dev, "vring %u: the frontend has no mapping for iova 0x%" PRIx64
+		" (perm %u)", asked.vring, asked.iova, asked.perm);
+	lock_ring(dev->vq[asked.vring]);
+	vhost_iotlb_refuse_pending(dev->vq[asked.vring], asked.iova, asked.perm);
+	/* Held packets go on past the refused buffers. */
+	vhost_enqueue_flush_held(dev, dev->vq[asked.vring]);
+	unlock_ring(dev->vq[asked.vring]);
+}
+
+/* Stop using the backend channel (device reset or a new channel). */
+void
+vhost_slave_channel_close(struct vhost_device *dev)
+{
+	if (dev->slave_fd < 0)
+		return;
+	fd_event_del(dev->slave_fd);
+	rte_spinlock_lock(&dev->slave_lock);
+	close(dev->slave_fd);
+	dev->slave_fd = -1;
+	dev->asked_count = 0;
+	rte_spinlock_unlock(&dev->slave_lock);
+}
 
 int
 vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg)
@@ -18,11 +90,12 @@ vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg)
 	int fd = msg->fds[0];
 
 	msg->fds[0] = -1;
+	vhost_slave_channel_close(dev);
 	rte_spinlock_lock(&dev->slave_lock);
-	if (dev->slave_fd >= 0)
-		close(dev->slave_fd);
 	dev->slave_fd = fd;
 	rte_spinlock_unlock(&dev->slave_lock);
+	if (fd_event_add(fd, slave_channel_read, dev) < 0)
+		VHOST_DEV_LOG(WARNING, dev, "backend channel answers will not be read");
 	return VH_OK;
 }
 
@@ -42,21 +115,6 @@ uaddr_range_mapped(const struct vhost_device *dev, uint64_t uaddr,
 		size -= len;
 	}
 	return true;
-}
-
-/* Both locks of a ring, for writing: no burst is inside it meanwhile. */
-static void
-lock_ring(struct vhost_virtqueue *vq)
-{
-	rte_rwlock_write_lock(&vq->access_lock);
-	rte_rwlock_write_lock(&vq->iotlb_lock);
-}
-
-static void
-unlock_ring(struct vhost_virtqueue *vq)
-{
-	rte_rwlock_write_unlock(&vq->iotlb_lock);
-	rte_rwlock_write_unlock(&vq->access_lock);
 }
 
 static int
