@@ -1,0 +1,372 @@
+#!/bin/bash
+# vIOMMU benchmark (not a test): Debian's dpdk-testpmd vhost PMD on our
+# librte_vhost and on Debian's, driven by our net_virtio_viommu frontend
+# (build/drivers/net/virtio/librte_net_virtio_viommu.so, loaded with -d)
+# with the IOMMU off, static (1G, 2M and 4K pages) and dynamic (4K).
+# 64-byte packets, one queue pair; the vhost side forwards on one CPU, the
+# frontend on the other. The libraries alternate inside each round (ours
+# first on odd rounds, Debian's first on even ones) so that drift on a
+# shared machine does not favour one of them.
+#
+# Each run: fresh pair of testpmds, receiver started first, then the
+# sender; BENCH_WARMUP seconds of traffic, then the receiver's rate over
+# BENCH_SECONDS (testpmd's own Rx-pps, TSC-timed). The sender is then
+# stopped first, the receiver drains and stops, and its accumulated RX
+# count is compared with the sender's accumulated TX count (lost packets).
+#
+# Directions: v2h = virtio txonly -> vhost rxonly (guest->host, dequeue),
+#             h2v = vhost txonly -> virtio rxonly (host->guest, enqueue).
+#
+# Env: BENCH_ROUNDS (3), BENCH_SECONDS measured time per run (5),
+#      BENCH_WARMUP (1), BENCH_DIRS ("v2h"; "v2h h2v" for both),
+#      BENCH_MODES (off static-1G static-2M static-4K dynamic-4K),
+#      BENCH_OURS (build/lib/vhost), BENCH_DPDK (/usr/lib/x86_64-linux-gnu),
+#      BENCH_PMD (build/drivers/net/virtio/librte_net_virtio_viommu.so),
+#      BENCH_CSV (doc/bench/viommu.csv), BENCH_PNG (doc/bench/viommu.png),
+#      BENCH_KEEP (set: keep the testpmd logs)
+# Usage: bench-viommu.sh [--report]; --report redoes the table and the
+# plot from an existing BENCH_CSV without measuring.
+# Output: a table on stdout, one CSV row per run
+#   (round,library,mode,direction,mpps,sent,received,cpu_share)
+# and a grouped bar chart of the medians (needs gnuplot; skipped without).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+report_only=0
+case ${1:-} in
+--report) report_only=1 ;;
+"") ;;
+*) echo "usage: $0 [--report]   (--report: table and plot from BENCH_CSV only)" >&2
+   exit 2 ;;
+esac
+
+rounds=${BENCH_ROUNDS:-3}
+seconds=${BENCH_SECONDS:-5}
+warmup=${BENCH_WARMUP:-1}
+dirs=${BENCH_DIRS:-v2h}
+modes=${BENCH_MODES:-off static-1G static-2M static-4K dynamic-4K}
+csv=${BENCH_CSV:-doc/bench/viommu.csv}
+png=${BENCH_PNG:-doc/bench/viommu.png}
+pmd=$(realpath "${BENCH_PMD:-build/drivers/net/virtio/librte_net_virtio_viommu.so}")
+declare -A libdir=(
+	[ours]=$(realpath "${BENCH_OURS:-build/lib/vhost}")
+	[dpdk]=$(realpath "${BENCH_DPDK:-/usr/lib/x86_64-linux-gnu}")
+)
+for lib in ours dpdk; do
+	if [ ! -e "${libdir[$lib]}/librte_vhost.so.23" ]; then
+		echo "bench: no librte_vhost.so.23 in ${libdir[$lib]} (build first)" >&2
+		exit 1
+	fi
+done
+if [ ! -e "$pmd" ]; then
+	echo "bench: no $pmd (ninja -C build)" >&2
+	exit 1
+fi
+
+# Frontend devargs per mode.
+declare -A devargs=(
+	[off]=",iommu=off"
+	[static-1G]=",iommu=static,iommu_page=1G"
+	[static-2M]=",iommu=static,iommu_page=2M"
+	[static-4K]=",iommu=static,iommu_page=4K"
+	[dynamic-4K]=",iommu=dynamic,iommu_page=4K"
+)
+for mode in $modes; do
+	[ -n "${devargs[$mode]:-}" ] || { echo "bench: unknown mode $mode" >&2; exit 2; }
+done
+for dir in $dirs; do
+	case $dir in v2h|h2v) ;; *) echo "bench: unknown direction $dir" >&2; exit 2 ;; esac
+done
+# off first: the report takes modes in CSV order and divides by off.
+case " $modes " in
+*" off "*) modes="off ${modes/off/}" ;;
+esac
+
+TP_DIR=$(mktemp -d /tmp/viommu-bench.XXXXXX)
+# shellcheck source=app/test/integration/testpmd_common.sh
+. app/test/integration/testpmd_common.sh
+finish() {
+	local rc=$?
+	tp_cleanup
+	if [ "$rc" -eq 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
+		rm -rf "$TP_DIR"
+	else
+		rm -f "$TP_DIR"/*.in "$TP_DIR"/*.sock
+		[ "$rc" -eq 0 ] || echo "bench: failed" >&2
+		echo "bench: logs kept in $TP_DIR" >&2
+	fi
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+# cpu_ticks VH VU: CPU time (clock ticks) used so far by both testpmds
+# (all their threads).
+cpu_ticks() {
+	cat "/proc/${TP_PID[$1]}/stat" "/proc/${TP_PID[$2]}/stat" |
+		awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t }'
+}
+
+# busy_ticks: non-idle clock ticks (steal included) of CPUs 0 and 1.
+busy_ticks() {
+	awk '$1 == "cpu0" || $1 == "cpu1" { t += $2 + $3 + $4 + $7 + $8 + $9 }
+		END { print t }' /proc/stat
+}
+
+# fail_run MSG: say why a run failed, with the tail of both logs.
+fail_run() {
+	echo "bench: $1" >&2
+	local f
+	for f in "$TP_DIR/$vh.log" "$TP_DIR/$vu.log"; do
+		[ -f "$f" ] || continue
+		echo "--- $f" >&2
+		tail -n 15 "$f" >&2
+	done
+	return 1
+}
+
+# measure LIB MODE DIR: one fresh pair of testpmds. Sets mpps (receiver,
+# measured interval), sent/received (accumulated forward counters after
+# the sender stopped and the receiver drained), cpu (share of the two CPUs
+# the testpmds used meanwhile) and other (share of the two CPUs that
+# anything else used meanwhile). Runs in this shell, not in $(...), so
+# that the exit trap knows every testpmd it started.
+run=0
+measure() {
+	local lib=$1 mode=$2 dir=$3
+	run=$((run + 1))
+	vh=vh$run vu=vu$run
+	local sock="$TP_DIR/viommu$run.sock"
+	local vhost_mode=rxonly virtio_mode=txonly sender=$vu receiver=$vh
+	if [ "$dir" = h2v ]; then
+		vhost_mode=txonly virtio_mode=rxonly sender=$vh receiver=$vu
+	fi
+	local app=(-i --nb-cores=1 --total-num-mbufs=16384 --txpkts=64)
+	# -l 0,1 with --main-lcore 0: the vhost side forwards on CPU 1; the
+	# frontend (main lcore 1) forwards on CPU 0. Main lcores sleep on stdin.
+	tp_start "$vh" "${libdir[$lib]}" -l 0,1 --main-lcore 0 --no-pci -m 256 \
+		--vdev "net_vhost0,iface=$sock,queues=1,iommu-support=1" -- \
+		"${app[@]}" "--forward-mode=$vhost_mode"
+	tp_wait_sock "$vh" "$sock" 20 || { fail_run "vhost testpmd did not start"; return 1; }
+	tp_start "$vu" "" -l 0,1 --main-lcore 1 --no-pci -m 256 --single-file-segments \
+		-d "$pmd" --vdev "net_virtio_viommu0,path=$sock${devargs[$mode]}" -- \
+		"${app[@]}" "--forward-mode=$virtio_mode"
+	# The port is started (after the IOTLB preload) once testpmd prints
+	# its MAC address; the prompt follows.
+	if ! tp_wait_log "$vu" '^Port 0: ' 1 120 || ! tp_wait_log "$vu" 'testpmd> ' 1 20 ||
+		! tp_wait_log "$vh" 'link state change event|new device|virtio is now ready' 1 20; then
+		fail_run "$lib $mode: link did not come up"
+		return 1
+	fi
+	if [ "$(tp_mapped_vhost "$vh")" != "$(realpath "${libdir[$lib]}/librte_vhost.so.23")" ]; then
+		fail_run "vhost testpmd did not map ${libdir[$lib]}/librte_vhost.so.23"
+		return 1
+	fi
+
+	tp_cmd "$receiver" start
+	tp_cmd "$sender" start
+	tp_sleep "$warmup"
+	local after pps ticks0 ticks1 busy0 busy1 t0 t1
+	# The first call starts testpmd's Rx-pps interval; the second ends it.
+	# CPU time is sampled right after each answer, over the elapsed time.
+	tp_port_stats "$receiver" >/dev/null || { fail_run "no stats from $receiver"; return 1; }
+	ticks0=$(cpu_ticks "$vh" "$vu")
+	busy0=$(busy_ticks)
+	t0=$EPOCHREALTIME
+	tp_sleep "$seconds"
+	after=$(tp_port_stats "$receiver") || { fail_run "no stats from $receiver"; return 1; }
+	ticks1=$(cpu_ticks "$vh" "$vu")
+	busy1=$(busy_ticks)
+	t1=$EPOCHREALTIME
+	read -r _ pps <<<"$after"
+
+	# Sender first; then the receiver drains whatever is still in flight:
+	# until it has everything, or its counter stays put for 2 s (10 s max).
+	tp_stop "$sender" || { fail_run "$sender did not stop"; return 1; }
+	sent=$(tp_fwd_count "$sender" TX)
+	local cur prev=-1 still=0 end=$((SECONDS + 10)) stats
+	while stats=$(tp_port_stats "$receiver"); do
+		cur=${stats%% *}
+		[ "$cur" -ge "$sent" ] && break
+		if [ "$cur" = "$prev" ]; then still=$((still + 1)); else still=0; fi
+		[ "$still" -ge 20 ] || [ "$SECONDS" -ge "$end" ] && break
+		prev=$cur
+		sleep 0.1
+	done
+	tp_stop "$receiver" || { fail_run "$receiver did not stop"; return 1; }
+	received=$(tp_fwd_count "$receiver" RX)
+	tp_quit "$vu"
+	tp_quit "$vh"
+	tp_cleanup
+	rm -f "$sock"
+
+	mpps=$(awk -v p="$pps" 'BEGIN { printf "%.3f", p / 1e6 }')
+	local hz
+	hz=$(getconf CLK_TCK)
+	local s
+	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
+		'BEGIN { printf "%.2f", t / hz / s / 2 }')
+	other=$(awk -v b=$((busy1 - busy0)) -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
+		'BEGIN { o = (b - t) / hz / s / 2; printf "%.2f", o < 0 ? 0 : o }')
+}
+
+# disturbed_run: as in bench-loopback.sh, the testpmds should own both
+# CPUs (cpu_share >= 0.95). Undisturbed dynamic runs measure 0.97-1.00
+# too (while the frontend's lcore waits for an ack, the vhost side's
+# threads keep the CPUs busy), so one threshold serves every mode.
+# "other" (CPU time of everything else on CPUs 0-1) is printed as well.
+disturbed_run() {
+	awk -v c="$cpu" 'BEGIN { exit !(c < 0.95) }'
+}
+
+# report: the table and the plot, from $csv alone. Medians per direction,
+# mode and library; over the undisturbed runs if every cell has at least
+# one, else over all runs (mixing clean and disturbed cells would compare
+# unlike with unlike).
+report() {
+	local dat="$TP_DIR/medians.dat" all="$TP_DIR/all.dat"
+	[ -s "$csv" ] || { echo "bench: no $csv" >&2; return 1; }
+	# Modes and directions in the order the CSV has them.
+	modes=$(awk -F, 'NR > 1 && !seen[$3]++ { printf "%s ", $3 }' "$csv")
+	dirs=$(awk -F, 'NR > 1 && !seen[$4]++ { printf "%s ", $4 }' "$csv")
+	rounds=$(awk -F, 'NR > 1 && $1 > r { r = $1 } END { print r + 0 }' "$csv")
+	nmodes=$(wc -w <<<"$modes")
+	ndirs=$(wc -w <<<"$dirs")
+	echo
+	awk -F, -v modes="$modes" -v dirs="$dirs" -v dat="$dat" -v alldat="$all" '
+		NR == 1 { next }
+		{ k = $4 "," $3 "," $2; all[k] = all[k] " " $5; n[k]++
+		  if ($8 >= 0.95) { clean[k] = clean[k] " " $5; nc[k]++; ncl++ }
+		  lost[k] += $6 - $7; nrun++ }
+		function median(s,    a, m, i, j, t) {
+			m = split(s, a, " ")
+			if (m == 0) return 0
+			for (i = 1; i <= m; i++)
+				for (j = i + 1; j <= m; j++)
+					if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+			return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+		}
+		function ratio(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "-" }
+		END {
+			nd = split(dirs, d, " "); nm = split(modes, m, " ")
+			useclean = 1
+			for (k in n) if (nc[k] == 0) useclean = 0
+			name["v2h"] = "v2h: virtio txonly -> vhost rxonly (guest->host)"
+			name["h2v"] = "h2v: vhost txonly -> virtio rxonly (host->guest)"
+			for (i = 1; i <= nd; i++) {
+				printf "%s, median Mpps over %s runs\n", name[d[i]],
+					useclean ? "the undisturbed" : "all"
+				printf "%-10s %8s %8s %9s %11s %11s %9s %9s %11s\n", "mode",
+					"ours", "dpdk", "ours/dpdk", "ours on/off", "dpdk on/off",
+					"lost ours", "lost dpdk", "clean runs"
+				o_off = p_off = 0
+				for (j = 1; j <= nm; j++) {
+					ko = d[i] "," m[j] ",ours"; kp = d[i] "," m[j] ",dpdk"
+					o = median(useclean ? clean[ko] : all[ko])
+					p = median(useclean ? clean[kp] : all[kp])
+					if (m[j] == "off") { o_off = o; p_off = p }
+					printf "%-10s %8.3f %8.3f %9s %11s %11s %9d %9d %5s %-5s\n",
+						m[j], o, p, ratio(o, p), ratio(o, o_off),
+						ratio(p, p_off), lost[ko], lost[kp],
+						(nc[ko] + 0) "/" n[ko], (nc[kp] + 0) "/" n[kp]
+					printf "%s %d %s %s\n", d[i], j - 1, o, p > dat
+				}
+				print ""
+			}
+			print "on/off: mode / iommu=off of the same library. lost: sender TX" \
+				" - receiver RX, summed over the rounds."
+			printf "clean runs: cpu_share >= 0.95 (ours/dpdk); %d of %d runs clean.\n",
+				ncl, nrun
+		}' "$csv"
+	# Every run, for the dots on the bars.
+	awk -F, -v modes="$modes" 'NR == 1 { n = split(modes, m, " ")
+			for (i = 1; i <= n; i++) idx[m[i]] = i - 1; next }
+		{ print $4, idx[$3] + ($2 == "ours" ? -0.19 : 0.19), $5, $8 }' "$csv" >"$all"
+
+	if ! command -v gnuplot >/dev/null; then
+		echo "bench: no gnuplot (apt-get install -y gnuplot-nox): $png not written" >&2
+		return 0
+	fi
+	# Grouped bars per mode, ours vs Debian's, one panel per direction,
+	# every run as a dot (hollow: disturbed). Log scale: dynamic mode is two orders of
+	# magnitude below the others.
+	local gp="$TP_DIR/plot.gp" i=0 tics="" mode dir f g
+	for mode in $modes; do
+		tics="$tics${tics:+, }'$mode' $i"
+		i=$((i + 1))
+	done
+	{
+		echo "set terminal pngcairo size 800,$((60 + 400 * ndirs)) font 'sans,10'"
+		echo "set output '$png'"
+		echo "set multiplot layout $ndirs,1 title 'net\\_virtio\\_viommu frontend -> vhost PMD, 64 B, 1 queue pair: bars median of $rounds rounds, dots every run'"
+		echo "set style fill solid 0.7 border -1"
+		echo "set logscale y"
+		echo "set yrange [0.01:100]"
+		echo "set ylabel 'receiver Mpps (log scale)'"
+		echo "set grid ytics"
+		echo "set key top right"
+		echo "set xrange [-0.6:$((nmodes - 1)).6]"
+		echo "set xtics ($tics)"
+		for dir in $dirs; do
+			awk -v d="$dir" '$1 == d' "$dat" >"$TP_DIR/$dir.dat"
+			awk -v d="$dir" '$1 == d' "$all" >"$TP_DIR/$dir.all"
+			if [ "$dir" = v2h ]; then
+				echo "set title 'guest->host: virtio txonly -> vhost rxonly'"
+			else
+				echo "set title 'host->guest: vhost txonly -> virtio rxonly'"
+			fi
+			f="'$TP_DIR/$dir.dat'" g="'$TP_DIR/$dir.all'"
+			echo "plot $f using (\$2-0.19):3:(\$2-0.37):(\$2-0.01):(0.01):3 with boxxyerror lc rgb '#1f77b4' title 'ours (build/lib/vhost)', \\"
+			echo "  $f using (\$2+0.19):4:(\$2+0.01):(\$2+0.37):(0.01):4 with boxxyerror lc rgb '#ff7f0e' title 'Debian 22.11', \\"
+			echo "  $g using 2:(\$4 >= 0.95 ? \$3 : NaN) with points pt 7 ps 0.6 lc rgb 'black' title 'one run', \\"
+			echo "  $g using 2:(\$4 < 0.95 ? \$3 : NaN) with points pt 6 ps 0.6 lc rgb 'black' title 'one run, disturbed', \\"
+			echo "  $f using (\$2-0.19):(0.015):(sprintf('%.3g', \$3)) with labels font 'sans,8' notitle, \\"
+			echo "  $f using (\$2+0.19):(0.015):(sprintf('%.3g', \$4)) with labels font 'sans,8' notitle"
+		done
+		echo "unset multiplot"
+	} >"$gp"
+	gnuplot "$gp"
+	echo "bench: wrote $png"
+}
+
+mkdir -p "$(dirname "$csv")" "$(dirname "$png")"
+if [ "$report_only" = 1 ]; then
+	report
+	exit
+fi
+echo "round,library,mode,direction,mpps,sent,received,cpu_share" >"$csv"
+disturbed=0
+run_total=$(($(wc -w <<<"$modes") * $(wc -w <<<"$dirs") * 2 * rounds))
+echo "bench: $rounds rounds x $(wc -w <<<"$dirs") direction(s) x $(wc -w <<<"$modes") modes" \
+	"x 2 libraries, ${warmup}s warm-up + ${seconds}s measured each"
+start_time=$SECONDS
+for ((r = 1; r <= rounds; r++)); do
+	# Swap the order every round so drift does not favour one library.
+	order=(ours dpdk)
+	if [ $((r % 2)) -eq 0 ]; then
+		order=(dpdk ours)
+	fi
+	for dir in $dirs; do
+		for mode in $modes; do
+			for lib in "${order[@]}"; do
+				measure "$lib" "$mode" "$dir" || exit 1
+				echo "$r,$lib,$mode,$dir,$mpps,$sent,$received,$cpu" >>"$csv"
+				note=""
+				if disturbed_run; then
+					disturbed=$((disturbed + 1))
+					note="  <- disturbed"
+				fi
+				printf '  round %d %s %-10s %-4s %9s Mpps  sent %10s  lost %6s  cpu %s other %s%s\n' \
+					"$r" "$dir" "$mode" "$lib" "$mpps" "$sent" $((sent - received)) \
+					"$cpu" "$other" "$note"
+			done
+		done
+	done
+done
+echo "bench: $run_total runs in $((SECONDS - start_time)) s"
+echo "bench: wrote $csv"
+report
+if [ "$disturbed" -gt 0 ]; then
+	echo "bench: warning: $disturbed of $run_total runs shared the CPUs with other work" \
+		"(cpu_share < 0.95)"
+fi
