@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 # The vhost and virtio PMDs and the ring mempool are only Recommends of
 # dpdk: name them so the tests never run without them.
 packages=(dpdk dpdk-dev libdpdk-dev libnuma-dev libcunit1-dev meson ninja-build
-	pkg-config gcc clang python3 python3-pyelftools gnuplot-nox
+	pkg-config gcc clang libclang-rt-14-dev python3 python3-pyelftools gnuplot-nox
 	librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23)
 
 # Only touch apt when something is missing: apt-get update is slow and

@@ -12,6 +12,7 @@ steps=(
 	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs"
 	"ASan+UBSan build: unit and socket tests|devtools/test-sanitizers.sh"
 	"IOTLB readers vs writer under TSan|app/test/iotlb/run_tsan.sh"
+	"libFuzzer: messages, descriptor chains, IOTLB (30 s each) + regressions|app/test/fuzz/run_fuzz.sh 30"
 	"testpmd loopback on build/lib/vhost|app/test/integration/testpmd_loopback.sh build/lib/vhost"
 	"virtio-viommu frontend: iommu off/static/dynamic, both libraries|drivers/net/virtio/test_viommu.sh -s 2 -l both"
 	"virtio-viommu attack modes on our library|drivers/net/virtio/test_viommu.sh -s 2 -l ours --only-attacks"

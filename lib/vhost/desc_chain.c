@@ -60,10 +60,14 @@ map_indirect(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 {
 	uint64_t piece = len;
 	uint64_t gpa;
-	uint8_t *hva = vhost_translate(dev, vq, addr, &piece, VHOST_PERM_READ,
-				       &gpa);
+	uint8_t *hva;
 	uint32_t done = 0;
 
+	if (addr > UINT64_MAX - (len - 1)) {
+		vq->xlate_err = -EINVAL;	/* the table wraps around */
+		return NULL;
+	}
+	hva = vhost_translate(dev, vq, addr, &piece, VHOST_PERM_READ, &gpa);
 	if (hva == NULL)
 		return NULL;	/* vq->xlate_err says why */
 	if (piece == len)

@@ -31,9 +31,13 @@ vhost_net_hdr_from_mbuf(const struct rte_mbuf *m,
 	    rte_pktmbuf_data_len(m) >= m->l2_len + sizeof(struct rte_ipv4_hdr)) {
 		struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m,
 			struct rte_ipv4_hdr *, m->l2_len);
+		uint32_t ihl = rte_ipv4_hdr_len(ip);
 
-		ip->hdr_checksum = 0;
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		/* The sum covers the options too: all of it must be there. */
+		if (ihl >= sizeof(*ip) && rte_pktmbuf_data_len(m) >= m->l2_len + ihl) {
+			ip->hdr_checksum = 0;
+			ip->hdr_checksum = rte_ipv4_cksum(ip);
+		}
 	}
 
 	switch (ol & RTE_MBUF_F_TX_L4_MASK) {
@@ -73,7 +77,7 @@ vhost_net_hdr_from_mbuf(const struct rte_mbuf *m,
 static int
 fill_checksum(struct rte_mbuf *m, uint16_t start, uint16_t offset)
 {
-	uint16_t csum = 0, *where;
+	uint16_t csum = 0;
 
 	if (rte_raw_cksum_mbuf(m, start, rte_pktmbuf_pkt_len(m) - start, &csum) < 0)
 		return -EINVAL;
@@ -83,8 +87,8 @@ fill_checksum(struct rte_mbuf *m, uint16_t start, uint16_t offset)
 	/* The checksum field must be in the first segment to write it. */
 	if ((uint32_t)start + offset + sizeof(csum) > rte_pktmbuf_data_len(m))
 		return -EINVAL;
-	where = rte_pktmbuf_mtod_offset(m, uint16_t *, start + offset);
-	*where = csum;
+	/* The guest picks the offset: it may be odd. */
+	memcpy(rte_pktmbuf_mtod_offset(m, void *, start + offset), &csum, sizeof(csum));
 	return 0;
 }
 

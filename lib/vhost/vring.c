@@ -99,6 +99,12 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 			(unsigned long long)a->used_user_addr, vq->size);
 		return -EFAULT;
 	}
+	/* Our pointers must be aligned too: a region or IOTLB entry may map
+	 * an aligned address of the frontend's to an odd one of ours. */
+	if (((uintptr_t)desc & 15) || ((uintptr_t)avail & 1) || ((uintptr_t)used & 3)) {
+		VHOST_DEV_LOG(ERR, dev, "vring %u: rings map to misaligned memory", vq->index);
+		return -EFAULT;
+	}
 	vq->desc = desc;
 	vq->avail = avail;
 	vq->used = used;
