@@ -148,15 +148,8 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 		/* What waited for this mapping may go on now. */
 		/* Rings not yet usable, or whose mapping this replaces. */
 		if (vq->ring_addr_set && (!vq->access_ok ||
-		    vhost_vring_uses_iova(vq, m->iova, m->size))) {
-			/* Rings are translated once, from mappings that may
-			 * arrive far apart: no entry lifetime for them. */
-			uint64_t horizon = vq->iotlb.expire_before;
-
-			vq->iotlb.expire_before = 0;
+		    vhost_vring_uses_iova(vq, m->iova, m->size)))
 			vhost_vring_translate(dev, vq);
-			vq->iotlb.expire_before = horizon;
-		}
 		vhost_enqueue_flush_held(dev, vq);
 		if (vq->nb_unsent != 0)
 			vhost_iotlb_send_misses(dev, vq);
