@@ -48,6 +48,10 @@ modes=${BENCH_MODES:-off static-1G static-2M static-4K dynamic-4K}
 csv=${BENCH_CSV:-doc/bench/viommu.csv}
 png=${BENCH_PNG:-doc/bench/viommu.png}
 pmd=$(realpath "${BENCH_PMD:-build/drivers/net/virtio/librte_net_virtio_viommu.so}")
+# EAL refuses a -d plugin with a world-writable directory on its path
+# (such as /tmp): load a private copy from a root-owned directory.
+plugdir=$(mktemp -d /run/vvi-bench.XXXXXX)
+cp "$pmd" "$plugdir/" && pmd=$plugdir/$(basename "$pmd")
 declare -A libdir=(
 	[ours]=$(realpath "${BENCH_OURS:-build/lib/vhost}")
 	[dpdk]=$(realpath "${BENCH_DPDK:-/usr/lib/x86_64-linux-gnu}")
@@ -95,6 +99,7 @@ finish() {
 		[ "$rc" -eq 0 ] || echo "bench: failed" >&2
 		echo "bench: logs kept in $TP_DIR" >&2
 	fi
+	rm -rf "$plugdir"
 }
 trap finish EXIT
 trap 'exit 130' INT TERM

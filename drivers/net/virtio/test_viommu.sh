@@ -50,6 +50,10 @@ for f in "$PMD" "$OURLIB/librte_vhost.so.23"; do
 done
 
 WORK=$(mktemp -d /tmp/vvi-test.XXXXXX)
+# EAL refuses a -d plugin with a world-writable directory on its path
+# (such as /tmp, where a CI clone may live): load a private copy.
+PLUGDIR=$(mktemp -d /run/vvi-plugin.XXXXXX)
+cp "$PMD" "$PLUGDIR/" && PMD=$PLUGDIR/$(basename "$PMD")
 PASS=0
 FAIL=0
 CASE=0
@@ -157,6 +161,7 @@ cleanup() {
 	else
 		rm -rf "$WORK"
 	fi
+	rm -rf "$PLUGDIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
