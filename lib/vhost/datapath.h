@@ -28,6 +28,9 @@ vhost_burst_begin(int vid, uint16_t queue_id, bool is_tx,
 			dev->ifname, is_tx ? "dequeue" : "enqueue", queue_id);
 		return NULL;
 	}
+	/* The control path waits for the ring: let it in (vhost_vq_lock). */
+	if (unlikely(__atomic_load_n(&vq->writers_waiting, __ATOMIC_RELAXED) != 0))
+		return NULL;
 	if (unlikely(rte_rwlock_read_trylock(&vq->access_lock) != 0))
 		return NULL;
 	if (vhost_iommu_on(dev) &&

@@ -172,6 +172,10 @@ dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			 * burst. Nothing is lost. */
 			rte_pktmbuf_free(m);
 			pkts[received] = NULL;
+			if (ret == -EAGAIN)
+				vhost_walk_ahead(dev, vq, consumed + 1,
+						 avail - consumed - 1,
+						 VHOST_CHAIN_DEVICE_READS);
 			break;
 		}
 		consumed++;

@@ -11,6 +11,7 @@
 #include "desc_chain.h"
 #include "vhost_log.h"
 #include "vhost_translate.h"
+#include "vring.h"
 
 /* Snapshot a descriptor: the guest may rewrite it while we look, so
  * every check and use works on this copy. */
@@ -96,11 +97,12 @@ map_indirect(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	}
 }
 
-int
-vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
-		 uint16_t head, enum vhost_chain_dir dir,
-		 struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
-		 struct vhost_chain *chain)
+/* The walk itself; the callers decide what a bad chain costs. */
+static int
+walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+	   uint16_t head, enum vhost_chain_dir dir,
+	   struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
+	   struct vhost_chain *chain)
 {
 	const bool device_writes = dir == VHOST_CHAIN_DEVICE_WRITES;
 	const uint8_t perm = device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ;
@@ -170,12 +172,53 @@ vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	*nsegs = n;
 	return 0;
 bad:
+	return ret;
+}
+
+int
+vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		 uint16_t head, enum vhost_chain_dir dir,
+		 struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
+		 struct vhost_chain *chain)
+{
+	int ret = walk_chain(dev, vq, head, dir, segs, nsegs, max_segs, chain);
+
 	/* A miss is not the guest's fault: the chain is walked again once
 	 * the IOTLB has the mapping. */
-	if (ret == -EAGAIN)
+	if (likely(ret == 0) || ret == -EAGAIN)
 		return ret;
 	VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: invalid descriptor chain at head %u: %s",
 		dev->ifname, vq->index, head, strerror(-ret));
 	vq->stats.v[VHOST_STAT_BAD_CHAINS]++;
 	return ret;
+}
+
+void
+vhost_walk_ahead(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		 uint16_t first, uint16_t count, enum vhost_chain_dir dir)
+{
+	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
+	struct vhost_chain c;
+
+	uint16_t i = 0;
+
+	/* Chains walked ahead by an earlier burst asked already: a burst
+	 * that waits must stay short, the IOTLB writer waits for it. */
+	if ((int16_t)(vq->walked_ahead - (uint16_t)(vq->last_avail_idx + first)) > 0)
+		i = (uint16_t)(vq->walked_ahead - vq->last_avail_idx - first);
+	/* Up to what the pending list can hold: a ring that is behind by
+	 * more asks for the rest as it catches up. */
+	count = RTE_MIN(count, (uint16_t)VHOST_IOTLB_MAX_PENDING);
+	for (; i < count; i++) {
+		uint16_t nsegs = 0;
+
+		if (vq->nb_pending >= VHOST_IOTLB_MAX_PENDING)
+			break;
+
+		/* Only the misses it records matter: a bad chain is logged
+		 * and counted when the burst really reaches it. */
+		(void)walk_chain(dev, vq, vhost_avail_head(vq, first + i), dir,
+				 segs, &nsegs, VHOST_MAX_PKT_SEGS, &c);
+		vq->walked_ahead = (uint16_t)(vq->last_avail_idx + first + i + 1);
+	}
 }

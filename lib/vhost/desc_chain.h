@@ -39,6 +39,14 @@ int vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		     struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
 		     struct vhost_chain *chain);
 
+/* After an IOTLB miss stopped a burst at avail entry first - 1: walk up
+ * to count chains (at most VHOST_IOTLB_MAX_PENDING) from avail entry
+ * first on without using them, so that their misses are asked for
+ * together, ahead of need, rather than one per burst. Caller holds the
+ * locks of vhost_walk_chain. */
+void vhost_walk_ahead(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		      uint16_t first, uint16_t count, enum vhost_chain_dir dir);
+
 /* Cursor over a sequence of pieces. */
 struct vhost_seg_cursor {
 	const struct vhost_seg *seg;

@@ -130,7 +130,12 @@ enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 				     avail, &consumed, &nused, &r, missed,
 				     &consumed_before, &nused_before)) {
 			/* Not enough room: this packet and the rest stay with
-			 * the caller; the buffers are walked again next time. */
+			 * the caller; the buffers are walked again next time.
+			 * On a miss, ask for the buffers after it too. */
+			if (*missed)
+				vhost_walk_ahead(dev, vq, consumed + 1,
+						 avail - consumed - 1,
+						 VHOST_CHAIN_DEVICE_WRITES);
 			consumed = consumed_before;
 			nused = nused_before;
 			break;

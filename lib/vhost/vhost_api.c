@@ -224,10 +224,10 @@ rte_vhost_enable_guest_notification(int vid, uint16_t queue_id, int enable)
 
 	if (vq == NULL)
 		return -1;
-	rte_rwlock_write_lock(&vq->access_lock);
+	vhost_vq_lock(vq);
 	vq->guest_notify = enable != 0;
 	vhost_vring_apply_notify(dev, vq);
-	rte_rwlock_write_unlock(&vq->access_lock);
+	vhost_vq_unlock(vq);
 	return 0;
 }
 

@@ -144,7 +144,7 @@ vhost_lock_all_vqs(struct vhost_device *dev)
 	uint32_t n = dev->nr_vring;
 
 	for (uint32_t i = 0; i < n; i++)
-		rte_rwlock_write_lock(&dev->vq[i]->access_lock);
+		vhost_vq_lock(dev->vq[i]);
 	return n;
 }
 
@@ -152,7 +152,7 @@ void
 vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		rte_rwlock_write_unlock(&dev->vq[i]->access_lock);
+		vhost_vq_unlock(dev->vq[i]);
 }
 
 void

@@ -78,6 +78,8 @@ struct vhost_virtqueue {
 	struct vring_desc *indirect_copy;	/* for split indirect tables */
 	uint32_t indirect_copy_len;
 	rte_rwlock_t access_lock;
+	/* Control-path threads waiting for access_lock (see vhost_vq_lock). */
+	uint32_t writers_waiting;
 	int xlate_err;		/* why the last translation failed */
 	struct vhost_vq_stats stats;
 
@@ -88,6 +90,8 @@ struct vhost_virtqueue {
 	struct vhost_iotlb_pending pending[VHOST_IOTLB_MAX_PENDING];
 	uint16_t nb_pending;
 	uint16_t nb_unsent;
+	/* Avail index up to which vhost_walk_ahead has asked already. */
+	uint16_t walked_ahead;
 	/* Enqueue only: packets kept while their buffers miss. */
 	struct rte_mbuf **held;
 	uint16_t nb_held;
@@ -155,6 +159,10 @@ struct vhost_device {
 	void *extern_data;
 	struct vhost_socket *vsock;
 	int conn_fd;
+	/* Replies of one event-thread wake-up, sent together at its end
+	 * (vhost_user_flush_replies); they go out in request order. */
+	uint8_t replies[VHOST_REPLY_BUF_SIZE];
+	uint32_t replies_len;
 	char ifname[PATH_MAX];
 };
 
@@ -174,6 +182,26 @@ int vhost_vq_alloc(struct vhost_device *dev, uint32_t idx);
 /* Write-lock every virtqueue: the datapath is out of all of them until
  * the unlock. Returns how many were locked, for the unlock (a handler
  * may add rings meanwhile: new rings are not usable until set up). */
+/* The control path's write lock on a ring. DPDK 22.11's rwlock prefers
+ * readers: a datapath thread polling the ring back to back holds the read
+ * lock nearly all the time and can keep a writer spinning for long
+ * (seen: milliseconds per IOTLB message). Bursts therefore skip a ring
+ * while writers_waiting is set, which lets the writer in at the end of the
+ * burst under way. */
+static inline void
+vhost_vq_lock(struct vhost_virtqueue *vq)
+{
+	__atomic_fetch_add(&vq->writers_waiting, 1, __ATOMIC_SEQ_CST);
+	rte_rwlock_write_lock(&vq->access_lock);
+	__atomic_fetch_sub(&vq->writers_waiting, 1, __ATOMIC_RELAXED);
+}
+
+static inline void
+vhost_vq_unlock(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_write_unlock(&vq->access_lock);
+}
+
 uint32_t vhost_lock_all_vqs(struct vhost_device *dev);
 void vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t nlocked);
 

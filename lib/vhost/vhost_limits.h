@@ -36,6 +36,11 @@
 
 /* A partial message must not block the event thread for long. */
 #define VHOST_MSG_TIMEOUT_MS 2000
+/* Messages of one connection handled per wake-up of the event thread,
+ * and room for their replies (an ack is 20 bytes; a larger reply that
+ * does not fit flushes the others first). */
+#define VHOST_MSGS_PER_WAKEUP 32
+#define VHOST_REPLY_BUF_SIZE 2048
 
 /* Dirty log bitmap: one bit per 4 KiB page. 1 TiB of guest memory needs
  * 32 MiB of bitmap; refuse larger logs rather than map anything asked. */

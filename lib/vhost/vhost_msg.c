@@ -105,18 +105,18 @@ read_full(int fd, void *buf, size_t len, uint64_t deadline)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n;
-		int ret = wait_readable(fd, deadline);
+		/* Read first: the bytes are nearly always there already. */
+		ssize_t n = recv(fd, (uint8_t *)buf + done, len - done, MSG_DONTWAIT);
 
-		if (ret < 0)
-			return ret;
-		n = recv(fd, (uint8_t *)buf + done, len - done, MSG_DONTWAIT);
 		if (n == 0)
 			return -ECONNRESET;
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -errno;
+			int ret = errno == EAGAIN ? wait_readable(fd, deadline) :
+				errno == EINTR ? 0 : -errno;
+
+			if (ret < 0)
+				return ret;
+			continue;
 		}
 		done += (size_t)n;
 	}
@@ -139,11 +139,11 @@ vhost_msg_recv(int sockfd, struct vhost_user_msg *msg)
 
 	msg->fd_num = 0;
 	memset(control, 0, sizeof(control));
-	n = recvmsg(sockfd, &mh, MSG_CMSG_CLOEXEC);
+	n = recvmsg(sockfd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n == 0)
 		return 0;
 	if (n < 0)
-		return -errno;
+		return -errno;	/* -EAGAIN: no message yet */
 	deadline = now_ms() + VHOST_MSG_TIMEOUT_MS;
 
 	/* Take the fds first, so every error path below closes them. */
@@ -221,4 +221,17 @@ vhost_msg_send(int sockfd, const struct vhost_msg_header *hdr,
 		return -errno;
 	/* Messages are small; a short write means the peer is stuck. */
 	return (size_t)n == total ? 0 : -EIO;
+}
+
+int
+vhost_msg_send_raw(int sockfd, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do {
+		n = send(sockfd, buf, len, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
 }

@@ -91,9 +91,14 @@ struct vhost_user_msg {
 };
 
 /* Receive one message. Returns 1 on success, 0 if the peer closed the
- * connection, or a negative errno (truncated, oversized, timed out).
- * Received fds are in msg->fds; on failure none is left open. */
+ * connection, -EAGAIN if no message has started to arrive (it does not
+ * wait for one), or another negative errno (truncated, oversized, timed
+ * out). Received fds are in msg->fds; on failure none is left open. */
 int vhost_msg_recv(int sockfd, struct vhost_user_msg *msg);
+
+/* Send len bytes of already framed messages (no fds) in one write.
+ * Returns 0 or a negative errno. */
+int vhost_msg_send_raw(int sockfd, const void *buf, size_t len);
 
 /* Send a message with optional fds. Returns 0 or a negative errno. */
 int vhost_msg_send(int sockfd, const struct vhost_msg_header *hdr,

@@ -146,8 +146,20 @@ conn_read(int fd, void *arg)
 	struct vhost_socket *vs = c->vs;
 
 	RTE_SET_USED(fd);
-	if (vhost_user_handle_msg(c->dev) == 0)
+	/* A frontend often queues several messages (a batch of IOTLB
+	 * updates): take them without a poll each, within a bound so that
+	 * other connections get their turn. */
+	for (int i = 0; i < VHOST_MSGS_PER_WAKEUP; i++) {
+		int ret = vhost_user_handle_msg(c->dev);
+
+		if (ret > 0)
+			break;		/* nothing more queued */
+		if (ret < 0)
+			goto closed;
+	}
+	if (vhost_user_flush_replies(c->dev) == 0)
 		return;
+closed:
 
 	pthread_mutex_lock(&sockets_lock);
 	if (!c->listed) {
@@ -157,8 +169,13 @@ conn_read(int fd, void *arg)
 	}
 	c->listed = false;
 	TAILQ_REMOVE(&vs->conns, c, next);
-	if (!vs->is_server && !(vs->flags & RTE_VHOST_USER_NO_RECONNECT))
-		schedule_reconnect(vs);
+	if (!vs->is_server && !(vs->flags & RTE_VHOST_USER_NO_RECONNECT)) {
+		/* As DPDK: a first attempt at once (a frontend that keeps
+		 * listening, such as virtio-user with server=1, takes it),
+		 * then one per interval while they fail. */
+		vs->reconnect_wanted = true;
+		vs->next_attempt = 0;
+	}
 	pthread_mutex_unlock(&sockets_lock);
 	fd_event_del(c->fd);
 	conn_destroy(c);

@@ -102,6 +102,23 @@ validate_msg(struct vhost_device *dev, const struct vhost_handler *h,
 	return 0;
 }
 
+int
+vhost_user_flush_replies(struct vhost_device *dev)
+{
+	int ret = 0;
+
+	if (dev->replies_len > 0)
+		ret = vhost_msg_send_raw(dev->conn_fd, dev->replies,
+					 dev->replies_len);
+	if (ret < 0)
+		VHOST_DEV_LOG(ERR, dev, "sending %u bytes of replies failed: %s",
+			dev->replies_len, strerror(-ret));
+	dev->replies_len = 0;
+	return ret;
+}
+
+/* Replies wait in dev->replies for the end of the wake-up: a frontend
+ * that pipelines requests (IOTLB batches) gets its acks in one read. */
 static int
 send_reply(struct vhost_device *dev, struct vhost_user_msg *msg)
 {
@@ -110,8 +127,20 @@ send_reply(struct vhost_device *dev, struct vhost_user_msg *msg)
 		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 		.size = msg->hdr.size,
 	};
-	int ret = vhost_msg_send(dev->conn_fd, &hdr, &msg->payload, NULL, 0);
+	size_t len = sizeof(hdr) + hdr.size;
+	int ret;
 
+	if (dev->replies_len + len > sizeof(dev->replies) &&
+	    vhost_user_flush_replies(dev) < 0)
+		return -1;
+	if (len <= sizeof(dev->replies)) {
+		memcpy(dev->replies + dev->replies_len, &hdr, sizeof(hdr));
+		memcpy(dev->replies + dev->replies_len + sizeof(hdr),
+		       &msg->payload, hdr.size);
+		dev->replies_len += len;
+		return 0;
+	}
+	ret = vhost_msg_send(dev->conn_fd, &hdr, &msg->payload, NULL, 0);
 	if (ret < 0)
 		VHOST_DEV_LOG(ERR, dev, "%s: sending the reply failed: %s",
 			vhost_msg_name(msg->hdr.request), strerror(-ret));
@@ -150,6 +179,8 @@ vhost_user_handle_msg(struct vhost_device *dev)
 	int ret;
 
 	ret = vhost_msg_recv(dev->conn_fd, &msg);
+	if (ret == -EAGAIN)
+		return 1;
 	if (ret <= 0) {
 		if (ret < 0)
 			VHOST_DEV_LOG(ERR, dev, "reading a message failed: %s",

@@ -71,9 +71,13 @@ int vhost_on_iotlb_msg(struct vhost_device *dev, struct vhost_user_msg *msg);
 void vhost_slave_channel_close(struct vhost_device *dev);
 
 /* Read and handle one message from the device's connection. Returns 0,
- * or a negative value when the connection must be closed. Runs on the
- * event thread. */
+ * 1 if no message was waiting, or a negative value when the connection
+ * must be closed. Runs on the event thread. */
 int vhost_user_handle_msg(struct vhost_device *dev);
+
+/* Send the replies vhost_user_handle_msg kept back, in one write.
+ * Returns 0 or a negative errno (the connection must then be closed). */
+int vhost_user_flush_replies(struct vhost_device *dev);
 
 /* Helpers for handlers: a u64 reply. */
 static inline int

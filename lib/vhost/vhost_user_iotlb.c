@@ -18,7 +18,7 @@
 static void
 lock_ring(struct vhost_virtqueue *vq)
 {
-	rte_rwlock_write_lock(&vq->access_lock);
+	vhost_vq_lock(vq);
 	rte_rwlock_write_lock(&vq->iotlb_lock);
 }
 
@@ -26,15 +26,15 @@ static void
 unlock_ring(struct vhost_virtqueue *vq)
 {
 	rte_rwlock_write_unlock(&vq->iotlb_lock);
-	rte_rwlock_write_unlock(&vq->access_lock);
+	vhost_vq_unlock(vq);
 }
 
-/* An answer on the backend channel to a miss sent with NEED_REPLY:
- * non-zero means the IOVA is not mapped. Runs on the event thread. */
-static void
-slave_channel_read(int fd, void *arg)
+/* One answer on the backend channel to a miss sent with NEED_REPLY:
+ * non-zero means the IOVA is not mapped. Returns 1 if one was handled,
+ * 0 if none is waiting, -1 if the channel is closed or out of sync. */
+static int
+slave_channel_read_one(int fd, struct vhost_device *dev)
 {
-	struct vhost_device *dev = arg;
 	struct {
 		struct vhost_msg_header hdr;
 		uint64_t result;
@@ -42,17 +42,18 @@ slave_channel_read(int fd, void *arg)
 	struct vhost_iotlb_asked asked;
 	ssize_t n = recv(fd, &reply, sizeof(reply), MSG_DONTWAIT);
 
+	if (n < 0 && errno == EAGAIN)
+		return 0;
 	if (n != (ssize_t)sizeof(reply) || !(reply.hdr.flags & VHOST_USER_REPLY_MASK) ||
 	    reply.hdr.size != sizeof(reply.result)) {
-		if (n != 0 && !(n < 0 && errno == EAGAIN))
+		if (n != 0)
 			VHOST_DEV_LOG(ERR, dev, "backend channel: unexpected data (%zd bytes)", n);
-		fd_event_del(fd);	/* closed or out of sync: stop reading */
-		return;
+		return -1;
 	}
 	rte_spinlock_lock(&dev->slave_lock);
 	if (dev->asked_count == 0) {
 		rte_spinlock_unlock(&dev->slave_lock);
-		return;
+		return 1;
 	}
 	asked = dev->asked[dev->asked_head];
 	dev->asked_head = (dev->asked_head + 1) % VHOST_IOTLB_MAX_ASKED;
@@ -60,7 +61,7 @@ slave_channel_read(int fd, void *arg)
 	rte_spinlock_unlock(&dev->slave_lock);
 
 	if (reply.result == 0 || asked.vring >= dev->nr_vring)
-		return;
+		return 1;
 	VHOST_DEV_LOG(ERR, dev, "vring %u: the frontend has no mapping for iova 0x%" PRIx64
 		" (perm %u)", asked.vring, asked.iova, asked.perm);
 	lock_ring(dev->vq[asked.vring]);
@@ -68,6 +69,26 @@ slave_channel_read(int fd, void *arg)
 	/* Held packets go on past the refused buffers. */
 	vhost_enqueue_flush_held(dev, dev->vq[asked.vring]);
 	unlock_ring(dev->vq[asked.vring]);
+	return 1;
+}
+
+/* The answers come as a batch when the misses went as one: take what is
+ * there (bounded, other devices wait), then return to the event loop. */
+static void
+slave_channel_read(int fd, void *arg)
+{
+	struct vhost_device *dev = arg;
+
+	for (unsigned int i = 0; i < VHOST_IOTLB_MAX_ASKED; i++) {
+		int ret = slave_channel_read_one(fd, dev);
+
+		if (ret == 0)
+			return;
+		if (ret < 0) {
+			fd_event_del(fd);	/* closed or out of sync: stop reading */
+			return;
+		}
+	}
 }
 
 /* Stop using the backend channel (device reset or a new channel). */

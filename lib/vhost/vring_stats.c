@@ -97,8 +97,8 @@ rte_vhost_vring_stats_reset(int vid, uint16_t queue_id)
 
 	if (vq == NULL)
 		return -1;
-	rte_rwlock_write_lock(&vq->access_lock);
+	vhost_vq_lock(vq);
 	memset(&vq->stats, 0, sizeof(vq->stats));
-	rte_rwlock_write_unlock(&vq->access_lock);
+	vhost_vq_unlock(vq);
 	return 0;
 }

@@ -101,6 +101,17 @@ vvi_dev_addr(const struct vvi_dev *d, uint64_t va, uint64_t len)
 	return vvi_iommu_static_iova(&d->iommu, va, len);
 }
 
+/* Serves the backend's IOTLB misses from the datapath: always in
+ * dynamic mode (every buffer misses once), in static mode only when the
+ * ring made no progress (a miss is rare there, a poll() is not free). */
+static inline void
+vvi_serve_misses(struct vvi_dev *d, bool stalled)
+{
+	if (d->args.iommu == VVI_IOMMU_DYNAMIC ||
+			(d->args.iommu == VVI_IOMMU_STATIC && stalled))
+		vvi_iommu_chan_poll(&d->iommu);
+}
+
 /* Dynamic-mode window of descriptor id of vring vr. */
 static inline uint32_t
 vvi_slot(const struct vvi_dev *d, const struct vvi_vring *vr, uint16_t id)

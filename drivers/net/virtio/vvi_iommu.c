@@ -20,6 +20,7 @@ vvi_iommu_init(struct vvi_iommu *io, const struct vvi_args *a,
 	io->chan = chan;
 	io->slave_fd = -1;
 	io->quit_fd = -1;
+	pthread_mutex_init(&io->lock, NULL);
 	/* A buffer of up to 64K starting anywhere in a page fits a window. */
 	io->slot_span = RTE_ALIGN_CEIL(65536, io->page) + io->page;
 }
@@ -32,29 +33,68 @@ vvi_iommu_static_iova(const struct vvi_iommu *io, uint64_t va, uint64_t len)
 	return r ? VVI_IOVA_STATIC_BASE + r->coff + (va - r->va) : 0;
 }
 
-static int
-send_iotlb(struct vvi_iommu *io, const struct vvi_map *m, uint8_t type)
+static void
+count_result(struct vvi_iommu *io, const struct vvi_map *m, uint8_t type,
+	int r)
 {
-	struct vhost_iotlb_msg msg = {
-		.iova = m->iova, .size = m->size, .uaddr = m->uaddr,
-		.perm = m->perm, .type = type,
-	};
-	int r;
-
-	r = vvi_chan_call_locked(io->chan, VVI_IOTLB_MSG, &msg, sizeof(msg),
-		NULL, 0, NULL, 0);
 	if (r < 0) {
 		io->errors++;
 		VVI_LOG(ERR, "IOTLB %s iova %#" PRIx64 " size %#" PRIx64 ": %s",
 			type == VHOST_IOTLB_UPDATE ? "update" : "invalidate",
 			m->iova, m->size, strerror(-r));
-		return r;
-	}
-	if (type == VHOST_IOTLB_UPDATE)
+	} else if (type == VHOST_IOTLB_UPDATE) {
 		io->updates++;
-	else
+	} else {
 		io->invalidates++;
-	return 0;
+	}
+}
+
+/*
+ * Sends n IOTLB messages of one type back to back, then collects their
+ * acks in order: one round trip for the lot instead of one per message.
+ * res[i] (if res) gets message i's result. chan->lock held. Returns 0
+ * or the first error.
+ */
+static int
+send_iotlb_batch(struct vvi_iommu *io, const struct vvi_map *m,
+	unsigned int n, uint8_t type, int *res)
+{
+	struct vhost_iotlb_msg msg[VVI_IOTLB_BATCH] = { { 0 } };
+	int first = 0, gone = 0, st;
+
+	RTE_ASSERT(n <= VVI_IOTLB_BATCH);
+	if (n == 0)
+		return 0;
+	for (unsigned int i = 0; i < n; i++)
+		msg[i] = (struct vhost_iotlb_msg){
+			.iova = m[i].iova, .size = m[i].size,
+			.uaddr = m[i].uaddr, .perm = m[i].perm, .type = type,
+		};
+	st = vvi_chan_send_batch_locked(io->chan, VVI_IOTLB_MSG, msg,
+		sizeof(msg[0]), n);
+	for (unsigned int i = 0; i < n; i++) {
+		int r = st;
+
+		if (r == 1) {
+			/* A lost connection leaves no more acks to read. */
+			r = gone ? gone : vvi_chan_await_locked(io->chan,
+				VVI_IOTLB_MSG, NULL, 0);
+			if (r == -ETIMEDOUT || r == -EPIPE)
+				gone = r;
+		}
+		count_result(io, &m[i], type, r);
+		if (res != NULL)
+			res[i] = r;
+		if (r < 0 && first == 0)
+			first = r;
+	}
+	return first;
+}
+
+static int
+send_iotlb(struct vvi_iommu *io, const struct vvi_map *m, uint8_t type)
+{
+	return send_iotlb_batch(io, m, 1, type, NULL);
 }
 
 static bool
@@ -104,7 +144,7 @@ page_of(const struct vvi_iommu *io, const struct vvi_map *m, uint64_t iova,
 	out->perm = m->perm;
 }
 
-/* Looks iova up in the emulated page tables (chan->lock held). */
+/* Looks iova up in the emulated page tables (io->lock held). */
 static bool
 lookup(const struct vvi_iommu *io, uint64_t iova, struct vvi_map *out)
 {
@@ -131,7 +171,8 @@ int
 vvi_iommu_preload(struct vvi_iommu *io)
 {
 	const struct vvi_mem *mem = io->mem;
-	struct vvi_map m;
+	struct vvi_map m[VVI_IOTLB_BATCH];
+	unsigned int n = 0;
 	int r = 0;
 
 	if (io->mode != VVI_IOMMU_STATIC || !io->preload)
@@ -141,10 +182,17 @@ vvi_iommu_preload(struct vvi_iommu *io)
 		const struct vvi_region *reg = &mem->r[i];
 
 		for (uint64_t off = 0; off < reg->len && r == 0; off += io->page) {
-			if (static_page(io, VVI_IOVA_STATIC_BASE + reg->coff + off, &m))
-				r = send_iotlb(io, &m, VHOST_IOTLB_UPDATE);
+			if (static_page(io, VVI_IOVA_STATIC_BASE + reg->coff + off,
+					&m[n]))
+				n++;
+			if (n == VVI_IOTLB_BATCH) {
+				r = send_iotlb_batch(io, m, n, VHOST_IOTLB_UPDATE, NULL);
+				n = 0;
+			}
 		}
 	}
+	if (r == 0 && n > 0)
+		r = send_iotlb_batch(io, m, n, VHOST_IOTLB_UPDATE, NULL);
 	pthread_mutex_unlock(&io->chan->lock);
 	return r;
 }
@@ -168,10 +216,15 @@ vvi_iommu_start(struct vvi_iommu *io, const struct vvi_mem *mem,
 void
 vvi_iommu_stop(struct vvi_iommu *io)
 {
+	unsigned int nfixed;
+
 	pthread_mutex_lock(&io->chan->lock);
-	for (unsigned int i = 0; i < io->nfixed; i++)
-		send_iotlb(io, &io->fixed[i], VHOST_IOTLB_INVALIDATE);
+	pthread_mutex_lock(&io->lock);
+	nfixed = io->nfixed;
 	io->nfixed = 0;
+	pthread_mutex_unlock(&io->lock);
+	for (unsigned int i = 0; i < nfixed; i++)
+		send_iotlb(io, &io->fixed[i], VHOST_IOTLB_INVALIDATE);
 	pthread_mutex_unlock(&io->chan->lock);
 }
 
@@ -189,14 +242,15 @@ vvi_iommu_map_fixed(struct vvi_iommu *io, const struct vvi_map *m)
 	int r = 0;
 
 	pthread_mutex_lock(&io->chan->lock);
-	if (io->nfixed == VVI_IOMMU_MAX_FIXED) {
+	pthread_mutex_lock(&io->lock);
+	if (io->nfixed == VVI_IOMMU_MAX_FIXED)
 		r = -ENOSPC;
-	} else {
+	else
 		io->fixed[io->nfixed++] = *m;
-		/* Lazy static mode announces nothing up front. */
-		if (io->mode == VVI_IOMMU_DYNAMIC || io->preload)
-			r = send_iotlb(io, m, VHOST_IOTLB_UPDATE);
-	}
+	pthread_mutex_unlock(&io->lock);
+	/* Lazy static mode announces nothing up front. */
+	if (r == 0 && (io->mode == VVI_IOMMU_DYNAMIC || io->preload))
+		r = send_iotlb(io, m, VHOST_IOTLB_UPDATE);
 	pthread_mutex_unlock(&io->chan->lock);
 	return r;
 }
@@ -228,8 +282,7 @@ vvi_iommu_map_buf(struct vvi_iommu *io, uint32_t slot, uint64_t va,
 	uint32_t len, uint8_t perm)
 {
 	const struct vvi_region *r = vvi_mem_find(io->mem, va, len);
-	struct vvi_map *m;
-	uint64_t start, end, iova = 0;
+	uint64_t start, end, iova;
 
 	if (r == NULL || slot >= io->nslots || len == 0)
 		return 0;
@@ -238,51 +291,90 @@ vvi_iommu_map_buf(struct vvi_iommu *io, uint32_t slot, uint64_t va,
 		r->va + r->len);
 	if (end - start > io->slot_span)
 		return 0;
-	pthread_mutex_lock(&io->chan->lock);
-	m = &io->slots[slot];
-	*m = (struct vvi_map){
-		.iova = VVI_IOVA_DYN_BASE + (uint64_t)slot * io->slot_span,
-		.size = end - start, .uaddr = start, .perm = perm,
+	/* Like a guest writing its page table: nothing is sent. The backend
+	 * asks (MISS) when it first uses the buffer. */
+	iova = VVI_IOVA_DYN_BASE + (uint64_t)slot * io->slot_span;
+	pthread_mutex_lock(&io->lock);
+	io->slots[slot] = (struct vvi_map){
+		.iova = iova, .size = end - start, .uaddr = start, .perm = perm,
 	};
-	if (send_iotlb(io, m, VHOST_IOTLB_UPDATE) == 0)
-		iova = m->iova + (va - start);
-	else
-		m->size = 0;
+	pthread_mutex_unlock(&io->lock);
+	return iova + (va - start);
+}
+
+int
+vvi_iommu_unmap_bufs(struct vvi_iommu *io, const uint32_t *slot,
+	unsigned int n)
+{
+	struct vvi_map m[VVI_IOTLB_BATCH];
+	unsigned int nm = 0;
+	int r;
+
+	if (n > VVI_IOTLB_BATCH)
+		return -EINVAL;
+	/* Forget them first: a miss served after this is refused, and one
+	 * served before has its UPDATE sent before our INVALIDATEs (both
+	 * go out under chan->lock). */
+	pthread_mutex_lock(&io->chan->lock);
+	pthread_mutex_lock(&io->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		if (slot[i] < io->nslots && io->slots[slot[i]].size) {
+			m[nm++] = io->slots[slot[i]];
+			io->slots[slot[i]].size = 0;
+		}
+	}
+	pthread_mutex_unlock(&io->lock);
+	if (nm > 0)
+		io->invalidate_batches++;
+	r = send_iotlb_batch(io, m, nm, VHOST_IOTLB_INVALIDATE, NULL);
 	pthread_mutex_unlock(&io->chan->lock);
-	return iova;
+	return r;
 }
 
 int
 vvi_iommu_unmap_buf(struct vvi_iommu *io, uint32_t slot)
 {
-	int r = 0;
-
 	if (slot >= io->nslots)
 		return -EINVAL;
-	pthread_mutex_lock(&io->chan->lock);
-	if (io->slots[slot].size) {
-		/* Forget it first: a miss racing with us must be refused. */
-		struct vvi_map m = io->slots[slot];
-
-		io->slots[slot].size = 0;
-		r = send_iotlb(io, &m, VHOST_IOTLB_INVALIDATE);
-	}
-	pthread_mutex_unlock(&io->chan->lock);
-	return r;
+	return vvi_iommu_unmap_bufs(io, &slot, 1);
 }
 
-int
-vvi_iommu_serve_miss(struct vvi_iommu *io, uint64_t iova, uint8_t perm)
+void
+vvi_iommu_serve_misses(struct vvi_iommu *io, const struct vvi_miss *miss,
+	unsigned int n, int *res)
 {
-	struct vvi_map m;
-	int r = -ENOENT;
+	struct vvi_map m[VVI_IOTLB_BATCH] = { { 0 } };
+	int mres[VVI_IOTLB_BATCH];
+	unsigned int which[VVI_IOTLB_BATCH];
+	unsigned int nm = 0;
 
+	RTE_ASSERT(n <= VVI_IOTLB_BATCH);
 	pthread_mutex_lock(&io->chan->lock);
-	io->misses++;
-	if (lookup(io, iova, &m) && (m.perm & perm) == perm)
-		r = send_iotlb(io, &m, VHOST_IOTLB_UPDATE);
-	else
-		io->misses_refused++;
+	io->miss_batches++;
+	pthread_mutex_lock(&io->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		struct vvi_map p;
+		unsigned int j;
+
+		io->misses++;
+		if (!lookup(io, miss[i].iova, &p) ||
+				(p.perm & miss[i].perm) != miss[i].perm) {
+			io->misses_refused++;
+			res[i] = -ENOENT;
+			continue;
+		}
+		/* Two rings asking for one page get one UPDATE. */
+		for (j = 0; j < nm && m[j].iova != p.iova; j++)
+			;
+		if (j == nm)
+			m[nm++] = p;
+		which[i] = j;
+		res[i] = 0;
+	}
+	pthread_mutex_unlock(&io->lock);
+	send_iotlb_batch(io, m, nm, VHOST_IOTLB_UPDATE, mres);
 	pthread_mutex_unlock(&io->chan->lock);
-	return r;
+	for (unsigned int i = 0; i < n; i++)
+		if (res[i] == 0 && mres[which[i]] < 0)
+			res[i] = mres[which[i]];
 }

@@ -27,6 +27,16 @@
 #define VVI_IOVA_ATTACK_BASE	0xa00000000000ULL
 #define VVI_IOVA_UNMAPPED_BASE	0xb00000000000ULL
 
+/* The control thread leaves backend requests to the polling lcores if
+ * one polled within this many microseconds: long enough that a busy
+ * lcore is never displaced (a thread serving meanwhile takes the
+ * channel lock the lcore needs), well under the backend's miss timeout
+ * (500 ms in our library) for an application that stopped polling. */
+#define VVI_CHAN_DEFER_US 20000
+
+/* Most IOTLB messages sent in one write before their acks are read. */
+#define VVI_IOTLB_BATCH VVI_MAX_BATCH
+
 /* Fixed mappings: 2 rings per queue pair plus the attack windows. */
 #define VVI_IOMMU_MAX_FIXED (4 * VVI_MAX_QUEUE_PAIRS + 16)
 
@@ -38,7 +48,16 @@ struct vvi_map {
 	uint8_t perm;		/* VHOST_ACCESS_* */
 };
 
+/* A MISS from the backend. */
+struct vvi_miss {
+	uint64_t iova;
+	uint8_t perm;
+};
+
 struct vvi_iommu {
+	/* Guards the mappings below (fixed, slots, nfixed). Taken after
+	 * chan->lock when both are needed, and never held across I/O. */
+	pthread_mutex_t lock;
 	enum vvi_iommu_mode mode;
 	uint64_t page;
 	bool preload;
@@ -58,8 +77,15 @@ struct vvi_iommu {
 	uint64_t invalidates;
 	uint64_t misses;
 	uint64_t misses_refused;
+	uint64_t miss_batches;		/* MISS batches served */
+	uint64_t thread_misses;		/* of the misses, by the control thread */
+	uint64_t invalidate_batches;
 	uint64_t errors;
-	/* Backend request channel (vvi_iommu_chan.c). */
+	/* Backend request channel (vvi_iommu_chan.c). slave_lock: one
+	 * reader of slave_fd at a time (the thread or a polling lcore). */
+	pthread_mutex_t slave_lock;
+	bool slave_gone;
+	uint64_t polled_at;	/* TSC of the last vvi_iommu_chan_poll */
 	int slave_fd;
 	int quit_fd;
 	pthread_t thread;
@@ -95,21 +121,33 @@ int vvi_iommu_pin(struct vvi_iommu *io, uint64_t va, uint64_t len,
 /* Adds and announces a fixed mapping m (attack windows). */
 int vvi_iommu_map_fixed(struct vvi_iommu *io, const struct vvi_map *m);
 
-/* Dynamic mode: maps [va, va + len) through window slot, waits for the
- * ack, and returns the IOVA (0 on failure). */
+/* Dynamic mode: maps [va, va + len) through window slot and returns the
+ * IOVA (0 on failure). Like a guest's page-table write it sends nothing:
+ * the backend learns the mapping when it misses. */
 uint64_t vvi_iommu_map_buf(struct vvi_iommu *io, uint32_t slot, uint64_t va,
 	uint32_t len, uint8_t perm);
 
-/* Dynamic mode: invalidates window slot and waits for the ack. */
+/* Dynamic mode: invalidates the windows slot[0 .. n) (n at most
+ * VVI_IOTLB_BATCH) and returns once the backend acked every INVALIDATE:
+ * the messages go out together, then the acks are read. */
+int vvi_iommu_unmap_bufs(struct vvi_iommu *io, const uint32_t *slot,
+	unsigned int n);
 int vvi_iommu_unmap_buf(struct vvi_iommu *io, uint32_t slot);
 
-/* Answers a miss: sends the UPDATE for the page holding iova if it is
- * mapped with (at least) perm. Returns 0, or -ENOENT when refused. */
-int vvi_iommu_serve_miss(struct vvi_iommu *io, uint64_t iova, uint8_t perm);
+/* Answers n misses (at most VVI_IOTLB_BATCH): sends the UPDATE for the
+ * page holding each iova that is mapped with (at least) its perm, all
+ * together, then reads the acks. res[i]: 0, -ENOENT when refused, or the
+ * UPDATE's error. */
+void vvi_iommu_serve_misses(struct vvi_iommu *io, const struct vvi_miss *miss,
+	unsigned int n, int *res);
 
 /* Backend request channel: creates the socket pair, returns the end to
  * give the backend (the caller sends and closes it), starts the thread. */
 int vvi_iommu_chan_open(struct vvi_iommu *io);
 void vvi_iommu_chan_close(struct vvi_iommu *io);
+
+/* Serves the backend's queued requests now, unless another thread is
+ * already at it. Called by the datapath; costs one poll() when idle. */
+void vvi_iommu_chan_poll(struct vvi_iommu *io);
 
 #endif /* VVI_IOMMU_H */

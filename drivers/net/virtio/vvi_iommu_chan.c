@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The backend request ("slave") channel: the backend reports IOTLB misses
- * on it; a control thread answers each with an UPDATE on the master
- * channel, the way QEMU's vIOMMU does.
+ * on it; they are answered with UPDATEs on the master channel, the way
+ * QEMU's vIOMMU does. A control thread serves them when nobody else
+ * does, but the polling lcores serve them first (vvi_iommu_chan_poll):
+ * with every CPU held by a busy-polling lcore, a woken control thread
+ * may wait milliseconds for one.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,45 +15,160 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_lcore.h>
 
 #include "vvi_iommu.h"
 #include "vvi_log.h"
 
+/* The backend requests read in one go, and what each needs. */
+struct req_batch {
+	struct vvi_miss miss[VVI_IOTLB_BATCH];
+	unsigned int nmiss;
+	struct {
+		struct vvi_msg_hdr hdr;
+		int miss;	/* index into miss, or -1: not handled */
+	} req[VVI_IOTLB_BATCH];
+	unsigned int nreq;
+};
+
 static void
-handle_msg(struct vvi_iommu *io, const struct vvi_msg_hdr *hdr,
+add_request(struct req_batch *b, const struct vvi_msg_hdr *hdr,
 	const void *payload, int size)
 {
 	struct vhost_iotlb_msg msg;
-	uint64_t ack = 0;
+	int miss = -1;
 
 	if (hdr->request != VVI_SLAVE_IOTLB_MSG ||
 			(size_t)size < sizeof(msg)) {
 		VVI_LOG(WARNING, "backend request %u (size %d) not handled",
 			hdr->request, size);
-		ack = 1;
 	} else {
 		memcpy(&msg, payload, sizeof(msg));
 		if (msg.type != VHOST_IOTLB_MISS) {
 			VVI_LOG(WARNING, "backend IOTLB message type %u ignored",
 				msg.type);
-			ack = 1;
-		} else if (vvi_iommu_serve_miss(io, msg.iova, msg.perm) < 0) {
-			/* As QEMU does: a non-zero ack says no UPDATE will come. */
-			ack = 1;
-			VVI_LOG(DEBUG, "miss at iova %#" PRIx64 " perm %u refused",
-				(uint64_t)msg.iova, msg.perm);
+		} else {
+			miss = b->nmiss++;
+			b->miss[miss] = (struct vvi_miss){
+				.iova = msg.iova, .perm = msg.perm,
+			};
 		}
 	}
-	if (hdr->flags & VVI_FLAG_NEED_REPLY) {
-		struct vvi_msg_hdr rh = {
+	b->req[b->nreq].hdr = *hdr;
+	b->req[b->nreq].miss = miss;
+	b->nreq++;
+}
+
+/* Serves the misses of a batch together, then replies where asked, all
+ * replies in one write. */
+static void
+serve_batch(struct vvi_iommu *io, struct req_batch *b)
+{
+	struct {
+		struct vvi_msg_hdr hdr;
+		uint64_t ack;
+	} __attribute__((packed)) reply[VVI_IOTLB_BATCH];
+	int res[VVI_IOTLB_BATCH];
+	unsigned int nreply = 0;
+
+	if (b->nmiss > 0)
+		vvi_iommu_serve_misses(io, b->miss, b->nmiss, res);
+	for (unsigned int i = 0; i < b->nreq; i++) {
+		const struct vvi_msg_hdr *hdr = &b->req[i].hdr;
+		int miss = b->req[i].miss;
+
+		if (miss >= 0 && res[miss] < 0)
+			VVI_LOG(DEBUG, "miss at iova %#" PRIx64 " perm %u refused",
+				b->miss[miss].iova, b->miss[miss].perm);
+		if (!(hdr->flags & VVI_FLAG_NEED_REPLY))
+			continue;
+		reply[nreply].hdr = (struct vvi_msg_hdr){
 			.request = hdr->request,
 			.flags = VVI_FLAG_VERSION | VVI_FLAG_REPLY,
-			.size = sizeof(ack),
+			.size = sizeof(uint64_t),
 		};
-
-		vvi_sock_send(io->slave_fd, &rh, &ack, NULL, 0);
+		/* As QEMU does: a non-zero ack says no UPDATE will come. */
+		reply[nreply].ack = miss < 0 || res[miss] < 0;
+		nreply++;
 	}
+	if (nreply > 0 && send(io->slave_fd, reply, nreply * sizeof(reply[0]),
+			MSG_NOSIGNAL) != (ssize_t)(nreply * sizeof(reply[0])))
+		VVI_LOG(ERR, "backend channel: replies not sent: %s",
+			strerror(errno));
+	b->nmiss = 0;
+	b->nreq = 0;
+}
+
+static bool
+readable_now(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
+}
+
+/* Serves the requests already queued, in batches: a backend that sends
+ * the misses of a burst together gets its UPDATEs together. With once,
+ * one batch only: a datapath caller must get back to its ring, or a
+ * backend asking one page at a time would keep it here. Caller holds
+ * io->slave_lock. Returns 0, or -errno once the channel is gone. */
+static int
+drain(struct vvi_iommu *io, bool once)
+{
+	struct req_batch b = { .nmiss = 0, .nreq = 0 };
+	uint8_t buf[VVI_MAX_PAYLOAD];
+	struct vvi_msg_hdr hdr;
+	int r = 0;
+
+	while (r >= 0 && !io->slave_gone && readable_now(io->slave_fd)) {
+		do {
+			r = vvi_sock_recv(io->slave_fd, &hdr, buf, sizeof(buf),
+				VVI_REPLY_TIMEOUT_MS);
+			if (r >= 0)
+				add_request(&b, &hdr, buf, r);
+		} while (r >= 0 && b.nreq < VVI_IOTLB_BATCH &&
+			readable_now(io->slave_fd));
+		if (!once)
+			io->thread_misses += b.nmiss;
+		serve_batch(io, &b);
+		if (once)
+			break;
+	}
+	if (r < 0 && !io->slave_gone) {
+		io->slave_gone = true;
+		if (r != -EPIPE)
+			VVI_LOG(ERR, "backend channel: %s", strerror(-r));
+	}
+	return io->slave_gone ? -EPIPE : 0;
+}
+
+void
+vvi_iommu_chan_poll(struct vvi_iommu *io)
+{
+	if (io->slave_fd < 0 || io->slave_gone)
+		return;
+	__atomic_store_n(&io->polled_at, rte_get_timer_cycles(),
+		__ATOMIC_RELAXED);
+	if (pthread_mutex_trylock(&io->slave_lock) != 0)
+		return;
+	drain(io, true);
+	pthread_mutex_unlock(&io->slave_lock);
+}
+
+/* Whether a polling lcore serves the channel: in dynamic mode it polls
+ * it every burst (elsewhere only when its ring stalls, so the thread
+ * must not wait for it), and it did so within the last period. */
+static bool
+lcore_is_serving(const struct vvi_iommu *io)
+{
+	uint64_t at = __atomic_load_n(&io->polled_at, __ATOMIC_RELAXED);
+
+	if (io->mode != VVI_IOMMU_DYNAMIC)
+		return false;
+
+	return rte_get_timer_cycles() - at <
+		rte_get_timer_hz() * VVI_CHAN_DEFER_US / 1000000;
 }
 
 static void *
@@ -61,8 +179,6 @@ chan_thread(void *arg)
 		{ .fd = io->slave_fd, .events = POLLIN },
 		{ .fd = io->quit_fd, .events = POLLIN },
 	};
-	uint8_t buf[VVI_MAX_PAYLOAD];
-	struct vvi_msg_hdr hdr;
 	int r;
 
 	for (;;) {
@@ -73,14 +189,17 @@ chan_thread(void *arg)
 			break;
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		r = vvi_sock_recv(io->slave_fd, &hdr, buf, sizeof(buf),
-			VVI_REPLY_TIMEOUT_MS);
-		if (r < 0) {
-			if (r != -EPIPE)
-				VVI_LOG(ERR, "backend channel: %s", strerror(-r));
-			break;
+		/* Leave the requests to a polling lcore while there is one:
+		 * competing with it would only split the batches. */
+		if (lcore_is_serving(io)) {
+			usleep(VVI_CHAN_DEFER_US);
+			continue;
 		}
-		handle_msg(io, &hdr, buf, r);
+		pthread_mutex_lock(&io->slave_lock);
+		r = drain(io, false);
+		pthread_mutex_unlock(&io->slave_lock);
+		if (r < 0)
+			break;
 	}
 	return NULL;
 }
@@ -100,6 +219,8 @@ vvi_iommu_chan_open(struct vvi_iommu *io)
 		return r;
 	}
 	io->slave_fd = sv[0];
+	io->slave_gone = false;
+	pthread_mutex_init(&io->slave_lock, NULL);
 	r = rte_ctrl_thread_create(&io->thread, "vvi-iotlb", NULL, chan_thread,
 		io);
 	if (r != 0) {

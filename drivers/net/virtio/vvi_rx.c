@@ -234,6 +234,34 @@ take_buffer(struct vvi_rxq *q, struct rte_mbuf *m, uint32_t len)
 	return p;
 }
 
+/* Handles used buffer e (already unmapped in dynamic mode); returns a
+ * complete packet or NULL. */
+static struct rte_mbuf *
+take_used(struct vvi_rxq *q, struct vring_used_elem e)
+{
+	struct vvi_dev *d = q->dev;
+	struct vvi_rx_slot s = q->sw[e.id];
+	struct rte_mbuf *p;
+
+	q->sw[e.id] = (struct vvi_rx_slot){ 0 };
+	if (s.attack) {
+		vvi_attack_done(&d->attack, true, e.len, d->hdr_len,
+			q->model, q->model_len);
+		vvi_vring_put_chain(&q->vr, e.id, s.ndesc);
+		q->attack_inflight--;
+		return NULL;
+	}
+	vvi_vring_put_chain(&q->vr, e.id, 1);
+	p = take_buffer(q, s.m, e.len);
+	if (p == NULL)
+		return NULL;
+	if (d->args.attack == VVI_ATTACK_STRADDLE)
+		keep_model(q, p);
+	q->st.packets++;
+	q->st.bytes += p->pkt_len;
+	return p;
+}
+
 uint16_t
 vvi_rx_burst(void *rxq, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -245,37 +273,37 @@ vvi_rx_burst(void *rxq, struct rte_mbuf **pkts, uint16_t n)
 		q->st.errors++;
 		nused = 0;
 	}
+	vvi_serve_misses(d, nused == 0);
 	while (nrx < n && nused > 0) {
-		struct vring_used_elem e = vvi_vring_next_used(&q->vr);
-		struct vvi_rx_slot s;
-		struct rte_mbuf *p;
+		struct vring_used_elem e[VVI_IOTLB_BATCH];
+		uint32_t slot[VVI_IOTLB_BATCH];
+		unsigned int ne = 0, nslots = 0;
 
-		nused--;
-		s = e.id < q->vr.size ? q->sw[e.id] : (struct vvi_rx_slot){ 0 };
-		if (s.m == NULL && !s.attack) {
-			q->st.errors++;		/* not a buffer we posted */
-			continue;
+		/* Each used buffer ends at most one packet: take no more
+		 * than fit in pkts, and unmap them in one batch. */
+		while (ne < VVI_IOTLB_BATCH && ne < (unsigned int)(n - nrx) &&
+				nused > 0) {
+			struct vring_used_elem u = vvi_vring_next_used(&q->vr);
+
+			nused--;
+			if (u.id >= q->vr.size ||
+					(q->sw[u.id].m == NULL && !q->sw[u.id].attack)) {
+				q->st.errors++;		/* not a buffer we posted */
+				continue;
+			}
+			if (d->args.iommu == VVI_IOMMU_DYNAMIC && !q->sw[u.id].attack)
+				slot[nslots++] = vvi_slot(d, &q->vr, u.id);
+			e[ne++] = u;
 		}
-		q->sw[e.id] = (struct vvi_rx_slot){ 0 };
-		if (s.attack) {
-			vvi_attack_done(&d->attack, true, e.len, d->hdr_len,
-				q->model, q->model_len);
-			vvi_vring_put_chain(&q->vr, e.id, s.ndesc);
-			q->attack_inflight--;
-			continue;
-		}
-		vvi_vring_put_chain(&q->vr, e.id, 1);
 		/* Strict IOMMU: the device loses access before we read. */
-		if (d->args.iommu == VVI_IOMMU_DYNAMIC)
-			vvi_iommu_unmap_buf(&d->iommu, vvi_slot(d, &q->vr, e.id));
-		p = take_buffer(q, s.m, e.len);
-		if (p == NULL)
-			continue;
-		if (d->args.attack == VVI_ATTACK_STRADDLE)
-			keep_model(q, p);
-		q->st.packets++;
-		q->st.bytes += p->pkt_len;
-		pkts[nrx++] = p;
+		if (nslots > 0)
+			vvi_iommu_unmap_bufs(&d->iommu, slot, nslots);
+		for (unsigned int i = 0; i < ne; i++) {
+			struct rte_mbuf *p = take_used(q, e[i]);
+
+			if (p != NULL)
+				pkts[nrx++] = p;
+		}
 	}
 	vvi_rxq_fill(q);
 	return nrx;

@@ -159,10 +159,14 @@ read_full(int fd, void *buf, size_t len, int timeout_ms)
 	int r;
 
 	while (len > 0) {
-		r = wait_readable(fd, timeout_ms);
-		if (r < 0)
-			return r;
-		n = recv(fd, p, len, 0);
+		/* Read first: the bytes are usually there already. */
+		n = recv(fd, p, len, MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN) {
+			r = wait_readable(fd, timeout_ms);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -189,12 +193,16 @@ read_hdr(int fd, struct vvi_msg_hdr *hdr, int timeout_ms)
 	ssize_t n;
 	int r;
 
-	r = wait_readable(fd, timeout_ms);
-	if (r < 0)
-		return r;
-	do {
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	for (;;) {
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+		if (errno == EAGAIN) {
+			r = wait_readable(fd, timeout_ms);
+			if (r < 0)
+				return r;
+		}
+	}
 	if (n < 0)
 		return -errno;
 	if (n == 0)
@@ -253,27 +261,69 @@ vvi_chan_close(struct vvi_chan *c)
 }
 
 int
-vvi_chan_call_locked(struct vvi_chan *c, uint32_t req, const void *payload,
-	uint32_t size, const int *fds, int nfds, void *reply,
-	uint32_t reply_size)
+vvi_chan_send_locked(struct vvi_chan *c, uint32_t req, const void *payload,
+	uint32_t size, const int *fds, int nfds, bool want_reply)
 {
 	struct vvi_msg_hdr hdr = {
 		.request = req, .flags = VVI_FLAG_VERSION, .size = size,
 	};
-	uint8_t buf[VVI_MAX_PAYLOAD];
-	bool ack = reply == NULL && c->reply_ack;
 	int r;
 
 	if (c->fd < 0)
 		return -ENOTCONN;
-	if (ack)
+	if (!want_reply && c->reply_ack)
 		hdr.flags |= VVI_FLAG_NEED_REPLY;
 	r = vvi_sock_send(c->fd, &hdr, payload, fds, nfds);
 	if (r < 0)
 		return r;
 	c->requests++;
-	if (reply == NULL && !ack)
-		return 0;
+	return want_reply || c->reply_ack ? 1 : 0;
+}
+
+int
+vvi_chan_send_batch_locked(struct vvi_chan *c, uint32_t req,
+	const void *payloads, uint32_t size, unsigned int n)
+{
+	struct vvi_msg_hdr hdr = {
+		.request = req, .flags = VVI_FLAG_VERSION, .size = size,
+	};
+	struct iovec iov[2 * VVI_MAX_BATCH];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 * n };
+	ssize_t sent;
+
+	if (c->fd < 0)
+		return -ENOTCONN;
+	if (n == 0 || n > VVI_MAX_BATCH)
+		return -EINVAL;
+	if (c->reply_ack)
+		hdr.flags |= VVI_FLAG_NEED_REPLY;
+	for (unsigned int i = 0; i < n; i++) {
+		iov[2 * i] = (struct iovec){ .iov_base = &hdr,
+			.iov_len = sizeof(hdr) };
+		iov[2 * i + 1] = (struct iovec){
+			.iov_base = (uint8_t *)(uintptr_t)payloads + (size_t)i * size,
+			.iov_len = size };
+	}
+	do {
+		sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	} while (sent < 0 && errno == EINTR);
+	if (sent < 0)
+		return -errno;
+	/* A few KiB: a unix stream socket takes them whole or not at all. */
+	if ((size_t)sent != n * (sizeof(hdr) + size))
+		return -EIO;
+	c->requests += n;
+	return c->reply_ack ? 1 : 0;
+}
+
+int
+vvi_chan_await_locked(struct vvi_chan *c, uint32_t req, void *reply,
+	uint32_t reply_size)
+{
+	struct vvi_msg_hdr hdr;
+	uint8_t buf[VVI_MAX_PAYLOAD];
+	int r;
+
 	r = vvi_sock_recv(c->fd, &hdr, buf, sizeof(buf), VVI_REPLY_TIMEOUT_MS);
 	if (r < 0) {
 		VVI_LOG(ERR, "no reply to request %u: %s", req, strerror(-r));
@@ -284,7 +334,7 @@ vvi_chan_call_locked(struct vvi_chan *c, uint32_t req, const void *payload,
 			req, hdr.request, hdr.flags);
 		return -EPROTO;
 	}
-	if (ack) {
+	if (reply == NULL) {
 		uint64_t v;
 
 		if (hdr.size != sizeof(v))
@@ -304,6 +354,17 @@ vvi_chan_call_locked(struct vvi_chan *c, uint32_t req, const void *payload,
 	}
 	memcpy(reply, buf, reply_size);
 	return 0;
+}
+
+int
+vvi_chan_call_locked(struct vvi_chan *c, uint32_t req, const void *payload,
+	uint32_t size, const int *fds, int nfds, void *reply,
+	uint32_t reply_size)
+{
+	int r = vvi_chan_send_locked(c, req, payload, size, fds, nfds,
+		reply != NULL);
+
+	return r <= 0 ? r : vvi_chan_await_locked(c, req, reply, reply_size);
 }
 
 int

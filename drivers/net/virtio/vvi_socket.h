@@ -83,6 +83,27 @@ void vvi_chan_close(struct vvi_chan *c);
  * negotiated, sets NEED_REPLY and waits for the ack: a non-zero ack
  * gives -EIO. The _locked variant expects c->lock held.
  */
+/*
+ * The two halves of a call, for pipelining several requests under one
+ * hold of c->lock: send returns 1 if a reply or ack must be awaited
+ * (want_reply: a GET_* reply), 0 if none will come, or -errno. await
+ * reads that reply (reply == NULL: an ack, non-zero gives -EIO).
+ */
+int vvi_chan_send_locked(struct vvi_chan *c, uint32_t req,
+	const void *payload, uint32_t size, const int *fds, int nfds,
+	bool want_reply);
+int vvi_chan_await_locked(struct vvi_chan *c, uint32_t req, void *reply,
+	uint32_t reply_size);
+
+/* Most requests vvi_chan_send_batch_locked sends in one go. */
+#define VVI_MAX_BATCH 64
+
+/* Sends n requests req (n <= VVI_MAX_BATCH) whose payloads of size bytes
+ * follow each other at payloads, in one write. Returns 1 if each gets an
+ * ack to await (REPLY_ACK), 0 if none does, or -errno. */
+int vvi_chan_send_batch_locked(struct vvi_chan *c, uint32_t req,
+	const void *payloads, uint32_t size, unsigned int n);
+
 int vvi_chan_call(struct vvi_chan *c, uint32_t req, const void *payload,
 	uint32_t size, const int *fds, int nfds, void *reply,
 	uint32_t reply_size);

@@ -58,42 +58,86 @@ vvi_txq_start(struct vvi_txq *q)
 	return q->hdrs_addr ? 0 : -EFAULT;
 }
 
-/* Dynamic mode: unmaps the data descriptors of the chain at head. */
-static void
-unmap_chain(struct vvi_txq *q, uint16_t head, uint16_t ndesc)
+/* Dynamic mode: appends the windows of chain head's data descriptors
+ * (all but the header) to slot. */
+static unsigned int
+chain_slots(struct vvi_txq *q, uint16_t head, uint16_t ndesc, uint32_t *slot)
 {
 	struct vvi_dev *d = q->dev;
 	uint16_t id = head;
 
 	for (uint16_t i = 1; i < ndesc; i++) {
 		id = q->vr.desc[id].next;
-		vvi_iommu_unmap_buf(&d->iommu, vvi_slot(d, &q->vr, id));
+		slot[i - 1] = vvi_slot(d, &q->vr, id);
+	}
+	return ndesc - 1u;
+}
+
+/* Dynamic mode: unmaps the data descriptors of the chain at head. */
+static void
+unmap_chain(struct vvi_txq *q, uint16_t head, uint16_t ndesc)
+{
+	uint32_t slot[VVI_IOTLB_BATCH];
+	uint16_t id = head;
+
+	while (ndesc > 1) {
+		uint16_t n = RTE_MIN(ndesc - 1u, (unsigned int)VVI_IOTLB_BATCH);
+
+		chain_slots(q, id, n + 1, slot);
+		vvi_iommu_unmap_bufs(&q->dev->iommu, slot, n);
+		/* The last window done is the head of what is left. */
+		for (uint16_t i = 0; i < n; i++)
+			id = q->vr.desc[id].next;
+		ndesc -= n;
 	}
 }
 
+/* Gives chain head back: its mbuf is freed, its descriptors reused.
+ * In dynamic mode its windows must be unmapped already. */
 static void
-complete(struct vvi_txq *q, uint16_t head)
+release(struct vvi_txq *q, uint16_t head)
 {
-	struct vvi_dev *d = q->dev;
 	struct vvi_tx_slot s = q->sw[head];
 
 	q->sw[head] = (struct vvi_tx_slot){ 0 };
 	if (s.attack) {
-		vvi_attack_done(&d->attack, false, 0, 0, NULL, 0);
+		vvi_attack_done(&q->dev->attack, false, 0, 0, NULL, 0);
 		q->attack_inflight--;
 	} else {
-		/* Strict IOMMU: the device loses access before we free. */
-		if (d->args.iommu == VVI_IOMMU_DYNAMIC)
-			unmap_chain(q, head, s.ndesc);
 		rte_pktmbuf_free(s.m);
 	}
 	vvi_vring_put_chain(&q->vr, head, s.ndesc);
 }
 
 static void
+complete(struct vvi_txq *q, uint16_t head)
+{
+	/* Strict IOMMU: the device loses access before we free. */
+	if (q->dev->args.iommu == VVI_IOMMU_DYNAMIC && !q->sw[head].attack)
+		unmap_chain(q, head, q->sw[head].ndesc);
+	release(q, head);
+}
+
+/* Completes the chains of heads[0 .. n): their windows are unmapped in
+ * one batch (slot[0 .. nslots)), then they are released. */
+static void
+complete_batch(struct vvi_txq *q, const uint16_t *heads, unsigned int n,
+	const uint32_t *slot, unsigned int nslots)
+{
+	if (nslots > 0)
+		vvi_iommu_unmap_bufs(&q->dev->iommu, slot, nslots);
+	for (unsigned int i = 0; i < n; i++)
+		release(q, heads[i]);
+}
+
+static void
 reclaim(struct vvi_txq *q)
 {
+	const bool dynamic = q->dev->args.iommu == VVI_IOMMU_DYNAMIC;
 	uint16_t nused = vvi_vring_used_count(&q->vr);
+	uint16_t heads[VVI_IOTLB_BATCH];
+	uint32_t slot[VVI_IOTLB_BATCH];
+	unsigned int n = 0, nslots = 0;
 
 	if (nused > q->vr.size) {
 		q->st.errors++;
@@ -101,13 +145,29 @@ reclaim(struct vvi_txq *q)
 	}
 	while (nused-- > 0) {
 		struct vring_used_elem e = vvi_vring_next_used(&q->vr);
+		const struct vvi_tx_slot *s;
+		unsigned int ndata;
 
 		if (e.id >= q->vr.size || q->sw[e.id].ndesc == 0) {
 			q->st.errors++;		/* not a chain we posted */
 			continue;
 		}
-		complete(q, (uint16_t)e.id);
+		s = &q->sw[e.id];
+		ndata = dynamic && !s->attack ? s->ndesc - 1u : 0;
+		if (ndata > VVI_IOTLB_BATCH) {
+			complete(q, (uint16_t)e.id);	/* too long to batch */
+			continue;
+		}
+		if (n == VVI_IOTLB_BATCH || nslots + ndata > VVI_IOTLB_BATCH) {
+			complete_batch(q, heads, n, slot, nslots);
+			n = nslots = 0;
+		}
+		if (ndata > 0)
+			nslots += chain_slots(q, (uint16_t)e.id, s->ndesc,
+				slot + nslots);
+		heads[n++] = (uint16_t)e.id;
 	}
+	complete_batch(q, heads, n, slot, nslots);
 }
 
 /* Frees what the stopped backend never returned. */
@@ -194,6 +254,8 @@ vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
 	struct vvi_txq *q = txq;
 	uint16_t ntx = 0, pushed = 0;
 
+	vvi_serve_misses(q->dev, vvi_vring_used_count(&q->vr) == 0 &&
+		q->vr.nb_free < q->vr.size);
 	reclaim(q);
 	while (ntx < n) {
 		struct rte_mbuf *m = pkts[ntx];
