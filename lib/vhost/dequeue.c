@@ -96,8 +96,16 @@ build_packet(struct vhost_device *dev, struct rte_mempool *pool,
 	struct virtio_net_hdr_mrg_rxbuf hdr;
 	struct vhost_seg_cursor cur;
 
-	if (c->len <= dev->hdr_len || c->len - dev->hdr_len > VHOST_MAX_PKT_LEN)
+	if (unlikely(c->len <= dev->hdr_len)) {
+		VHOST_LOG_RATELIMITED(ERR, "(%s) chain at head %u (%u bytes) is too short for the %u-byte virtio-net header: dropped",
+			dev->ifname, c->head, c->len, dev->hdr_len);
 		return -EINVAL;
+	}
+	if (unlikely(c->len - dev->hdr_len > VHOST_MAX_PKT_LEN)) {
+		VHOST_LOG_RATELIMITED(ERR, "(%s) chain at head %u carries a %u-byte packet, more than %u: dropped",
+			dev->ifname, c->head, c->len - dev->hdr_len, VHOST_MAX_PKT_LEN);
+		return -EINVAL;
+	}
 	vhost_cursor_init(&cur, segs, c->nsegs);
 	/* The header may be split over several descriptors
 	 * (CVE-2022-2132): read it through the cursor like any data. */

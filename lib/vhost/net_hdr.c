@@ -13,6 +13,7 @@
 #include <rte_udp.h>
 
 #include "net_hdr.h"
+#include "vhost_log.h"
 
 void
 vhost_net_hdr_from_mbuf(const struct rte_mbuf *m,
@@ -85,11 +86,23 @@ fill_checksum(struct rte_mbuf *m, uint16_t start, uint16_t offset)
 	if (csum == 0)
 		csum = 0xffff;
 	/* The checksum field must be in the first segment to write it. */
-	if ((uint32_t)start + offset + sizeof(csum) > rte_pktmbuf_data_len(m))
+	if ((uint32_t)start + offset + sizeof(csum) > rte_pktmbuf_data_len(m)) {
+		VHOST_LOG_RATELIMITED(ERR, "virtio-net header: checksum field at %u + %u is not in the first %u bytes of the packet: refused",
+			start, offset, rte_pktmbuf_data_len(m));
 		return -EINVAL;
+	}
 	/* The guest picks the offset: it may be odd. */
 	memcpy(rte_pktmbuf_mtod_offset(m, void *, start + offset), &csum, sizeof(csum));
 	return 0;
+}
+
+/* A GSO request the packet cannot carry: refused, the caller drops it. */
+static int
+bad_gso(const struct virtio_net_hdr *hdr)
+{
+	VHOST_LOG_RATELIMITED(ERR, "virtio-net header: GSO type %u (size %u) does not match the packet: refused",
+		hdr->gso_type, hdr->gso_size);
+	return -EINVAL;
 }
 
 int
@@ -107,8 +120,13 @@ vhost_net_hdr_to_mbuf(const struct virtio_net_hdr *hdr, struct rte_mbuf *m,
 		/* The checksum field must lie inside the packet
 		 * (CVE-2024-11614 wrote outside it). */
 		if ((uint32_t)hdr->csum_start + hdr->csum_offset + 2 >
-		    rte_pktmbuf_pkt_len(m))
+		    rte_pktmbuf_pkt_len(m)) {
+			/* Guest input on the datapath: rate limited. */
+			VHOST_LOG_RATELIMITED(ERR, "virtio-net header: checksum field at %u + %u is outside the %u-byte packet: refused",
+				hdr->csum_start, hdr->csum_offset,
+				rte_pktmbuf_pkt_len(m));
 			return -EINVAL;
+		}
 	}
 	ptype = rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK |
 				  RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
@@ -136,14 +154,14 @@ vhost_net_hdr_to_mbuf(const struct virtio_net_hdr *hdr, struct rte_mbuf *m,
 		case VIRTIO_NET_HDR_GSO_TCPV4:
 		case VIRTIO_NET_HDR_GSO_TCPV6:
 			if (l4 != RTE_PTYPE_L4_TCP || hdr->gso_size == 0)
-				return -EINVAL;
+				return bad_gso(hdr);
 			m->ol_flags |= RTE_MBUF_F_RX_LRO | RTE_MBUF_F_RX_L4_CKSUM_NONE;
 			m->tso_segsz = hdr->gso_size;
 			break;
 		case VIRTIO_NET_HDR_GSO_UDP:
 			/* A UFO datagram may exceed the MTU: say so. */
 			if (l4 != RTE_PTYPE_L4_UDP || hdr->gso_size == 0)
-				return -EINVAL;
+				return bad_gso(hdr);
 			m->ol_flags |= RTE_MBUF_F_RX_LRO | RTE_MBUF_F_RX_L4_CKSUM_NONE;
 			m->tso_segsz = hdr->gso_size;
 			break;
@@ -168,13 +186,13 @@ vhost_net_hdr_to_mbuf(const struct virtio_net_hdr *hdr, struct rte_mbuf *m,
 	case VIRTIO_NET_HDR_GSO_TCPV4:
 	case VIRTIO_NET_HDR_GSO_TCPV6:
 		if (l4 != RTE_PTYPE_L4_TCP || hdr->gso_size == 0)
-			return -EINVAL;
+			return bad_gso(hdr);
 		m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG;
 		m->tso_segsz = hdr->gso_size;
 		break;
 	case VIRTIO_NET_HDR_GSO_UDP:
 		if (l4 != RTE_PTYPE_L4_UDP || hdr->gso_size == 0)
-			return -EINVAL;
+			return bad_gso(hdr);
 		m->ol_flags |= RTE_MBUF_F_TX_UDP_SEG;
 		m->tso_segsz = hdr->gso_size;
 		break;

@@ -216,3 +216,54 @@ fe_traffic_ok(struct fe_dev *d)
 		fe_tx_check(d, 60, 3, FM_TX_ONE_DESC, 0) &&
 		fe_tx_check(d, 1500, 4, FM_TX_HDR_APART, 0);
 }
+
+bool
+fe_canaries_intact(const struct fe_canary *c, int n)
+{
+	int i;
+	uint32_t j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < c[i].len; j++)
+			if (c[i].p[j] != FM_NET_POISON)
+				return fe_fail("canary %d (bytes the device must "
+						"not write) changed at byte %u",
+						i, j);
+	return true;
+}
+
+bool
+fe_pop_refused_and_good(struct fm_vring *vr, int bad_head, int good_head,
+		struct vring_used_elem *good, struct fm_chain *good_chain,
+		const char *what)
+{
+	bool seen_bad = bad_head >= vr->size, seen_good = false;
+	int64_t end = fm_now_ms() + 500;
+
+	while ((!seen_bad || !seen_good) && fm_now_ms() < end) {
+		struct vring_used_elem e;
+		struct fm_chain c;
+
+		if (!fm_vring_pop_used(vr, &e, &c))
+			continue;
+		if (e.id == (uint32_t)good_head) {
+			*good = e;
+			if (good_chain != NULL)
+				*good_chain = c;
+			seen_good = true;
+		} else if (e.id == (uint32_t)bad_head) {
+			if (e.len != 0)
+				return fe_fail("%s: bad chain used with "
+						"length %u", what, e.len);
+			seen_bad = true;
+		} else {
+			return fe_fail("%s: unexpected used id %u", what, e.id);
+		}
+	}
+	if (!seen_good)
+		return fe_fail("%s: good chain not in the used ring", what);
+	if (!seen_bad)
+		return fe_fail("%s: bad chain never returned to the guest",
+				what);
+	return true;
+}

@@ -72,6 +72,26 @@ bool fe_tx_check_q(struct fe_dev *d, int qp, uint32_t len, uint32_t seed,
 /* A few packets each way: the device works. */
 bool fe_traffic_ok(struct fe_dev *d);
 
+/* Guest bytes a refused chain must leave alone (filled with FM_NET_POISON). */
+struct fe_canary {
+	const uint8_t *p;
+	uint32_t len;
+};
+
+/* True if every canary byte still holds FM_NET_POISON. */
+bool fe_canaries_intact(const struct fe_canary *c, int n);
+
+/*
+ * After a refused chain (bad_head) and a good one were posted on vr and
+ * the device ran: pops both used elements, in either order, within
+ * 500 ms. The refused one must come back with length 0; *good and
+ * *good_chain (may be NULL) receive the good one's. A head beyond the
+ * ring cannot be handed back, so for one its used element is optional.
+ */
+bool fe_pop_refused_and_good(struct fm_vring *vr, int bad_head,
+		int good_head, struct vring_used_elem *good,
+		struct fm_chain *good_chain, const char *what);
+
 /* Prints a diagnostic (on stdout, beside CUnit's lines) and returns false. */
 bool fe_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

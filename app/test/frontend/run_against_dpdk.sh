@@ -21,7 +21,7 @@ lib="fm_conn.c fm_mem.c fm_vring.c fm_net.c fm_iommu.c fake_master.c
 	fe_harness.c fe_traffic.c fe_victim.c"
 progs="test_vhost_user_socket test_frontend_datapath test_frontend_malformed
 	test_frontend_bad_memory test_frontend_bad_desc test_frontend_fuzz
-	test_frontend_iotlb"
+	test_frontend_iotlb test_frontend_cve"
 
 for p in $progs; do
 	[ -f "$here/$p.c" ] || continue

@@ -96,26 +96,6 @@ set_desc(struct vring_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
 	d->next = next;
 }
 
-/* Guest bytes a bad chain must leave alone. */
-struct canary {
-	const uint8_t *p;
-	uint32_t len;
-};
-
-static bool
-canaries_intact(const struct canary *c, int n)
-{
-	int i;
-	uint32_t j;
-
-	for (i = 0; i < n; i++)
-		for (j = 0; j < c[i].len; j++)
-			if (c[i].p[j] != FM_NET_POISON)
-				return fe_fail("bad chain's buffer %d written "
-						"at byte %u", i, j);
-	return true;
-}
-
 /*
  * Builds one faulty chain of the given kind in vr and publishes it.
  * dev_writes: the buffers are RX buffers (device-writable).
@@ -144,7 +124,7 @@ enum fault {
 
 static int
 post_fault(struct fm_vring *vr, enum fault f, bool dev_writes,
-		struct canary *can, int *ncan)
+		struct fe_canary *can, int *ncan)
 {
 	uint16_t wr = dev_writes ? VRING_DESC_F_WRITE : 0;
 	struct vring_desc *t;
@@ -161,8 +141,8 @@ post_fault(struct fm_vring *vr, enum fault f, bool dev_writes,
 	CU_ASSERT_FATAL(fm_vring_alloc(vr, n, ids) == 0);
 	b1 = buffer(512);
 	b2 = buffer(512);
-	can[(*ncan)++] = (struct canary){ b1, 512 };
-	can[(*ncan)++] = (struct canary){ b2, 512 };
+	can[(*ncan)++] = (struct fe_canary){ b1, 512 };
+	can[(*ncan)++] = (struct fe_canary){ b2, 512 };
 	t = fm_mem_alloc(&D.m.mem, 0, 300 * sizeof(*t), 16);
 	CU_ASSERT_FATAL(t != NULL);
 	switch (f) {
@@ -177,7 +157,7 @@ post_fault(struct fm_vring *vr, enum fault f, bool dev_writes,
 		uint8_t *tail = fm_gpa_ptr(&D.m.mem, region0_end() - 64, 64);
 
 		memset(tail, FM_NET_POISON, 64);
-		can[(*ncan)++] = (struct canary){ tail, 64 };
+		can[(*ncan)++] = (struct fe_canary){ tail, 64 };
 		set_desc(&vr->desc[ids[0]], region0_end() - 64, 4096, wr, 0);
 		break;
 	}
@@ -258,52 +238,12 @@ post_fault(struct fm_vring *vr, enum fault f, bool dev_writes,
 	return ids[0];
 }
 
-/*
- * Pops the used entries of the bad and good heads (either order) and
- * returns the good one. A head out of the ring cannot be handed back
- * meaningfully, so for one its used entry is optional.
- */
-static bool
-pop_both(struct fm_vring *vr, int bad_head, int good_head,
-		struct vring_used_elem *good, struct fm_chain *good_chain,
-		const char *what)
-{
-	bool seen_bad = bad_head >= vr->size, seen_good = false;
-	int64_t end = fm_now_ms() + 500;
-
-	while ((!seen_bad || !seen_good) && fm_now_ms() < end) {
-		struct vring_used_elem e;
-		struct fm_chain c;
-
-		if (!fm_vring_pop_used(vr, &e, &c))
-			continue;
-		if (e.id == (uint32_t)good_head) {
-			*good = e;
-			*good_chain = c;
-			seen_good = true;
-		} else if (e.id == (uint32_t)bad_head) {
-			if (e.len != 0)
-				return fe_fail("%s: bad chain used with "
-						"length %u", what, e.len);
-			seen_bad = true;
-		} else {
-			return fe_fail("%s: unexpected used id %u", what, e.id);
-		}
-	}
-	if (!seen_good)
-		return fe_fail("%s: good chain not in the used ring", what);
-	if (!seen_bad)
-		return fe_fail("%s: bad chain never returned to the guest",
-				what);
-	return true;
-}
-
 /* Guest -> host: the bad chain yields nothing, the good packet passes. */
 static void
 run_tx_fault(enum fault f, const char *what)
 {
 	static uint8_t want[GOOD_LEN], got[GOOD_LEN + 64];
-	struct canary can[4];
+	struct fe_canary can[4];
 	struct vring_used_elem e;
 	struct fm_chain c;
 	struct rte_mbuf *mb[4];
@@ -326,7 +266,7 @@ run_tx_fault(enum fault f, const char *what)
 	CU_ASSERT(ok);
 	for (i = 0; i < n; i++)
 		rte_pktmbuf_free(mb[i]);
-	CU_ASSERT(pop_both(txq(), bad, good, &e, &c, what));
+	CU_ASSERT(fe_pop_refused_and_good(txq(), bad, good, &e, &c, what));
 	CU_ASSERT(fe_traffic_ok(&D));
 }
 
@@ -335,7 +275,7 @@ static void
 run_rx_fault(enum fault f, const char *what)
 {
 	static uint8_t want[GOOD_LEN], got[FM_NET_HDR_LEN + GOOD_LEN];
-	struct canary can[4];
+	struct fe_canary can[4];
 	struct vring_used_elem e = { 0, 0 };
 	struct fm_chain c;
 	struct rte_mbuf *m;
@@ -354,8 +294,8 @@ run_rx_fault(enum fault f, const char *what)
 	if (n != 1)
 		fe_fail("%s: enqueue_burst returned %u, want 1", what, n);
 	CU_ASSERT(n == 1);
-	CU_ASSERT(canaries_intact(can, ncan));
-	if (n == 1 && pop_both(rxq(), bad, good, &e, &c, what)) {
+	CU_ASSERT(fe_canaries_intact(can, ncan));
+	if (n == 1 && fe_pop_refused_and_good(rxq(), bad, good, &e, &c, what)) {
 		CU_ASSERT_EQUAL(e.len, FM_NET_HDR_LEN + GOOD_LEN);
 		CU_ASSERT(fm_net_read_chain(&D.m.mem, &c, sizeof(got), got) ==
 				(int)sizeof(got) && memcmp(got + FM_NET_HDR_LEN,
@@ -402,7 +342,7 @@ static void
 test_tx_bad_in_burst(void)
 {
 	static uint8_t want[2][GOOD_LEN], got[GOOD_LEN];
-	struct canary can[4];
+	struct fe_canary can[4];
 	struct rte_mbuf *mb[4];
 	int ncan, n, i;
 
@@ -430,7 +370,7 @@ test_rx_bad_in_burst(void)
 {
 	static uint8_t want[2][GOOD_LEN], got[GOOD_LEN];
 	struct virtio_net_hdr_mrg_rxbuf hdr;
-	struct canary can[4];
+	struct fe_canary can[4];
 	struct rte_mbuf *m[2];
 	struct vring_used_elem e;
 	int ncan, bad, nbufs, i;
@@ -459,7 +399,7 @@ test_rx_bad_in_burst(void)
 	CU_ASSERT_EQUAL(fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
 			sizeof(got), &nbufs), (int)GOOD_LEN);
 	CU_ASSERT(memcmp(got, want[1], GOOD_LEN) == 0);
-	CU_ASSERT(canaries_intact(can, ncan));
+	CU_ASSERT(fe_canaries_intact(can, ncan));
 }
 
 static CU_TestInfo tx_tests[] = {
