@@ -151,6 +151,7 @@ rte_vhost_set_vring_base(int vid, uint16_t queue_id, uint16_t last_avail_idx,
 	if (vq == NULL)
 		return -1;
 	vq->last_avail_idx = last_avail_idx;
+	vq->walked_ahead = last_avail_idx;
 	vq->last_used_idx = last_used_idx;
 	return 0;
 }

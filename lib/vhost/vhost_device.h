@@ -163,6 +163,8 @@ struct vhost_device {
 	 * (vhost_user_flush_replies); they go out in request order. */
 	uint8_t replies[VHOST_REPLY_BUF_SIZE];
 	uint32_t replies_len;
+	/* An IOTLB update came for a ring holding packets (event thread). */
+	bool held_waiting;
 	char ifname[PATH_MAX];
 };
 

@@ -157,6 +157,7 @@ conn_read(int fd, void *arg)
 		if (ret < 0)
 			goto closed;
 	}
+	vhost_iotlb_after_messages(c->dev);
 	if (vhost_user_flush_replies(c->dev) == 0)
 		return;
 closed:

@@ -67,6 +67,10 @@ int vhost_on_set_vring_enable(struct vhost_device *dev, struct vhost_user_msg *m
 int vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_iotlb_msg(struct vhost_device *dev, struct vhost_user_msg *msg);
 
+/* After the messages of one wake-up: deliver the packets the rings
+ * held for IOTLB updates that came meanwhile. Runs on the event thread. */
+void vhost_iotlb_after_messages(struct vhost_device *dev);
+
 /* Stop watching and close the backend request channel. */
 void vhost_slave_channel_close(struct vhost_device *dev);
 

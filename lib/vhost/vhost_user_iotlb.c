@@ -171,12 +171,34 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 		if (vq->ring_addr_set && (!vq->access_ok ||
 		    vhost_vring_uses_iova(vq, m->iova, m->size)))
 			vhost_vring_translate(dev, vq);
-		vhost_enqueue_flush_held(dev, vq);
+		/* Held packets go on once the wake-up's updates are all in
+		 * (vhost_iotlb_after_messages), not one update at a time. */
+		if (vq->nb_held != 0)
+			dev->held_waiting = true;
 		if (vq->nb_unsent != 0)
 			vhost_iotlb_send_misses(dev, vq);
 		unlock_ring(vq);
 	}
 	return VH_OK;
+}
+
+void
+vhost_iotlb_after_messages(struct vhost_device *dev)
+{
+	if (!dev->held_waiting)
+		return;
+	dev->held_waiting = false;
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		struct vhost_virtqueue *vq = dev->vq[i];
+
+		if (vq->nb_held == 0)
+			continue;
+		lock_ring(vq);
+		vhost_enqueue_flush_held(dev, vq);
+		if (vq->nb_unsent != 0)
+			vhost_iotlb_send_misses(dev, vq);
+		unlock_ring(vq);
+	}
 }
 
 static int

@@ -88,6 +88,7 @@ vhost_on_set_vring_base(struct vhost_device *dev, struct vhost_user_msg *msg)
 		return VH_ERR;
 	}
 	vq->last_avail_idx = (uint16_t)msg->payload.state.num;
+	vq->walked_ahead = vq->last_avail_idx;
 	vq->last_used_idx = vq->last_avail_idx;
 	vq->signalled_used_valid = false;
 	return VH_OK;
