@@ -165,6 +165,10 @@ struct vhost_device {
 	uint32_t replies_len;
 	/* An IOTLB update came for a ring holding packets (event thread). */
 	bool held_waiting;
+	/* Answers read from the backend channel, not yet whole (event
+	 * thread; room for 64 answers of 20 bytes). */
+	uint8_t slave_in[1280];
+	uint32_t slave_in_len;
 	char ifname[PATH_MAX];
 };
 

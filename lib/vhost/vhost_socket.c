@@ -4,6 +4,7 @@
  * reconnection, and the connections they carry. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,11 +76,16 @@ struct vhost_socket {
 	const struct rte_vhost_device_ops *ops;
 	uint64_t iotlb_max_age;		/* timer cycles, 0: none */
 	TAILQ_HEAD(, vhost_conn) conns;
+	/* Connections the event thread took off conns and is tearing down:
+	 * unregister waits for them too. */
+	uint32_t closing;
 };
 
 /* Protects the socket list, each socket's fields and connection list. */
 static pthread_mutex_t sockets_lock = PTHREAD_MUTEX_INITIALIZER;
 static TAILQ_HEAD(, vhost_socket) sockets = TAILQ_HEAD_INITIALIZER(sockets);
+/* Signalled (with sockets_lock) when a socket's closing count drops. */
+static pthread_cond_t conn_closed = PTHREAD_COND_INITIALIZER;
 
 uint64_t
 vhost_socket_features(const struct vhost_socket *vs)
@@ -170,6 +176,7 @@ closed:
 	}
 	c->listed = false;
 	TAILQ_REMOVE(&vs->conns, c, next);
+	vs->closing++;
 	if (!vs->is_server && !(vs->flags & RTE_VHOST_USER_NO_RECONNECT)) {
 		/* As DPDK: a first attempt at once (a frontend that keeps
 		 * listening, such as virtio-user with server=1, takes it),
@@ -180,6 +187,11 @@ closed:
 	pthread_mutex_unlock(&sockets_lock);
 	fd_event_del(c->fd);
 	conn_destroy(c);
+	/* vs is still there: unregister waits for this. */
+	pthread_mutex_lock(&sockets_lock);
+	vs->closing--;
+	pthread_cond_broadcast(&conn_closed);
+	pthread_mutex_unlock(&sockets_lock);
 }
 
 /* Adopt a new connection fd. Called with sockets_lock held. */
@@ -261,7 +273,13 @@ try_connect(struct vhost_socket *vs)
 
 	if (fd < 0)
 		return fd;
-	if (connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+	/* Never wait in connect(): it runs on the event thread, and a
+	 * frontend whose listening queue is full (not accepting yet) would
+	 * stop every device (as in DPDK: EAGAIN, then the next attempt).
+	 * Once connected the socket blocks again, as messages expect. */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+	    fcntl(fd, F_SETFL, 0) < 0) {
 		int err = errno;
 
 		close(fd);
@@ -430,6 +448,15 @@ rte_vhost_driver_unregister(const char *path)
 		fd_event_del(c->fd);
 		conn_destroy(c);
 	}
+	/* A connection whose frontend went away just before is being torn
+	 * down by the event thread, off the list: wait for it as well, so
+	 * that, as in DPDK, no callback of this socket runs and none of its
+	 * fds is open once we return. (From a callback, on the event
+	 * thread, that teardown would be the caller's own.) */
+	pthread_mutex_lock(&sockets_lock);
+	while (vs->closing > 0 && !fd_event_in_thread())
+		pthread_cond_wait(&conn_closed, &sockets_lock);
+	pthread_mutex_unlock(&sockets_lock);
 	VHOST_LOG_INFO("(%s) unregistered", vs->path);
 	free(vs);
 	return 0;

@@ -29,39 +29,37 @@ unlock_ring(struct vhost_virtqueue *vq)
 	vhost_vq_unlock(vq);
 }
 
-/* One answer on the backend channel to a miss sent with NEED_REPLY:
- * non-zero means the IOVA is not mapped. Returns 1 if one was handled,
- * 0 if none is waiting, -1 if the channel is closed or out of sync. */
-static int
-slave_channel_read_one(int fd, struct vhost_device *dev)
-{
-	struct {
-		struct vhost_msg_header hdr;
-		uint64_t result;
-	} __attribute__((packed)) reply;
-	struct vhost_iotlb_asked asked;
-	ssize_t n = recv(fd, &reply, sizeof(reply), MSG_DONTWAIT);
+/* The frontend's answer to a miss sent with NEED_REPLY. */
+struct slave_reply {
+	struct vhost_msg_header hdr;
+	uint64_t result;
+} __attribute__((packed));
 
-	if (n < 0 && errno == EAGAIN)
-		return 0;
-	if (n != (ssize_t)sizeof(reply) || !(reply.hdr.flags & VHOST_USER_REPLY_MASK) ||
-	    reply.hdr.size != sizeof(reply.result)) {
-		if (n != 0)
-			VHOST_DEV_LOG(ERR, dev, "backend channel: unexpected data (%zd bytes)", n);
+/* One answer: non-zero means the IOVA is not mapped. Returns 0, or -1
+ * if it is not an answer (the channel is out of step). */
+static int
+slave_reply_handle(struct vhost_device *dev, const struct slave_reply *reply)
+{
+	struct vhost_iotlb_asked asked;
+
+	if (!(reply->hdr.flags & VHOST_USER_REPLY_MASK) ||
+	    reply->hdr.size != sizeof(reply->result)) {
+		VHOST_DEV_LOG(ERR, dev, "backend channel: unexpected request %u (flags 0x%x, size %u)",
+			reply->hdr.request, reply->hdr.flags, reply->hdr.size);
 		return -1;
 	}
 	rte_spinlock_lock(&dev->slave_lock);
 	if (dev->asked_count == 0) {
 		rte_spinlock_unlock(&dev->slave_lock);
-		return 1;
+		return 0;
 	}
 	asked = dev->asked[dev->asked_head];
 	dev->asked_head = (dev->asked_head + 1) % VHOST_IOTLB_MAX_ASKED;
 	dev->asked_count--;
 	rte_spinlock_unlock(&dev->slave_lock);
 
-	if (reply.result == 0 || asked.vring >= dev->nr_vring)
-		return 1;
+	if (reply->result == 0 || asked.vring >= dev->nr_vring)
+		return 0;
 	VHOST_DEV_LOG(ERR, dev, "vring %u: the frontend has no mapping for iova 0x%" PRIx64
 		" (perm %u)", asked.vring, asked.iova, asked.perm);
 	lock_ring(dev->vq[asked.vring]);
@@ -69,26 +67,40 @@ slave_channel_read_one(int fd, struct vhost_device *dev)
 	/* Held packets go on past the refused buffers. */
 	vhost_enqueue_flush_held(dev, dev->vq[asked.vring]);
 	unlock_ring(dev->vq[asked.vring]);
-	return 1;
+	return 0;
 }
 
-/* The answers come as a batch when the misses went as one: take what is
- * there (bounded, other devices wait), then return to the event loop. */
+/* The answers come as a batch when the misses went as one: read what is
+ * there in one go (a partial answer waits in dev->slave_in for its end). */
 static void
 slave_channel_read(int fd, void *arg)
 {
 	struct vhost_device *dev = arg;
+	struct slave_reply r;
+	size_t done = 0;
+	ssize_t n;
 
-	for (unsigned int i = 0; i < VHOST_IOTLB_MAX_ASKED; i++) {
-		int ret = slave_channel_read_one(fd, dev);
-
-		if (ret == 0)
-			return;
-		if (ret < 0) {
-			fd_event_del(fd);	/* closed or out of sync: stop reading */
+	n = recv(fd, dev->slave_in + dev->slave_in_len,
+		 sizeof(dev->slave_in) - dev->slave_in_len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			VHOST_DEV_LOG(ERR, dev, "backend channel: %s", strerror(errno));
+		fd_event_del(fd);	/* closed: stop reading */
+		return;
+	}
+	dev->slave_in_len += n;
+	for (; dev->slave_in_len - done >= sizeof(r); done += sizeof(r)) {
+		memcpy(&r, dev->slave_in + done, sizeof(r));
+		if (slave_reply_handle(dev, &r) < 0) {
+			fd_event_del(fd);	/* out of step: stop reading */
+			dev->slave_in_len = 0;
 			return;
 		}
 	}
+	memmove(dev->slave_in, dev->slave_in + done, dev->slave_in_len - done);
+	dev->slave_in_len -= done;
 }
 
 /* Stop using the backend channel (device reset or a new channel). */
@@ -102,6 +114,7 @@ vhost_slave_channel_close(struct vhost_device *dev)
 	close(dev->slave_fd);
 	dev->slave_fd = -1;
 	dev->asked_count = 0;
+	dev->slave_in_len = 0;
 	rte_spinlock_unlock(&dev->slave_lock);
 }
 

@@ -285,9 +285,10 @@ run_attack() {
 	[ "$guard" = 0 ] || { ok=0; why="$why guard page written;"; }
 	[ "$sbad" = 0 ] || { ok=0; why="$why straddled rx corrupted;"; }
 	[ "$sent" -gt 0 ] || { ok=0; why="$why no attack sent;"; }
-	# Well-formed traffic must still flow at the end of the run, at a
-	# rate no healthy case comes near (a stalled ring trickles ~100/s).
-	[ $((LATE - MID)) -ge $((SECS * 20000)) ] ||
+	# Well-formed traffic must still flow at the end of the run: a
+	# stalled ring trickles ~100/s; 1000/s is far above that and far
+	# below the slowest healthy run seen on a busy machine (~9000/s).
+	[ $((LATE - MID)) -ge $((SECS * 1000)) ] ||
 		{ ok=0; why="$why traffic stalled ($((LATE - MID)) packets received in the second half);"; }
 	if [ "$dir" = tx ]; then
 		# Refused chains never reach the receiver; straddled ones must.

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <linux/virtio_net.h>
 
+#include <rte_cycles.h>
 #include <rte_dev.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
@@ -102,13 +103,19 @@ vvi_dev_addr(const struct vvi_dev *d, uint64_t va, uint64_t len)
 }
 
 /* Serves the backend's IOTLB misses from the datapath: always in
- * dynamic mode (every buffer misses once), in static mode only when the
- * ring made no progress (a miss is rare there, a poll() is not free). */
+ * dynamic mode (every buffer misses once). In static mode a miss is rare
+ * and the control thread serves it; a ring that made no progress looks
+ * too, but at most every VVI_STALL_POLL_US (a syscall per burst would
+ * slow the datapath down). */
+#define VVI_STALL_POLL_US 200
 static inline void
 vvi_serve_misses(struct vvi_dev *d, bool stalled)
 {
-	if (d->args.iommu == VVI_IOMMU_DYNAMIC ||
-			(d->args.iommu == VVI_IOMMU_STATIC && stalled))
+	if (d->args.iommu == VVI_IOMMU_DYNAMIC)
+		vvi_iommu_chan_poll(&d->iommu);
+	else if (d->args.iommu == VVI_IOMMU_STATIC && stalled &&
+			rte_get_timer_cycles() - d->iommu.polled_at >
+			rte_get_timer_hz() / (1000000 / VVI_STALL_POLL_US))
 		vvi_iommu_chan_poll(&d->iommu);
 }
 

@@ -60,7 +60,9 @@ send_iotlb_batch(struct vvi_iommu *io, const struct vvi_map *m,
 	unsigned int n, uint8_t type, int *res)
 {
 	struct vhost_iotlb_msg msg[VVI_IOTLB_BATCH] = { { 0 } };
-	int first = 0, gone = 0, st;
+	int ack[VVI_IOTLB_BATCH];
+	bool ack_read;
+	int first = 0, st;
 
 	RTE_ASSERT(n <= VVI_IOTLB_BATCH);
 	if (n == 0)
@@ -72,16 +74,12 @@ send_iotlb_batch(struct vvi_iommu *io, const struct vvi_map *m,
 		};
 	st = vvi_chan_send_batch_locked(io->chan, VVI_IOTLB_MSG, msg,
 		sizeof(msg[0]), n);
+	ack_read = st == 1;
+	if (ack_read)
+		st = vvi_chan_await_acks_locked(io->chan, VVI_IOTLB_MSG, n, ack);
 	for (unsigned int i = 0; i < n; i++) {
-		int r = st;
+		int r = st < 0 ? st : st == 0 && ack_read ? ack[i] : 0;
 
-		if (r == 1) {
-			/* A lost connection leaves no more acks to read. */
-			r = gone ? gone : vvi_chan_await_locked(io->chan,
-				VVI_IOTLB_MSG, NULL, 0);
-			if (r == -ETIMEDOUT || r == -EPIPE)
-				gone = r;
-		}
 		count_result(io, &m[i], type, r);
 		if (res != NULL)
 			res[i] = r;

@@ -86,6 +86,9 @@ struct vvi_iommu {
 	pthread_mutex_t slave_lock;
 	bool slave_gone;
 	uint64_t polled_at;	/* TSC of the last vvi_iommu_chan_poll */
+	/* Bytes read from slave_fd, not yet a whole request (slave_lock). */
+	uint8_t rbuf[8192];
+	size_t rlen;
 	int slave_fd;
 	int quit_fd;
 	pthread_t thread;

@@ -100,19 +100,78 @@ serve_batch(struct vvi_iommu *io, struct req_batch *b)
 	b->nreq = 0;
 }
 
-static bool
-readable_now(int fd)
+/* Appends what the backend has queued to io->rbuf, without waiting.
+ * Returns 0, or -errno once the channel is gone. */
+static int
+fill(struct vvi_iommu *io)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char cbuf[CMSG_SPACE(sizeof(int) * VVI_MAX_FDS)];
+	struct iovec iov = {
+		.iov_base = io->rbuf + io->rlen,
+		.iov_len = sizeof(io->rbuf) - io->rlen,
+	};
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	ssize_t n;
 
-	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
+	if (iov.iov_len == 0)
+		return 0;
+	n = recvmsg(io->slave_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (n == 0)
+		return -EPIPE;
+	/* No request we serve carries fds: never keep one. */
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int nf = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (int i = 0; i < nf; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+				close(fd);
+			}
+		}
+	}
+	io->rlen += n;
+	return 0;
+}
+
+/* Moves the first complete request of io->rbuf to hdr and payload.
+ * Returns its payload size, -EAGAIN if none is complete yet, or -EPROTO
+ * for a malformed one (the channel is then out of step). */
+static int
+take(struct vvi_iommu *io, struct vvi_msg_hdr *hdr, uint8_t *payload)
+{
+	size_t total;
+
+	if (io->rlen < sizeof(*hdr))
+		return -EAGAIN;
+	memcpy(hdr, io->rbuf, sizeof(*hdr));
+	if ((hdr->flags & VVI_FLAG_VERSION_MASK) != VVI_FLAG_VERSION ||
+			hdr->size > VVI_MAX_PAYLOAD) {
+		VVI_LOG(ERR, "backend channel: bad request %u flags %#x size %u",
+			hdr->request, hdr->flags, hdr->size);
+		return -EPROTO;
+	}
+	total = sizeof(*hdr) + hdr->size;
+	if (io->rlen < total)
+		return -EAGAIN;
+	memcpy(payload, io->rbuf + sizeof(*hdr), hdr->size);
+	memmove(io->rbuf, io->rbuf + total, io->rlen - total);
+	io->rlen -= total;
+	return (int)hdr->size;
 }
 
 /* Serves the requests already queued, in batches: a backend that sends
- * the misses of a burst together gets its UPDATEs together. With once,
- * one batch only: a datapath caller must get back to its ring, or a
- * backend asking one page at a time would keep it here. Caller holds
- * io->slave_lock. Returns 0, or -errno once the channel is gone. */
+ * the misses of a burst together gets its UPDATEs together, and they are
+ * read together. With once, one batch only: a datapath caller must get
+ * back to its ring, or a backend asking one page at a time would keep it
+ * here. Caller holds io->slave_lock. Returns 0, or -errno once the
+ * channel is gone. */
 static int
 drain(struct vvi_iommu *io, bool once)
 {
@@ -121,18 +180,21 @@ drain(struct vvi_iommu *io, bool once)
 	struct vvi_msg_hdr hdr;
 	int r = 0;
 
-	while (r >= 0 && !io->slave_gone && readable_now(io->slave_fd)) {
-		do {
-			r = vvi_sock_recv(io->slave_fd, &hdr, buf, sizeof(buf),
-				VVI_REPLY_TIMEOUT_MS);
-			if (r >= 0)
-				add_request(&b, &hdr, buf, r);
-		} while (r >= 0 && b.nreq < VVI_IOTLB_BATCH &&
-			readable_now(io->slave_fd));
-		if (!once)
-			io->thread_misses += b.nmiss;
-		serve_batch(io, &b);
-		if (once)
+	while (!io->slave_gone) {
+		r = fill(io);
+		while (r >= 0 && b.nreq < VVI_IOTLB_BATCH &&
+				(r = take(io, &hdr, buf)) >= 0)
+			add_request(&b, &hdr, buf, r);
+		if (r == -EAGAIN)
+			r = 0;
+		if (b.nreq > 0) {
+			if (!once)
+				io->thread_misses += b.nmiss;
+			serve_batch(io, &b);
+		} else if (r == 0) {
+			break;		/* nothing queued */
+		}
+		if (r < 0 || once)
 			break;
 	}
 	if (r < 0 && !io->slave_gone) {
@@ -220,6 +282,7 @@ vvi_iommu_chan_open(struct vvi_iommu *io)
 	}
 	io->slave_fd = sv[0];
 	io->slave_gone = false;
+	io->rlen = 0;
 	pthread_mutex_init(&io->slave_lock, NULL);
 	r = rte_ctrl_thread_create(&io->thread, "vvi-iotlb", NULL, chan_thread,
 		io);

@@ -357,6 +357,37 @@ vvi_chan_await_locked(struct vvi_chan *c, uint32_t req, void *reply,
 }
 
 int
+vvi_chan_await_acks_locked(struct vvi_chan *c, uint32_t req, unsigned int n,
+	int *res)
+{
+	struct {
+		struct vvi_msg_hdr hdr;
+		uint64_t v;
+	} __attribute__((packed)) ack[VVI_MAX_BATCH];
+	int r;
+
+	if (n == 0 || n > VVI_MAX_BATCH)
+		return -EINVAL;
+	/* Acks are all the same size: read them in one go. */
+	r = read_full(c->fd, ack, n * sizeof(ack[0]), VVI_REPLY_TIMEOUT_MS);
+	if (r < 0) {
+		VVI_LOG(ERR, "no acks to %u requests %u: %s", n, req, strerror(-r));
+		return r;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		if (ack[i].hdr.request != req || !(ack[i].hdr.flags & VVI_FLAG_REPLY) ||
+				ack[i].hdr.size != sizeof(ack[i].v)) {
+			VVI_LOG(ERR, "ack to request %u expected, got request %u flags %#x size %u",
+				req, ack[i].hdr.request, ack[i].hdr.flags,
+				ack[i].hdr.size);
+			return -EPROTO;
+		}
+		res[i] = ack[i].v == 0 ? 0 : -EIO;
+	}
+	return 0;
+}
+
+int
 vvi_chan_call_locked(struct vvi_chan *c, uint32_t req, const void *payload,
 	uint32_t size, const int *fds, int nfds, void *reply,
 	uint32_t reply_size)

@@ -104,6 +104,12 @@ int vvi_chan_await_locked(struct vvi_chan *c, uint32_t req, void *reply,
 int vvi_chan_send_batch_locked(struct vvi_chan *c, uint32_t req,
 	const void *payloads, uint32_t size, unsigned int n);
 
+/* Reads the acks of n requests req in one go: res[i] is 0 or -EIO (the
+ * backend refused request i). Returns 0, or -errno when the acks could
+ * not be read (the channel is then unusable). */
+int vvi_chan_await_acks_locked(struct vvi_chan *c, uint32_t req,
+	unsigned int n, int *res);
+
 int vvi_chan_call(struct vvi_chan *c, uint32_t req, const void *payload,
 	uint32_t size, const int *fds, int nfds, void *reply,
 	uint32_t reply_size);
