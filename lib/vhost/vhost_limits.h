@@ -34,8 +34,12 @@
  * protocol violation; the connection is closed rather than resynced. */
 #define VHOST_MAX_MSG_PAYLOAD 4096
 
-/* A partial message must not block the event thread for long. */
-#define VHOST_MSG_TIMEOUT_MS 2000
+/* A partial message must not block the event thread for long: while
+ * it waits, no other device's messages are handled, and IOTLB updates
+ * answering other devices' misses must arrive within
+ * VHOST_IOTLB_MISS_TIMEOUT_MS, or those devices drop packets. Frontends
+ * write a message with one sendmsg(); its parts arrive together. */
+#define VHOST_MSG_TIMEOUT_MS 250
 /* Messages of one connection handled per wake-up of the event thread,
  * and room for their replies (an ack is 20 bytes; a larger reply that
  * does not fit flushes the others first). */
@@ -72,6 +76,10 @@
 /* A miss the frontend does not answer in this time (an IOVA the guest
  * never mapped) fails the access: the chain is dropped and counted. */
 #define VHOST_IOTLB_MISS_TIMEOUT_MS 500
+/* A frontend stuck in the middle of a message holds the event thread:
+ * other devices' answers must still make it in time. */
+_Static_assert(2 * VHOST_MSG_TIMEOUT_MS <= VHOST_IOTLB_MISS_TIMEOUT_MS,
+	       "a partial message may not outlast other devices' misses");
 
 /* Environment variable: a lifetime in microseconds for IOTLB entries (0 or unset:
  * entries live until invalidated, as the protocol says). A workaround

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The scenarios of test_fault_churn: a live device whose frontend (in
+ * this process) changes things under the datapath's feet while packets
+ * flow both ways, and no packet may be lost.
+ */
+#ifndef CHURN_H
+#define CHURN_H
+
+#include <stdbool.h>
+
+/* How long each scenario churns (FAULT_CHURN_MS overrides). */
+#define CHURN_MS 2500
+/* The warm-up run before the usage baseline. */
+#define CHURN_WARM_MS 150
+
+/* Scenario 2: SET_MEM_TABLE again and again, new fds and addresses,
+ * regions hot-added and removed (churn_memtable.c). */
+void test_churn_mem_table(void);
+
+/* Scenario 3: rings disabled and enabled, stopped (GET_VRING_BASE) and
+ * restarted (churn_rings.c). */
+void test_churn_rings(void);
+
+/* Scenario 4: IOTLB updates, invalidations, revocations and flushes
+ * (churn_iotlb.c). */
+void test_churn_iotlb(void);
+
+/* The churn duration for a run (warm-up or not). */
+int churn_ms(bool warm);
+
+#endif /* CHURN_H */

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Ports and their callbacks: see fault_port.h. */
+#include "fault_port.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_vhost.h>
+
+#include "fe_harness.h"
+#include "fm_conn.h"
+
+static struct fault_port ports[FAULT_MAX_PORTS];
+static atomic_int nports;
+/* Callbacks for a vid no port claims: always a library bug. */
+static atomic_int strays;
+
+int
+fault_port_strays(void)
+{
+	return atomic_load(&strays);
+}
+
+int
+fault_port_count(void)
+{
+	return atomic_load(&nports);
+}
+
+struct fault_port *
+fault_port_at(int i)
+{
+	return &ports[i];
+}
+
+static struct fault_port *
+port_of(int vid)
+{
+	char name[256];
+	int i, n = atomic_load(&nports);
+
+	if (rte_vhost_get_ifname(vid, name, sizeof(name)) == 0)
+		for (i = 0; i < n; i++)
+			if (ports[i].used && strcmp(ports[i].path, name) == 0)
+				return &ports[i];
+	atomic_fetch_add(&strays, 1);
+	return NULL;
+}
+
+int64_t
+fault_vring_stat(int vid, uint16_t q, const char *suffix)
+{
+	struct rte_vhost_stat_name names[64];
+	struct rte_vhost_stat st[64];
+	size_t sl = strlen(suffix);
+	int n, i;
+
+	n = rte_vhost_vring_stats_get_names(vid, q, names, 64);
+	if (n <= 0 || n > 64 || rte_vhost_vring_stats_get(vid, q, st, 64) != n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const char *nm;
+		size_t l;
+
+		if (st[i].id >= (uint64_t)n)
+			continue;
+		nm = names[st[i].id].name;
+		l = strlen(nm);
+		if (l >= sl && strcmp(nm + l - sl, suffix) == 0)
+			return (int64_t)st[i].value;
+	}
+	return -1;
+}
+
+/* The library's view of the device, while it still exists. */
+static void
+take_view(int vid, struct fault_vq_view *v)
+{
+	uint16_t q;
+
+	memset(v, 0, sizeof(*v));
+	for (q = 0; q < 2; q++) {
+		int64_t good = fault_vring_stat(vid, q, "_good_packets");
+		int64_t drop = fault_vring_stat(vid, q, "_dropped_packets");
+		int64_t inval = fault_vring_stat(vid, q,
+				"_invalid_descriptor_chains");
+		int64_t tmo = fault_vring_stat(vid, q, "_iotlb_miss_timeouts");
+
+		if (good < 0 || drop < 0 || inval < 0 || tmo < 0 ||
+				rte_vhost_get_vring_base(vid, q,
+					&v->last_avail[q], &v->last_used[q]) < 0)
+			return;
+		v->good[q] = (uint64_t)good;
+		v->dropped[q] = (uint64_t)drop;
+		v->invalid[q] = (uint64_t)inval;
+		v->timeouts[q] = (uint64_t)tmo;
+		v->misses[q] = (uint64_t)fault_vring_stat(vid, q,
+				"_iotlb_misses");
+		v->pending[q] = (uint64_t)fault_vring_stat(vid, q,
+				"_iotlb_pending");
+	}
+	v->valid = true;
+}
+
+static int
+on_new_device(int vid)
+{
+	struct fault_port *p = port_of(vid);
+
+	if (p == NULL)
+		return -1;
+	if (atomic_load(&p->active)) {
+		/* One device per port at a time in these tests. */
+		atomic_fetch_add(&p->refused, 1);
+		return -1;
+	}
+	atomic_store(&p->vid, vid);
+	atomic_store(&p->active, true);
+	atomic_fetch_add(&p->new_device, 1);
+	return 0;
+}
+
+static void
+on_destroy_device(int vid)
+{
+	struct fault_port *p = port_of(vid);
+
+	if (p == NULL || !atomic_load(&p->active) ||
+			atomic_load(&p->vid) != vid) {
+		if (p != NULL)
+			atomic_fetch_add(&p->refused, 1);
+		return;
+	}
+	/* Close the gate, then wait for a burst already past it. */
+	atomic_store(&p->active, false);
+	while (atomic_load(&p->in_burst))
+		sched_yield();
+	take_view(vid, &p->at_stop);
+	atomic_fetch_add(&p->destroy_device, 1);
+}
+
+static int
+on_vring_state_changed(int vid, uint16_t queue_id, int enable)
+{
+	struct fault_port *p = port_of(vid);
+
+	if (p == NULL)
+		return -1;
+	atomic_fetch_add(enable ? &p->vring_up : &p->vring_down, 1);
+	return 0;
+}
+
+static int
+on_new_connection(int vid)
+{
+	struct fault_port *p = port_of(vid);
+
+	if (p == NULL)
+		return -1;
+	atomic_fetch_add(&p->new_connection, 1);
+	return 0;
+}
+
+static void
+on_destroy_connection(int vid)
+{
+	struct fault_port *p = port_of(vid);
+
+	if (p != NULL)
+		atomic_fetch_add(&p->destroy_connection, 1);
+}
+
+static const struct rte_vhost_device_ops fault_ops = {
+	.new_device = on_new_device,
+	.destroy_device = on_destroy_device,
+	.vring_state_changed = on_vring_state_changed,
+	.new_connection = on_new_connection,
+	.destroy_connection = on_destroy_connection,
+};
+
+struct fault_port *
+fault_port_start(const char *name, uint64_t flags)
+{
+	int i, n = atomic_load(&nports);
+	struct fault_port *p;
+
+	/* A stopped port's slot is taken again (its gate is closed). */
+	for (i = 0; i < n && ports[i].used; i++)
+		;
+	if (i >= FAULT_MAX_PORTS)
+		return NULL;
+	p = &ports[i];
+	memset(p, 0, sizeof(*p));
+	p->index = i;
+	p->flags = flags;
+	atomic_store(&p->vid, -1);
+	fe_sock_path(p->path, sizeof(p->path), name);
+	/* Listed before registering: callbacks may come at once. */
+	p->used = true;
+	if (i == n)
+		atomic_store(&nports, n + 1);
+	if (rte_vhost_driver_register(p->path, flags) != 0)
+		goto fail;
+	if (rte_vhost_driver_callback_register(p->path, &fault_ops) != 0 ||
+			rte_vhost_driver_start(p->path) != 0) {
+		rte_vhost_driver_unregister(p->path);
+		goto fail;
+	}
+	return p;
+fail:
+	p->used = false;
+	return NULL;
+}
+
+int
+fault_port_stop(struct fault_port *p)
+{
+	int ret;
+
+	if (!p->used)
+		return -1;
+	ret = rte_vhost_driver_unregister(p->path);
+	p->used = false;
+	if (!(p->flags & RTE_VHOST_USER_CLIENT))
+		unlink(p->path);
+	return ret;
+}
+
+void
+fault_port_reset_traffic(struct fault_port *p, uint32_t stream)
+{
+	atomic_store(&p->stream, stream);
+	atomic_store(&p->g2h_received, 0);
+	atomic_store(&p->g2h_next, 0);
+	atomic_store(&p->g2h_gaps, 0);
+	atomic_store(&p->g2h_bad, 0);
+	atomic_store(&p->g2h_poisoned, 0);
+	atomic_store(&p->h2g_sent, 0);
+	atomic_store(&p->h2g_on, true);
+	p->at_stop.valid = false;
+	if (p->g2h_seen != NULL)
+		memset(p->g2h_seen, 0, (p->g2h_seen_max + 7) / 8);
+}
+
+bool
+fault_port_wait_active(struct fault_port *p, int timeout_ms)
+{
+	int64_t deadline = fm_now_ms() + timeout_ms;
+
+	while (!atomic_load(&p->active)) {
+		if (fm_now_ms() >= deadline)
+			return false;
+		usleep(200);
+	}
+	return true;
+}
+
+bool
+fault_port_wait_quiet(struct fault_port *p, int nconn, int timeout_ms)
+{
+	int64_t deadline = fm_now_ms() + timeout_ms;
+
+	while (atomic_load(&p->destroy_connection) < nconn ||
+			atomic_load(&p->new_device) !=
+			atomic_load(&p->destroy_device)) {
+		if (fm_now_ms() >= deadline)
+			return false;
+		usleep(100);
+	}
+	return true;
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The witness device: see fault_witness.h. */
+#include "fault_witness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+#include <rte_vhost.h>
+
+#include "fault_datapath.h"
+#include "fault_link.h"
+#include "fault_usage.h"
+#include "fe_harness.h"
+#include "fe_traffic.h"
+
+#define WITNESS_STREAM 0x57000000u
+
+static struct {
+	struct fault_link k;
+	bool open;
+	pthread_t thread;
+	atomic_bool running, stop;
+	/* At the last start: progress is counted from there. */
+	unsigned int tx_base, rx_base;
+} w;
+
+int
+fault_witness_open(void)
+{
+	if (fault_link_prepare(&w.k, "witness",
+			RTE_VHOST_USER_NET_STATS_ENABLE, WITNESS_STREAM) < 0 ||
+			fault_link_start(&w.k, FM_BIT(VIRTIO_F_VERSION_1) |
+				FM_BIT(VIRTIO_NET_F_MRG_RXBUF) |
+				FM_BIT(FM_F_PROTOCOL_FEATURES)) < 0) {
+		fe_fail("witness: cannot start");
+		return -1;
+	}
+	w.open = true;
+	return 0;
+}
+
+static void
+stop_thread(void)
+{
+	if (!atomic_load(&w.running))
+		return;
+	atomic_store(&w.stop, true);
+	pthread_join(w.thread, NULL);
+	atomic_store(&w.running, false);
+}
+
+void
+fault_witness_close(void)
+{
+	stop_thread();
+	fault_link_close(&w.k);
+	w.open = false;
+}
+
+static void *
+witness_main(void *arg)
+{
+	(void)arg;
+	fault_unpin();
+	while (!atomic_load(&w.stop))
+		if (fault_guest_step(&w.k.g) == 0)
+			usleep(20);
+	return NULL;
+}
+
+int
+fault_witness_run(void)
+{
+	if (!w.open)
+		return -1;
+	if (atomic_load(&w.running))
+		return 0;
+	fault_link_resume(&w.k);
+	atomic_store(&w.k.st.max_gap_ns, 0);
+	atomic_store(&w.k.st.last_progress_ns, 0);
+	fault_datapath_take_max_gap_us();
+	w.tx_base = atomic_load(&w.k.st.tx_posted);
+	w.rx_base = atomic_load(&w.k.st.rx_got);
+	atomic_store(&w.stop, false);
+	if (pthread_create(&w.thread, NULL, witness_main, NULL) != 0)
+		return -1;
+	atomic_store(&w.running, true);
+	return 0;
+}
+
+void
+fault_witness_warm_up(int ms)
+{
+	if (fault_witness_run() != 0)
+		return;
+	usleep((useconds_t)ms * 1000);
+	stop_thread();
+	fault_link_drain(&w.k);
+}
+
+int
+fault_witness_ping(void)
+{
+	uint64_t features = 0;
+
+	if (!w.open)
+		return FM_CLOSED;
+	return fm_get_u64(&w.k.m, FM_REQ_GET_FEATURES, &features);
+}
+
+bool
+fault_witness_check(const char *name)
+{
+	static const uint64_t none[2];
+	struct fault_port *p = w.k.port;
+	int64_t gap_ms = atomic_load(&w.k.st.max_gap_ns) / 1000000;
+	unsigned int tx, rx;
+	bool drained, ok;
+
+	stop_thread();
+	if (!w.open) {
+		CU_FAIL("no witness");
+		return false;
+	}
+	drained = fault_link_drain(&w.k);
+	CU_ASSERT_EQUAL(fault_witness_ping(), FM_OK);
+	tx = atomic_load(&w.k.st.tx_posted) - w.tx_base;
+	rx = atomic_load(&w.k.st.rx_got) - w.rx_base;
+	printf("    %s: witness moved %u packets out, %u in; longest stall "
+			"%lld ms (datapath thread's longest pause %u ms); "
+			"drained %s\n", name, tx, rx, (long long)gap_ms,
+			fault_datapath_take_max_gap_us() / 1000,
+			drained ? "yes" : "NO");
+	ok = fault_link_check(&w.k, name, none, none);
+	if (atomic_load(&p->destroy_device) != 0 ||
+			atomic_load(&p->refused) != 0 ||
+			atomic_load(&p->g2h_gaps) != 0)
+		ok = fe_fail("%s: witness stopped %d times, refused %d "
+				"callbacks, gaps %u", name,
+				atomic_load(&p->destroy_device),
+				atomic_load(&p->refused),
+				atomic_load(&p->g2h_gaps));
+	CU_ASSERT(drained);
+	CU_ASSERT(tx > 0 && rx > 0);
+	CU_ASSERT(gap_ms <= FAULT_WITNESS_MAX_GAP_MS);
+	CU_ASSERT_EQUAL(atomic_load(&p->destroy_device), 0);
+	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
+	return ok && drained && tx > 0 && rx > 0 &&
+		gap_ms <= FAULT_WITNESS_MAX_GAP_MS;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Scenario 1 (test_fault_kill), shared by kill_*.c: lanes of forked
+ * frontends (fault_child.h) killed with SIGKILL at chosen points, each
+ * death audited once the library has torn the connection down.
+ */
+#ifndef KILL_H
+#define KILL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fault_child.h"
+#include "fault_port.h"
+
+#define LANES 2
+/* Cycles per mode (FAULT_KILL_CYCLES overrides). */
+#define CYCLES 500
+/* Longest a cycle may take before it counts as stuck. */
+#define CYCLE_TIMEOUT_MS 5000
+/* How long a frontend stays stuck in the middle of a message: well past
+ * the library's message timeout (VHOST_MSG_TIMEOUT_MS) and its IOTLB
+ * miss timeout (500 ms). */
+#define STUCK_MS 1500
+/* Kills followed at once by unregistering (FAULT_UNREG_CYCLES). */
+#define UNREG_CYCLES 200
+/* Wait this long at most for the datapath to be in a burst on the
+ * device before killing anyway. */
+#define MID_BURST_SPIN_US 2000
+/* A frontend that dies in the middle of a message must be seen at
+ * once, not after the library's message timeout (VHOST_MSG_TIMEOUT_MS,
+ * 2 s): the median of those teardowns stays far below it. (Not the
+ * longest: on a shared machine one cycle may wait for a CPU that long.)
+ */
+#define MAX_HALF_MEDIAN_MS 500
+#define MAX_HALF 1024
+/* Diagnostics printed per run; every failure is counted. */
+#define MAX_REPORTS 10
+/* A frontend that paused this long may have let an IOTLB miss wait
+ * past the library's timeout (VHOST_IOTLB_MISS_TIMEOUT_MS, 500 ms;
+ * measured from when the miss was sent, so with some margin). */
+#define SLOW_FRONTEND_US 300000u
+/* The library's bound on packets held for IOTLB misses per ring
+ * (VHOST_MAX_HELD_PKTS, README of lib/vhost's limits). */
+#define MAX_HELD 256
+
+enum lane_state { LANE_IDLE, LANE_RUNNING, LANE_CLEANUP };
+
+/* Where and when to kill. */
+enum plan_kind {
+	PLAN_STOP,	/* the frontend parks at a handshake state */
+	PLAN_RACE,	/* a moment into the handshake, no parking */
+	PLAN_TRAFFIC,	/* after some packets, with the datapath in a burst */
+	PLAN_NB
+};
+
+struct plan {
+	enum plan_kind kind;
+	int stop;		/* PLAN_STOP: enum fault_stop */
+	int delay_us;		/* PLAN_RACE: after connecting */
+	uint32_t g2h_target;	/* PLAN_TRAFFIC: after this many packets */
+};
+
+struct lane {
+	struct fault_port *port;
+	struct fault_child child;
+	int listen_fd;		/* client mode: the frontends' socket */
+	enum lane_state state;
+	uint32_t cycle;
+	int conn_base;		/* destroy_connection before the cycle */
+	int dev_base;		/* new_device before the cycle */
+	struct plan plan;
+	int64_t reached_us;
+	int64_t killed_ms;
+	int64_t started_ms;
+	int64_t deadline_ms;
+	bool mid_burst;
+};
+
+struct totals {
+	int cycles;
+	int plans[PLAN_NB];
+	int stops[FAULT_STOP_NB];	/* kills at each parking state */
+	int killed_in[FAULT_PH_NB];	/* phase the frontend died in */
+	int mid_burst;			/* traffic kills inside a burst */
+	int devices;
+	uint64_t g2h_sent, g2h_received, g2h_lost;
+	uint64_t h2g_sent, h2g_got, h2g_lost;
+	uint64_t held, h2g_dropped;	/* IOMMU: of those lost */
+	int failures;
+	int64_t max_cycle_ms;
+	int64_t max_teardown_ms;	/* from SIGKILL to the last callback */
+	unsigned int max_gap_us;	/* a frontend's longest pause */
+	int slow;			/* cycles with miss timeouts */
+	uint64_t g2h_dropped;		/* IOMMU: after miss timeouts */
+	int64_t max_loop_ms;		/* the test's own longest round */
+	/* Teardowns of frontends killed in the middle of a message. */
+	int64_t half_ms[MAX_HALF];
+	int nhalf;
+	uint32_t rng;			/* the plans' choices */
+};
+
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t kill_now_us(void);
+
+/* Counts a failure of lane l's cycle and prints the first few. */
+void kill_failure(struct totals *t, const struct lane *l, const char *what);
+
+/* Runs cycles cycles on n lanes at once (kill_cycles.c). */
+void kill_run_cycles(struct lane *lanes, int n, int cycles,
+		struct totals *t);
+
+/* The checks after one death (kill_audit.c). */
+void kill_audit(struct lane *l, struct totals *t);
+
+/* The tests (kill_modes.c, kill_boundary.c). */
+void test_kill_server_mode(void);
+void test_kill_client_mode(void);
+void test_kill_iommu(void);
+void test_kill_then_unregister(void);
+void test_kill_client_backlog_full(void);
+void test_kill_stuck_half_message(void);
+
+#endif /* KILL_H */

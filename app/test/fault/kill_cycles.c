@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The kill cycles: per lane a small state machine (idle, frontend
+ * running, library tearing down), all lanes advanced by one loop so that
+ * deaths overlap. See kill.h and test_fault_kill.c.
+ */
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+#include <rte_vhost.h>
+
+#include "fault_env.h"
+#include "fe_harness.h"
+#include "fe_traffic.h"
+#include "fm_conn.h"
+#include "kill.h"
+
+int64_t
+kill_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+void
+kill_failure(struct totals *t, const struct lane *l, const char *what)
+{
+	if (t->failures++ < MAX_REPORTS)
+		fe_fail("lane %d cycle %u (kill %s%s): %s", l->port->index,
+				l->cycle, l->plan.kind == PLAN_STOP ? "at " :
+				l->plan.kind == PLAN_RACE ? "in handshake" :
+				"in traffic", l->plan.kind == PLAN_STOP ?
+				fault_stop_name(l->plan.stop) : "", what);
+}
+
+static void
+make_plan(struct plan *p, struct totals *t)
+{
+	uint32_t r = fault_rand(&t->rng) % 100;
+
+	memset(p, 0, sizeof(*p));
+	/* Half the deaths during traffic; the rest at every handshake
+	 * state, or at a random moment of it (a handshake lasts a few
+	 * hundred microseconds). */
+	if (r < 40) {
+		p->kind = PLAN_STOP;
+		p->stop = 1 + (int)(fault_rand(&t->rng) % (FAULT_STOP_NB - 1));
+	} else if (r < 50) {
+		p->kind = PLAN_RACE;
+		p->delay_us = (int)(fault_rand(&t->rng) % 400);
+	} else {
+		p->kind = PLAN_TRAFFIC;
+		p->g2h_target = 1 + fault_rand(&t->rng) % 200;
+	}
+}
+
+/* Returns false if the cycle could not even start (counted failed). */
+static bool
+start_cycle(struct lane *l, uint32_t n, struct totals *t)
+{
+	/* Whose packets: lane and cycle, so a stale one is recognised. */
+	struct fault_child_plan cp = {
+		.stream = ((uint32_t)(l->port->index + 1) << 20) | n,
+		.mergeable = n % 2 == 0,
+		.iommu = (l->port->flags & RTE_VHOST_USER_IOMMU_SUPPORT) != 0,
+	};
+
+	l->cycle = n;
+	make_plan(&l->plan, t);
+	cp.stop = l->plan.kind == PLAN_STOP ? l->plan.stop : FAULT_STOP_NONE;
+	if (fault_child_prepare(&l->child, l->port->path, l->listen_fd,
+			&cp) < 0) {
+		kill_failure(t, l, "cannot lay out the guest");
+		fault_child_release(&l->child);
+		return false;
+	}
+	fault_port_reset_traffic(l->port, cp.stream);
+	l->conn_base = atomic_load(&l->port->destroy_connection);
+	l->dev_base = atomic_load(&l->port->new_device);
+	l->reached_us = 0;
+	l->started_ms = fm_now_ms();
+	l->deadline_ms = l->started_ms + CYCLE_TIMEOUT_MS;
+	if (fault_child_spawn(&l->child) < 0) {
+		kill_failure(t, l, "fork failed");
+		fault_child_release(&l->child);
+		return false;
+	}
+	l->state = LANE_RUNNING;
+	return true;
+}
+
+/* True once it is time to kill. */
+static bool
+kill_due(struct lane *l)
+{
+	struct fault_port *p = l->port;
+	struct fault_child_shared *sh = l->child.sh;
+	int64_t t0;
+
+	switch (l->plan.kind) {
+	case PLAN_STOP:
+		return atomic_load(&sh->parked) == l->plan.stop;
+	case PLAN_RACE:
+		if (atomic_load(&sh->st.phase) < FAULT_PH_CONNECTED)
+			return false;
+		if (l->reached_us == 0)
+			l->reached_us = kill_now_us();
+		return kill_now_us() - l->reached_us >= l->plan.delay_us;
+	default:
+		if (atomic_load(&p->g2h_received) < l->plan.g2h_target)
+			return false;
+		/* Catch the datapath inside a burst on this very device,
+		 * with packets of the frontend still in the ring. */
+		t0 = kill_now_us();
+		while (!(atomic_load(&p->in_burst) &&
+				fault_child_avail_idx(&l->child, 1) !=
+				fault_child_used_idx(&l->child, 1)) &&
+				kill_now_us() - t0 < MID_BURST_SPIN_US)
+			;
+		return true;
+	}
+}
+
+static void
+running_step(struct lane *l, struct totals *t)
+{
+	struct fault_child_shared *sh = l->child.sh;
+	int status;
+
+	if (fault_child_ended(&l->child, &status)) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "frontend gave up in %s: %s (%d)",
+				fault_phase_name(atomic_load(&sh->failed_phase)),
+				fm_result_name(atomic_load(&sh->failed_result)),
+				atomic_load(&sh->failed_result));
+		kill_failure(t, l, why);
+	} else if (kill_due(l) || fm_now_ms() >= l->deadline_ms) {
+		if (fm_now_ms() >= l->deadline_ms)
+			kill_failure(t, l, "stuck before its kill point");
+		l->mid_burst = atomic_load(&l->port->in_burst);
+		status = fault_child_kill(&l->child);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+			kill_failure(t, l, "frontend did not die of SIGKILL");
+	} else {
+		return;
+	}
+	l->killed_ms = fm_now_ms();
+	l->deadline_ms = l->killed_ms + FE_WAIT_MS;
+	l->state = LANE_CLEANUP;
+}
+
+/* True when the cycle is over. */
+static bool
+cleanup_step(struct lane *l, struct totals *t)
+{
+	struct fault_port *p = l->port;
+	bool connected = atomic_load(&l->child.sh->st.phase) >=
+		FAULT_PH_CONNECTED;
+	int want = l->conn_base + (connected ? 1 : 0);
+	bool quiet = atomic_load(&p->destroy_connection) >= want &&
+		atomic_load(&p->new_device) == atomic_load(&p->destroy_device);
+	int64_t ms;
+
+	if (!quiet && fm_now_ms() < l->deadline_ms)
+		return false;
+	if (!quiet)
+		kill_failure(t, l, "the library did not tear the connection down");
+	else
+		kill_audit(l, t);
+	/* A dead peer is seen at once, even in the middle of a message
+	 * (not after VHOST_MSG_TIMEOUT_MS). */
+	ms = fm_now_ms() - l->killed_ms;
+	if (ms > t->max_teardown_ms)
+		t->max_teardown_ms = ms;
+	if (l->plan.kind == PLAN_STOP &&
+			l->plan.stop == FAULT_STOP_HALF_MESSAGE &&
+			t->nhalf < MAX_HALF)
+		t->half_ms[t->nhalf++] = ms;
+	fault_child_release(&l->child);
+	ms = fm_now_ms() - l->started_ms;
+	if (ms > t->max_cycle_ms)
+		t->max_cycle_ms = ms;
+	t->cycles++;
+	l->state = LANE_IDLE;
+	return true;
+}
+
+void
+kill_run_cycles(struct lane *lanes, int n, int cycles, struct totals *t)
+{
+	int started = 0, finished = 0, i;
+
+	int64_t last = fm_now_ms();
+
+	while (finished < cycles) {
+		bool precise = false;
+		int64_t now = fm_now_ms();
+
+		/* A long round of this loop delays every kill and every
+		 * teardown it measures. */
+		if (now - last > t->max_loop_ms)
+			t->max_loop_ms = now - last;
+		last = now;
+
+		for (i = 0; i < n; i++) {
+			struct lane *l = &lanes[i];
+
+			if (l->state == LANE_IDLE && started < cycles)
+				finished += !start_cycle(l, (uint32_t)started++,
+						t);
+			else if (l->state == LANE_RUNNING)
+				running_step(l, t);
+			else if (l->state == LANE_CLEANUP)
+				finished += cleanup_step(l, t);
+			precise |= l->state == LANE_RUNNING &&
+				l->plan.kind == PLAN_RACE;
+		}
+		/* A handshake step lasts tens of microseconds: a sleep
+		 * would miss it. */
+		if (precise)
+			sched_yield();
+		else
+			usleep(20);
+	}
+}

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The three kill runs: library as server, as client (the frontends
+ * listen on a socket that outlives each of them), and as server with
+ * a vIOMMU guest. Each is a warm-up run (registration, one cycle per
+ * lane, teardown), the usage baseline, then the real run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+#include <rte_vhost.h>
+
+#include "fault_env.h"
+#include "fe_harness.h"
+#include "fe_traffic.h"
+#include "fm_conn.h"
+#include "kill.h"
+
+static bool
+lanes_open(struct lane *lanes, int n, bool client, bool iommu)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct lane *l = &lanes[i];
+		char name[32], path[256];
+		uint64_t flags = RTE_VHOST_USER_NET_STATS_ENABLE;
+
+		memset(l, 0, sizeof(*l));
+		l->listen_fd = -1;
+		if (fault_child_init(&l->child) < 0)
+			return false;
+		snprintf(name, sizeof(name), "%s%s%d", client ? "cli" : "srv",
+				iommu ? "-iommu" : "", i);
+		if (iommu)
+			flags |= RTE_VHOST_USER_IOMMU_SUPPORT;
+		if (client) {
+			/* The frontends' listening socket outlives each of
+			 * them, as a socket passed down by a supervisor. */
+			fe_sock_path(path, sizeof(path), name);
+			l->listen_fd = fm_listen(path);
+			if (l->listen_fd < 0)
+				return false;
+			flags |= RTE_VHOST_USER_CLIENT;
+		}
+		l->port = fault_port_start(name, flags);
+		if (l->port == NULL)
+			return false;
+	}
+	return true;
+}
+
+/* Unregisters and checks that every callback found its pair. */
+static void
+lanes_close(struct lane *lanes, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct lane *l = &lanes[i];
+		struct fault_port *p = l->port;
+
+		if (l->child.pid > 0)
+			fault_child_kill(&l->child);
+		fault_child_fini(&l->child);
+		if (p != NULL) {
+			CU_ASSERT_EQUAL(fault_port_stop(p), 0);
+			CU_ASSERT_EQUAL(atomic_load(&p->new_connection),
+					atomic_load(&p->destroy_connection));
+			CU_ASSERT_EQUAL(atomic_load(&p->new_device),
+					atomic_load(&p->destroy_device));
+			CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
+			if (atomic_load(&p->new_device) !=
+					atomic_load(&p->destroy_device) ||
+					atomic_load(&p->new_connection) !=
+					atomic_load(&p->destroy_connection))
+				fe_fail("lane %d: connections %d/%d devices "
+						"%d/%d", i,
+						atomic_load(&p->new_connection),
+						atomic_load(&p->destroy_connection),
+						atomic_load(&p->new_device),
+						atomic_load(&p->destroy_device));
+		}
+		if (l->listen_fd >= 0) {
+			close(l->listen_fd);
+			unlink(p != NULL ? p->path : "");
+		}
+	}
+}
+
+static int
+cmp_ms(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int64_t
+median_ms(int64_t *v, int n)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, (size_t)n, sizeof(*v), cmp_ms);
+	return v[n / 2];
+}
+
+static void
+print_totals(const char *mode, const struct totals *t)
+{
+	int i;
+
+	printf("    %s: %d cycles, %d devices started; parked and killed at:",
+			mode, t->cycles, t->devices);
+	for (i = 1; i < FAULT_STOP_NB; i++)
+		printf(" %s %d", fault_stop_name(i), t->stops[i]);
+	printf("; killed at a random moment of the handshake %d; during "
+			"traffic %d (%d with the datapath mid-burst); died in "
+			"phase:", t->plans[PLAN_RACE], t->plans[PLAN_TRAFFIC],
+			t->mid_burst);
+	for (i = 0; i < FAULT_PH_NB; i++)
+		printf(" %s %d", fault_phase_name(i), t->killed_in[i]);
+	printf("; longest cycle %lld ms, teardown %lld ms, frontend pause "
+			"%u us (%d cycles with miss timeouts), test round "
+			"%lld ms\n", (long long)t->max_cycle_ms,
+			(long long)t->max_teardown_ms, t->max_gap_us, t->slow,
+			(long long)t->max_loop_ms);
+	printf("    %s: guest->host sent %llu = received %llu + dropped "
+			"%llu + lost %llu; host->guest sent %llu = got %llu + "
+			"lost %llu (of which held for IOTLB misses %llu, "
+			"dropped %llu)\n",
+			mode, (unsigned long long)t->g2h_sent,
+			(unsigned long long)t->g2h_received,
+			(unsigned long long)t->g2h_dropped,
+			(unsigned long long)t->g2h_lost,
+			(unsigned long long)t->h2g_sent,
+			(unsigned long long)t->h2g_got,
+			(unsigned long long)t->h2g_lost,
+			(unsigned long long)t->held,
+			(unsigned long long)t->h2g_dropped);
+}
+
+static void
+kill_scenario(bool client, bool iommu)
+{
+	const char *mode = iommu ? "IOMMU server mode" : client ?
+		"client mode" : "server mode";
+	int cycles = (int)fault_env_long("FAULT_KILL_CYCLES", CYCLES);
+	struct lane lanes[LANES];
+	struct totals warm, t;
+	struct fault_usage base;
+	int64_t half;
+	int i;
+
+	memset(&warm, 0, sizeof(warm));
+	memset(&t, 0, sizeof(t));
+	warm.rng = t.rng = fault_seed() ^ (client ? 0xc11e47u : 0x5e12e2u) ^
+		(iommu ? 0x10u : 0);
+	fault_scenario_start(&base);
+
+	/* Warm-up: a whole registration, cycle per lane and teardown, so
+	 * that lazy allocations are made before the baseline. */
+	CU_ASSERT_FATAL(lanes_open(lanes, LANES, client, iommu));
+	kill_run_cycles(lanes, LANES, LANES, &warm);
+	lanes_close(lanes, LANES);
+	CU_ASSERT_EQUAL(warm.failures, 0);
+	fault_scenario_baseline(&base);
+
+	CU_ASSERT_FATAL(lanes_open(lanes, LANES, client, iommu));
+	kill_run_cycles(lanes, LANES, cycles, &t);
+	lanes_close(lanes, LANES);
+	print_totals(mode, &t);
+	CU_ASSERT_EQUAL(t.failures, 0);
+	CU_ASSERT(t.cycles >= cycles);
+	/* Every kill point was really reached, and the traffic kills
+	 * really caught the datapath at work. */
+	for (i = 1; i < FAULT_STOP_NB; i++)
+		CU_ASSERT(t.stops[i] > 0);
+	CU_ASSERT(t.plans[PLAN_RACE] > 0);
+	CU_ASSERT(t.plans[PLAN_TRAFFIC] > 0 && t.mid_burst > 0);
+	CU_ASSERT(t.g2h_received > 0 && t.h2g_got > 0);
+	/* (How many die with the frontend depends on timing: the library
+	 * serves the rings of a dead frontend until it sees the socket
+	 * close, so TX packets left in the ring are often still received.)
+	 */
+	half = median_ms(t.half_ms, t.nhalf);
+	printf("    %s: teardown after a death in the middle of a message: "
+			"median %lld ms over %d\n", mode, (long long)half,
+			t.nhalf);
+	CU_ASSERT(t.nhalf > 0 && half < MAX_HALF_MEDIAN_MS);
+	fault_scenario_finish(mode, &base);
+}
+
+void
+test_kill_server_mode(void)
+{
+	kill_scenario(false, false);
+}
+
+void
+test_kill_client_mode(void)
+{
+	kill_scenario(true, false);
+}
+
+void
+test_kill_iommu(void)
+{
+	kill_scenario(false, true);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Fault scenarios 2 to 4, on a device whose frontend lives in this
+ * process and whose datapath thread polls it all along: memory tables
+ * replaced, rings disabled/stopped and restarted, IOTLB entries updated,
+ * invalidated and revoked, each while packets flow both ways. No packet
+ * may be lost, duplicated, reordered or damaged, none may be read from
+ * memory the frontend took back, and the witness device keeps working.
+ */
+#include <stdbool.h>
+
+#include <CUnit/CUnit.h>
+
+#include "churn.h"
+#include "fault_env.h"
+
+int
+churn_ms(bool warm)
+{
+	return warm ? CHURN_WARM_MS :
+		(int)fault_env_long("FAULT_CHURN_MS", CHURN_MS);
+}
+
+static CU_TestInfo churn_tests[] = {
+	{ "mem_table", test_churn_mem_table },
+	{ "rings", test_churn_rings },
+	{ "iotlb", test_churn_iotlb },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+	{ "churn", NULL, NULL, NULL, NULL, churn_tests },
+	CU_SUITE_INFO_NULL,
+};
+
+int
+main(int argc, char **argv)
+{
+	return fault_main("fault-churn", suites, argc, argv);
+}
