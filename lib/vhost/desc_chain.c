@@ -9,6 +9,7 @@
 #include <rte_atomic.h>
 
 #include "desc_chain.h"
+#include "iotlb_miss.h"
 #include "vhost_log.h"
 #include "vhost_translate.h"
 #include "vring.h"
@@ -38,8 +39,11 @@ add_buffer(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint64_t gpa;
 		uint8_t *hva = vhost_translate(dev, vq, addr, &piece, perm, &gpa);
 
-		if (unlikely(hva == NULL))
+		if (unlikely(hva == NULL)) {
+			if (vq->xlate_err == -EAGAIN)
+				vhost_iotlb_miss_rest(dev, vq, addr, len, perm);
 			return vq->xlate_err;
+		}
 		if (unlikely(*n >= max_segs))
 			return -E2BIG;
 		segs[*n].hva = hva;

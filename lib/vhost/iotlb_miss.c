@@ -92,6 +92,27 @@ vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	return (uint8_t *)(uintptr_t)(r->host_user_addr + (uaddr - r->guest_user_addr));
 }
 
+void
+vhost_iotlb_miss_rest(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		      uint64_t iova, uint64_t len, uint8_t perm)
+{
+	uint64_t page = iova & ~(uint64_t)(VHOST_IOTLB_PAGE - 1);
+	uint64_t last = iova + len - 1;	/* the caller checked the wrap */
+	int err = vq->xlate_err;
+
+	for (int i = 0; i < VHOST_IOTLB_MISS_AHEAD_PAGES; i++) {
+		uint64_t l = 1, uaddr;
+
+		if (last - page < VHOST_IOTLB_PAGE)
+			break;
+		page += VHOST_IOTLB_PAGE;
+		if (vhost_iotlb_lookup(&vq->iotlb, page, &l, perm, &uaddr) ==
+		    VHOST_IOTLB_LOOKUP_MISS)
+			(void)note_miss(dev, vq, page, perm);
+	}
+	vq->xlate_err = err;
+}
+
 void *
 vhost_iova_range(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		 uint64_t iova, uint64_t len, uint8_t perm)

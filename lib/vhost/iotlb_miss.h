@@ -28,6 +28,13 @@ void *vhost_iova_range(const struct vhost_device *dev,
 		       struct vhost_virtqueue *vq, uint64_t iova, uint64_t len,
 		       uint8_t perm);
 
+/* After a miss at iova: ask now for the following pages of the buffer
+ * [iova, iova + len) that miss too (up to VHOST_IOTLB_MISS_AHEAD_PAGES),
+ * rather than one round trip per page as the walk reaches them. */
+void vhost_iotlb_miss_rest(const struct vhost_device *dev,
+			   struct vhost_virtqueue *vq, uint64_t iova,
+			   uint64_t len, uint8_t perm);
+
 /* Send every pending miss of vq not yet sent, in one write. */
 void vhost_iotlb_send_misses(struct vhost_device *dev,
 			     struct vhost_virtqueue *vq);

@@ -76,6 +76,8 @@
 /* A miss the frontend does not answer in this time (an IOVA the guest
  * never mapped) fails the access: the chain is dropped and counted. */
 #define VHOST_IOTLB_MISS_TIMEOUT_MS 500
+/* Pages of one buffer asked for together after a miss (64 KiB). */
+#define VHOST_IOTLB_MISS_AHEAD_PAGES 16
 /* A frontend stuck in the middle of a message holds the event thread:
  * other devices' answers must still make it in time. */
 _Static_assert(2 * VHOST_MSG_TIMEOUT_MS <= VHOST_IOTLB_MISS_TIMEOUT_MS,
