@@ -156,13 +156,13 @@ run(bool warm)
 				r->x.revoked[1], r->x.revoked[0],
 				atomic_load(&r->k.st.revoked_back),
 				r->x.revoked_late[1], r->x.revoked_late[0],
-				(long long)(fault_vring_stat(atomic_load(&p->vid),
+				(long long)(fe_vring_stat(atomic_load(&p->vid),
 					0, "_iotlb_misses") +
-				fault_vring_stat(atomic_load(&p->vid), 1,
+				fe_vring_stat(atomic_load(&p->vid), 1,
 					"_iotlb_misses")),
-				(long long)(fault_vring_stat(atomic_load(&p->vid),
+				(long long)(fe_vring_stat(atomic_load(&p->vid),
 					0, "_iotlb_miss_timeouts") +
-				fault_vring_stat(atomic_load(&p->vid), 1,
+				fe_vring_stat(atomic_load(&p->vid), 1,
 					"_iotlb_miss_timeouts")));
 		CU_ASSERT(r->x.revoked[0] > 0 && r->x.revoked[1] > 0);
 		CU_ASSERT(r->x.flushes > 0 && r->x.misses_refused > 0);

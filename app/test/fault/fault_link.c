@@ -163,10 +163,10 @@ fault_link_check(struct fault_link *k, const char *name,
 	int q;
 
 	for (q = 0; q < 2; q++) {
-		good[q] = fault_vring_stat(vid, (uint16_t)q, "_good_packets");
-		dropped[q] = fault_vring_stat(vid, (uint16_t)q,
+		good[q] = fe_vring_stat(vid, (uint16_t)q, "_good_packets");
+		dropped[q] = fe_vring_stat(vid, (uint16_t)q,
 				"_dropped_packets");
-		invalid[q] = fault_vring_stat(vid, (uint16_t)q,
+		invalid[q] = fe_vring_stat(vid, (uint16_t)q,
 				"_invalid_descriptor_chains");
 	}
 	/* The TX packets the library dropped are the only ones that may

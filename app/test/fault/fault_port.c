@@ -49,31 +49,6 @@ port_of(int vid)
 	return NULL;
 }
 
-int64_t
-fault_vring_stat(int vid, uint16_t q, const char *suffix)
-{
-	struct rte_vhost_stat_name names[64];
-	struct rte_vhost_stat st[64];
-	size_t sl = strlen(suffix);
-	int n, i;
-
-	n = rte_vhost_vring_stats_get_names(vid, q, names, 64);
-	if (n <= 0 || n > 64 || rte_vhost_vring_stats_get(vid, q, st, 64) != n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		const char *nm;
-		size_t l;
-
-		if (st[i].id >= (uint64_t)n)
-			continue;
-		nm = names[st[i].id].name;
-		l = strlen(nm);
-		if (l >= sl && strcmp(nm + l - sl, suffix) == 0)
-			return (int64_t)st[i].value;
-	}
-	return -1;
-}
-
 /* The library's view of the device, while it still exists. */
 static void
 take_view(int vid, struct fault_vq_view *v)
@@ -82,11 +57,11 @@ take_view(int vid, struct fault_vq_view *v)
 
 	memset(v, 0, sizeof(*v));
 	for (q = 0; q < 2; q++) {
-		int64_t good = fault_vring_stat(vid, q, "_good_packets");
-		int64_t drop = fault_vring_stat(vid, q, "_dropped_packets");
-		int64_t inval = fault_vring_stat(vid, q,
+		int64_t good = fe_vring_stat(vid, q, "_good_packets");
+		int64_t drop = fe_vring_stat(vid, q, "_dropped_packets");
+		int64_t inval = fe_vring_stat(vid, q,
 				"_invalid_descriptor_chains");
-		int64_t tmo = fault_vring_stat(vid, q, "_iotlb_miss_timeouts");
+		int64_t tmo = fe_vring_stat(vid, q, "_iotlb_miss_timeouts");
 
 		if (good < 0 || drop < 0 || inval < 0 || tmo < 0 ||
 				rte_vhost_get_vring_base(vid, q,
@@ -96,9 +71,9 @@ take_view(int vid, struct fault_vq_view *v)
 		v->dropped[q] = (uint64_t)drop;
 		v->invalid[q] = (uint64_t)inval;
 		v->timeouts[q] = (uint64_t)tmo;
-		v->misses[q] = (uint64_t)fault_vring_stat(vid, q,
+		v->misses[q] = (uint64_t)fe_vring_stat(vid, q,
 				"_iotlb_misses");
-		v->pending[q] = (uint64_t)fault_vring_stat(vid, q,
+		v->pending[q] = (uint64_t)fe_vring_stat(vid, q,
 				"_iotlb_pending");
 	}
 	v->valid = true;

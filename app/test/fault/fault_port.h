@@ -94,9 +94,6 @@ struct fault_port *fault_port_at(int i);
 /* Callbacks the library made for a vid of no port (should be 0). */
 int fault_port_strays(void);
 
-/* Per-ring counter of a live device by the end of its name, or -1. */
-int64_t fault_vring_stat(int vid, uint16_t q, const char *suffix);
-
 /* Waits until the datapath may use the port (new_device came). */
 bool fault_port_wait_active(struct fault_port *p, int timeout_ms);
 

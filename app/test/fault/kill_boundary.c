@@ -270,15 +270,15 @@ test_kill_stuck_half_message(void)
 			"packets out, %u in, miss timeouts %lld/%lld\n",
 			closed_at ? (long long)(closed_at - started) : -1LL,
 			atomic_load(&k.st.tx_posted), atomic_load(&k.st.rx_got),
-			(long long)fault_vring_stat(vid, 1,
+			(long long)fe_vring_stat(vid, 1,
 				"_iotlb_miss_timeouts"),
-			(long long)fault_vring_stat(vid, 0,
+			(long long)fe_vring_stat(vid, 0,
 				"_iotlb_miss_timeouts"));
 	CU_ASSERT(parked_at != 0);
 	/* Closed by the library, before the frontend died. */
 	CU_ASSERT(closed_at != 0);
 	for (q = 0; q < 2; q++)
-		CU_ASSERT_EQUAL(fault_vring_stat(vid, (uint16_t)q,
+		CU_ASSERT_EQUAL(fe_vring_stat(vid, (uint16_t)q,
 				"_iotlb_miss_timeouts"), 0);
 	fault_link_check(&k, "stuck half message", none, none);
 	CU_ASSERT_EQUAL(x.failures, 0);

@@ -484,3 +484,31 @@ fe_run(CU_SuiteInfo *suites, int argc, char **argv)
 	CU_cleanup_registry();
 	return failed == 0 ? 0 : 1;
 }
+
+int64_t
+fe_vring_stat(int vid, uint16_t q, const char *name)
+{
+	struct rte_vhost_stat_name names[128];
+	struct rte_vhost_stat st[128];
+	size_t sl = strlen(name);
+	int n;
+
+	n = rte_vhost_vring_stats_get_names(vid, q, names, 128);
+	if (n <= 0 || n > 128 || rte_vhost_vring_stats_get(vid, q, st, 128) != n)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *nm;
+		size_t l;
+
+		if (st[i].id >= (uint64_t)n)
+			continue;
+		nm = names[st[i].id].name;
+		l = strlen(nm);
+		/* A whole word at the end: "misses" must not match
+		 * "iotlb_misses" when asked for "_misses"'s neighbour. */
+		if (l >= sl && strcmp(nm + l - sl, name) == 0 &&
+				(name[0] == '_' || (l > sl && nm[l - sl - 1] == '_')))
+			return (int64_t)st[i].value;
+	}
+	return -1;
+}

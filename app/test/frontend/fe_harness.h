@@ -101,4 +101,9 @@ int fe_mbuf_copy_out(const struct rte_mbuf *m, uint8_t *out, uint32_t cap);
  */
 int fe_run(CU_SuiteInfo *suites, int argc, char **argv);
 
+/* A per-ring counter of device vid whose name ends with name after an
+ * underscore ("good_packets" or "_good_packets" for "rx_q0_good_packets"),
+ * or -1. */
+int64_t fe_vring_stat(int vid, uint16_t q, const char *name);
+
 #endif /* FE_HARNESS_H */

@@ -329,33 +329,6 @@ traffic_ok(struct iodev *x)
 		tx_check(x, 60, 3) && tx_check(x, 1500, 4);
 }
 
-/* A per-ring counter by the end of its name ("rx_q0_<name>"), or -1. */
-static int64_t
-stat_of(int vid, uint16_t q, const char *name)
-{
-	struct rte_vhost_stat_name names[128];
-	struct rte_vhost_stat st[128];
-	size_t sl = strlen(name);
-	int n, i;
-
-	n = rte_vhost_vring_stats_get_names(vid, q, names, 128);
-	if (n <= 0 || n > 128 || rte_vhost_vring_stats_get(vid, q, st, 128) != n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		const char *nm;
-		size_t l;
-
-		if (st[i].id >= (uint64_t)n)
-			continue;
-		nm = names[st[i].id].name;
-		l = strlen(nm);
-		if (l > sl && nm[l - sl - 1] == '_' &&
-				strcmp(nm + l - sl, name) == 0)
-			return (int64_t)st[i].value;
-	}
-	return -1;
-}
-
 static bool
 all_bytes(const uint8_t *p, uint8_t v, size_t n)
 {
@@ -594,8 +567,8 @@ test_tx_miss_update(void)
 		seen_misses |= strstr(names[i].name, "iotlb_misses") != NULL;
 	}
 	CU_ASSERT(seen_hits && seen_misses);
-	CU_ASSERT(stat_of(D.d.vid, FE_TXQ, "iotlb_misses") > 0);
-	CU_ASSERT(stat_of(D.d.vid, FE_TXQ, "iotlb_hits") > 0);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_misses") > 0);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_hits") > 0);
 }
 
 /* --- 4. host -> guest: miss, packets held, update completes them --- */
@@ -655,8 +628,8 @@ test_rx_miss_held(void)
 		CU_ASSERT_EQUAL(n, (int)len);
 		CU_ASSERT(n == (int)len && memcmp(got, pkt[i], len) == 0);
 	}
-	CU_ASSERT(stat_of(D.d.vid, FE_RXQ, "iotlb_misses") > 0);
-	CU_ASSERT(stat_of(D.d.vid, FE_RXQ, "iotlb_held_packets") >= N);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_misses") > 0);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_held_packets") >= N);
 	CU_ASSERT(rx_check(&D, 500, 49));
 }
 
@@ -696,8 +669,8 @@ test_permission_rx_read_only(void)
 	ro_page = map_page(&D, RO, VHOST_ACCESS_RO);
 	CU_ASSERT_FATAL(ro_page != NULL);
 	CU_ASSERT_FATAL(map_page(&D, GOOD, VHOST_ACCESS_RW) != NULL);
-	refused0 = stat_of(D.d.vid, FE_RXQ, "iotlb_refused");
-	bad0 = stat_of(D.d.vid, FE_RXQ, "invalid_descriptor_chains");
+	refused0 = fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_refused");
+	bad0 = fe_vring_stat(D.d.vid, FE_RXQ, "invalid_descriptor_chains");
 	bad_head = post_rx(&D, RO, 2048);
 	good_head = post_rx(&D, GOOD, 2048);
 	CU_ASSERT_FATAL(bad_head >= 0 && good_head >= 0);
@@ -715,8 +688,8 @@ test_permission_rx_read_only(void)
 	CU_ASSERT_EQUAL(n, 200);
 	CU_ASSERT(n == 200 && memcmp(got, pkt, 200) == 0);
 	CU_ASSERT(all_bytes(ro_page, FM_NET_POISON, 2048));
-	CU_ASSERT(stat_of(D.d.vid, FE_RXQ, "iotlb_refused") > refused0);
-	CU_ASSERT(stat_of(D.d.vid, FE_RXQ, "invalid_descriptor_chains") > bad0);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_refused") > refused0);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "invalid_descriptor_chains") > bad0);
 	CU_ASSERT(rx_check(&D, 300, 54));
 }
 
@@ -741,8 +714,8 @@ test_permission_rx_read_only_alone(void)
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	ro_page = map_page(&D, RO, VHOST_ACCESS_RO);
 	CU_ASSERT_FATAL(ro_page != NULL);
-	refused0 = stat_of(D.d.vid, FE_RXQ, "iotlb_refused");
-	bad0 = stat_of(D.d.vid, FE_RXQ, "invalid_descriptor_chains");
+	refused0 = fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_refused");
+	bad0 = fe_vring_stat(D.d.vid, FE_RXQ, "invalid_descriptor_chains");
 	head = post_rx(&D, RO, 2048);
 	CU_ASSERT_FATAL(head >= 0);
 	fe_packet(pkt, 200, 57);
@@ -759,8 +732,8 @@ test_permission_rx_read_only_alone(void)
 		CU_ASSERT_EQUAL(e.len, 0);
 	}
 	CU_ASSERT(all_bytes(ro_page, FM_NET_POISON, 2048));
-	CU_ASSERT_EQUAL(stat_of(D.d.vid, FE_RXQ, "iotlb_refused"), refused0 + 1);
-	CU_ASSERT_EQUAL(stat_of(D.d.vid, FE_RXQ, "invalid_descriptor_chains"),
+	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_refused"), refused0 + 1);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_RXQ, "invalid_descriptor_chains"),
 			bad0 + 1);
 }
 
@@ -779,8 +752,8 @@ test_permission_tx_write_only(void)
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	tx = &D.d.m.vr[FE_TXQ];
 	CU_ASSERT_FATAL(map_page(&D, WO, VHOST_ACCESS_WO) != NULL);
-	refused0 = stat_of(D.d.vid, FE_TXQ, "iotlb_refused");
-	bad0 = stat_of(D.d.vid, FE_TXQ, "invalid_descriptor_chains");
+	refused0 = fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_refused");
+	bad0 = fe_vring_stat(D.d.vid, FE_TXQ, "invalid_descriptor_chains");
 	fe_packet(pkt, 100, 52);
 	head = post_tx(&D, WO, pkt, 100);
 	CU_ASSERT_FATAL(head >= 0);
@@ -799,8 +772,8 @@ test_permission_tx_write_only(void)
 	CU_ASSERT_FATAL(fm_vring_pop_used(tx, &e, NULL));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL(e.len, 0);
-	CU_ASSERT(stat_of(D.d.vid, FE_TXQ, "iotlb_refused") > refused0);
-	CU_ASSERT(stat_of(D.d.vid, FE_TXQ, "invalid_descriptor_chains") > bad0);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_refused") > refused0);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_TXQ, "invalid_descriptor_chains") > bad0);
 	/* A well-formed packet after it passes. */
 	CU_ASSERT(tx_check(&D, 300, 53));
 }
@@ -898,7 +871,7 @@ test_unanswered_miss(void)
 	CU_ASSERT_FALSE(early);
 	CU_ASSERT(fm_vring_pop_used(tx, &e, NULL) && e.id == (uint32_t)head &&
 			e.len == 0);
-	CU_ASSERT(stat_of(D.d.vid, FE_TXQ, "iotlb_miss_timeouts") >= 1);
+	CU_ASSERT(fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_miss_timeouts") >= 1);
 	CU_ASSERT_EQUAL(witness_bad, 0);
 	CU_ASSERT(witness_ok >= 5);
 	/* A good packet after it passes. */
@@ -1598,8 +1571,8 @@ update_batch(struct iodev *x, const struct vhost_iotlb_msg *msgs, int n)
 static bool
 entries_are(int vid, const int64_t e0[2], int64_t delta)
 {
-	int64_t n0 = stat_of(vid, FE_RXQ, "iotlb_entries");
-	int64_t n1 = stat_of(vid, FE_TXQ, "iotlb_entries");
+	int64_t n0 = fe_vring_stat(vid, FE_RXQ, "iotlb_entries");
+	int64_t n1 = fe_vring_stat(vid, FE_TXQ, "iotlb_entries");
 
 	if (n0 != e0[0] + delta || n1 != e0[1] + delta)
 		return fe_fail("iotlb_entries %lld/%lld, want %lld/%lld",
@@ -1640,8 +1613,8 @@ test_update_storm(void)
 
 	/* Contiguous runs merge into one entry: ascending, descending, and
 	 * holes filled last. */
-	e0[0] = stat_of(D.d.vid, FE_RXQ, "iotlb_entries");
-	e0[1] = stat_of(D.d.vid, FE_TXQ, "iotlb_entries");
+	e0[0] = fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_entries");
+	e0[1] = fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_entries");
 	/* Without the gauge, the merges cannot be seen; the storm still
 	 * runs. */
 	CU_ASSERT(e0[0] > 0 && e0[1] > 0);
@@ -1699,8 +1672,8 @@ test_update_storm(void)
 	/* 100k entries of even 40 bytes on two rings would be 8 MB. */
 	CU_ASSERT(rss0 > 0 && rss1 - rss0 < 4096);
 	for (q = 0; q < 2; q++) {
-		int64_t entries = stat_of(D.d.vid, (uint16_t)q, "iotlb_entries");
-		int64_t evictions = stat_of(D.d.vid, (uint16_t)q, "iotlb_evictions");
+		int64_t entries = fe_vring_stat(D.d.vid, (uint16_t)q, "iotlb_entries");
+		int64_t evictions = fe_vring_stat(D.d.vid, (uint16_t)q, "iotlb_evictions");
 
 		printf("    FE: ring %d: %lld entries, %lld evictions\n", q,
 				(long long)entries, (long long)evictions);
@@ -1782,7 +1755,7 @@ test_malformed(void)
 	good.perm = VHOST_ACCESS_RO;
 	good.type = VHOST_IOTLB_UPDATE;
 	CU_ASSERT_EQUAL_FATAL(fm_iotlb_msg(&D.d.m, &good), FM_OK);
-	e0 = stat_of(D.d.vid, FE_TXQ, "iotlb_entries");
+	e0 = fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_entries");
 
 	/* Payload sizes. */
 	expect_nack(&D.d.m, "payload of 24 bytes", &good, 24, 24);
@@ -1826,7 +1799,7 @@ test_malformed(void)
 	expect_nack(&D.d.m, "type 0", &bad, FM_IOTLB_MSG_SIZE, FM_IOTLB_MSG_SIZE);
 
 	/* Nothing refused was installed; the good one still applies. */
-	CU_ASSERT_EQUAL(stat_of(D.d.vid, FE_TXQ, "iotlb_entries"), e0);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_entries"), e0);
 	CU_ASSERT_EQUAL(fm_iotlb_msg(&D.d.m, &good), FM_OK);
 	CU_ASSERT(traffic_ok(&D));
 

@@ -219,29 +219,6 @@ test_handshake_two_queue_pairs(void)
 	CU_ASSERT(fe_traffic_ok(&D));
 }
 
-/* Looks up a per-ring counter whose name ends with suffix. */
-static int64_t
-stat_of(int vid, uint16_t q, const char *suffix)
-{
-	struct rte_vhost_stat_name names[64];
-	struct rte_vhost_stat st[64];
-	size_t sl = strlen(suffix);
-	int n, i;
-
-	n = rte_vhost_vring_stats_get_names(vid, q, names, 64);
-	if (n <= 0 || n > 64 || rte_vhost_vring_stats_get(vid, q, st, 64) != n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		const char *nm = names[st[i].id].name;
-		size_t l = strlen(nm);
-
-		if (st[i].id < (uint64_t)n && l >= sl &&
-				strcmp(nm + l - sl, suffix) == 0)
-			return (int64_t)st[i].value;
-	}
-	return -1;
-}
-
 static void
 test_vring_stats(void)
 {
@@ -255,12 +232,12 @@ test_vring_stats(void)
 		CU_ASSERT(fe_rx_check(&D, 100, (uint32_t)i));
 	for (i = 0; i < 2; i++)
 		CU_ASSERT(fe_tx_check(&D, 200, (uint32_t)i, FM_TX_ONE_DESC, 0));
-	CU_ASSERT_EQUAL(stat_of(D.vid, 0, "_good_packets"), 3);
-	CU_ASSERT_EQUAL(stat_of(D.vid, 0, "_good_bytes"), 300);
-	CU_ASSERT_EQUAL(stat_of(D.vid, 1, "_good_packets"), 2);
-	CU_ASSERT_EQUAL(stat_of(D.vid, 1, "_good_bytes"), 400);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, 0, "_good_packets"), 3);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, 0, "_good_bytes"), 300);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, 1, "_good_packets"), 2);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, 1, "_good_bytes"), 400);
 	CU_ASSERT_EQUAL(rte_vhost_vring_stats_reset(D.vid, 0), 0);
-	CU_ASSERT_EQUAL(stat_of(D.vid, 0, "_good_packets"), 0);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, 0, "_good_packets"), 0);
 	/* A socket registered without the flag has no statistics. */
 	CU_ASSERT_FATAL(fe_dev_open(&D2, B, NULL) == 0);
 	CU_ASSERT(rte_vhost_vring_stats_get_names(D2.vid, 0, NULL, 0) < 0);
