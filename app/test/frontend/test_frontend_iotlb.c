@@ -210,6 +210,25 @@ dequeue_serving(struct iodev *x, struct rte_mbuf **pkts, int want, int max,
 	}
 }
 
+/* Dequeues for about ms milliseconds without answering any miss;
+ * returns how many packets came (they are freed). */
+static int
+dequeue_unserved(struct iodev *x, int ms)
+{
+	struct rte_mbuf *mb[4];
+	int total = 0;
+
+	for (int i = 0; i < ms; i++) {
+		int n = rte_vhost_dequeue_burst(x->d.vid, FE_TXQ, fe_pool, mb, 4);
+
+		total += n;
+		while (n > 0)
+			rte_pktmbuf_free(mb[--n]);
+		usleep(1000);
+	}
+	return total;
+}
+
 /* The packet in m is exactly want[0..len). */
 static bool
 mbuf_is(struct rte_mbuf *m, const uint8_t *want, uint32_t len)
@@ -991,7 +1010,7 @@ test_invalidate(void)
 	struct rte_mbuf *mb[4];
 	struct fm_vring *tx;
 	uint8_t *page;
-	int h, n, i, total = 0;
+	int h, n;
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	tx = &D.d.m.vr[FE_TXQ];
@@ -1022,14 +1041,7 @@ test_invalidate(void)
 	h = post_tx(&D, P, pkt, 500);
 	CU_ASSERT_FATAL(h >= 0);
 	fm_vring_kick(tx);
-	for (i = 0; i < 20; i++) {
-		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
-		total += n;
-		while (n > 0)
-			rte_pktmbuf_free(mb[--n]);
-		usleep(1000);
-	}
-	CU_ASSERT_EQUAL(total, 0);
+	CU_ASSERT_EQUAL(dequeue_unserved(&D, 20), 0);
 	CU_ASSERT_EQUAL(fm_vring_used_pending(tx), 0);
 	n = fm_iommu_collect_misses(&D.io, miss, 8, 100, 1000);
 	CU_ASSERT_EQUAL(n, 1);
@@ -1057,7 +1069,7 @@ test_invalidate_rings(void)
 	struct rte_mbuf *mb[4];
 	struct fm_vring *tx;
 	uint64_t iova;
-	int h, n, i, total = 0, ring_misses = 0;
+	int h, n, i, ring_misses = 0;
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	CU_ASSERT_FATAL(traffic_ok(&D));
@@ -1072,14 +1084,7 @@ test_invalidate_rings(void)
 	h = post_tx(&D, iova, pkt, 400);
 	CU_ASSERT_FATAL(h >= 0);
 	fm_vring_kick(tx);
-	for (i = 0; i < 10; i++) {
-		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
-		total += n;
-		while (n > 0)
-			rte_pktmbuf_free(mb[--n]);
-		usleep(1000);
-	}
-	CU_ASSERT_EQUAL(total, 0);
+	CU_ASSERT_EQUAL(dequeue_unserved(&D, 10), 0);
 	CU_ASSERT_EQUAL(fm_vring_used_pending(tx), 0);
 	n = fm_iommu_collect_misses(&D.io, miss, 32, 100, 1000);
 	for (i = 0; i < n && i < 32; i++) {

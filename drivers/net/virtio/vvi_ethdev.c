@@ -308,8 +308,10 @@ vvi_probe(struct rte_vdev_device *vdev)
 	struct vvi_dev *d;
 	int r;
 
-	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
+		VVI_LOG(ERR, "%s: secondary processes are not supported", name);
 		return -ENOTSUP;
+	}
 	d = rte_zmalloc("vvi_dev", sizeof(*d), RTE_CACHE_LINE_SIZE);
 	if (d == NULL)
 		return -ENOMEM;

@@ -64,8 +64,11 @@ negotiate_protocol(struct vvi_dev *d)
 	int r;
 
 	if (!(d->features & BIT(VVI_F_PROTOCOL_FEATURES))) {
-		if (d->args.iommu != VVI_IOMMU_OFF)
+		if (d->args.iommu != VVI_IOMMU_OFF) {
+			VVI_LOG(ERR, "iommu=%s needs a backend with protocol features",
+				vvi_iommu_mode_name(d->args.iommu));
 			return -ENOTSUP;
+		}
 		return 0;
 	}
 	r = get_u64(d, VVI_GET_PROTOCOL_FEATURES, &offered);
