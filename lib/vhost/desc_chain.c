@@ -180,10 +180,21 @@ bad:
 }
 
 int
-vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
-		 uint16_t head, enum vhost_chain_dir dir,
-		 struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
-		 struct vhost_chain *chain)
+vhost_chain_refused(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		    uint16_t head, int err)
+{
+	VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: invalid descriptor chain at head %u: %s",
+		dev->ifname, vq->index, head, strerror(-err));
+	vq->stats.v[VHOST_STAT_BAD_CHAINS]++;
+	return err;
+}
+
+int
+vhost_walk_chain_general(const struct vhost_device *dev,
+			 struct vhost_virtqueue *vq, uint16_t head,
+			 enum vhost_chain_dir dir, struct vhost_seg *segs,
+			 uint16_t *nsegs, uint16_t max_segs,
+			 struct vhost_chain *chain)
 {
 	int ret = walk_chain(dev, vq, head, dir, segs, nsegs, max_segs, chain);
 
@@ -191,10 +202,7 @@ vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	 * the IOTLB has the mapping. */
 	if (likely(ret == 0) || ret == -EAGAIN)
 		return ret;
-	VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: invalid descriptor chain at head %u: %s",
-		dev->ifname, vq->index, head, strerror(-ret));
-	vq->stats.v[VHOST_STAT_BAD_CHAINS]++;
-	return ret;
+	return vhost_chain_refused(dev, vq, head, ret);
 }
 
 void

@@ -14,7 +14,9 @@
 
 #include <rte_memcpy.h>
 
+#include "iotlb_miss.h"
 #include "vhost_device.h"
+#include "vhost_translate.h"
 
 /* A walked chain: pieces segs[first .. first + nsegs) of the caller's
  * array, len bytes in all. */
@@ -33,11 +35,75 @@ enum vhost_chain_dir {
  * segs from index *nsegs (at most max_segs in all), *nsegs is advanced.
  * Returns 0, or a negative errno if the chain is invalid: then nothing
  * of it may be accessed, and *nsegs is left unchanged.
- * Caller holds vq->access_lock for reading. */
-int vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
-		     uint16_t head, enum vhost_chain_dir dir,
-		     struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
-		     struct vhost_chain *chain);
+ * Caller holds vq->access_lock for reading.
+ * This is the general walker; datapath callers use vhost_walk_chain()
+ * below, which handles the common shape inline and defers to it. */
+int vhost_walk_chain_general(const struct vhost_device *dev,
+			     struct vhost_virtqueue *vq, uint16_t head,
+			     enum vhost_chain_dir dir, struct vhost_seg *segs,
+			     uint16_t *nsegs, uint16_t max_segs,
+			     struct vhost_chain *chain);
+
+/* A chain the fast path found refused by the translation: log and count
+ * it as the general walker does. Returns err. */
+int vhost_chain_refused(const struct vhost_device *dev,
+			struct vhost_virtqueue *vq, uint16_t head, int err);
+
+/* vhost_walk_chain_general() with the common shape done inline: one
+ * direct descriptor, of the right direction, whose buffer is contiguous
+ * in our memory. The result is the general walker's for that shape (the
+ * fuzzers and unit tests compare both against a reference walker);
+ * every other shape, and anything doubtful, goes to the general walker,
+ * which reads the descriptor again and decides. */
+static __rte_always_inline int
+vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		 uint16_t head, enum vhost_chain_dir dir,
+		 struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
+		 struct vhost_chain *chain)
+{
+	const bool device_writes = dir == VHOST_CHAIN_DEVICE_WRITES;
+	const uint16_t shape = device_writes ? VRING_DESC_F_WRITE : 0;
+	const volatile struct vring_desc *d;
+	uint64_t addr, piece, gpa;
+	uint32_t len;
+	uint8_t *hva;
+
+	if (unlikely(head >= vq->size || *nsegs >= max_segs))
+		goto general;
+	d = &vq->desc[head];
+	/* One snapshot of the fields used below: the guest may rewrite the
+	 * descriptor meanwhile. */
+	addr = d->addr;
+	len = d->len;
+	if (unlikely(d->flags != shape || len == 0 ||
+		     len > VHOST_MAX_PKT_LEN * (uint64_t)VHOST_MAX_MRG_CHAINS ||
+		     addr > UINT64_MAX - (len - 1)))
+		goto general;
+	piece = len;
+	hva = vhost_translate(dev, vq, addr, &piece,
+			      device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ,
+			      &gpa);
+	if (unlikely(hva == NULL)) {
+		if (vq->xlate_err != -EAGAIN)
+			return vhost_chain_refused(dev, vq, head, vq->xlate_err);
+		/* A miss: ask for the rest of the buffer too, as the
+		 * general walker would. */
+		vhost_iotlb_miss_rest(dev, vq, addr, len,
+				      device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ);
+		return -EAGAIN;
+	}
+	if (unlikely(piece != len))
+		goto general;	/* crosses a region or mapping boundary */
+	segs[*nsegs] = (struct vhost_seg){ .hva = hva, .len = len, .gpa = gpa };
+	(*nsegs)++;
+	chain->head = head;
+	chain->nsegs = 1;
+	chain->len = len;
+	return 0;
+general:
+	return vhost_walk_chain_general(dev, vq, head, dir, segs, nsegs,
+					max_segs, chain);
+}
 
 /* After an IOTLB miss stopped a burst at avail entry first - 1: walk up
  * to count chains (at most VHOST_IOTLB_MAX_PENDING) from avail entry
