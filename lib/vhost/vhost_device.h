@@ -43,10 +43,14 @@ struct vhost_seg {
 	uint64_t gpa;		/* guest physical, for dirty logging */
 };
 
+/* A used element as the ring holds it, so a burst's elements are
+ * copied to the ring in one go. */
 struct vhost_used_elem {
-	uint16_t id;
+	uint32_t id;
 	uint32_t len;
 };
+_Static_assert(sizeof(struct vhost_used_elem) == sizeof(struct vring_used_elem),
+	       "shadow and ring elements differ");
 
 /* An IOTLB miss waiting for the frontend's update. */
 struct vhost_iotlb_pending {

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 
 #include <rte_atomic.h>
+#include <rte_memcpy.h>
 
 #include "iotlb_miss.h"
 #include "vring.h"
@@ -227,23 +228,22 @@ vhost_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
 {
 	const uint16_t mask = vq->size - 1;
 	uint16_t start = vq->last_used_idx;
+	uint16_t first, head_part;
 
 	if (n == 0)
 		return;
-	for (uint16_t i = 0; i < n; i++) {
-		struct vring_used_elem *u = &vq->used->ring[(uint16_t)(start + i) & mask];
-
-		u->id = elems[i].id;
-		u->len = elems[i].len;
-	}
+	/* Whole elements copied at once, the ring's end wrapped. */
+	first = start & mask;
+	head_part = RTE_MIN(n, (uint16_t)(vq->size - first));
+	rte_memcpy(&vq->used->ring[first], elems, head_part * sizeof(*elems));
+	if (head_part < n)
+		rte_memcpy(&vq->used->ring[0], elems + head_part,
+			   (n - head_part) * sizeof(*elems));
 	vq->last_used_idx = (uint16_t)(start + n);
 	/* Elements before the index that publishes them. */
 	__atomic_store_n(&vq->used->idx, vq->last_used_idx, __ATOMIC_RELEASE);
 
 	if (vhost_log_enabled(dev)) {
-		uint16_t first = start & mask;
-		uint16_t head_part = RTE_MIN(n, (uint16_t)(vq->size - first));
-
 		vhost_log_used(dev, vq, offsetof(struct vring_used, ring) +
 			first * sizeof(struct vring_used_elem),
 			head_part * sizeof(struct vring_used_elem));
