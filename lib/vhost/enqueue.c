@@ -1,12 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
-/* Host -> guest: copy mbufs into the guest's Rx buffers. */
+/* Host -> guest: copy mbufs into the guest's Rx buffers.
+ *
+ * A burst goes in batches of two passes. The first walks the chains of
+ * up to RX_BATCH_PKTS packets (the one walker: vhost_walk_chain) and
+ * prefetches each packet's first buffer line; the second writes headers
+ * and copies data, by then mostly in cache. The guest's cache lines are
+ * precious: the receiving core of the guest pays for every line we take
+ * from it, so the virtio-net header is written only where it differs
+ * from what the buffer already holds (a recycled buffer usually holds
+ * the same header). */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_vhost.h>
 
 #include "datapath.h"
@@ -16,97 +26,209 @@
 #include "net_hdr.h"
 #include "vring.h"
 
-/* Buffers reserved for one packet. */
-struct rx_reservation {
-	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
-	struct vhost_chain chains[VHOST_MAX_MRG_CHAINS];
+/* Packets walked before their data is copied. */
+#define RX_BATCH_PKTS 32
+/* Room for a whole packet of the largest shape after the batch's
+ * others: a batch ends once less than that is left. */
+#define RX_BATCH_SEGS (2 * VHOST_MAX_PKT_SEGS)
+#define RX_BATCH_CHAINS (2 * VHOST_MAX_MRG_CHAINS)
+
+/* One packet of a batch: its pieces and chains in the batch arrays, and
+ * the used element of its first chain (the others follow it). */
+struct rx_pkt {
+	uint16_t seg_first;
 	uint16_t nsegs;
+	uint16_t chain_first;
 	uint16_t nchains;
-	uint64_t capacity;
+	uint16_t used_first;
 };
 
-/* Reserve guest buffers for need bytes, from avail entry *consumed on.
- * Chains the walker refuses are returned to the guest unused (length
- * 0). Returns false if the ring has not enough buffers: the caller
- * rolls *consumed and *nused back to before this packet. */
-static bool
-reserve_buffers(struct vhost_device *dev, struct vhost_virtqueue *vq,
-		uint32_t need, uint16_t avail, uint16_t *consumed,
-		uint16_t *nused, struct rx_reservation *r, bool *missed,
-		uint16_t *keep_consumed, uint16_t *keep_nused)
+struct rx_batch {
+	struct vhost_seg segs[RX_BATCH_SEGS];
+	struct vhost_chain chains[RX_BATCH_CHAINS];
+	struct rx_pkt pkt[RX_BATCH_PKTS];
+	uint16_t nsegs;
+	uint16_t nchains;
+	uint16_t npkts;
+};
+
+/* Where the ring is in this burst: avail entries taken, used elements
+ * recorded in vq->shadow_used. */
+struct rx_cursor {
+	uint16_t avail;		/* new avail entries at the start */
+	uint16_t consumed;
+	uint16_t nused;
+	bool missed;		/* an IOTLB miss stopped the burst */
+};
+
+static __rte_always_inline bool
+batch_full(const struct rx_batch *b)
 {
-	const bool mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
-
-	r->nsegs = 0;
-	r->nchains = 0;
-	r->capacity = 0;
-	while (r->capacity < need) {
-		struct vhost_chain *c = &r->chains[r->nchains];
-		uint16_t head;
-
-		if (*consumed == avail || r->nchains == VHOST_MAX_MRG_CHAINS)
-			return false;
-		int ret;
-
-		head = vhost_avail_head(vq, *consumed);
-		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_WRITES,
-				       r->segs, &r->nsegs, VHOST_MAX_PKT_SEGS, c);
-		if (unlikely(ret == -EAGAIN)) {
-			*missed = true;	/* IOTLB miss: retry the packet later */
-			return false;
-		}
-		(*consumed)++;
-		if (unlikely(ret < 0)) {
-			vq->shadow_used[(*nused)++] =
-				(struct vhost_used_elem){ .id = head, .len = 0 };
-			/* Refused before any buffer of this packet: it goes
-			 * back to the guest even if the packet waits. */
-			if (r->nchains == 0) {
-				*keep_consumed = *consumed;
-				*keep_nused = *nused;
-			}
-			continue;
-		}
-		r->nchains++;
-		r->capacity += c->len;
-		if (!mergeable)
-			return r->capacity >= need;
-	}
-	return true;
+	return b->npkts == RX_BATCH_PKTS ||
+	       b->nsegs > RX_BATCH_SEGS - VHOST_MAX_PKT_SEGS ||
+	       b->nchains > RX_BATCH_CHAINS - VHOST_MAX_MRG_CHAINS;
 }
 
-/* Copy header and packet into the reserved buffers and record the
- * used element of each chain. */
-static void
-fill_buffers(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	     struct rte_mbuf *m, const struct rx_reservation *r,
-	     uint16_t *nused)
+/* Reserve guest buffers for need bytes at the cursor and add them to
+ * the batch as one packet. Chains the walker refuses are returned to the
+ * guest unused (length 0). Returns false if the ring has not enough
+ * buffers (or an IOTLB miss stopped the walk): the cursor and batch are
+ * then as before this packet, but for refused chains met before its
+ * first buffer, which stay returned. */
+static __rte_always_inline bool
+reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	       uint32_t need, struct rx_cursor *rc, struct rx_batch *b)
 {
+	const bool mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+	struct rx_pkt *p = &b->pkt[b->npkts];
+	struct rx_cursor start = *rc;
+	uint64_t capacity = 0;
+
+	p->seg_first = b->nsegs;
+	p->chain_first = b->nchains;
+	p->nchains = 0;
+	while (capacity < need) {
+		struct vhost_chain *c = &b->chains[b->nchains + p->nchains];
+		uint16_t nsegs = b->nsegs;
+		uint16_t head;
+		int ret;
+
+		if (rc->consumed == rc->avail ||
+		    p->nchains == VHOST_MAX_MRG_CHAINS ||
+		    (!mergeable && p->nchains == 1))
+			goto no_room;
+		head = vhost_avail_head(vq, rc->consumed);
+		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_WRITES,
+				       b->segs, &nsegs,
+				       p->seg_first + VHOST_MAX_PKT_SEGS, c);
+		if (unlikely(ret == -EAGAIN)) {
+			rc->missed = true;	/* retry the packet later */
+			goto no_room;
+		}
+		rc->consumed++;
+		if (unlikely(ret < 0)) {
+			/* Refused: back to the guest, empty, ahead of this
+			 * packet's chains (which stay together for
+			 * num_buffers). */
+			struct vhost_used_elem *u = &vq->shadow_used[rc->nused];
+
+			if (p->nchains != 0) {
+				u = &vq->shadow_used[p->used_first++];
+				memmove(u + 1, u, p->nchains * sizeof(*u));
+			}
+			*u = (struct vhost_used_elem){ .id = head, .len = 0 };
+			rc->nused++;
+			/* Refused before any buffer of this packet: it goes
+			 * back to the guest even if the packet waits. */
+			if (p->nchains == 0)
+				start = *rc;
+			continue;
+		}
+		if (p->nchains == 0) {
+			p->used_first = rc->nused;
+			/* The header line is read (and written only if it
+			 * differs) in the second pass. */
+			if (nsegs > b->nsegs)
+				rte_prefetch0(b->segs[b->nsegs].hva);
+		}
+		vq->shadow_used[rc->nused++] =
+			(struct vhost_used_elem){ .id = head, .len = 0 };
+		b->nsegs = nsegs;
+		p->nchains++;
+		capacity += c->len;
+	}
+	p->nsegs = b->nsegs - p->seg_first;
+	b->nchains += p->nchains;
+	b->npkts++;
+	return true;
+no_room:
+	b->nsegs = p->seg_first;
+	start.missed = rc->missed;
+	*rc = start;
+	return false;
+}
+
+/* Store the n-byte value v at dst unless dst holds it already: a store
+ * of equal bytes would still take the line from the guest's cache. */
+#define STORE_IF_CHANGED(dst, v, type) do { \
+	type cur_; \
+	memcpy(&cur_, (dst), sizeof(type)); \
+	if (cur_ != (v)) \
+		memcpy((dst), &(v), sizeof(type)); \
+} while (0)
+
+static __rte_always_inline void
+store_hdr(uint8_t *dst, const struct virtio_net_hdr_mrg_rxbuf *hdr,
+	  uint16_t hdr_len)
+{
+	uint64_t head;
+
+	memcpy(&head, hdr, sizeof(head));
+	STORE_IF_CHANGED(dst, head, uint64_t);
+	if (hdr_len == sizeof(*hdr)) {
+		uint32_t tail;
+
+		memcpy(&tail, (const uint8_t *)hdr + 8, sizeof(tail));
+		STORE_IF_CHANGED(dst + 8, tail, uint32_t);
+	} else {
+		uint16_t tail;
+
+		memcpy(&tail, (const uint8_t *)hdr + 8, sizeof(tail));
+		STORE_IF_CHANGED(dst + 8, tail, uint16_t);
+	}
+}
+
+/* Write header and packet into the packet's buffers, and the length of
+ * each chain into its used element. */
+static __rte_always_inline void
+fill_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	    struct rte_mbuf *m, const struct rx_batch *b,
+	    const struct rx_pkt *p)
+{
+	const struct vhost_seg *segs = &b->segs[p->seg_first];
+	const uint16_t hdr_len = dev->hdr_len;
+	uint32_t left = hdr_len + rte_pktmbuf_pkt_len(m);
 	struct virtio_net_hdr_mrg_rxbuf hdr;
-	struct vhost_seg_cursor cur;
-	uint32_t left = dev->hdr_len + rte_pktmbuf_pkt_len(m);
 
-	vhost_net_hdr_from_mbuf(m, &hdr);
-	hdr.num_buffers = r->nchains;
-	vhost_cursor_init(&cur, r->segs, r->nsegs);
-	vhost_cursor_write(&cur, &hdr, dev->hdr_len);
-	for (const struct rte_mbuf *s = m; s != NULL; s = s->next)
-		vhost_cursor_write(&cur, rte_pktmbuf_mtod(s, const void *),
-				   rte_pktmbuf_data_len(s));
+	vhost_net_hdr_build(m, &hdr);
+	hdr.num_buffers = p->nchains;
+	if (likely(m->next == NULL && segs[0].len >= left)) {
+		/* The common shape: one mbuf into one buffer. */
+		store_hdr(segs[0].hva, &hdr, hdr_len);
+		rte_memcpy(segs[0].hva + hdr_len,
+			   rte_pktmbuf_mtod(m, const void *),
+			   rte_pktmbuf_data_len(m));
+	} else {
+		struct vhost_seg_cursor cur;
 
-	for (uint16_t i = 0; i < r->nchains; i++) {
-		uint32_t len = RTE_MIN(left, r->chains[i].len);
+		vhost_cursor_init(&cur, segs, p->nsegs);
+		if (segs[0].len >= hdr_len) {
+			store_hdr(segs[0].hva, &hdr, hdr_len);
+			cur.off = hdr_len;
+			if (cur.off == segs[0].len) {
+				cur.seg++;
+				cur.off = 0;
+			}
+		} else {
+			vhost_cursor_write(&cur, &hdr, hdr_len);
+		}
+		for (const struct rte_mbuf *s = m; s != NULL; s = s->next)
+			vhost_cursor_write(&cur, rte_pktmbuf_mtod(s, const void *),
+					   rte_pktmbuf_data_len(s));
+	}
 
-		vq->shadow_used[(*nused)++] = (struct vhost_used_elem){
-			.id = r->chains[i].head, .len = len };
+	for (uint16_t i = 0; i < p->nchains; i++) {
+		uint32_t len = RTE_MIN(left, b->chains[p->chain_first + i].len);
+
+		vq->shadow_used[p->used_first + i].len = len;
 		left -= len;
 	}
 	if (vhost_log_enabled(dev)) {
-		left = dev->hdr_len + rte_pktmbuf_pkt_len(m);
-		for (uint16_t i = 0; i < r->nsegs && left > 0; i++) {
-			uint32_t len = RTE_MIN(left, r->segs[i].len);
+		left = hdr_len + rte_pktmbuf_pkt_len(m);
+		for (uint16_t i = 0; i < p->nsegs && left > 0; i++) {
+			uint32_t len = RTE_MIN(left, segs[i].len);
 
-			vhost_log_pages(dev, r->segs[i].gpa, len);
+			vhost_log_pages(dev, segs[i].gpa, len);
 			left -= len;
 		}
 	}
@@ -118,34 +240,49 @@ enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	      struct rte_mbuf **pkts, uint16_t count, bool *missed)
 {
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
-	uint16_t avail = vhost_avail_count(dev, vq);
-	uint16_t consumed = 0, nused = 0, sent;
-	struct rx_reservation r;
+	struct rx_cursor rc = { .avail = vhost_avail_count(dev, vq) };
+	struct rx_batch b;
+	uint16_t sent = 0;
+	bool room = true;
 
-	for (sent = 0; sent < count && consumed < avail; sent++) {
-		struct rte_mbuf *m = pkts[sent];
-		uint16_t consumed_before = consumed, nused_before = nused;
+	while (room && sent < count && rc.consumed < rc.avail) {
+		uint16_t first = sent;
 
-		if (!reserve_buffers(dev, vq, dev->hdr_len + rte_pktmbuf_pkt_len(m),
-				     avail, &consumed, &nused, &r, missed,
-				     &consumed_before, &nused_before)) {
-			/* Not enough room: this packet and the rest stay with
-			 * the caller; the buffers are walked again next time.
-			 * On a miss, ask for the buffers after it too. */
-			if (*missed)
-				vhost_walk_ahead(dev, vq, consumed + 1,
-						 avail - consumed - 1,
-						 VHOST_CHAIN_DEVICE_WRITES);
-			consumed = consumed_before;
-			nused = nused_before;
-			break;
+		b.nsegs = 0;
+		b.nchains = 0;
+		b.npkts = 0;
+		/* Pass 1: walk the chains of a batch of packets. */
+		while (sent + b.npkts < count && !batch_full(&b)) {
+			struct rte_mbuf *m = pkts[sent + b.npkts];
+
+			if (!reserve_packet(dev, vq,
+					    dev->hdr_len + rte_pktmbuf_pkt_len(m),
+					    &rc, &b)) {
+				/* Not enough room: this packet and the rest
+				 * stay with the caller; the buffers are walked
+				 * again next time. On a miss, ask for the
+				 * buffers after it too. */
+				if (rc.missed)
+					vhost_walk_ahead(dev, vq, rc.consumed + 1,
+							 rc.avail - rc.consumed - 1,
+							 VHOST_CHAIN_DEVICE_WRITES);
+				room = false;
+				break;
+			}
 		}
-		fill_buffers(dev, vq, m, &r, &nused);
-		if (count_stats)
-			vhost_stats_count_packet(&vq->stats, m);
+		/* Pass 2: headers and data. */
+		for (uint16_t i = 0; i < b.npkts; i++) {
+			struct rte_mbuf *m = pkts[first + i];
+
+			fill_packet(dev, vq, m, &b, &b.pkt[i]);
+			if (count_stats)
+				vhost_stats_count_packet(&vq->stats, m);
+		}
+		sent += b.npkts;
 	}
-	vq->last_avail_idx += consumed;
-	vhost_used_publish(dev, vq, vq->shadow_used, nused);
+	*missed = rc.missed;
+	vq->last_avail_idx += rc.consumed;
+	vhost_used_publish(dev, vq, vq->shadow_used, rc.nused);
 	return sent;
 }
 

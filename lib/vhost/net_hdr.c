@@ -23,8 +23,7 @@ vhost_net_hdr_from_mbuf(const struct rte_mbuf *m,
 	struct virtio_net_hdr *h = &hdr->hdr;
 
 	memset(hdr, 0, sizeof(*hdr));
-	if (likely(!(ol & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_TCP_SEG |
-			   RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_TX_IP_CKSUM))))
+	if (likely(!(ol & VHOST_NET_HDR_TX_OFFLOADS)))
 		return;
 
 	/* virtio has no IPv4 header checksum offload: do it here. */
