@@ -1,30 +1,93 @@
 #!/bin/bash
-# Loopback benchmark (not a test): our librte_vhost against Debian's, run
-# alternately in one go because the machine is noisy. 64-byte packets, one
-# queue pair, vhost forwarding on one CPU and virtio-user on the other.
-# Prints median and best Mpps and writes every run to doc/bench/loopback.csv.
+# Loopback benchmark (not a test): Debian's dpdk-testpmd with the vhost PMD
+# on our librte_vhost and on Debian's, against a second dpdk-testpmd with
+# net_virtio_user, over a matrix of cases, with the machine's bare copy
+# limit measured in the same run as a ceiling.
 #
-# Env: BENCH_ROUNDS (3), BENCH_SECONDS measured time per run (8),
+# Cases are named DIR-SIZE-mrgM-qQ (e.g. h2v-64-mrg1-q1):
+#   DIR   v2h = virtio txonly -> vhost rxonly (guest->host, dequeue)
+#         h2v = vhost txonly -> virtio rxonly (host->guest, enqueue)
+#   SIZE  packet length in bytes (testpmd --txpkts): 64 or 1518
+#   M     virtio-user mrg_rxbuf (mergeable receive buffers): 1 or 0
+#   Q     queue pairs: 1 or 2
+#
+# Each round measures the copy limit once, then runs every case on both
+# libraries back to back (ours first on odd rounds, Debian's first on even
+# ones) so that drift on a noisy machine does not favour one of them.
+# Per run: a fresh pair of testpmds, receiver started first, then the
+# sender; BENCH_WARMUP seconds of traffic, then the receiver's rate over
+# BENCH_SECONDS (testpmd's own Rx-pps, TSC-timed). The sender then stops,
+# the receiver drains, and sender TX - receiver RX is reported as lost.
+#
+# Env: BENCH_CASES  regex over case names (default: all 16),
+#                   e.g. '^h2v-64-mrg1-q1$' or '-64-mrg1-q1$'
+#      BENCH_ROUNDS (5), BENCH_SECONDS measured time per run (5),
 #      BENCH_WARMUP seconds of traffic before measuring (1),
 #      BENCH_OURS (build/lib/vhost), BENCH_DPDK (/usr/lib/x86_64-linux-gnu),
-#      BENCH_CSV (doc/bench/loopback.csv)
+#      BENCH_COPY_LIMIT source of the copy-limit program
+#                   (../shared/tools/copy_limit.c from the repository root;
+#                   set it empty to skip the copy limit),
+#      BENCH_CSV (doc/bench/loopback.csv), BENCH_PNG (doc/bench/loopback.png),
+#      BENCH_KEEP (set: keep the testpmd logs)
+# Usage: bench-loopback.sh [--report]; --report redoes the table and the
+# plot from an existing BENCH_CSV without measuring.
+# Output: a table on stdout (medians per case, ours/dpdk, 64 B as fractions
+# of the copy limit), one CSV row per run and per copy-limit run, and a
+# bar chart of the medians (needs gnuplot; skipped without).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=${BENCH_ROUNDS:-3}
-seconds=${BENCH_SECONDS:-8}
+report_only=0
+case ${1:-} in
+--report) report_only=1 ;;
+"") ;;
+*) echo "usage: $0 [--report]   (--report: table and plot from BENCH_CSV only)" >&2
+   exit 2 ;;
+esac
+
+rounds=${BENCH_ROUNDS:-5}
+seconds=${BENCH_SECONDS:-5}
 warmup=${BENCH_WARMUP:-1}
+filter=${BENCH_CASES:-.}
 csv=${BENCH_CSV:-doc/bench/loopback.csv}
-declare -A libdir=(
-	[ours]=$(realpath "${BENCH_OURS:-build/lib/vhost}")
-	[dpdk]=$(realpath "${BENCH_DPDK:-/usr/lib/x86_64-linux-gnu}")
-)
-for lib in ours dpdk; do
-	if [ ! -e "${libdir[$lib]}/librte_vhost.so.23" ]; then
-		echo "bench: no librte_vhost.so.23 in ${libdir[$lib]} (run devtools/setup.sh)" >&2
-		exit 1
+png=${BENCH_PNG:-doc/bench/loopback.png}
+copy_src=${BENCH_COPY_LIMIT-../shared/tools/copy_limit.c}
+csv_header="round,case,direction,size,mrg_rxbuf,queues,library,mpps,sent,received,cpu_share,other_share"
+# Seconds a run takes beyond warm-up and measurement (two testpmds start,
+# link up, drain, quit), for the time estimate: about 3 s on a quiet
+# machine, up to 10 s on a loaded one.
+run_overhead=3
+# The copy-limit program runs for a fixed 3 s.
+copy_seconds=3
+
+for v in "$rounds" "$seconds" "$warmup"; do
+	if ! [[ $v =~ ^[1-9][0-9]*$ ]]; then
+		echo "bench: BENCH_ROUNDS/SECONDS/WARMUP must be positive integers" >&2
+		exit 2
 	fi
 done
+
+all_cases=()
+for dir in v2h h2v; do
+	for size in 64 1518; do
+		for mrg in 1 0; do
+			for q in 1 2; do
+				all_cases+=("$dir-$size-mrg$mrg-q$q")
+			done
+		done
+	done
+done
+cases=()
+for c in "${all_cases[@]}"; do
+	if [[ $c =~ $filter ]]; then
+		cases+=("$c")
+	fi
+done
+if [ "$report_only" = 0 ] && [ "${#cases[@]}" -eq 0 ]; then
+	echo "bench: BENCH_CASES='$filter' matches no case; cases are:" >&2
+	printf '  %s\n' "${all_cases[@]}" >&2
+	exit 2
+fi
 
 TP_DIR=$(mktemp -d /tmp/vhost-bench.XXXXXX)
 # shellcheck source=app/test/integration/testpmd_common.sh
@@ -32,149 +95,367 @@ TP_DIR=$(mktemp -d /tmp/vhost-bench.XXXXXX)
 finish() {
 	local rc=$?
 	tp_cleanup
-	if [ "$rc" -eq 0 ]; then
+	if [ "$rc" -eq 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
 		rm -rf "$TP_DIR"
 	else
 		rm -f "$TP_DIR"/*.in "$TP_DIR"/*.sock
-		echo "bench: failed, logs kept in $TP_DIR" >&2
+		[ "$rc" -eq 0 ] || echo "bench: failed" >&2
+		echo "bench: logs kept in $TP_DIR" >&2
 	fi
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-# measure LIB DIR: one fresh pair of testpmds; sets pkts and mpps to what
-# the receiver got over the measured interval, and cpu to the share of the
-# two CPUs the testpmds had meanwhile. Called in this shell, not in $(...),
-# so that the exit trap knows every testpmd it started.
-measure() {
-	local lib=$1 dir=$2 sock="$TP_DIR/vhost.sock"
-	local vhost_mode=rxonly virtio_mode=txonly sender=virtio receiver=vhost
-	if [ "$dir" = h2v ]; then
-		vhost_mode=txonly virtio_mode=rxonly sender=vhost receiver=virtio
-	fi
-	local app=(-i --nb-cores=1 --total-num-mbufs=16384 --txpkts=64)
-	tp_start vhost "${libdir[$lib]}" -l 0,1 --main-lcore 0 --no-pci -m 256 \
-		--vdev "net_vhost0,iface=$sock,queues=1" -- "${app[@]}" \
-		"--forward-mode=$vhost_mode"
-	tp_wait_sock vhost "$sock" 15 || { echo "bench: vhost did not start" >&2; return 1; }
-	tp_start virtio "" -l 0,1 --main-lcore 1 --no-pci -m 256 --single-file-segments \
-		--vdev "net_virtio_user0,path=$sock,queues=1" -- "${app[@]}" \
-		"--forward-mode=$virtio_mode"
-	if ! tp_wait_log vhost 'link state change event' 1 20 ||
-		! tp_wait_log virtio 'testpmd> ' 1 10; then
-		echo "bench: link did not come up" >&2
-		return 1
-	fi
-	if [ "$(tp_mapped_vhost vhost)" != "$(realpath "${libdir[$lib]}/librte_vhost.so.23")" ]; then
-		echo "bench: vhost testpmd did not map ${libdir[$lib]}/librte_vhost.so.23" >&2
-		return 1
-	fi
-
-	tp_cmd "$receiver" start
-	tp_cmd "$sender" start
-	tp_sleep "$warmup"
-	local before after rx0 rx1 pps ticks0 ticks1
-	ticks0=$(cpu_ticks)
-	if ! before=$(tp_port_stats "$receiver"); then
-		echo "bench: no stats from $receiver" >&2
-		return 1
-	fi
-	tp_sleep "$seconds"
-	if ! after=$(tp_port_stats "$receiver"); then
-		echo "bench: no stats from $receiver" >&2
-		return 1
-	fi
-	ticks1=$(cpu_ticks)
-	read -r rx0 _ <<<"$before"
-	read -r rx1 pps <<<"$after"
-	tp_quit virtio
-	tp_quit vhost
-	tp_cleanup
-	rm -f "$sock"
-	pkts=$((rx1 - rx0))
-	mpps=$(awk -v p="$pps" 'BEGIN { printf "%.3f", p / 1e6 }')
-	cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v s="$seconds" \
-		'BEGIN { printf "%.2f", t / hz / s / 2 }')
-}
-
-# cpu_ticks: CPU time (clock ticks) used so far by both testpmds. Their two
-# forwarding loops should own both CPUs; a lower share means something
-# else ran during the measurement and the figure is not trustworthy.
+# cpu_ticks VH VU: CPU time (clock ticks) used so far by both testpmds
+# (all their threads).
 cpu_ticks() {
-	cat "/proc/${TP_PID[vhost]}/stat" "/proc/${TP_PID[virtio]}/stat" |
+	cat "/proc/${TP_PID[$1]}/stat" "/proc/${TP_PID[$2]}/stat" |
 		awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t }'
 }
 
-mkdir -p "$(dirname "$csv")"
-echo "round,direction,library,seconds,rx_packets,mpps,cpu_share" >"$csv"
-disturbed=0
-echo "bench: $rounds rounds x 2 directions x 2 libraries, ${seconds}s each"
-for ((r = 1; r <= rounds; r++)); do
-	for dir in v2h h2v; do
-		# Swap the order every round so drift does not favour one library.
-		order=(ours dpdk)
-		if [ $((r % 2)) -eq 0 ]; then
-			order=(dpdk ours)
+# busy_ticks: non-idle clock ticks (steal included) of CPUs 0 and 1.
+busy_ticks() {
+	awk '$1 == "cpu0" || $1 == "cpu1" { t += $2 + $3 + $4 + $7 + $8 + $9 }
+		END { print t }' /proc/stat
+}
+
+# fail_run MSG: say why a run failed, with the tail of both logs.
+fail_run() {
+	echo "bench: $1" >&2
+	local f
+	for f in "$TP_DIR/$vh.log" "$TP_DIR/$vu.log"; do
+		[ -f "$f" ] || continue
+		echo "--- $f" >&2
+		tail -n 15 "$f" >&2
+	done
+	return 1
+}
+
+# measure LIB CASE: one fresh pair of testpmds. Sets mpps (receiver,
+# measured interval), sent/received (accumulated forward counters after
+# the sender stopped and the receiver drained), cpu (share of the two CPUs
+# the testpmds used meanwhile) and other (share of the two CPUs that
+# anything else used meanwhile). Runs in this shell, not in $(...), so
+# that the exit trap knows every testpmd it started.
+#
+# Lcores: -l 0,1 on both sides; the vhost side has main lcore 0 and
+# forwards on CPU 1, the virtio side has main lcore 1 and forwards on CPU 0
+# (main lcores sleep on stdin). With two queue pairs each side still has
+# one forwarding lcore (--nb-cores=1) that polls both of its queues: a
+# second forwarding lcore per side would time-share the two CPUs. So q2
+# measures the cost of serving two queues, not scaling.
+run=0
+measure() {
+	local lib=$1 dir size mrg q
+	IFS=- read -r dir size mrg q <<<"$2"
+	mrg=${mrg#mrg} q=${q#q}
+	run=$((run + 1))
+	vh=vh$run vu=vu$run
+	local sock="$TP_DIR/loop$run.sock"
+	local vhost_mode=rxonly virtio_mode=txonly sender=$vu receiver=$vh
+	if [ "$dir" = h2v ]; then
+		vhost_mode=txonly virtio_mode=rxonly sender=$vh receiver=$vu
+	fi
+	local virtio_vdev="net_virtio_user0,path=$sock,queues=$q,mrg_rxbuf=$mrg"
+	# virtio-user enables more than one queue pair through a control queue.
+	[ "$q" -gt 1 ] && virtio_vdev+=",cq=1"
+	local app=(-i --nb-cores=1 "--rxq=$q" "--txq=$q" --total-num-mbufs=16384
+		"--txpkts=$size")
+	tp_start "$vh" "${libdir[$lib]}" -l 0,1 --main-lcore 0 --no-pci -m 256 \
+		--vdev "net_vhost0,iface=$sock,queues=$q" -- "${app[@]}" \
+		"--forward-mode=$vhost_mode"
+	tp_wait_sock "$vh" "$sock" 20 || { fail_run "vhost testpmd did not start"; return 1; }
+	tp_start "$vu" "" -l 0,1 --main-lcore 1 --no-pci -m 256 --single-file-segments \
+		--vdev "$virtio_vdev" -- "${app[@]}" "--forward-mode=$virtio_mode"
+	if ! tp_wait_log "$vh" 'link state change event' 1 20 ||
+		! tp_wait_log "$vu" 'testpmd> ' 1 20; then
+		fail_run "$lib $2: link did not come up"
+		return 1
+	fi
+	if [ "$(tp_mapped_vhost "$vh")" != "$(realpath "${libdir[$lib]}/librte_vhost.so.23")" ]; then
+		fail_run "vhost testpmd did not map ${libdir[$lib]}/librte_vhost.so.23"
+		return 1
+	fi
+
+	# On start testpmd first empties its receive queues, discarding what
+	# it finds uncounted, then prints the forwarding setup: the sender
+	# starts only after that, or its first packets go missing.
+	tp_cmd "$receiver" start
+	tp_wait_log "$receiver" 'packet forwarding - ports=' 1 10 ||
+		{ fail_run "$receiver did not start forwarding"; return 1; }
+	tp_cmd "$sender" start
+	tp_sleep "$warmup"
+	local after pps ticks0 ticks1 busy0 busy1 t0 t1
+	# The first call starts testpmd's Rx-pps interval; the second ends it.
+	# CPU time is sampled right after each answer, over the elapsed time.
+	tp_port_stats "$receiver" >/dev/null || { fail_run "no stats from $receiver"; return 1; }
+	ticks0=$(cpu_ticks "$vh" "$vu")
+	busy0=$(busy_ticks)
+	t0=$EPOCHREALTIME
+	tp_sleep "$seconds"
+	after=$(tp_port_stats "$receiver") || { fail_run "no stats from $receiver"; return 1; }
+	ticks1=$(cpu_ticks "$vh" "$vu")
+	busy1=$(busy_ticks)
+	t1=$EPOCHREALTIME
+	read -r _ pps <<<"$after"
+
+	# Sender first; then the receiver drains whatever is still in flight:
+	# until it has everything, or its counter stays put for 2 s (10 s max).
+	tp_stop "$sender" || { fail_run "$sender did not stop"; return 1; }
+	sent=$(tp_fwd_count "$sender" TX)
+	local cur prev=-1 still=0 end=$((SECONDS + 10)) stats
+	while stats=$(tp_port_stats "$receiver"); do
+		cur=${stats%% *}
+		[ "$cur" -ge "$sent" ] && break
+		if [ "$cur" = "$prev" ]; then still=$((still + 1)); else still=0; fi
+		[ "$still" -ge 20 ] || [ "$SECONDS" -ge "$end" ] && break
+		prev=$cur
+		sleep 0.1
+	done
+	tp_stop "$receiver" || { fail_run "$receiver did not stop"; return 1; }
+	received=$(tp_fwd_count "$receiver" RX)
+	tp_quit "$vu"
+	tp_quit "$vh"
+	tp_cleanup
+	rm -f "$sock"
+
+	mpps=$(awk -v p="$pps" 'BEGIN { printf "%.3f", p / 1e6 }')
+	local hz s
+	hz=$(getconf CLK_TCK)
+	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
+		'BEGIN { printf "%.2f", t / hz / s / 2 }')
+	other=$(awk -v b=$((busy1 - busy0)) -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
+		'BEGIN { o = (b - t) / hz / s / 2; printf "%.2f", o < 0 ? 0 : o }')
+}
+
+# build_copy_limit: compile the copy-limit program into TP_DIR; without
+# its source (another checkout layout) the benchmark runs without it.
+copy_bin=""
+build_copy_limit() {
+	if [ -z "$copy_src" ]; then
+		echo "bench: BENCH_COPY_LIMIT is empty: no copy limit"
+		return 0
+	fi
+	if [ ! -r "$copy_src" ]; then
+		echo "bench: warning: no $copy_src: no copy limit (set BENCH_COPY_LIMIT)" >&2
+		return 0
+	fi
+	if ! cc -O2 -pthread -o "$TP_DIR/copy_limit" "$copy_src" 2>"$TP_DIR/copy_limit.err"; then
+		echo "bench: warning: $copy_src did not compile: no copy limit" >&2
+		cat "$TP_DIR/copy_limit.err" >&2
+		return 0
+	fi
+	copy_bin=$TP_DIR/copy_limit
+}
+
+# measure_copy_limit: one run of the copy-limit program on CPUs 0 and 1.
+# Sets mpps, and cpu to the share of the two CPUs its two threads had
+# (bash's time reports the child's user and system time).
+measure_copy_limit() {
+	local out times TIMEFORMAT='%R %U %S'
+	{ time taskset -c 0,1 "$copy_bin" >"$TP_DIR/copy_limit.out"; } 2>"$TP_DIR/copy_limit.time" ||
+		{ echo "bench: copy-limit program failed" >&2; return 1; }
+	out=$(sed -n 's/.*limit: \([0-9.]*\) Mpps.*/\1/p' "$TP_DIR/copy_limit.out")
+	[ -n "$out" ] || { echo "bench: no figure from the copy-limit program" >&2; return 1; }
+	mpps=$out
+	times=$(tail -n 1 "$TP_DIR/copy_limit.time")
+	cpu=$(awk -v t="$times" 'BEGIN { split(t, a, " ")
+		printf "%.2f", (a[1] > 0 ? (a[2] + a[3]) / a[1] / 2 : 0) }')
+}
+
+# disturbed_run: both testpmds' forwarding loops (or both copy-limit
+# threads) should own both CPUs; a lower share means something else ran
+# during the measurement and the figure is not trustworthy.
+disturbed_run() {
+	awk -v c="$cpu" 'BEGIN { exit !(c < 0.95) }'
+}
+
+# report: the table and the plot, from $csv alone. Per case, medians over
+# the undisturbed runs if both libraries have at least one, else over all
+# runs of that case (marked); the copy limit likewise.
+report() {
+	local dat="$TP_DIR/medians.dat" all="$TP_DIR/all.dat" lim="$TP_DIR/limit.dat"
+	[ -s "$csv" ] || { echo "bench: no $csv" >&2; return 1; }
+	if [ "$(head -n 1 "$csv")" != "$csv_header" ]; then
+		echo "bench: $csv is not in this script's format (header differs)" >&2
+		return 1
+	fi
+	local ncases nrounds
+	nrounds=$(awk -F, 'NR > 1 && $1 > r { r = $1 } END { print r + 0 }' "$csv")
+	echo
+	awk -F, -v dat="$dat" -v alldat="$all" -v limdat="$lim" '
+		NR == 1 { next }
+		$7 == "copy_limit" { lall = lall " " $8; nl++
+			if ($11 >= 0.95) { lclean = lclean " " $8; nlc++ }
+			next }
+		!seen[$2]++ { order[++nc] = $2; size[$2] = $4 }
+		{ k = $2 "," $7; all[k] = all[k] " " $8; n[k]++
+		  if ($11 >= 0.95) { clean[k] = clean[k] " " $8; ncl[k]++; nclean++ }
+		  lost[k] += $9 - $10; nrun++ }
+		function median(s,    a, m, i, j, t) {
+			m = split(s, a, " ")
+			if (m == 0) return 0
+			for (i = 1; i <= m; i++)
+				for (j = i + 1; j <= m; j++)
+					if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+			return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+		}
+		function frac(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "-" }
+		END {
+			limit = median(nlc ? lclean : lall)
+			printf "median Mpps per case (clean runs: cpu_share >= 0.95, ours/dpdk)\n"
+			printf "%-16s %8s %8s %9s %10s %10s %9s %9s %11s\n", "case", "ours",
+				"dpdk", "ours/dpdk", "ours/limit", "dpdk/limit", "lost ours",
+				"lost dpdk", "clean runs"
+			for (i = 1; i <= nc; i++) {
+				c = order[i]; ko = c ",ours"; kp = c ",dpdk"
+				useclean = ncl[ko] > 0 && ncl[kp] > 0
+				o = median(useclean ? clean[ko] : all[ko])
+				p = median(useclean ? clean[kp] : all[kp])
+				lo = ld = "-"
+				if (size[c] == 64) { lo = frac(o, limit); ld = frac(p, limit) }
+				printf "%-16s %8.3f %8.3f %9s %10s %10s %9d %9d %5s %-5s%s\n",
+					c, o, p, frac(o, p), lo, ld, lost[ko], lost[kp],
+					(ncl[ko] + 0) "/" n[ko], (ncl[kp] + 0) "/" n[kp],
+					useclean ? "" : "  <- disturbed runs included"
+				rt = p > 0 ? o / p : 0
+				printf "%d %s %s %s %s\n", i - 1, c, o, p, rt > dat
+			}
+			print ""
+			if (nl)
+				printf "copy limit (64-byte copies between the two CPUs, no virtio): " \
+					"median %.2f Mpps over %d %s runs\n", limit,
+					nlc ? nlc : nl, nlc ? "clean" : "(all disturbed)"
+			else
+				print "copy limit: not measured in this run"
+			printf "%s\n", limit > limdat
+			print "ours/dpdk: ratio of the medians; X/limit: 64 B medians as a fraction" \
+				" of the copy limit;"
+			print "lost: sender TX - receiver RX after draining, summed over the rounds."
+			printf "%d of %d testpmd runs clean.\n", nclean, nrun
+		}' "$csv"
+	# Every run, for the dots on the bars.
+	awk -F, 'NR == 1 || $7 == "copy_limit" { next }
+		!seen[$2]++ { idx[$2] = n++ }
+		{ print idx[$2] + ($7 == "ours" ? -0.19 : 0.19), $8, $11 }' "$csv" >"$all"
+	ncases=$(wc -l <"$dat")
+
+	if ! command -v gnuplot >/dev/null; then
+		echo "bench: no gnuplot (apt-get install -y gnuplot-nox): $png not written" >&2
+		return 0
+	fi
+	# Top: grouped bars per case, ours vs Debian's, every run as a dot
+	# (hollow: disturbed), the copy limit as a dashed line. Bottom: the
+	# ratio ours/dpdk per case against 1.0.
+	local gp="$TP_DIR/plot.gp" tics limit ymax rmax
+	tics=$(awk '{ printf "%s\"%s\" %d", (NR > 1 ? ", " : ""), $2, $1 }' "$dat")
+	limit=$(cat "$lim")
+	# Head room above the highest bar, dot or line for the key and labels.
+	ymax=$(awk -v l="$limit" '{ if ($2 > m) m = $2 } END { if (l > m) m = l
+		printf "%.1f", (m > 0 ? m : 1) * 1.3 }' "$all")
+	rmax=$(awk '{ if ($5 > m) m = $5 } END { if (m < 1.1) m = 1.1; printf "%.2f", m * 1.2 }' "$dat")
+	{
+		# The keys sit right of the plots, in a fixed margin so that the
+		# two panels' x axes line up.
+		local width=$((ncases > 8 ? 620 + 70 * ncases : 1180))
+		echo "set terminal pngcairo size $width,900 font 'sans,10'"
+		echo "set output '$png'"
+		echo "set multiplot layout 2,1 title 'testpmd net\\_vhost <-> net\\_virtio\\_user loopback: bars median of $nrounds rounds, dots every run'"
+		echo "set style fill solid 0.7 border -1"
+		echo "set grid ytics"
+		echo "set key outside right top vertical"
+		echo "set lmargin at screen $(awk -v w="$width" 'BEGIN { printf "%.3f", 80 / w }')"
+		echo "set rmargin at screen $(awk -v w="$width" 'BEGIN { printf "%.3f", 1 - 330 / w }')"
+		echo "set xrange [-0.6:$((ncases - 1)).6]"
+		echo "set xtics ($tics) rotate by -30"
+		echo "set yrange [0:$ymax]"
+		echo "set ylabel 'receiver Mpps'"
+		echo "set title 'Mpps per case (v2h: virtio txonly -> vhost rxonly; h2v: vhost txonly -> virtio rxonly)'"
+		local f="'$dat'" g="'$all'" line=""
+		if awk -v l="$limit" 'BEGIN { exit !(l > 0) }'; then
+			line=", $limit with lines dt 2 lw 2 lc rgb 'red' title sprintf('copy limit %.1f Mpps (64 B copies)', $limit)"
 		fi
+		echo "plot $f using (\$1-0.19):3:(\$1-0.37):(\$1-0.01):(0):3 with boxxyerror lc rgb '#1f77b4' title 'ours (build/lib/vhost)', \\"
+		echo "  $f using (\$1+0.19):4:(\$1+0.01):(\$1+0.37):(0):4 with boxxyerror lc rgb '#ff7f0e' title 'Debian 22.11', \\"
+		echo "  $g using 1:(\$3 >= 0.95 ? \$2 : NaN) with points pt 7 ps 0.5 lc rgb 'black' title 'one run', \\"
+		echo "  $g using 1:(\$3 < 0.95 ? \$2 : NaN) with points pt 6 ps 0.5 lc rgb 'black' title 'one run, disturbed'$line"
+		echo "set title 'ours / Debian (median Mpps)'"
+		echo "set ylabel 'ratio'"
+		echo "set yrange [0:$rmax]"
+		echo "plot $f using 1:5:(\$1-0.3):(\$1+0.3):(0):5 with boxxyerror lc rgb '#2ca02c' notitle, \\"
+		echo "  $f using 1:5:(sprintf('%.2f', \$5)) with labels offset 0,0.7 font 'sans,8' notitle, \\"
+		echo "  1 with lines lc rgb 'black' title 'equal', \\"
+		echo "  1.1 with lines dt 2 lc rgb '#2ca02c' title '1.10: target at 64 B, mergeable on'"
+		echo "unset multiplot"
+	} >"$gp"
+	gnuplot "$gp"
+	echo "bench: wrote $png"
+}
+
+mkdir -p "$(dirname "$csv")" "$(dirname "$png")"
+if [ "$report_only" = 1 ]; then
+	report
+	exit
+fi
+
+declare -A libdir=(
+	[ours]=$(realpath "${BENCH_OURS:-build/lib/vhost}")
+	[dpdk]=$(realpath "${BENCH_DPDK:-/usr/lib/x86_64-linux-gnu}")
+)
+for lib in ours dpdk; do
+	if [ ! -e "${libdir[$lib]}/librte_vhost.so.23" ]; then
+		echo "bench: no librte_vhost.so.23 in ${libdir[$lib]} (build first)" >&2
+		exit 1
+	fi
+done
+build_copy_limit
+
+run_total=$((${#cases[@]} * 2 * rounds))
+per_run=$((warmup + seconds + run_overhead))
+estimate=$((run_total * per_run))
+[ -n "$copy_bin" ] && estimate=$((estimate + rounds * copy_seconds))
+echo "bench: $rounds rounds x ${#cases[@]} cases x 2 libraries = $run_total runs," \
+	"${warmup}s warm-up + ${seconds}s measured each (+~${run_overhead}s start/stop);" \
+	"about $(((estimate + 59) / 60)) min"
+echo "bench: cases: ${cases[*]}"
+echo "$csv_header" >"$csv"
+disturbed=0 done_runs=0
+start_time=$SECONDS
+for ((r = 1; r <= rounds; r++)); do
+	if [ -n "$copy_bin" ]; then
+		measure_copy_limit || exit 1
+		echo "$r,copy-limit,,64,,,copy_limit,$mpps,,,$cpu," >>"$csv"
+		note=""
+		disturbed_run && note="  <- disturbed"
+		printf '  round %d copy limit            %9s Mpps  cpu %s%s\n' "$r" "$mpps" "$cpu" "$note"
+	fi
+	# Swap the order every round so drift does not favour one library.
+	order=(ours dpdk)
+	if [ $((r % 2)) -eq 0 ]; then
+		order=(dpdk ours)
+	fi
+	for c in "${cases[@]}"; do
 		for lib in "${order[@]}"; do
-			measure "$lib" "$dir" || exit 1
-			echo "$r,$dir,$lib,$seconds,$pkts,$mpps,$cpu" >>"$csv"
+			measure "$lib" "$c" || exit 1
+			IFS=- read -r f_dir f_size f_mrg f_q <<<"$c"
+			echo "$r,$c,$f_dir,$f_size,${f_mrg#mrg},${f_q#q},$lib,$mpps,$sent,$received,$cpu,$other" >>"$csv"
+			done_runs=$((done_runs + 1))
 			note=""
-			if awk -v c="$cpu" 'BEGIN { exit !(c < 0.95) }'; then
-				note="  <- disturbed: testpmds had only $cpu of the CPUs"
+			if disturbed_run; then
 				disturbed=$((disturbed + 1))
+				note="  <- disturbed"
 			fi
-			printf '  round %d %-3s %-4s %8s Mpps%s\n' "$r" "$dir" "$lib" "$mpps" "$note"
+			printf '  [%d/%d] round %d %-16s %-4s %9s Mpps  lost %6s  cpu %s other %s%s\n' \
+				"$done_runs" "$run_total" "$r" "$c" "$lib" "$mpps" \
+				$((sent - received)) "$cpu" "$other" "$note"
 		done
 	done
 done
-
-# Median and best run per library and direction, and ours/dpdk ratios.
-# The best run matters here: rates on these machines jump between two
-# levels (about 5 and 20 Mpps) with nothing else running.
-echo
-# Disturbed runs (cpu_share < 0.95) count only where a cell has no other.
-awk -F, 'NR > 1 { k = $2 "," $3; all[k] = all[k] " " $6
-		if ($7 >= 0.95) clean[k] = clean[k] " " $6 }
-	function runs(k) {
-		if (clean[k] != "") return clean[k]
-		split(k, kk, ",")
-		note = note " " kk[2]
-		return all[k]
-	}
-	function sorted(s, a,    n, i, j, t) {
-		n = split(s, a, " ")
-		for (i = 1; i <= n; i++)
-			for (j = i + 1; j <= n; j++)
-				if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n
-	}
-	function median(s,    a, n) {
-		n = sorted(s, a)
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
-	function best(s,    a, n) {
-		n = sorted(s, a)
-		return a[n]
-	}
-	function ratio(a, b) { return b > 0 ? a / b : 0 }
-	END {
-		printf "%-30s %26s   %26s\n", "", "median Mpps", "best Mpps"
-		printf "%-30s %8s %8s %8s   %8s %8s %8s\n", "direction",
-			"ours", "dpdk", "ratio", "ours", "dpdk", "ratio"
-		split("v2h h2v", d, " ")
-		name["v2h"] = "virtio txonly -> vhost rxonly"
-		name["h2v"] = "vhost txonly -> virtio rxonly"
-		for (i = 1; i <= 2; i++) {
-			note = ""
-			o = runs(d[i] ",ours"); p = runs(d[i] ",dpdk")
-			if (note != "") note = "  disturbed runs only:" note
-			printf "%-30s %8.2f %8.2f %8.2f   %8.2f %8.2f %8.2f%s\n", name[d[i]],
-				median(o), median(p), ratio(median(o), median(p)),
-				best(o), best(p), ratio(best(o), best(p)), note
-		}
-	}' "$csv"
-if [ "$disturbed" -gt 0 ]; then
-	echo "bench: warning: $disturbed runs shared the CPUs with other work"
-fi
+echo "bench: $run_total runs in $((SECONDS - start_time)) s"
 echo "bench: wrote $csv"
+report
+if [ "$disturbed" -gt 0 ]; then
+	echo "bench: warning: $disturbed of $run_total runs shared the CPUs with other work" \
+		"(cpu_share < 0.95)"
+fi
