@@ -177,11 +177,7 @@ measure() {
 		return 1
 	fi
 
-	# On start testpmd first empties its receive queues, discarding what
-	# it finds uncounted, then prints the forwarding setup: the sender
-	# starts only after that, or its first packets go missing.
-	tp_cmd "$receiver" start
-	tp_wait_log "$receiver" 'packet forwarding - ports=' 1 10 ||
+	tp_fwd_start "$receiver" ||
 		{ fail_run "$receiver did not start forwarding"; return 1; }
 	tp_cmd "$sender" start
 	tp_sleep "$warmup"

@@ -167,7 +167,7 @@ measure() {
 		return 1
 	fi
 
-	tp_cmd "$receiver" start
+	tp_fwd_start "$receiver" || return 1
 	tp_cmd "$sender" start
 	tp_sleep "$warmup"
 	local after pps ticks0 ticks1 busy0 busy1 t0 t1

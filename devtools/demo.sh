@@ -61,7 +61,7 @@ traffic() {
 	echo "== $3 for ${seconds}s (64-byte packets, one queue)"
 	tp_cmd "$sender" "set fwd txonly"
 	tp_cmd "$receiver" "set fwd rxonly"
-	tp_cmd "$receiver" start
+	tp_fwd_start "$receiver" || die "$receiver did not start forwarding"
 	tp_cmd "$sender" start
 	tp_port_stats "$receiver" >/dev/null
 	local t=0 stats
@@ -75,7 +75,7 @@ traffic() {
 	tp_stop "$sender" || die "$sender did not stop"
 	local tx rx
 	tx=$(tp_fwd_count "$sender" TX)
-	tp_drain "$receiver" "$tx" 5
+	tp_drain "$receiver" "$tx" 30
 	tp_stop "$receiver" || die "$receiver did not stop"
 	rx=$(tp_fwd_count "$receiver" RX)
 	echo "   sent $tx, received $rx, average $(awk -v n="$rx" -v s="$seconds" \

@@ -115,6 +115,17 @@ tp_port_stats() {
 		END { print rx, pps }' "$TP_DIR/$1.log"
 }
 
+# tp_fwd_start NAME [TIMEOUT_S]: start forwarding and wait until it runs.
+# testpmd first empties its receive queues and does not count what it
+# throws away, then prints its forwarding set-up: a sender started only
+# after that line cannot lose packets to the flush.
+tp_fwd_start() {
+	local name=$1 timeout=${2:-30} re='packet forwarding - ports=' n
+	n=$(grep -cE -- "$re" "$TP_DIR/$name.log" 2>/dev/null || true)
+	tp_cmd "$name" start
+	tp_wait_log "$name" "$re" $((${n:-0} + 1)) "$timeout"
+}
+
 # tp_drain NAME COUNT TIMEOUT_S: after the sender stopped, wait until
 # receiver NAME's port counter reaches COUNT (the rings are drained).
 tp_drain() {

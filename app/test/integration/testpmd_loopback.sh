@@ -139,15 +139,16 @@ run_case() {
 		return
 	fi
 
-	tp_cmd "$receiver" start
+	tp_fwd_start "$receiver" || { fail "$(why "$receiver" "forwarding start")"; return; }
 	tp_cmd "$sender" start
 	tp_sleep "$duration"
 	# Sender first; then let the receiver drain the rings (its port counter
-	# reaches what was sent, or 5 s pass) before stopping it too.
+	# reaches what was sent; the wait ends as soon as it does, the limit
+	# is for a starved machine) before stopping it too.
 	tp_stop "$sender" || { fail "$(why "$sender" "stop")"; return; }
 	local tx rx
 	tx=$(tp_fwd_count "$sender" TX)
-	tp_drain "$receiver" "$tx" 5
+	tp_drain "$receiver" "$tx" 30
 	tp_stop "$receiver" || { fail "$(why "$receiver" "stop")"; return; }
 	rx=$(tp_fwd_count "$receiver" RX)
 	tp_quit virtio
