@@ -445,6 +445,95 @@ test_oversized_chain(void)
 	expect_bad(0, VHOST_CHAIN_DEVICE_READS, VHOST_MAX_PKT_SEGS, "6.5 MB chain");
 }
 
+/* Walk head with the datapath's entry point and with the general walker
+ * alone: same result, same pieces, same chain, same bad-chain count. */
+static void
+expect_same_walk(uint16_t head, enum vhost_chain_dir dir, uint16_t max_segs,
+		 const char *what)
+{
+	struct vhost_seg fast[4], general[4];
+	struct vhost_chain cf = { 0 }, cg = { 0 };
+	uint16_t nf = 1, ng = 1;
+	uint64_t bad0, bad_fast, bad_general;
+	int rf, rg;
+
+	memset(fast, 0xa5, sizeof(fast));
+	memset(general, 0xa5, sizeof(general));
+	bad0 = vq.stats.v[VHOST_STAT_BAD_CHAINS];
+	rf = vhost_walk_chain(dev, &vq, head, dir, fast, &nf, max_segs, &cf);
+	bad_fast = vq.stats.v[VHOST_STAT_BAD_CHAINS] - bad0;
+	bad0 = vq.stats.v[VHOST_STAT_BAD_CHAINS];
+	rg = vhost_walk_chain_general(dev, &vq, head, dir, general, &ng,
+				      max_segs, &cg);
+	bad_general = vq.stats.v[VHOST_STAT_BAD_CHAINS] - bad0;
+	if (rf != rg || nf != ng || bad_fast != bad_general ||
+	    memcmp(fast, general, sizeof(fast)) != 0 ||
+	    (rf == 0 && memcmp(&cf, &cg, sizeof(cf)) != 0))
+		fprintf(stderr, "\n    fast path and general walker differ: %s "
+			"(ret %d/%d, pieces %u/%u)\n", what, rf, rg, nf, ng);
+	CU_ASSERT_EQUAL(rf, rg);
+	CU_ASSERT_EQUAL(nf, ng);
+	CU_ASSERT_EQUAL(bad_fast, bad_general);
+	CU_ASSERT_EQUAL(memcmp(fast, general, sizeof(fast)), 0);
+	if (rf == 0)
+		CU_ASSERT_EQUAL(memcmp(&cf, &cg, sizeof(cf)), 0);
+}
+
+/* vhost_walk_chain() does one-descriptor chains inline and leaves every
+ * other shape to the general walker: each shape near the edge of the
+ * inline one gives exactly the general walker's answer. */
+static void
+test_fast_path_matches_general(void)
+{
+	static const struct {
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags;
+		const char *what;
+	} shapes[] = {
+		{ 0x1000, 100, 0, "inside the first region" },
+		{ R1_GPA + 0x20, 1500, 0, "inside the second region" },
+		{ R1_GPA - 8, 16, 0, "across the two regions (two pieces)" },
+		{ R1_GPA - 1, 1, 0, "last byte of the first region" },
+		{ GAP_GPA - 0x100, 0x200, 0, "runs past memory" },
+		{ GAP_GPA + 0x1000, 64, 0, "not in memory" },
+		{ 0x1000, 0, 0, "zero length" },
+		{ UINT64_MAX - 15, 32, 0, "addr + len wraps" },
+		{ 0, (uint32_t)(2 * REG_SIZE), 0, "all of memory" },
+		{ 0, 0xffffffff, 0, "4 GiB, past the chain bound" },
+		{ 0x1000, 100, VRING_DESC_F_NEXT, "with a next descriptor" },
+		{ 0x2000, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT,
+		  "indirect" },
+		{ 0x1000, 100, 0x8000, "unknown flag bit" },
+	};
+	const enum vhost_chain_dir dirs[] = { VHOST_CHAIN_DEVICE_READS,
+					      VHOST_CHAIN_DEVICE_WRITES };
+
+	set_desc(g2h(0x2000), 0, 0x3000, 10, VRING_DESC_F_NEXT, 1);
+	set_desc(g2h(0x2000), 1, 0x3100, 20, 0, 0);
+	ring_desc(1, 0x4000, 30, 0, 0);
+	for (unsigned int d = 0; d < RTE_DIM(dirs); d++) {
+		const uint16_t write = dirs[d] == VHOST_CHAIN_DEVICE_WRITES ?
+			VRING_DESC_F_WRITE : 0;
+
+		for (unsigned int i = 0; i < RTE_DIM(shapes); i++) {
+			uint16_t flags = shapes[i].flags;
+
+			/* Both directions, right and wrong. */
+			ring_desc(0, shapes[i].addr, shapes[i].len, flags | write, 1);
+			expect_same_walk(0, dirs[d], 4, shapes[i].what);
+			ring_desc(0, shapes[i].addr, shapes[i].len,
+				  flags | (write ^ VRING_DESC_F_WRITE), 1);
+			expect_same_walk(0, dirs[d], 4, shapes[i].what);
+			/* No room left for a piece. */
+			ring_desc(0, shapes[i].addr, shapes[i].len, flags | write, 1);
+			expect_same_walk(0, dirs[d], 1, shapes[i].what);
+		}
+	}
+	/* A head outside the ring. */
+	expect_same_walk(RING_SIZE, VHOST_CHAIN_DEVICE_READS, 4, "head = ring size");
+}
+
 static void
 test_cursor(void)
 {
@@ -520,6 +609,7 @@ static CU_TestInfo tests[] = {
 	{ "wrong direction", test_wrong_direction },
 	{ "more pieces than max_segs", test_too_many_pieces },
 	{ "oversized chain", test_oversized_chain },
+	{ "inline fast path = general walker", test_fast_path_matches_general },
 	{ "cursor over pieces", test_cursor },
 	{ "cursor over a walked chain", test_cursor_on_chain },
 	CU_TEST_INFO_NULL,
