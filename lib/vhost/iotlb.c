@@ -16,7 +16,10 @@
 int
 vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max)
 {
+	uint64_t gen = t->gen;
+
 	memset(t, 0, sizeof(*t));
+	t->gen = gen + 1;	/* never back to a value seen before */
 	/* One spare slot: splitting an entry adds one before eviction. */
 	t->e = calloc((size_t)max + 1, sizeof(*t->e));
 	if (t->e == NULL)
@@ -28,8 +31,11 @@ vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max)
 void
 vhost_iotlb_fini(struct vhost_iotlb *t)
 {
+	uint64_t gen = t->gen;
+
 	free(t->e);
 	memset(t, 0, sizeof(*t));
+	t->gen = gen + 1;
 }
 
 void
@@ -37,6 +43,7 @@ vhost_iotlb_flush(struct vhost_iotlb *t)
 {
 	t->n = 0;
 	t->hint = 0;
+	t->gen++;
 }
 
 static void
@@ -93,6 +100,7 @@ vhost_iotlb_invalidate(struct vhost_iotlb *t, uint64_t iova, uint64_t size)
 
 	if (size == 0)
 		return 0;
+	t->gen++;
 	last = iova + (size - 1);
 	if (last < iova)
 		last = UINT64_MAX;	/* "to the end of the space" */
@@ -154,7 +162,7 @@ vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
 	if (last < iova || uaddr + (size - 1) < uaddr)
 		return -EINVAL;
 
-	vhost_iotlb_invalidate(t, iova, size);
+	vhost_iotlb_invalidate(t, iova, size);	/* moves gen too */
 	pos = first_ending_after(t, iova);
 	ne = (struct vhost_iotlb_entry){ .iova = iova, .last = last,
 		.uaddr = uaddr, .perm = perm, .seq = t->next_seq++,

@@ -45,6 +45,10 @@ struct vhost_iotlb {
 	 * expire_before as missing. Both stay 0 when lifetimes are off. */
 	uint64_t clock;
 	uint64_t expire_before;
+	/* Moves forward with every change of the entries, and with
+	 * init/fini (never back to a value it had): translations cached
+	 * from the entries are valid while it stays the same. */
+	uint64_t gen;
 };
 
 /* Allocate room for max entries. Returns 0 or -ENOMEM. */
@@ -100,10 +104,12 @@ vhost_iotlb_find(struct vhost_iotlb *t, uint64_t iova)
 }
 
 /* Translate iova for an access of *len bytes needing perm. On a hit,
- * *uaddr is set and *len clipped to the end of the entry. */
+ * *uaddr is set, *len clipped to the end of the entry and, if entry is
+ * not NULL, *entry points at the entry (valid until the next change). */
 static inline enum vhost_iotlb_result
-vhost_iotlb_lookup(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
-		   uint8_t perm, uint64_t *uaddr)
+vhost_iotlb_lookup_entry(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
+			 uint8_t perm, uint64_t *uaddr,
+			 const struct vhost_iotlb_entry **entry)
 {
 	int32_t i = vhost_iotlb_find(t, iova);
 	const struct vhost_iotlb_entry *e;
@@ -116,6 +122,8 @@ vhost_iotlb_lookup(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
 		return VHOST_IOTLB_LOOKUP_MISS;	/* too old to trust */
 	if ((e->perm & perm) != perm)
 		return VHOST_IOTLB_LOOKUP_DENIED;
+	if (entry != NULL)
+		*entry = e;
 	/* Bytes from iova to the end of the entry, without overflow: an
 	 * entry may cover the whole 64-bit space. */
 	avail = e->last - iova;
@@ -123,6 +131,13 @@ vhost_iotlb_lookup(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
 		*len = avail + 1;
 	*uaddr = e->uaddr + (iova - e->iova);
 	return VHOST_IOTLB_LOOKUP_HIT;
+}
+
+static inline enum vhost_iotlb_result
+vhost_iotlb_lookup(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
+		   uint8_t perm, uint64_t *uaddr)
+{
+	return vhost_iotlb_lookup_entry(t, iova, len, perm, uaddr, NULL);
 }
 
 #endif /* VHOST_IOTLB_H */

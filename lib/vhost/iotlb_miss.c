@@ -58,10 +58,11 @@ vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		     uint64_t iova, uint64_t *len, uint8_t perm, uint64_t *gpa)
 {
 	const struct vhost_mem_table *mem = dev->mem;
+	const struct vhost_iotlb_entry *e;
 	const struct rte_vhost_mem_region *r;
-	uint64_t uaddr, avail;
+	uint64_t uaddr, avail, hva;
 
-	switch (vhost_iotlb_lookup(&vq->iotlb, iova, len, perm, &uaddr)) {
+	switch (vhost_iotlb_lookup_entry(&vq->iotlb, iova, len, perm, &uaddr, &e)) {
 	case VHOST_IOTLB_LOOKUP_HIT:
 		break;
 	case VHOST_IOTLB_LOOKUP_DENIED:
@@ -89,7 +90,21 @@ vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	if (*len > avail)
 		*len = avail;
 	*gpa = r->guest_phys_addr + (uaddr - r->guest_user_addr);
-	return (uint8_t *)(uintptr_t)(r->host_user_addr + (uaddr - r->guest_user_addr));
+	hva = r->host_user_addr + (uaddr - r->guest_user_addr);
+
+	/* Keep the part of the entry inside this region for the next
+	 * translations (not with entry lifetimes: entries expire). */
+	if (dev->iotlb_max_age == 0) {
+		uint64_t before = RTE_MIN(iova - e->iova, uaddr - r->guest_user_addr);
+
+		vq->xc.iova = iova - before;
+		vq->xc.last = iova + RTE_MIN(e->last - iova, avail - 1);
+		vq->xc.hva = hva - before;
+		vq->xc.gpa = *gpa - before;
+		vq->xc.perm = e->perm;
+		vq->xc.gen = vq->iotlb.gen;
+	}
+	return (uint8_t *)(uintptr_t)hva;
 }
 
 void

@@ -60,6 +60,19 @@ struct vhost_iotlb_pending {
 	bool sent;
 };
 
+/* The IOVA range of the last IOTLB translation with our and the guest
+ * physical address of its start (IOMMU only): one IOTLB entry clipped to
+ * one memory region. Valid while perm is not 0 and gen equals the IOTLB's
+ * gen; SET_MEM_TABLE clears it. */
+struct vhost_xlate_cache {
+	uint64_t iova;
+	uint64_t last;		/* inclusive */
+	uint64_t hva;		/* ours, at iova */
+	uint64_t gpa;		/* guest physical, at iova */
+	uint64_t gen;
+	uint8_t perm;
+};
+
 struct rte_mbuf;
 
 struct vhost_virtqueue {
@@ -78,6 +91,7 @@ struct vhost_virtqueue {
 	int callfd;
 	int kickfd;
 	uint32_t last_region;	/* translation hint: last region hit */
+	struct vhost_xlate_cache xc;	/* IOVA translation hint */
 	struct vhost_used_elem *shadow_used;	/* size entries */
 	struct vring_desc *indirect_copy;	/* for split indirect tables */
 	uint32_t indirect_copy_len;
@@ -109,6 +123,13 @@ struct vhost_virtqueue {
 	bool ring_addr_set;
 	uint64_t used_log_gpa;	/* guest physical address of the used ring */
 } __rte_cache_aligned;
+
+/* Forget the cached IOVA translation (the memory table changes). */
+static inline void
+vhost_xlate_cache_clear(struct vhost_virtqueue *vq)
+{
+	vq->xc.perm = 0;
+}
 
 /* Device flags. */
 #define VHOST_DEV_RUNNING	(1u << 0)	/* new_device was called */

@@ -31,8 +31,21 @@ vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	const struct rte_vhost_mem_region *r;
 	uint64_t off;
 
-	if (vhost_iommu_on(dev))
+	if (vhost_iommu_on(dev)) {
+		const struct vhost_xlate_cache *c = &vq->xc;
+
+		/* Consecutive buffers mostly fall in the range translated
+		 * last: no IOTLB or memory table search then. */
+		if (likely(c->gen == vq->iotlb.gen && (c->perm & perm) == perm &&
+			   addr - c->iova <= c->last - c->iova)) {
+			off = addr - c->iova;
+			if (*len != 0 && *len - 1 > c->last - addr)
+				*len = c->last - addr + 1;
+			*gpa = c->gpa + off;
+			return (uint8_t *)(uintptr_t)(c->hva + off);
+		}
 		return vhost_iova_translate(dev, vq, addr, len, perm, gpa);
+	}
 	/* Guest physical memory is all read-write for the device. */
 	if (unlikely(mem == NULL)) {
 		vq->xlate_err = -EFAULT;

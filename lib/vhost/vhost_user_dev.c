@@ -89,6 +89,7 @@ vhost_on_set_mem_table(struct vhost_device *dev, struct vhost_user_msg *msg)
 		if (vq == NULL)
 			continue;
 		vq->last_region = 0;
+		vhost_xlate_cache_clear(vq);
 		if (vq->ring_addr_set && vhost_vring_translate(dev, vq) < 0)
 			VHOST_DEV_LOG(ERR, dev, "vring %u is not in the new memory table", i);
 	}

@@ -534,6 +534,78 @@ test_fast_path_matches_general(void)
 	expect_same_walk(RING_SIZE, VHOST_CHAIN_DEVICE_READS, 4, "head = ring size");
 }
 
+/* With an IOMMU, a translation leaves the IOVA range it came from cached
+ * (one IOTLB entry clipped to one memory region). Every IOTLB change and
+ * a new memory table must make the next translation look again: never a
+ * stale address, never past the region. */
+static void
+test_iova_cache_follows_iotlb(void)
+{
+	const uint64_t iova = 0x7000000;
+	const uint64_t r0 = 0x100000000ULL, r1 = 0x200000000ULL;	/* uaddrs */
+	struct vhost_chain c;
+	uint16_t nsegs;
+
+	dev->features |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
+	CU_ASSERT_EQUAL_FATAL(vhost_iotlb_init(&vq.iotlb, 16), 0);
+	/* 128K of IOVA onto region 0's 64K and what follows it in the
+	 * frontend's space (nothing shared there). */
+	CU_ASSERT_EQUAL(vhost_iotlb_update(&vq.iotlb, iova, 2 * REG_SIZE, r0,
+					   VHOST_ACCESS_RW), 0);
+
+	ring_desc(0, iova + 0x100, 64, 0, 0);
+	nsegs = 0;
+	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	check_seg(0, 0x100, 64);
+	/* Cached now: the next buffer in the range, and a buffer running
+	 * past the region's end is clipped there, the rest refused. */
+	ring_desc(1, iova + 0x8000, 64, VRING_DESC_F_WRITE, 0);
+	nsegs = 0;
+	CU_ASSERT_EQUAL_FATAL(walk(1, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 4, &c), 0);
+	check_seg(0, 0x8000, 64);
+	ring_desc(2, iova + REG_SIZE - 16, 32, 0, 0);
+	expect_bad(2, VHOST_CHAIN_DEVICE_READS, 8, "runs past region 0 in the frontend's space");
+
+	/* Invalidated: the page misses (asked for), it does not hit. */
+	vhost_iotlb_invalidate(&vq.iotlb, iova + 0x8000, 0x1000);
+	nsegs = 0;
+	CU_ASSERT_EQUAL(walk(1, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 4, &c), -EAGAIN);
+	CU_ASSERT_EQUAL(nsegs, 0);
+	CU_ASSERT(vq.nb_pending > 0);
+	nsegs = 0;
+	CU_ASSERT_EQUAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	check_seg(0, 0x100, 64);
+
+	/* Remapped read-only onto region 1: the new address, and no write. */
+	CU_ASSERT_EQUAL(vhost_iotlb_update(&vq.iotlb, iova, 0x1000, r1,
+					   VHOST_ACCESS_RO), 0);
+	nsegs = 0;
+	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	check_seg(0, R1_GPA + 0x100, 64);
+	ring_desc(3, iova + 0x200, 64, VRING_DESC_F_WRITE, 0);
+	expect_bad(3, VHOST_CHAIN_DEVICE_WRITES, 8, "write through a read-only mapping");
+
+	/* Flushed: everything misses. */
+	vhost_iotlb_flush(&vq.iotlb);
+	nsegs = 0;
+	CU_ASSERT_EQUAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), -EAGAIN);
+
+	/* A new memory table (here: region 0 gone) clears the cache. */
+	CU_ASSERT_EQUAL(vhost_iotlb_update(&vq.iotlb, iova, REG_SIZE, r0,
+					   VHOST_ACCESS_RW), 0);
+	nsegs = 0;
+	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	dev->mem->nregions = 0;
+	vhost_xlate_cache_clear(&vq);
+	expect_bad(0, VHOST_CHAIN_DEVICE_READS, 8, "memory table without the region");
+	dev->mem->nregions = 2;
+
+	vhost_iotlb_fini(&vq.iotlb);
+	vq.nb_pending = 0;
+	vq.nb_unsent = 0;
+	dev->features = 0;
+}
+
 static void
 test_cursor(void)
 {
@@ -610,6 +682,7 @@ static CU_TestInfo tests[] = {
 	{ "more pieces than max_segs", test_too_many_pieces },
 	{ "oversized chain", test_oversized_chain },
 	{ "inline fast path = general walker", test_fast_path_matches_general },
+	{ "IOVA translation cache follows the IOTLB", test_iova_cache_follows_iotlb },
 	{ "cursor over pieces", test_cursor },
 	{ "cursor over a walked chain", test_cursor_on_chain },
 	CU_TEST_INFO_NULL,
