@@ -5,7 +5,6 @@
 #include <rte_arp.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
-#include <rte_prefetch.h>
 #include <rte_vhost.h>
 
 #include "datapath.h"
@@ -163,61 +162,6 @@ make_rarp(struct vhost_device *dev, struct rte_mempool *pool)
 	return m;
 }
 
-/* Chains walked before their packets are built. */
-#define TX_BATCH_PKTS 32
-
-/* The walked chains of a batch; a chain the walker refused has no
- * pieces and err set. */
-struct tx_batch {
-	struct vhost_seg segs[2 * VHOST_MAX_PKT_SEGS];
-	struct vhost_chain chains[TX_BATCH_PKTS];
-	uint16_t seg_first[TX_BATCH_PKTS];
-	int err[TX_BATCH_PKTS];
-	uint16_t nsegs;
-};
-
-/* Pass 1: walk up to n chains from avail entry first, prefetching the
- * start of each. Returns how many may be used: fewer than n if the batch
- * is full or an IOTLB miss stopped the walk (*missed: the chains from
- * there on wait in the ring). */
-static uint16_t
-walk_batch(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	   uint16_t first, uint16_t n, uint16_t avail, struct tx_batch *b,
-	   bool *missed)
-{
-	b->nsegs = 0;
-	for (uint16_t i = 0; i < n; i++) {
-		uint16_t nsegs = b->nsegs;
-		uint16_t head = vhost_avail_head(vq, first + i);
-		int ret;
-
-		if (b->nsegs > RTE_DIM(b->segs) - VHOST_MAX_PKT_SEGS)
-			return i;
-		b->chains[i].head = head;
-		ret = vhost_walk_chain(dev, vq, head,
-				       VHOST_CHAIN_DEVICE_READS, b->segs,
-				       &nsegs, b->nsegs + VHOST_MAX_PKT_SEGS,
-				       &b->chains[i]);
-		if (unlikely(ret == -EAGAIN)) {
-			/* Ask for the buffers after it too. */
-			vhost_walk_ahead(dev, vq, first + i + 1,
-					 avail - first - i - 1,
-					 VHOST_CHAIN_DEVICE_READS);
-			*missed = true;
-			return i;
-		}
-		b->err[i] = ret;
-		b->seg_first[i] = b->nsegs;
-		if (likely(ret == 0)) {
-			/* Header and the first packet bytes. */
-			rte_prefetch0(b->segs[b->nsegs].hva);
-			rte_prefetch0(b->segs[b->nsegs].hva + RTE_CACHE_LINE_SIZE);
-			b->nsegs = nsegs;
-		}
-	}
-	return n;
-}
-
 static uint16_t
 dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	      struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
@@ -226,62 +170,54 @@ dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	uint16_t avail = vhost_avail_count(dev, vq);
 	uint16_t n = RTE_MIN(count, avail);
 	uint16_t consumed = 0, nused = 0, received = 0;
-	struct tx_batch b;
-	bool stop = false;
+	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
 
-	while (!stop && consumed < n) {
-		uint16_t want = RTE_MIN(n - consumed, TX_BATCH_PKTS);
-		struct rte_mbuf *fresh[TX_BATCH_PKTS];
-		uint16_t walked, taken = 0;
+	if (n == 0)
+		return 0;
+	if (rte_pktmbuf_alloc_bulk(pool, pkts, n) != 0)
+		return 0;	/* pool empty: the chains wait in the ring */
 
-		walked = walk_batch(dev, vq, consumed, want, avail, &b, &stop);
-		if (walked == 0 || rte_pktmbuf_alloc_bulk(pool, fresh, walked) != 0)
-			break;	/* pool empty: the chains wait in the ring */
-		/* Pass 2: build the packets. */
-		for (uint16_t i = 0; i < walked; i++) {
-			struct rte_mbuf *m = fresh[taken];
-			int ret = b.err[i];
+	while (consumed < n) {
+		uint16_t head = vhost_avail_head(vq, consumed);
+		struct rte_mbuf *m = pkts[received];
+		struct vhost_chain c;
+		uint16_t nsegs = 0;
+		int ret;
 
-			if (likely(ret == 0)) {
-				ret = build_packet(dev, pool, &b.segs[b.seg_first[i]],
-						   &b.chains[i], m);
-				if (unlikely(ret < 0)) {
-					/* m may hold more segments or an
-					 * external buffer by now. */
-					rte_pktmbuf_free(m);
-					if (ret == -ENOMEM) {
-						/* Keep the chain (and those
-						 * after it, for order) in the
-						 * ring for a later burst:
-						 * nothing is lost. */
-						fresh[taken] = NULL;
-						stop = true;
-						break;
-					}
-					fresh[taken] = rte_pktmbuf_alloc(pool);
-					stop = fresh[taken] == NULL;
-				}
-			}
-			consumed++;
-			vq->shadow_used[nused++] = (struct vhost_used_elem){
-				.id = b.chains[i].head, .len = 0 };
-			if (unlikely(ret < 0)) {
-				/* Refused: the guest gets its buffer back, we
-				 * drop. */
-				vq->stats.v[VHOST_STAT_DROPPED]++;
-				if (stop)
-					break;
-				continue;
-			}
-			if (count_stats)
-				vhost_stats_count_packet(&vq->stats, m);
-			pkts[received++] = m;
-			taken++;
+		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_READS,
+				       segs, &nsegs, VHOST_MAX_PKT_SEGS, &c);
+		if (likely(ret == 0))
+			ret = build_packet(dev, pool, segs, &c, m);
+		if (unlikely(ret == -ENOMEM || ret == -EAGAIN)) {
+			/* No mbuf, or an IOTLB miss: keep the chain (and
+			 * those after it, for order) in the ring for a later
+			 * burst. Nothing is lost. */
+			rte_pktmbuf_free(m);
+			pkts[received] = NULL;
+			if (ret == -EAGAIN)
+				vhost_walk_ahead(dev, vq, consumed + 1,
+						 avail - consumed - 1,
+						 VHOST_CHAIN_DEVICE_READS);
+			break;
 		}
-		/* Return what was allocated and not used. */
-		for (uint16_t i = taken; i < walked; i++)
-			rte_pktmbuf_free(fresh[i]);	/* NULL is fine */
+		consumed++;
+		vq->shadow_used[nused++] = (struct vhost_used_elem){ .id = head, .len = 0 };
+		if (unlikely(ret < 0)) {
+			/* Refused: the guest gets its buffer back, we drop. */
+			vq->stats.v[VHOST_STAT_DROPPED]++;
+			rte_pktmbuf_free(m);
+			pkts[received] = rte_pktmbuf_alloc(pool);
+			if (pkts[received] == NULL)
+				break;
+			continue;
+		}
+		if (count_stats)
+			vhost_stats_count_packet(&vq->stats, m);
+		received++;
 	}
+	/* Free what was allocated and not used. */
+	for (uint16_t i = received; i < n; i++)
+		rte_pktmbuf_free(pkts[i]);	/* NULL is fine */
 	vq->last_avail_idx += consumed;
 	vhost_used_publish(dev, vq, vq->shadow_used, nused);
 	return received;
