@@ -10,9 +10,10 @@
 #include "vhost_device.h"
 #include "vhost_log.h"
 
-/* Look up vid/queue_id for a burst and take the queue's read lock.
- * Returns the queue (locked) or NULL: unknown device, wrong direction,
- * or the control path is changing the queue right now. */
+/* Look up vid/queue_id for a burst and enter the queue (vq_gate.h; and
+ * the IOTLB's read lock with an IOMMU). Returns the queue or NULL:
+ * unknown device, wrong direction, or the control path is changing the
+ * queue right now. */
 static __rte_always_inline struct vhost_virtqueue *
 vhost_burst_begin(int vid, uint16_t queue_id, bool is_tx,
 		  struct vhost_device **devp)
@@ -28,22 +29,22 @@ vhost_burst_begin(int vid, uint16_t queue_id, bool is_tx,
 			dev->ifname, is_tx ? "dequeue" : "enqueue", queue_id);
 		return NULL;
 	}
-	/* The control path waits for the ring: let it in (vhost_vq_lock). */
-	if (unlikely(__atomic_load_n(&vq->writers_waiting, __ATOMIC_RELAXED) != 0))
-		return NULL;
-	if (unlikely(rte_rwlock_read_trylock(&vq->access_lock) != 0))
-		return NULL;
-	if (vhost_iommu_on(dev) &&
-	    rte_rwlock_read_trylock(&vq->iotlb_lock) != 0) {
-		rte_rwlock_read_unlock(&vq->access_lock);
-		return NULL;	/* an IOTLB update is being applied */
+	if (unlikely(!vhost_gate_enter(&vq->gate)))
+		return NULL;	/* the control path holds the ring */
+	if (vhost_iommu_on(dev)) {
+		/* An IOTLB writer waits: let it in (vhost_vq_iotlb_lock). */
+		if (unlikely(__atomic_load_n(&vq->writers_waiting, __ATOMIC_RELAXED) != 0 ||
+			     rte_rwlock_read_trylock(&vq->iotlb_lock) != 0)) {
+			vhost_gate_leave(&vq->gate);
+			return NULL;
+		}
+		if (unlikely(dev->iotlb_max_age != 0))
+			vhost_iotlb_age(dev, vq);
 	}
-	if (unlikely(dev->iotlb_max_age != 0) && vhost_iommu_on(dev))
-		vhost_iotlb_age(dev, vq);
 	if (unlikely(!vq->access_ok || !vq->enabled)) {
 		if (vhost_iommu_on(dev))
 			rte_rwlock_read_unlock(&vq->iotlb_lock);
-		rte_rwlock_read_unlock(&vq->access_lock);
+		vhost_gate_leave(&vq->gate);
 		return NULL;
 	}
 	*devp = dev;
@@ -59,7 +60,7 @@ vhost_burst_end(struct vhost_device *dev, struct vhost_virtqueue *vq)
 			vhost_iotlb_send_misses(dev, vq);
 		rte_rwlock_read_unlock(&vq->iotlb_lock);
 	}
-	rte_rwlock_read_unlock(&vq->access_lock);
+	vhost_gate_leave(&vq->gate);
 }
 
 #endif /* VHOST_DATAPATH_H */

@@ -35,7 +35,7 @@ enum vhost_chain_dir {
  * segs from index *nsegs (at most max_segs in all), *nsegs is advanced.
  * Returns 0, or a negative errno if the chain is invalid: then nothing
  * of it may be accessed, and *nsegs is left unchanged.
- * Caller holds vq->access_lock for reading.
+ * Caller is inside the ring (a burst, or vhost_vq_lock).
  * This is the general walker; datapath callers use vhost_walk_chain()
  * below, which handles the common shape inline and defers to it. */
 int vhost_walk_chain_general(const struct vhost_device *dev,

@@ -196,11 +196,20 @@ pending_entries(int vid, uint16_t queue_id)
 	struct vhost_virtqueue *vq = get_vq(dev, queue_id);
 	uint16_t n = 0;
 
-	if (vq == NULL || rte_rwlock_read_trylock(&vq->access_lock) != 0)
+	/* The control path's lock keeps the ring's addresses in place
+	 * (and the IOTLB's, which re-translates them); the datapath may move
+	 * last_avail_idx meanwhile: the count is a snapshot, as in DPDK. */
+	if (vq == NULL || !rte_spinlock_trylock(&vq->gate.ctl))
 		return 0;
+	if (vhost_iommu_on(dev) && rte_rwlock_read_trylock(&vq->iotlb_lock) != 0) {
+		rte_spinlock_unlock(&vq->gate.ctl);
+		return 0;
+	}
 	if (vq->access_ok && vq->enabled)
 		n = vhost_avail_count(dev, vq);
-	rte_rwlock_read_unlock(&vq->access_lock);
+	if (vhost_iommu_on(dev))
+		rte_rwlock_read_unlock(&vq->iotlb_lock);
+	rte_spinlock_unlock(&vq->gate.ctl);
 	return n;
 }
 
@@ -225,9 +234,13 @@ rte_vhost_enable_guest_notification(int vid, uint16_t queue_id, int enable)
 
 	if (vq == NULL)
 		return -1;
+	/* An application thread: IOTLB handlers, which may re-translate
+	 * the rings, are kept out too. */
 	vhost_vq_lock(vq);
+	vhost_vq_iotlb_lock(vq);
 	vq->guest_notify = enable != 0;
 	vhost_vring_apply_notify(dev, vq);
+	vhost_vq_iotlb_unlock(vq);
 	vhost_vq_unlock(vq);
 	return 0;
 }
@@ -240,13 +253,18 @@ call_guest(int vid, uint16_t vring_idx, bool wait)
 
 	if (vq == NULL)
 		return -1;
+	/* As pending_entries(): the ring's addresses and fds stay put. */
 	if (wait)
-		rte_rwlock_read_lock(&vq->access_lock);
-	else if (rte_rwlock_read_trylock(&vq->access_lock) != 0)
+		rte_spinlock_lock(&vq->gate.ctl);
+	else if (!rte_spinlock_trylock(&vq->gate.ctl))
 		return -EAGAIN;
+	if (vhost_iommu_on(dev))
+		rte_rwlock_read_lock(&vq->iotlb_lock);
 	if (vq->access_ok)
 		vhost_notify_guest(dev, vq);
-	rte_rwlock_read_unlock(&vq->access_lock);
+	if (vhost_iommu_on(dev))
+		rte_rwlock_read_unlock(&vq->iotlb_lock);
+	rte_spinlock_unlock(&vq->gate.ctl);
 	return 0;
 }
 

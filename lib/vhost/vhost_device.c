@@ -129,7 +129,7 @@ vhost_vq_alloc(struct vhost_device *dev, uint32_t idx)
 		vq->kickfd = VHOST_FD_UNSET;
 		vq->callfd = VHOST_FD_UNSET;
 		vq->errfd = VHOST_FD_UNSET;
-		rte_rwlock_init(&vq->access_lock);
+		vhost_gate_init(&vq->gate);
 		rte_rwlock_init(&vq->iotlb_lock);
 		dev->vq[i] = vq;
 		/* The datapath checks queue_id < nr_vring, then reads vq[]. */
@@ -138,13 +138,25 @@ vhost_vq_alloc(struct vhost_device *dev, uint32_t idx)
 	return 0;
 }
 
+void
+vhost_vq_lock(struct vhost_virtqueue *vq)
+{
+	vhost_gate_close(&vq->gate);
+	vhost_gate_sync();
+	vhost_gate_wait(&vq->gate);
+}
+
 uint32_t
 vhost_lock_all_vqs(struct vhost_device *dev)
 {
 	uint32_t n = dev->nr_vring;
 
 	for (uint32_t i = 0; i < n; i++)
-		vhost_vq_lock(dev->vq[i]);
+		vhost_gate_close(&dev->vq[i]->gate);
+	if (n > 0)
+		vhost_gate_sync();
+	for (uint32_t i = 0; i < n; i++)
+		vhost_gate_wait(&dev->vq[i]->gate);
 	return n;
 }
 

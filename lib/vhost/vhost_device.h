@@ -26,6 +26,7 @@
 #include "iotlb.h"
 #include "mem_table.h"
 #include "vhost_limits.h"
+#include "vq_gate.h"
 #include "vring_stats.h"
 
 /* Feature bits not in every uapi header version. */
@@ -95,14 +96,16 @@ struct vhost_virtqueue {
 	struct vhost_used_elem *shadow_used;	/* size entries */
 	struct vring_desc *indirect_copy;	/* for split indirect tables */
 	uint32_t indirect_copy_len;
-	rte_rwlock_t access_lock;
-	/* Control-path threads waiting for access_lock (see vhost_vq_lock). */
+	/* Bursts against the control path (vq_gate.h). */
+	struct vhost_vq_gate gate;
+	/* Control-path threads waiting for iotlb_lock: bursts skip the
+	 * ring meanwhile (see vhost_vq_iotlb_lock). */
 	uint32_t writers_waiting;
 	int xlate_err;		/* why the last translation failed */
 	struct vhost_vq_stats stats;
 
 	/* Device IOTLB: the datapath holds iotlb_lock for reading during a
-	 * burst (with access_lock); updates and invalidations write it. */
+	 * burst (inside the gate); updates and invalidations write it. */
 	rte_rwlock_t iotlb_lock;
 	struct vhost_iotlb iotlb;
 	struct vhost_iotlb_pending pending[VHOST_IOTLB_MAX_PENDING];
@@ -210,29 +213,41 @@ void vhost_device_reset(struct vhost_device *dev);
 /* Allocate virtqueue idx (and every lower one) if needed. */
 int vhost_vq_alloc(struct vhost_device *dev, uint32_t idx);
 
-/* Write-lock every virtqueue: the datapath is out of all of them until
- * the unlock. Returns how many were locked, for the unlock (a handler
- * may add rings meanwhile: new rings are not usable until set up). */
-/* The control path's write lock on a ring. DPDK 22.11's rwlock prefers
- * readers: a datapath thread polling the ring back to back holds the read
- * lock nearly all the time and can keep a writer spinning for long
- * (seen: milliseconds per IOTLB message). Bursts therefore skip a ring
- * while writers_waiting is set, which lets the writer in at the end of the
- * burst under way. */
-static inline void
-vhost_vq_lock(struct vhost_virtqueue *vq)
-{
-	__atomic_fetch_add(&vq->writers_waiting, 1, __ATOMIC_SEQ_CST);
-	rte_rwlock_write_lock(&vq->access_lock);
-	__atomic_fetch_sub(&vq->writers_waiting, 1, __ATOMIC_RELAXED);
-}
+/* The control path's hold on a ring: no burst is inside it until the
+ * unlock. The first costs one membarrier() (vq_gate.h). */
+void vhost_vq_lock(struct vhost_virtqueue *vq);
 
 static inline void
 vhost_vq_unlock(struct vhost_virtqueue *vq)
 {
-	rte_rwlock_write_unlock(&vq->access_lock);
+	vhost_gate_open(&vq->gate);
 }
 
+/* The IOTLB's write lock alone. With an IOMMU every burst holds
+ * iotlb_lock for reading, so this keeps bursts out too, without a
+ * membarrier() per IOTLB message. DPDK 22.11's rwlock prefers readers: a
+ * datapath thread polling the ring back to back holds the read lock nearly
+ * all the time and could keep a writer spinning for long (seen:
+ * milliseconds per IOTLB message); bursts therefore skip the ring while
+ * writers_waiting is set. */
+static inline void
+vhost_vq_iotlb_lock(struct vhost_virtqueue *vq)
+{
+	__atomic_fetch_add(&vq->writers_waiting, 1, __ATOMIC_SEQ_CST);
+	rte_rwlock_write_lock(&vq->iotlb_lock);
+	__atomic_fetch_sub(&vq->writers_waiting, 1, __ATOMIC_RELAXED);
+}
+
+static inline void
+vhost_vq_iotlb_unlock(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_write_unlock(&vq->iotlb_lock);
+}
+
+/* Hold every virtqueue (one membarrier() for all): the datapath is out of
+ * all of them until the unlock. Returns how many were locked, for the
+ * unlock (a handler may add rings meanwhile: new rings are not usable
+ * until set up). */
 uint32_t vhost_lock_all_vqs(struct vhost_device *dev);
 void vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t nlocked);
 

@@ -22,7 +22,8 @@
  * clips *len to the bytes contiguous from there, or returns NULL with
  * vq->xlate_err set (-EAGAIN: IOTLB miss, asked for; other: refused).
  * *gpa receives the guest physical address for dirty logging. Caller
- * holds vq->access_lock, and vq->iotlb_lock with an IOMMU. */
+ * is inside the ring (a burst, or vhost_vq_lock), and holds
+ * vq->iotlb_lock with an IOMMU. */
 static __rte_always_inline uint8_t *
 vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint64_t addr, uint64_t *len, uint8_t perm, uint64_t *gpa)

@@ -14,19 +14,24 @@
 #include "vhost_user.h"
 #include "vring.h"
 
-/* Both locks of a ring, for writing: no burst is inside it meanwhile. */
+/* Hold a ring for an IOTLB change: no burst is inside it meanwhile.
+ * With the IOMMU on, bursts hold the IOTLB's read lock, and its write lock
+ * is enough (no membarrier() per IOTLB message); without it (IOTLB
+ * messages a frontend sends anyway) the whole ring is held. */
 static void
-lock_ring(struct vhost_virtqueue *vq)
+lock_ring(const struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
-	vhost_vq_lock(vq);
-	rte_rwlock_write_lock(&vq->iotlb_lock);
+	if (!vhost_iommu_on(dev))
+		vhost_vq_lock(vq);
+	vhost_vq_iotlb_lock(vq);
 }
 
 static void
-unlock_ring(struct vhost_virtqueue *vq)
+unlock_ring(const struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
-	rte_rwlock_write_unlock(&vq->iotlb_lock);
-	vhost_vq_unlock(vq);
+	vhost_vq_iotlb_unlock(vq);
+	if (!vhost_iommu_on(dev))
+		vhost_vq_unlock(vq);
 }
 
 /* The frontend's answer to a miss sent with NEED_REPLY. */
@@ -62,11 +67,11 @@ slave_reply_handle(struct vhost_device *dev, const struct slave_reply *reply)
 		return 0;
 	VHOST_DEV_LOG(ERR, dev, "vring %u: the frontend has no mapping for iova 0x%" PRIx64
 		" (perm %u)", asked.vring, asked.iova, asked.perm);
-	lock_ring(dev->vq[asked.vring]);
+	lock_ring(dev, dev->vq[asked.vring]);
 	vhost_iotlb_refuse_pending(dev->vq[asked.vring], asked.iova, asked.perm);
 	/* Held packets go on past the refused buffers. */
 	vhost_enqueue_flush_held(dev, dev->vq[asked.vring]);
-	unlock_ring(dev->vq[asked.vring]);
+	unlock_ring(dev, dev->vq[asked.vring]);
 	return 0;
 }
 
@@ -169,10 +174,10 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 	for (uint32_t i = 0; i < dev->nr_vring; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 
-		lock_ring(vq);
+		lock_ring(dev, vq);
 		if (vq->iotlb.e == NULL &&
 		    vhost_iotlb_init(&vq->iotlb, VHOST_IOTLB_MAX_ENTRIES) < 0) {
-			unlock_ring(vq);
+			unlock_ring(dev, vq);
 			return VH_ERR;
 		}
 		if (dev->iotlb_max_age != 0)
@@ -190,7 +195,7 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 			dev->held_waiting = true;
 		if (vq->nb_unsent != 0)
 			vhost_iotlb_send_misses(dev, vq);
-		unlock_ring(vq);
+		unlock_ring(dev, vq);
 	}
 	return VH_OK;
 }
@@ -206,11 +211,11 @@ vhost_iotlb_after_messages(struct vhost_device *dev)
 
 		if (vq->nb_held == 0)
 			continue;
-		lock_ring(vq);
+		lock_ring(dev, vq);
 		vhost_enqueue_flush_held(dev, vq);
 		if (vq->nb_unsent != 0)
 			vhost_iotlb_send_misses(dev, vq);
-		unlock_ring(vq);
+		unlock_ring(dev, vq);
 	}
 }
 
@@ -233,7 +238,7 @@ iotlb_invalidate(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 		/* Holding the write locks means no burst is using the range:
 		 * after the unlock, none can find it. The reply that follows
 		 * is the promise the frontend waits for. */
-		lock_ring(vq);
+		lock_ring(dev, vq);
 		if (to_end && m->iova == 0)
 			vhost_iotlb_flush(&vq->iotlb);
 		else
@@ -242,7 +247,7 @@ iotlb_invalidate(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 			vhost_vring_invalidate(vq);
 			vhost_vring_translate(dev, vq);	/* asks for it again */
 		}
-		unlock_ring(vq);
+		unlock_ring(dev, vq);
 	}
 	return VH_OK;
 }

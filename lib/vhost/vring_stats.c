@@ -97,8 +97,11 @@ rte_vhost_vring_stats_reset(int vid, uint16_t queue_id)
 
 	if (vq == NULL)
 		return -1;
+	/* An application thread: keep IOTLB handlers out too. */
 	vhost_vq_lock(vq);
+	vhost_vq_iotlb_lock(vq);
 	memset(&vq->stats, 0, sizeof(vq->stats));
+	vhost_vq_iotlb_unlock(vq);
 	vhost_vq_unlock(vq);
 	return 0;
 }

@@ -735,7 +735,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vhost_iotlb_flush(&vq.iotlb);
 	vq.indirect_copy = indirect_copy;
 	vq.indirect_copy_len = indirect_copy_len;
-	rte_rwlock_init(&vq.access_lock);
+	vhost_gate_init(&vq.gate);
 	rte_rwlock_init(&vq.iotlb_lock);
 	vq.kickfd = vq.callfd = vq.errfd = VHOST_FD_UNSET;
 	nops = 0;
