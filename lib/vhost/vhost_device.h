@@ -5,11 +5,13 @@
 /* A vhost-user device (one connection) and its virtqueues.
  *
  * Threads: the event thread handles frontend messages; application
- * threads run the datapath, at most one per virtqueue. Each virtqueue
- * has a reader-writer lock: the datapath holds it for reading during a
- * burst (trylock, so it never waits on the control path), and every
- * message that changes what the datapath may touch (memory table, ring
- * addresses, features, log) holds it for writing. */
+ * threads run the datapath, at most one per virtqueue. A burst enters a
+ * virtqueue through its gate (vq_gate.h), never waiting on the control
+ * path; every message that changes what the datapath may touch (memory
+ * table, ring addresses, features, log) holds the virtqueue
+ * (vhost_vq_lock). With an IOMMU, bursts hold the IOTLB's read lock too
+ * and IOTLB messages its write lock.
+ */
 
 #include <stdbool.h>
 #include <stdint.h>
