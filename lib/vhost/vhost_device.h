@@ -91,6 +91,9 @@ struct vhost_virtqueue {
 	bool access_ok;		/* rings translated and usable */
 	bool enabled;		/* SET_VRING_ENABLE (or kick, legacy) */
 	bool guest_notify;	/* application wants guest kicks */
+	/* The avail index error was logged; cleared when the index is sane
+	 * again (atomic: rte_vhost_avail_entries may run beside a burst). */
+	bool avail_idx_bad;
 	int callfd;
 	int kickfd;
 	uint32_t last_region;	/* translation hint: last region hit */
@@ -126,6 +129,9 @@ struct vhost_virtqueue {
 	bool ready;		/* as last reported by vring_state_changed */
 	struct vhost_vring_addr ring_addr;	/* as the frontend gave it */
 	bool ring_addr_set;
+	/* SET_VRING_BASE came: check the base against the ring memory once
+	 * the ring is translated (vhost_vring_resync). */
+	bool resync_armed;
 	uint64_t used_log_gpa;	/* guest physical address of the used ring */
 } __rte_cache_aligned;
 

@@ -91,6 +91,13 @@ vhost_on_set_vring_base(struct vhost_device *dev, struct vhost_user_msg *msg)
 	vq->walked_ahead = vq->last_avail_idx;
 	vq->last_used_idx = vq->last_avail_idx;
 	vq->signalled_used_valid = false;
+	/* The ring (re)starts from this base: check it against the ring
+	 * memory now if the ring is translated, else once it is. */
+	vq->resync_armed = true;
+	if (vq->access_ok) {
+		vhost_vring_resync(dev, vq);
+		vhost_vring_apply_notify(dev, vq);
+	}
 	return VH_OK;
 }
 

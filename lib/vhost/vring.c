@@ -117,8 +117,30 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	vq->used = used;
 	vq->last_region = 0;
 	vq->access_ok = true;
+	vhost_vring_resync(dev, vq);
 	vhost_vring_apply_notify(dev, vq);
 	return 0;
+}
+
+void __rte_cold
+vhost_avail_idx_invalid(struct vhost_device *dev, struct vhost_virtqueue *vq,
+			uint16_t avail_idx)
+{
+	/* Shared by every ring: at most four lines a second in all. */
+	static uint64_t last_logged;
+	uint64_t now = rte_get_timer_cycles();
+	uint64_t last = __atomic_load_n(&last_logged, __ATOMIC_RELAXED);
+
+	/* Such a ring stays stopped until the guest fixes its index or the
+	 * frontend restarts the ring: say so once, not on every burst. */
+	if (__atomic_load_n(&vq->avail_idx_bad, __ATOMIC_RELAXED) ||
+	    now - last <= rte_get_timer_hz() / 4)
+		return;
+	__atomic_store_n(&last_logged, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&vq->avail_idx_bad, true, __ATOMIC_RELAXED);
+	VHOST_DEV_LOG(ERR, dev, "vring %u: avail index %u is %u ahead of %u (ring size %u): ring stalled (not logged again until it recovers)",
+		vq->index, avail_idx, (uint16_t)(avail_idx - vq->last_avail_idx),
+		vq->last_avail_idx, vq->size);
 }
 
 bool

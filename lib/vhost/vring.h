@@ -28,6 +28,15 @@ void vhost_vring_invalidate(struct vhost_virtqueue *vq);
 void vhost_vring_apply_notify(struct vhost_device *dev,
 			      struct vhost_virtqueue *vq);
 
+/* If SET_VRING_BASE armed it and the ring is translated: compare the
+ * base with the ring memory and resume from the used index if they
+ * disagree (vring_resync.c). Caller holds the write locks. */
+void vhost_vring_resync(struct vhost_device *dev, struct vhost_virtqueue *vq);
+
+/* Logs an impossible avail index once per episode (vring.c). */
+void vhost_avail_idx_invalid(struct vhost_device *dev,
+			     struct vhost_virtqueue *vq, uint16_t avail_idx);
+
 /* Number of new avail entries, or 0 if the guest's index is impossible
  * (more entries than the ring holds). Pairs with the guest's write
  * barrier before it publishes avail->idx. */
@@ -38,11 +47,11 @@ vhost_avail_count(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	uint16_t n = (uint16_t)(avail_idx - vq->last_avail_idx);
 
 	if (unlikely(n > vq->size)) {
-		VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: avail index %u is %u ahead of %u (ring size %u)",
-			dev->ifname, vq->index, avail_idx, n,
-			vq->last_avail_idx, vq->size);
+		vhost_avail_idx_invalid(dev, vq, avail_idx);
 		return 0;
 	}
+	if (unlikely(__atomic_load_n(&vq->avail_idx_bad, __ATOMIC_RELAXED)))
+		__atomic_store_n(&vq->avail_idx_bad, false, __ATOMIC_RELAXED);
 	return n;
 }
 
