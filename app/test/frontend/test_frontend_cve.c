@@ -34,6 +34,7 @@
 #include <rte_mbuf.h>
 #include <rte_vhost.h>
 
+#include "fe_log.h"
 #include "fe_victim.h"
 #include "fm_iommu.h"
 
@@ -51,121 +52,6 @@
 
 /* Registered with IOMMU support, which offers SLAVE_REQ. */
 static struct fe_backend *iommu_backend;
-
-/* --- the library's log, captured --- */
-
-/* The buffer is mmap'd rather than malloc'd, so that capturing a log
- * line never looks like heap growth of the library. */
-#define LOG_CAP (64u << 20)
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *log_buf;
-static size_t log_len;
-static FILE *log_stream;
-
-static ssize_t
-log_write(void *cookie, const char *buf, size_t size)
-{
-	(void)cookie;
-	pthread_mutex_lock(&log_lock);
-	if (size > LOG_CAP - log_len)
-		log_len = 0; /* full: start again, old marks read from 0 */
-	if (size <= LOG_CAP) {
-		memcpy(log_buf + log_len, buf, size);
-		log_len += size;
-	}
-	pthread_mutex_unlock(&log_lock);
-	/* Still on stderr, where meson keeps it. */
-	fwrite(buf, 1, size, stderr);
-	return (ssize_t)size;
-}
-
-static int
-log_capture_start(void)
-{
-	cookie_io_functions_t io = { .write = log_write };
-
-	log_buf = mmap(NULL, LOG_CAP + 1, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (log_buf == MAP_FAILED) {
-		log_buf = NULL;
-		return -1;
-	}
-	log_stream = fopencookie(NULL, "w", io);
-	if (log_stream == NULL)
-		return -1;
-	/* rte_log flushes after every message: one write per line. */
-	rte_openlog_stream(log_stream);
-	return 0;
-}
-
-static void
-log_capture_stop(void)
-{
-	rte_openlog_stream(stderr);
-	/* A thread that fetched the stream just before may still write. */
-	usleep(50 * 1000);
-	if (log_stream != NULL)
-		fclose(log_stream);
-	log_stream = NULL;
-	if (log_buf != NULL)
-		munmap(log_buf, LOG_CAP + 1);
-	log_buf = NULL;
-	log_len = 0;
-}
-
-/* Where the log ends now: later checks look only past it. */
-static size_t
-log_mark(void)
-{
-	size_t n;
-
-	pthread_mutex_lock(&log_lock);
-	n = log_len;
-	pthread_mutex_unlock(&log_lock);
-	return n;
-}
-
-static bool
-log_has(size_t mark, const regex_t *re)
-{
-	bool found;
-
-	pthread_mutex_lock(&log_lock);
-	if (log_buf == NULL) {
-		pthread_mutex_unlock(&log_lock);
-		return false;
-	}
-	if (mark > log_len)
-		mark = 0;
-	log_buf[log_len] = '\0';
-	found = regexec(re, log_buf + mark, 0, NULL, 0) == 0;
-	pthread_mutex_unlock(&log_lock);
-	return found;
-}
-
-/*
- * True if a line logged since mark matches the extended regular
- * expression (case ignored) within FE_WAIT_MS; says what was missing
- * otherwise.
- */
-static bool
-log_expect(size_t mark, const char *what, const char *pattern)
-{
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
-	regex_t re;
-	bool found;
-
-	if (regcomp(&re, pattern, REG_EXTENDED | REG_ICASE | REG_NEWLINE |
-			REG_NOSUB) != 0)
-		return fe_fail("%s: bad pattern /%s/", what, pattern);
-	while (!(found = log_has(mark, &re)) && fm_now_ms() < deadline)
-		usleep(1000);
-	regfree(&re);
-	if (!found)
-		fe_fail("%s: no log line matches /%s/", what, pattern);
-	return found;
-}
 
 /* Lets the datapath's log rate limit expire before the next error. */
 static void
@@ -576,7 +462,7 @@ tx_refused(const char *what, int bad_head, size_t mark, const char *pattern)
 	CU_ASSERT(dequeue_one(what, good, sizeof(good), NULL));
 	CU_ASSERT(fe_pop_refused_and_good(txq(), bad_head, head, &e, NULL,
 			what));
-	CU_ASSERT(log_expect(mark, what, pattern));
+	CU_ASSERT(fe_log_expect(mark, what, pattern));
 }
 
 /* The pattern of the walker's log line for a refused chain. */
@@ -623,7 +509,7 @@ test_cve_2018_1059(void)
 	CU_ASSERT_FATAL(case_open(FE_RUNNING));
 	end0 = VM->mem.r[0].gpa + VM->mem.r[0].size;
 	ratelimit_gap();
-	mark = log_mark();
+	mark = fe_log_mark();
 	bad = fm_vring_add_chain(txq(), &(struct fm_seg){ end0 - 64, 4096,
 			false }, 1);
 	CU_ASSERT_FATAL(bad >= 0);
@@ -633,7 +519,7 @@ test_cve_2018_1059(void)
 	/* Host -> guest: the same buffer offered for receiving. Not even
 	 * its part inside the region may be written. */
 	ratelimit_gap();
-	mark = log_mark();
+	mark = fe_log_mark();
 	tail = fm_gpa_ptr(&VM->mem, end0 - 64, 64);
 	CU_ASSERT_FATAL(tail != NULL);
 	memset(tail, FM_NET_POISON, 64);
@@ -658,7 +544,7 @@ test_cve_2018_1059(void)
 	} else {
 		CU_FAIL("RX buffer past the region end");
 	}
-	CU_ASSERT(log_expect(mark, "RX buffer past the region end",
+	CU_ASSERT(fe_log_expect(mark, "RX buffer past the region end",
 			bad_chain_pattern(pat, sizeof(pat), FE_RXQ, bad)));
 	CU_ASSERT(victim_works(name));
 	case_close(name);
@@ -670,7 +556,7 @@ test_cve_2018_1059(void)
 	cfg.regions[1].gpa = cfg.regions[0].gpa + cfg.regions[0].size;
 	CU_ASSERT_FATAL(case_open_cfg(fe_target, &cfg));
 	end0 = VM->mem.r[0].gpa + VM->mem.r[0].size;
-	mark = log_mark();
+	mark = fe_log_mark();
 	at = end0 - 700;
 	memset(got, 0, FM_NET_HDR_LEN);
 	fe_packet(pkt, sizeof(pkt), 6);
@@ -703,7 +589,7 @@ test_cve_2018_1059(void)
 	/* Nothing about these two was worth a complaint. */
 	CU_ASSERT_FATAL(regcomp(&re, "invalid descriptor chain",
 			REG_EXTENDED | REG_NOSUB) == 0);
-	CU_ASSERT(!log_has(mark, &re));
+	CU_ASSERT(!fe_log_has(mark, &re));
 	regfree(&re);
 	CU_ASSERT(victim_works(name));
 	case_close(name);
@@ -731,7 +617,7 @@ test_cve_2018_1059(void)
 		if (VM->mem.r[i].base > hi->base)
 			hi = &VM->mem.r[i];
 	page = hi->base + hi->size - FM_IOMMU_PAGE;
-	mark = log_mark();
+	mark = fe_log_mark();
 	r = fm_iotlb_update(VM, 0xd0000000ull, 2 * FM_IOMMU_PAGE,
 			fm_ptr_uaddr(page), VHOST_ACCESS_RO);
 	if (r != FM_NACK)
@@ -739,7 +625,7 @@ test_cve_2018_1059(void)
 	CU_ASSERT_EQUAL(r, FM_NACK);
 	snprintf(pat, sizeof(pat), "IOTLB update refused: iova 0xd0000000 "
 			"size 0x2000");
-	CU_ASSERT(log_expect(mark, "IOTLB entry past guest memory", pat));
+	CU_ASSERT(fe_log_expect(mark, "IOTLB entry past guest memory", pat));
 	/* The same page alone is fine. */
 	CU_ASSERT_EQUAL(fm_iotlb_update(VM, 0xd0000000ull, FM_IOMMU_PAGE,
 			fm_ptr_uaddr(page), VHOST_ACCESS_RO), FM_OK);
@@ -924,7 +810,7 @@ test_cve_2019_14818(void)
 	/* Requests carrying fds they do not take, on a running device:
 	 * counted while the connection is still open. */
 	CU_ASSERT_FATAL(case_open(FE_RUNNING));
-	mark = log_mark();
+	mark = fe_log_mark();
 	res_take(&a);
 	for (round = 0, bad = 0; round <= REPEAT / 2 && r != FM_CLOSED;
 			round++) {
@@ -934,7 +820,7 @@ test_cve_2019_14818(void)
 		}
 		if (round == 0) {
 			for (k = 0; k < RTE_DIM(fd_cases); k++)
-				CU_ASSERT(log_expect(mark, fd_cases[k].name,
+				CU_ASSERT(fe_log_expect(mark, fd_cases[k].name,
 						fd_cases[k].log));
 			res_take(&a);
 		}
@@ -1035,10 +921,10 @@ test_cve_2020_10722(void)
 		fd = sealable_memfd(8192);
 		CU_ASSERT_FATAL(fd >= 0);
 		before = fe_fd_count();
-		mark = log_mark();
+		mark = fe_log_mark();
 		CU_ASSERT(expect_nack(what, FM_REQ_SET_LOG_BASE, payload,
 				sizeof(payload), &fd, 1));
-		CU_ASSERT(log_expect(mark, what, pat));
+		CU_ASSERT(fe_log_expect(mark, what, pat));
 		/* The backend's copy of the fd is closed, nothing mapped. */
 		CU_ASSERT_EQUAL(fe_fd_count(), before);
 		CU_ASSERT(memfd_unmapped(fd, what));
@@ -1058,10 +944,10 @@ test_cve_2020_10722(void)
 	payload[1] = cases[0].offset;
 	fd = sealable_memfd(8192);
 	CU_ASSERT_FATAL(fd >= 0);
-	mark = log_mark();
+	mark = fe_log_mark();
 	CU_ASSERT(expect_closed("SET_LOG_BASE overflow without NEED_REPLY",
 			FM_REQ_SET_LOG_BASE, payload, sizeof(payload), &fd, 1));
-	CU_ASSERT(log_expect(mark, "SET_LOG_BASE without NEED_REPLY",
+	CU_ASSERT(fe_log_expect(mark, "SET_LOG_BASE without NEED_REPLY",
 			"SET_LOG_BASE failed and no reply was requested|"
 			"vhost message handling failed"));
 	CU_ASSERT(memfd_unmapped(fd, "SET_LOG_BASE without NEED_REPLY"));
@@ -1123,7 +1009,7 @@ test_cve_2020_10723(void)
 		snprintf(pat, sizeof(pat), "%s: vring index %u out of range|"
 				"invalid vring index: %u", states[k].rname,
 				states[k].index, states[k].index);
-		mark = log_mark();
+		mark = fe_log_mark();
 		if (states[k].req == FM_REQ_SET_VRING_ADDR) {
 			/* Addresses that would be garbage for any ring. */
 			memset(&a, 0, sizeof(a));
@@ -1140,7 +1026,7 @@ test_cve_2020_10723(void)
 					NULL, 0);
 		}
 		CU_ASSERT(open);
-		CU_ASSERT(log_expect(mark, what, pat));
+		CU_ASSERT(fe_log_expect(mark, what, pat));
 	}
 	for (k = 0; k < RTE_DIM(files) && open; k++) {
 		snprintf(what, sizeof(what), "%s payload 0x%llx",
@@ -1149,13 +1035,13 @@ test_cve_2020_10723(void)
 		snprintf(pat, sizeof(pat), "%s: invalid payload 0x%llx",
 				files[k].rname,
 				(unsigned long long)files[k].u64);
-		mark = log_mark();
+		mark = fe_log_mark();
 		fd = eventfd(0, EFD_CLOEXEC);
 		open = expect_nack(what, files[k].req, &files[k].u64, 8, &fd,
 				1);
 		close(fd);
 		CU_ASSERT(open);
-		CU_ASSERT(log_expect(mark, what, pat));
+		CU_ASSERT(fe_log_expect(mark, what, pat));
 	}
 	/* Rings 0 and 1 were never touched: not stopped, not re-enabled,
 	 * and they still carry traffic. */
@@ -1168,11 +1054,11 @@ test_cve_2020_10723(void)
 	if (open) {
 		st.index = 0x10000;
 		st.num = 64;
-		mark = log_mark();
+		mark = fe_log_mark();
 		CU_ASSERT(expect_closed("SET_VRING_NUM index 0x10000 without "
 				"NEED_REPLY", FM_REQ_SET_VRING_NUM, &st,
 				sizeof(st), NULL, 0));
-		CU_ASSERT(log_expect(mark, "without NEED_REPLY",
+		CU_ASSERT(fe_log_expect(mark, "without NEED_REPLY",
 				"SET_VRING_NUM failed and no reply was "
 				"requested|invalid vring index: 65536"));
 	}
@@ -1227,7 +1113,7 @@ test_cve_2020_10726(void)
 
 	CU_ASSERT_FATAL(case_open(FE_RUNNING));
 	CU_ASSERT(inflight_not_offered(name));
-	mark = log_mark();
+	mark = fe_log_mark();
 	res_take(&a);
 	for (round = 0, bad = 0; round <= REPEAT && r != FM_CLOSED; round++) {
 		r = send_request("GET_INFLIGHT_FD", FM_REQ_GET_INFLIGHT_FD, &p,
@@ -1241,7 +1127,7 @@ test_cve_2020_10726(void)
 	CU_ASSERT_EQUAL(bad, 0);
 	res_take(&b);
 	CU_ASSERT(res_steady(&a, &b, "repeated GET_INFLIGHT_FD"));
-	CU_ASSERT(log_expect(mark, "GET_INFLIGHT_FD",
+	CU_ASSERT(fe_log_expect(mark, "GET_INFLIGHT_FD",
 			GET_INFLIGHT_LOG));
 	CU_ASSERT(victim_works(name));
 	case_close(name);
@@ -1279,16 +1165,16 @@ test_cve_2021_3839(void)
 
 	CU_ASSERT_FATAL(case_open(FE_RUNNING));
 	CU_ASSERT(inflight_not_offered(name));
-	mark = log_mark();
+	mark = fe_log_mark();
 	proto = VM->protocol | FM_BIT(PF_INFLIGHT_SHMFD);
 	r = send_request("SET_PROTOCOL_FEATURES with INFLIGHT_SHMFD",
 			FM_REQ_SET_PROTOCOL_FEATURES, &proto, 8, NULL, 0);
 	bad += r != FM_NACK;
-	CU_ASSERT(log_expect(mark, "SET_PROTOCOL_FEATURES",
+	CU_ASSERT(fe_log_expect(mark, "SET_PROTOCOL_FEATURES",
 			"protocol features 0x1000 were not offered|"
 			"received invalid protocol features"));
 
-	mark = log_mark();
+	mark = fe_log_mark();
 	for (k = 0, r = FM_NACK; k < RTE_DIM(gets) && r == FM_NACK; k++) {
 		snprintf(what, sizeof(what), "GET_INFLIGHT_FD %u queues of %u",
 				gets[k].num_queues, gets[k].queue_size);
@@ -1299,13 +1185,13 @@ test_cve_2021_3839(void)
 					fm_result_name(r));
 		bad += r != FM_NACK;
 	}
-	CU_ASSERT(log_expect(mark, "GET_INFLIGHT_FD", GET_INFLIGHT_LOG));
+	CU_ASSERT(fe_log_expect(mark, "GET_INFLIGHT_FD", GET_INFLIGHT_LOG));
 
 	/* The same order, the first (the CVE itself) sent on any open
 	 * connection: DPDK 22.11 refuses it by closing the connection, and
 	 * would write the queue headers of the second far past its 4 KiB
 	 * file (SIGBUS). */
-	mark = log_mark();
+	mark = fe_log_mark();
 	go = r != FM_CLOSED && r != FM_TIMEOUT;
 	for (k = 0; k < RTE_DIM(sets) && go; k++) {
 		snprintf(what, sizeof(what), "SET_INFLIGHT_FD %u queues of %u "
@@ -1326,7 +1212,7 @@ test_cve_2021_3839(void)
 		CU_ASSERT(memfd_unmapped(fd, what));
 		close(fd);
 	}
-	CU_ASSERT(log_expect(mark, "SET_INFLIGHT_FD", SET_INFLIGHT_LOG));
+	CU_ASSERT(fe_log_expect(mark, "SET_INFLIGHT_FD", SET_INFLIGHT_LOG));
 	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT(r != FM_CLOSED && victim_works(name));
 	case_close(name);
@@ -1356,7 +1242,7 @@ test_cve_2022_0669(void)
 
 	CU_ASSERT_FATAL(case_open(FE_RUNNING));
 	CU_ASSERT(inflight_not_offered(name));
-	mark = log_mark();
+	mark = fe_log_mark();
 	res_take(&a);
 	for (round = 0; round <= REPEAT / 2 && r != FM_CLOSED; round++) {
 		for (c = 0; c < RTE_DIM(cases) && r != FM_CLOSED; c++) {
@@ -1381,9 +1267,9 @@ test_cve_2022_0669(void)
 	CU_ASSERT_EQUAL(bad, 0);
 	res_take(&b);
 	CU_ASSERT(res_steady(&a, &b, "inflight requests with fds"));
-	CU_ASSERT(log_expect(mark, "GET_INFLIGHT_FD with fds",
+	CU_ASSERT(fe_log_expect(mark, "GET_INFLIGHT_FD with fds",
 			GET_INFLIGHT_LOG));
-	CU_ASSERT(log_expect(mark, "SET_INFLIGHT_FD with fds",
+	CU_ASSERT(fe_log_expect(mark, "SET_INFLIGHT_FD with fds",
 			SET_INFLIGHT_LOG));
 	CU_ASSERT(r != FM_CLOSED && victim_works(name));
 	case_close(name);
@@ -1466,13 +1352,13 @@ test_cve_2022_2132(void)
 	/* A chain shorter than the header, and one that is only a header:
 	 * no packet, the chain comes back unused, and a log line. */
 	ratelimit_gap();
-	mark = log_mark();
+	mark = fe_log_mark();
 	head = post_tx_pieces(bytes, 8, halves, 2);
 	CU_ASSERT_FATAL(head >= 0);
 	tx_refused("8-byte chain (shorter than the header)", head, mark,
 			SHORT_CHAIN_LOG);
 	ratelimit_gap();
-	mark = log_mark();
+	mark = fe_log_mark();
 	head = post_tx_pieces(bytes, FM_NET_HDR_LEN, sixes, 2);
 	CU_ASSERT_FATAL(head >= 0);
 	tx_refused("12-byte chain (header only)", head, mark,
@@ -1554,7 +1440,7 @@ test_cve_2024_11614(void)
 				"outside the %u-byte packet", bad[k].start,
 				bad[k].offset, len);
 		ratelimit_gap();
-		mark = log_mark();
+		mark = fe_log_mark();
 		head = post_tx_pieces(bytes, n, whole, 1);
 		CU_ASSERT_FATAL(head >= 0);
 		tx_refused(what, head, mark, pat);
@@ -1586,7 +1472,7 @@ test_cve_2024_11614(void)
 static int
 cve_suite_init(void)
 {
-	if (log_capture_start() < 0)
+	if (fe_log_capture_start() < 0)
 		return -1;
 	/* IOMMU support offers SLAVE_REQ (the request channel). */
 	iommu_backend = fe_backend_start("cve-iommu",
@@ -1600,7 +1486,7 @@ cve_suite_cleanup(void)
 	if (iommu_backend != NULL)
 		fe_backend_stop(iommu_backend);
 	iommu_backend = NULL;
-	log_capture_stop();
+	fe_log_capture_stop();
 	return 0;
 }
 
