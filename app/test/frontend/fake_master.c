@@ -56,6 +56,18 @@ fm_master_connect(struct fm_master *m, const char *path)
 }
 
 void
+fm_master_reattach(struct fm_master *m, int sock)
+{
+	if (m->sock >= 0 && m->sock != sock)
+		close(m->sock);
+	m->sock = sock;
+	/* A new backend: nothing is negotiated yet. */
+	m->offered_features = m->features = 0;
+	m->offered_protocol = m->protocol = 0;
+	m->queue_num = 0;
+}
+
+void
 fm_master_close(struct fm_master *m)
 {
 	int i;
@@ -350,7 +362,6 @@ fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
 {
 	struct fm_vring *vr;
 	struct vhost_vring_addr a;
-	int ret;
 
 	if (index >= FM_MAX_VRINGS)
 		return FM_SENDFAIL;
@@ -362,11 +373,23 @@ fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
 	if ((int)index >= m->nvrings)
 		m->nvrings = (int)index + 1;
 	fm_vring_addr_of(m, index, &a);
-	ret = fm_set_state(m, FM_REQ_SET_VRING_NUM, index, size);
+	return fm_start_vring(m, index, &a, 0, false);
+}
+
+int
+fm_start_vring(struct fm_master *m, uint32_t index,
+		const struct vhost_vring_addr *a, uint32_t base, bool base_first)
+{
+	struct fm_vring *vr = &m->vr[index];
+	int ret;
+
+	ret = fm_set_state(m, FM_REQ_SET_VRING_NUM, index, vr->size);
+	if (ret == FM_OK && base_first)
+		ret = fm_set_state(m, FM_REQ_SET_VRING_BASE, index, base);
 	if (ret == FM_OK)
-		ret = fm_set_vring_addr(m, &a);
-	if (ret == FM_OK)
-		ret = fm_set_state(m, FM_REQ_SET_VRING_BASE, index, 0);
+		ret = fm_set_vring_addr(m, a);
+	if (ret == FM_OK && !base_first)
+		ret = fm_set_state(m, FM_REQ_SET_VRING_BASE, index, base);
 	if (ret == FM_OK)
 		ret = fm_set_vring_fd(m, FM_REQ_SET_VRING_CALL, index,
 				vr->call_fd);

@@ -134,6 +134,13 @@ void fm_master_attach(struct fm_master *m, int sock);
 /* Connects to a backend listening at path. Returns 0 or -errno. */
 int fm_master_connect(struct fm_master *m, const char *path);
 
+/*
+ * Takes a new connection for the same guest: memory and rings stay as
+ * they are (a frontend that outlived its backend), nothing is negotiated.
+ * Closes the old socket.
+ */
+void fm_master_reattach(struct fm_master *m, int sock);
+
 /* Closes the connection, the rings and the memory. Safe to call twice. */
 void fm_master_close(struct fm_master *m);
 
@@ -193,6 +200,14 @@ void fm_vring_addr_of(const struct fm_master *m, uint32_t index,
  * wanted feature is not offered.
  */
 int fm_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol);
+
+/*
+ * Starts the ring already laid out in m->vr[index] at addresses a:
+ * NUM, ADDR, BASE (or NUM, BASE, ADDR with base_first, virtio-user's
+ * order), CALL, KICK.
+ */
+int fm_start_vring(struct fm_master *m, uint32_t index,
+		const struct vhost_vring_addr *a, uint32_t base, bool base_first);
 
 /* Lays out m->vr[index] in `region` and sends NUM, ADDR, BASE, CALL, KICK. */
 int fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,

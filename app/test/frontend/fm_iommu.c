@@ -403,7 +403,6 @@ fm_iommu_setup_vring(struct fm_master *m, struct fm_iommu *io,
 {
 	struct vhost_vring_addr a;
 	struct fm_vring *vr;
-	int ret;
 
 	if (index >= FM_MAX_VRINGS)
 		return FM_SENDFAIL;
@@ -418,18 +417,7 @@ fm_iommu_setup_vring(struct fm_master *m, struct fm_iommu *io,
 	if (a.desc_user_addr == UINT64_MAX || a.avail_user_addr == UINT64_MAX ||
 			a.used_user_addr == UINT64_MAX)
 		return FM_SENDFAIL;	/* the guest did not map its ring */
-	ret = fm_set_state(m, FM_REQ_SET_VRING_NUM, index, size);
-	if (ret == FM_OK)
-		ret = fm_set_vring_addr(m, &a);
-	if (ret == FM_OK)
-		ret = fm_set_state(m, FM_REQ_SET_VRING_BASE, index, 0);
-	if (ret == FM_OK)
-		ret = fm_set_vring_fd(m, FM_REQ_SET_VRING_CALL, index,
-				vr->call_fd);
-	if (ret == FM_OK)
-		ret = fm_set_vring_fd(m, FM_REQ_SET_VRING_KICK, index,
-				vr->kick_fd);
-	return ret;
+	return fm_start_vring(m, index, &a, 0, false);
 }
 
 int
