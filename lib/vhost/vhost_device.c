@@ -46,6 +46,7 @@ vhost_device_alloc(void)
 		dev->slave_fd = -1;
 		rte_spinlock_init(&dev->slave_lock);
 		dev->conn_fd = -1;
+		pthread_mutex_init(&dev->ctrl_lock, NULL);
 		devices[i] = dev;
 		break;
 	}
@@ -100,15 +101,46 @@ vhost_device_reset(struct vhost_device *dev)
 	dev->broadcast_rarp = 0;
 }
 
+struct vhost_device *
+vhost_device_observe(int vid, bool *busy)
+{
+	struct vhost_device *dev;
+
+	*busy = false;
+	if (vid < 0 || vid >= RTE_MAX_VHOST_DEVICE)
+		return NULL;
+	/* Only a try: an observer must never hold up connection set-up
+	 * and teardown (devices_lock) behind a request being handled. */
+	pthread_mutex_lock(&devices_lock);
+	dev = devices[vid];
+	if (dev != NULL && pthread_mutex_trylock(&dev->ctrl_lock) != 0) {
+		dev = NULL;
+		*busy = true;
+	}
+	pthread_mutex_unlock(&devices_lock);
+	return dev;
+}
+
+void
+vhost_device_unobserve(struct vhost_device *dev)
+{
+	pthread_mutex_unlock(&dev->ctrl_lock);
+}
+
 void
 vhost_device_free(struct vhost_device *dev)
 {
 	if (dev == NULL)
 		return;
-	vhost_device_reset(dev);
+	/* Out of the table first, then wait for an observer that found it
+	 * before: nobody else can reach the device once it is torn down. */
 	pthread_mutex_lock(&devices_lock);
 	devices[dev->vid] = NULL;
 	pthread_mutex_unlock(&devices_lock);
+	pthread_mutex_lock(&dev->ctrl_lock);
+	pthread_mutex_unlock(&dev->ctrl_lock);
+	vhost_device_reset(dev);
+	pthread_mutex_destroy(&dev->ctrl_lock);
 	rte_free(dev);
 }
 

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/virtio_ring.h>
 #include <linux/vhost_types.h>
 
@@ -206,12 +207,26 @@ struct vhost_device {
 	uint8_t slave_in[1280];
 	uint32_t slave_in_len;
 	char ifname[PATH_MAX];
+	/* Held while a frontend request's handler runs (it may replace the
+	 * memory table or free rings), and by observers on other threads
+	 * (telemetry) while they read the device: see vhost_device_observe.
+	 * Never taken by the datapath. */
+	pthread_mutex_t ctrl_lock;
 };
 
 /* Device table, indexed by vid. */
 struct vhost_device *vhost_device_alloc(void);
 void vhost_device_free(struct vhost_device *dev);
 struct vhost_device *vhost_device_get(int vid);
+
+/* For observers on threads that are neither the event thread nor the
+ * datapath (telemetry): the device vid with its ctrl_lock held, so its
+ * rings and memory table stay in place and it cannot be freed until
+ * vhost_device_unobserve(). Never waits for the lock: returns NULL with
+ * *busy set if a request is being handled (try again), or with *busy
+ * clear if there is no such device. */
+struct vhost_device *vhost_device_observe(int vid, bool *busy);
+void vhost_device_unobserve(struct vhost_device *dev);
 
 /* Tear down everything the frontend set up (mappings, fds, rings) and
  * return the device to its freshly connected state. The caller has

@@ -157,10 +157,12 @@ run_handler(struct vhost_device *dev, const struct vhost_handler *h,
 
 	if (h->stops_device)
 		vhost_device_stop(dev);
+	pthread_mutex_lock(&dev->ctrl_lock);
 	if (h->lock_all)
 		nlocked = vhost_lock_all_vqs(dev);
 	ret = h->fn(dev, msg);
 	vhost_unlock_all_vqs(dev, nlocked);
+	pthread_mutex_unlock(&dev->ctrl_lock);
 
 	/* Callbacks run without our locks held. */
 	if (ret != VH_ERR && dev->features != features_before &&
