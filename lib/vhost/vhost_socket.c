@@ -106,6 +106,41 @@ vhost_socket_queue_pairs(const struct vhost_socket *vs)
 	return VHOST_MAX_QUEUE_PAIRS;
 }
 
+void
+vhost_socket_foreach(void (*fn)(const struct vhost_socket_info *info, void *arg),
+		     void *arg)
+{
+	struct vhost_socket_info info;
+	struct vhost_socket *vs;
+	struct vhost_conn *c;
+
+	pthread_mutex_lock(&sockets_lock);
+	TAILQ_FOREACH(vs, &sockets, next) {
+		memset(&info, 0, sizeof(info));
+		snprintf(info.path, sizeof(info.path), "%s", vs->path);
+		info.flags = vs->flags;
+		info.is_server = vs->is_server;
+		info.started = vs->started;
+		info.reconnecting = vs->reconnect_wanted;
+		info.features = vs->features;
+		info.protocol_features = vs->protocol_features;
+		if (vs->iotlb_max_age != 0) {
+			uint64_t per_us = RTE_MAX(1ul, rte_get_timer_hz() / 1000000);
+
+			info.iotlb_max_age_us = RTE_MAX(1ul, vs->iotlb_max_age / per_us);
+		}
+		/* A listed connection's device lives until it is unlisted,
+		 * which needs this lock. */
+		TAILQ_FOREACH(c, &vs->conns, next) {
+			if (info.nb_conns < VHOST_SOCKET_INFO_VIDS)
+				info.vids[info.nb_conns] = c->dev->vid;
+			info.nb_conns++;
+		}
+		fn(&info, arg);
+	}
+	pthread_mutex_unlock(&sockets_lock);
+}
+
 static struct vhost_socket *
 find_socket(const char *path)
 {

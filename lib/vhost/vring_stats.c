@@ -65,28 +65,37 @@ rte_vhost_vring_stats_get_names(int vid, uint16_t queue_id,
 	return VHOST_STAT_NB;
 }
 
+void
+vhost_vq_stats_read(struct vhost_virtqueue *vq, uint64_t v[VHOST_STAT_NB])
+{
+	/* Written by the queue's datapath thread only; a racy read of a
+	 * 64-bit counter is still a value it had. */
+	for (unsigned int i = 0; i < VHOST_STAT_NB; i++)
+		v[i] = __atomic_load_n(&vq->stats.v[i], __ATOMIC_RELAXED);
+	/* IOTLB gauges live in the IOTLB itself. */
+	rte_rwlock_read_lock(&vq->iotlb_lock);
+	v[VHOST_STAT_IOTLB_EVICTIONS] = vq->iotlb.evictions;
+	v[VHOST_STAT_IOTLB_ENTRIES] = vq->iotlb.n;
+	v[VHOST_STAT_IOTLB_PENDING] = vq->nb_pending;
+	rte_rwlock_read_unlock(&vq->iotlb_lock);
+}
+
 int
 rte_vhost_vring_stats_get(int vid, uint16_t queue_id,
 			  struct rte_vhost_stat *stats, unsigned int n)
 {
 	struct vhost_virtqueue *vq = stats_vq(vid, queue_id);
+	uint64_t v[VHOST_STAT_NB];
 
 	if (vq == NULL)
 		return -1;
 	if (stats == NULL || n < VHOST_STAT_NB)
 		return VHOST_STAT_NB;
-	/* Written by the queue's datapath thread only; a racy read of a
-	 * 64-bit counter is still a value it had. */
+	vhost_vq_stats_read(vq, v);
 	for (unsigned int i = 0; i < VHOST_STAT_NB; i++) {
 		stats[i].id = i;
-		stats[i].value = __atomic_load_n(&vq->stats.v[i], __ATOMIC_RELAXED);
+		stats[i].value = v[i];
 	}
-	/* IOTLB gauges live in the IOTLB itself. */
-	rte_rwlock_read_lock(&vq->iotlb_lock);
-	stats[VHOST_STAT_IOTLB_EVICTIONS].value = vq->iotlb.evictions;
-	stats[VHOST_STAT_IOTLB_ENTRIES].value = vq->iotlb.n;
-	stats[VHOST_STAT_IOTLB_PENDING].value = vq->nb_pending;
-	rte_rwlock_read_unlock(&vq->iotlb_lock);
 	return VHOST_STAT_NB;
 }
 
