@@ -119,16 +119,17 @@ static const struct rte_vhost_device_ops fe_ops = {
 	.destroy_connection = on_destroy_connection,
 };
 
-int
-fe_init(const char *name)
+static int
+init(const char *name, bool telemetry)
 {
 	char prefix[96], loglevel[96];
 	const char *level = getenv("FE_LOG_LEVEL");
 	char *argv[] = {
 		(char *)(uintptr_t)name, "--no-pci", "--no-huge", "-m", "256",
-		"-l", "0", "--no-telemetry", prefix, loglevel,
+		"-l", "0", prefix, loglevel, "--no-telemetry",
 	};
-	int argc = (int)(sizeof(argv) / sizeof(argv[0]));
+	/* Without telemetry unless asked: one thread less to reason about. */
+	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - (telemetry ? 1 : 0);
 
 	/* Line buffering keeps CUnit lines and library logs in order. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -156,6 +157,18 @@ fe_init(const char *name)
 		return -1;
 	}
 	return 0;
+}
+
+int
+fe_init(const char *name)
+{
+	return init(name, false);
+}
+
+int
+fe_init_telemetry(const char *name)
+{
+	return init(name, true);
 }
 
 static void

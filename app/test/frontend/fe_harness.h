@@ -44,6 +44,8 @@ extern struct rte_mempool *fe_pool;
 
 /* rte_eal_init for one test program (name makes the file prefix unique). */
 int fe_init(const char *name);
+/* The same with the telemetry socket (rte_eal_get_runtime_dir()). */
+int fe_init_telemetry(const char *name);
 /* Unregisters what is left, cleans EAL and the temp dir. */
 void fe_fini(void);
 
