@@ -25,6 +25,7 @@
 #include "dirty_log.h"
 #include "net_hdr.h"
 #include "vring.h"
+#include "write_trace.h"
 
 /* Packets walked before their data is copied. */
 #define RX_BATCH_PKTS 32
@@ -223,12 +224,16 @@ fill_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		vq->shadow_used[p->used_first + i].len = len;
 		left -= len;
 	}
-	if (vhost_log_enabled(dev)) {
+	const bool logging = vhost_log_enabled(dev);
+
+	if (logging || unlikely(vhost_write_trace_on)) {
 		left = hdr_len + rte_pktmbuf_pkt_len(m);
 		for (uint16_t i = 0; i < p->nsegs && left > 0; i++) {
 			uint32_t len = RTE_MIN(left, segs[i].len);
 
-			vhost_log_pages(dev, segs[i].gpa, len);
+			if (logging)
+				vhost_log_pages(dev, segs[i].gpa, len);
+			vhost_write_trace(vq, segs[i].gpa, len, logging, "rx-buffer");
 			left -= len;
 		}
 	}

@@ -11,6 +11,7 @@
 #include "vhost_log.h"
 #include "vhost_socket.h"
 #include "vhost_user.h"
+#include "write_trace.h"
 
 #define U64 sizeof(uint64_t)
 #define STATE sizeof(struct vhost_vring_state)
@@ -147,6 +148,22 @@ send_reply(struct vhost_device *dev, struct vhost_user_msg *msg)
 	return ret;
 }
 
+/* VHOST_WRITE_TRACE: the message, after its handler ran (the rings it
+ * stopped are stopped by now). The argument is the ring index, with the
+ * address flags in the high half for SET_VRING_ADDR, or the u64. */
+static void
+trace_msg(const struct vhost_handler *h, const struct vhost_user_msg *msg)
+{
+	uint64_t arg = msg->payload.u64;
+
+	if (msg->hdr.request == VHOST_USER_SET_VRING_ADDR)
+		arg = msg->payload.addr.index |
+			((uint64_t)msg->payload.addr.flags << 32);
+	else if (h->has_vring_index)
+		arg = msg->payload.state.index;
+	vhost_write_trace_msg(vhost_msg_name(msg->hdr.request), arg);
+}
+
 static int
 run_handler(struct vhost_device *dev, const struct vhost_handler *h,
 	    struct vhost_user_msg *msg)
@@ -202,6 +219,8 @@ vhost_user_handle_msg(struct vhost_device *dev)
 	} else {
 		VHOST_DEV_LOG(DEBUG, dev, "%s", vhost_msg_name(msg.hdr.request));
 		ret = run_handler(dev, h, &msg);
+		if (unlikely(vhost_write_trace_on))
+			trace_msg(h, &msg);
 	}
 	vhost_msg_close_fds(&msg);	/* those no handler took */
 

@@ -11,6 +11,7 @@
 
 #include "iotlb_miss.h"
 #include "vring.h"
+#include "write_trace.h"
 
 /* Ring parts' sizes for n entries, including the event index words
  * that follow the avail and used rings (virtio 1.1, 2.6). */
@@ -173,6 +174,18 @@ vhost_vring_invalidate(struct vhost_virtqueue *vq)
 	vq->used = NULL;
 }
 
+/* VHOST_WRITE_TRACE: a write of len bytes at offset of the used ring. */
+static void
+trace_used(const struct vhost_device *dev, const struct vhost_virtqueue *vq,
+	   uint64_t offset, uint64_t len)
+{
+	bool logged = vhost_log_enabled(dev) &&
+		(vq->ring_addr.flags & (1u << VHOST_VRING_F_LOG));
+
+	vhost_write_trace_record(vq, vq->used_log_gpa + offset, len, logged,
+				 "used-ring");
+}
+
 /* With EVENT_IDX, the word after the avail ring is used_event and the
  * word after the used ring is avail_event. */
 static volatile uint16_t *
@@ -197,11 +210,14 @@ vhost_vring_apply_notify(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		 * disabled, leave the event where it was (the guest kicks at
 		 * most once per index wrap). */
 		if (vq->guest_notify) {
+			uint64_t off = offsetof(struct vring_used, ring) +
+				vq->size * sizeof(struct vring_used_elem);
+
 			*avail_event(vq) = vq->last_avail_idx;
 			if (vhost_log_enabled(dev))
-				vhost_log_used(dev, vq, offsetof(struct vring_used, ring) +
-					vq->size * sizeof(struct vring_used_elem),
-					sizeof(uint16_t));
+				vhost_log_used(dev, vq, off, sizeof(uint16_t));
+			if (unlikely(vhost_write_trace_on))
+				trace_used(dev, vq, off, sizeof(uint16_t));
 		}
 		return;
 	}
@@ -212,6 +228,9 @@ vhost_vring_apply_notify(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	if (vhost_log_enabled(dev))
 		vhost_log_used(dev, vq, offsetof(struct vring_used, flags),
 			       sizeof(vq->used->flags));
+	if (unlikely(vhost_write_trace_on))
+		trace_used(dev, vq, offsetof(struct vring_used, flags),
+			   sizeof(vq->used->flags));
 }
 
 void
@@ -274,6 +293,14 @@ vhost_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
 				(n - head_part) * sizeof(struct vring_used_elem));
 		vhost_log_used(dev, vq, offsetof(struct vring_used, idx),
 			sizeof(vq->used->idx));
+	}
+	if (unlikely(vhost_write_trace_on)) {
+		for (uint16_t i = 0; i < n; i++)
+			trace_used(dev, vq, offsetof(struct vring_used, ring) +
+				((uint16_t)(start + i) & mask) * sizeof(struct vring_used_elem),
+				sizeof(struct vring_used_elem));
+		trace_used(dev, vq, offsetof(struct vring_used, idx),
+			   sizeof(vq->used->idx));
 	}
 	vhost_notify_guest(dev, vq);
 }
