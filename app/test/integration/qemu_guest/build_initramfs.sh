@@ -144,8 +144,12 @@ mount -t devtmpfs dev /dev
 echo "GUEST-INFO kernel $(uname -r) cmdline: $(cat /proc/cmdline)"
 
 count=20
+workload=ping
 for arg in $(cat /proc/cmdline); do
-	case $arg in pingcount=*) count=${arg#pingcount=} ;; esac
+	case $arg in
+	pingcount=*) count=${arg#pingcount=} ;;
+	workload=*) workload=${arg#workload=} ;;
+	esac
 done
 
 finish() { # TX RX [REASON]: the one line the host side parses
@@ -157,6 +161,49 @@ finish() { # TX RX [REASON]: the one line the host side parses
 for m in $(cat /etc/modules.order); do
 	insmod /lib/modules/$m.ko || echo "GUEST-INFO insmod $m failed"
 done
+
+# workload=migrate: the live-migration test's guest. Ping the host side
+# and rewrite memory until QEMU is killed; one GUEST-HB line per round
+# tells the host that the guest runs, its pings are answered and the
+# data it rewrites is still intact (md5 of the sources and the copy).
+migrate_workload() {
+	i=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
+	ip link set lo up
+	if [ -e /sys/class/net/eth0 ]; then
+		ip link set eth0 up
+		ip addr add 10.0.0.2/24 dev eth0
+		ping -i 0.2 10.0.0.1 >/tmp/ping.out 2>&1 &
+	else
+		echo "GUEST-INFO no eth0: no pings"
+	fi
+	grep -i -e kernel -e 'System RAM' /proc/iomem | sed 's/^/GUEST-INFO iomem /'
+	# Two 8 MiB random patterns, copied in turn over one 8 MiB file.
+	head -c 8388608 /dev/urandom >/tmp/a
+	head -c 8388608 /dev/urandom >/tmp/b
+	suma=$(md5sum </tmp/a)
+	sumb=$(md5sum </tmp/b)
+	cp /tmp/a /tmp/x
+	echo "GUEST-READY"
+	n=0
+	while :; do
+		n=$((n + 1))
+		data=ok
+		for s in a b; do
+			dd if=/tmp/$s of=/tmp/x bs=65536 conv=notrunc 2>/dev/null
+			eval want=\$sum$s
+			[ "$(md5sum </tmp/x)" = "$want" ] || data=bad-copy-$s
+		done
+		[ "$(md5sum </tmp/a)" = "$suma" ] || data=bad-a
+		[ "$(md5sum </tmp/b)" = "$sumb" ] || data=bad-b
+		replies=$(grep -c 'bytes from' /tmp/ping.out 2>/dev/null)
+		echo "GUEST-HB n=$n replies=${replies:-0} data=$data"
+	done
+}
+[ "$workload" = migrate ] && migrate_workload
 
 # The NIC appears once virtio_net probed it (asynchronously).
 i=0
