@@ -11,6 +11,7 @@
 #include "desc_chain.h"
 #include "net_hdr.h"
 #include "vring.h"
+#include "vring_packed.h"
 
 static void
 free_ext_buf(void *addr, void *opaque)
@@ -162,30 +163,47 @@ make_rarp(struct vhost_device *dev, struct rte_mempool *pool)
 	return m;
 }
 
-static uint16_t
-dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	      struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
+/* One instantiation per ring layout (packed a constant): only ring
+ * access differs. */
+static __rte_always_inline uint16_t
+dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	     struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count,
+	     const bool packed)
 {
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
-	uint16_t avail = vhost_avail_count(dev, vq);
+	/* A packed ring says what is available one chain at a time; a
+	 * burst takes at most a ring's worth. */
+	uint16_t avail = packed ? vq->size : vhost_avail_count(dev, vq);
 	uint16_t n = RTE_MIN(count, avail);
 	uint16_t consumed = 0, nused = 0, received = 0;
+	struct vhost_ring_pos pos = { vq->last_avail_idx, vq->avail_wrap };
 	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
 
-	if (n == 0)
+	if (n == 0 || (packed && !vhost_packed_desc_avail(vq, pos)))
 		return 0;
 	if (rte_pktmbuf_alloc_bulk(pool, pkts, n) != 0)
 		return 0;	/* pool empty: the chains wait in the ring */
 
 	while (consumed < n) {
-		uint16_t head = vhost_avail_head(vq, consumed);
+		uint16_t head;
 		struct rte_mbuf *m = pkts[received];
 		struct vhost_chain c;
 		uint16_t nsegs = 0;
 		int ret;
 
-		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_READS,
-				       segs, &nsegs, VHOST_MAX_PKT_SEGS, &c);
+		if (packed) {
+			if (consumed != 0 && !vhost_packed_desc_avail(vq, pos))
+				break;
+			head = pos.idx;
+			ret = vhost_walk_chain_packed(dev, vq, head,
+					VHOST_CHAIN_DEVICE_READS, segs, &nsegs,
+					VHOST_MAX_PKT_SEGS, &c);
+		} else {
+			head = vhost_avail_head(vq, consumed);
+			ret = vhost_walk_chain(dev, vq, head,
+					VHOST_CHAIN_DEVICE_READS, segs, &nsegs,
+					VHOST_MAX_PKT_SEGS, &c);
+		}
 		if (likely(ret == 0))
 			ret = build_packet(dev, pool, segs, &c, m);
 		if (unlikely(ret == -ENOMEM || ret == -EAGAIN)) {
@@ -194,14 +212,21 @@ dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			 * burst. Nothing is lost. */
 			rte_pktmbuf_free(m);
 			pkts[received] = NULL;
-			if (ret == -EAGAIN)
+			if (ret == -EAGAIN && !packed)
 				vhost_walk_ahead(dev, vq, consumed + 1,
 						 avail - consumed - 1,
 						 VHOST_CHAIN_DEVICE_READS);
 			break;
 		}
 		consumed++;
-		vq->shadow_used[nused++] = (struct vhost_used_elem){ .id = head, .len = 0 };
+		if (packed) {
+			vhost_ring_pos_advance(vq, &pos, c.ndesc);
+			vq->shadow_used[nused++] = (struct vhost_used_elem){
+				.id = vhost_packed_used_id(c.id, c.ndesc), .len = 0 };
+		} else {
+			vq->shadow_used[nused++] = (struct vhost_used_elem){
+				.id = head, .len = 0 };
+		}
 		if (unlikely(ret < 0)) {
 			/* Refused: the guest gets its buffer back, we drop. */
 			vq->stats.v[VHOST_STAT_DROPPED]++;
@@ -218,9 +243,29 @@ dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	/* Free what was allocated and not used. */
 	for (uint16_t i = received; i < n; i++)
 		rte_pktmbuf_free(pkts[i]);	/* NULL is fine */
-	vq->last_avail_idx += consumed;
-	vhost_used_publish(dev, vq, vq->shadow_used, nused);
+	if (packed) {
+		vq->last_avail_idx = pos.idx;
+		vq->avail_wrap = pos.wrap;
+		vhost_packed_used_publish(dev, vq, vq->shadow_used, nused);
+	} else {
+		vq->last_avail_idx += consumed;
+		vhost_used_publish(dev, vq, vq->shadow_used, nused);
+	}
 	return received;
+}
+
+static __rte_noinline uint16_t
+dequeue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	      struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
+{
+	return dequeue_ring(dev, vq, pool, pkts, count, false);
+}
+
+static __rte_noinline uint16_t
+dequeue_packed(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	       struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count)
+{
+	return dequeue_ring(dev, vq, pool, pkts, count, true);
 }
 
 uint16_t
@@ -249,7 +294,11 @@ rte_vhost_dequeue_burst(int vid, uint16_t queue_id,
 				rx = 1;
 		}
 	}
-	rx += dequeue_split(dev, vq, mbuf_pool, pkts + rx, count - rx);
+	/* The one branch on the ring layout, per burst. */
+	if (vhost_packed(dev))
+		rx += dequeue_packed(dev, vq, mbuf_pool, pkts + rx, count - rx);
+	else
+		rx += dequeue_split(dev, vq, mbuf_pool, pkts + rx, count - rx);
 	vhost_burst_end(dev, vq);
 	return rx;
 }

@@ -173,10 +173,127 @@ walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	chain->head = head;
 	chain->nsegs = n - *nsegs;
 	chain->len = (uint32_t)total;
+	chain->id = head;
+	chain->ndesc = 1;
 	*nsegs = n;
 	return 0;
 bad:
+	chain->id = head;
+	chain->ndesc = 1;
 	return ret;
+}
+
+/* One element of a packed chain or indirect table, direct: checked and
+ * translated like a split descriptor. */
+static int
+packed_element(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+	       const struct vring_packed_desc *d, bool device_writes,
+	       uint64_t *total, struct vhost_seg *segs, uint16_t *n,
+	       uint16_t max_segs)
+{
+	if (unlikely(!!(d->flags & VRING_DESC_F_WRITE) != device_writes))
+		return -EPERM;
+	*total += d->len;
+	if (unlikely(*total > VHOST_MAX_PKT_LEN * (uint64_t)VHOST_MAX_MRG_CHAINS))
+		return -E2BIG;
+	return add_buffer(dev, vq, d->addr, d->len,
+			  device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ,
+			  segs, n, max_segs);
+}
+
+/* A packed indirect table: len / 16 consecutive descriptors, of which
+ * only the WRITE flag counts (virtio 1.1, 2.7.7). */
+static int
+packed_indirect(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		const struct vring_packed_desc *ind, bool device_writes,
+		uint64_t *total, struct vhost_seg *segs, uint16_t *n,
+		uint16_t max_segs)
+{
+	const volatile struct vring_packed_desc *table;
+	uint32_t count;
+
+	if (unlikely(ind->len == 0 || ind->len % sizeof(*ind) != 0 ||
+		     ind->len / sizeof(*ind) > VHOST_MAX_RING_SIZE))
+		return -EINVAL;
+	table = (const void *)map_indirect(dev, vq, ind->addr, ind->len);
+	if (unlikely(table == NULL))
+		return vq->xlate_err;
+	count = ind->len / sizeof(*ind);
+	for (uint32_t i = 0; i < count; i++) {
+		struct vring_packed_desc d = {
+			.addr = table[i].addr, .len = table[i].len,
+			.flags = table[i].flags,
+		};
+		int ret = packed_element(dev, vq, &d, device_writes, total,
+					 segs, n, max_segs);
+
+		if (unlikely(ret < 0))
+			return ret;
+	}
+	return 0;
+}
+
+/* The packed walk: the list's ring descriptors are read to its end even
+ * after an error, for the buffer id and the count a refused chain is
+ * returned with. */
+static int
+walk_chain_packed(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		  uint16_t pos, enum vhost_chain_dir dir,
+		  struct vhost_seg *segs, uint16_t *nsegs, uint16_t max_segs,
+		  struct vhost_chain *chain)
+{
+	const bool device_writes = dir == VHOST_CHAIN_DEVICE_WRITES;
+	const volatile struct vring_packed_desc *ring = vq->desc_packed;
+	uint32_t idx = pos;
+	uint16_t ndesc = 0;
+	uint64_t total = 0;
+	uint16_t n = *nsegs;
+	int err = 0;
+	struct vring_packed_desc d;
+
+	if (unlikely(pos >= vq->size))
+		return -EINVAL;	/* our own position: cannot happen */
+	for (;;) {
+		d.addr = ring[idx].addr;
+		d.len = ring[idx].len;
+		d.id = ring[idx].id;
+		d.flags = ring[idx].flags;
+		ndesc++;
+		if (err == 0) {
+			if (d.flags & VRING_DESC_F_INDIRECT) {
+				/* Alone in its list, and no NEXT on it. */
+				if (ndesc != 1 || (d.flags & VRING_DESC_F_NEXT))
+					err = -EINVAL;
+				else
+					err = packed_indirect(dev, vq, &d, device_writes,
+							      &total, segs, &n, max_segs);
+			} else {
+				err = packed_element(dev, vq, &d, device_writes,
+						     &total, segs, &n, max_segs);
+			}
+			/* A miss is retried whole later: nothing taken. */
+			if (unlikely(err == -EAGAIN))
+				return err;
+		}
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			break;
+		/* A list holds at most the ring's descriptors. */
+		if (unlikely(ndesc == vq->size)) {
+			if (err == 0)
+				err = -ELOOP;
+			break;
+		}
+		idx = idx + 1 == vq->size ? 0 : idx + 1;
+	}
+	chain->head = pos;
+	chain->id = d.id;	/* the buffer id is the last descriptor's */
+	chain->ndesc = ndesc;
+	if (unlikely(err != 0))
+		return err;
+	chain->nsegs = n - *nsegs;
+	chain->len = (uint32_t)total;
+	*nsegs = n;
+	return 0;
 }
 
 int
@@ -203,6 +320,21 @@ vhost_walk_chain_general(const struct vhost_device *dev,
 	if (likely(ret == 0) || ret == -EAGAIN)
 		return ret;
 	return vhost_chain_refused(dev, vq, head, ret);
+}
+
+int
+vhost_walk_chain_packed_general(const struct vhost_device *dev,
+				struct vhost_virtqueue *vq, uint16_t pos,
+				enum vhost_chain_dir dir, struct vhost_seg *segs,
+				uint16_t *nsegs, uint16_t max_segs,
+				struct vhost_chain *chain)
+{
+	int ret = walk_chain_packed(dev, vq, pos, dir, segs, nsegs, max_segs,
+				    chain);
+
+	if (likely(ret == 0) || ret == -EAGAIN)
+		return ret;
+	return vhost_chain_refused(dev, vq, pos, ret);
 }
 
 void

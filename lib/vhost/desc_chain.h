@@ -21,9 +21,14 @@
 /* A walked chain: pieces segs[first .. first + nsegs) of the caller's
  * array, len bytes in all. */
 struct vhost_chain {
-	uint16_t head;
+	uint16_t head;		/* split: head index; packed: ring position */
 	uint16_t nsegs;
 	uint32_t len;
+	/* Packed: the buffer id (the list's last descriptor's) and the ring
+	 * descriptors the chain takes; also set for a refused chain, which
+	 * goes back to the guest. Split: head and 1. */
+	uint16_t id;
+	uint16_t ndesc;
 };
 
 enum vhost_chain_dir {
@@ -49,6 +54,57 @@ int vhost_walk_chain_general(const struct vhost_device *dev,
 int vhost_chain_refused(const struct vhost_device *dev,
 			struct vhost_virtqueue *vq, uint16_t head, int err);
 
+/* The packed ring's general walker: the list of consecutive ring
+ * descriptors starting at position pos (the caller saw it available),
+ * or the indirect table its one descriptor names. Same checks, pieces
+ * and result as vhost_walk_chain_general(); in addition, chain->id and
+ * chain->ndesc are set for a refused chain too (not after -EAGAIN), so
+ * that it can be returned. A list that does not end within the ring
+ * size is refused (-ELOOP) as taking the whole ring. */
+int vhost_walk_chain_packed_general(const struct vhost_device *dev,
+				    struct vhost_virtqueue *vq, uint16_t pos,
+				    enum vhost_chain_dir dir,
+				    struct vhost_seg *segs, uint16_t *nsegs,
+				    uint16_t max_segs, struct vhost_chain *chain);
+
+/* The inline part both layouts share: one direct buffer of the right
+ * direction, contiguous in our memory. Returns 0 (walked), 1 (let the
+ * general walker decide) or a negative errno. */
+static __rte_always_inline int
+vhost_walk_one(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+	       uint16_t head, uint64_t addr, uint32_t len, bool device_writes,
+	       struct vhost_seg *segs, uint16_t *nsegs, struct vhost_chain *chain)
+{
+	uint64_t piece, gpa;
+	uint8_t *hva;
+
+	if (unlikely(len == 0 ||
+		     len > VHOST_MAX_PKT_LEN * (uint64_t)VHOST_MAX_MRG_CHAINS ||
+		     addr > UINT64_MAX - (len - 1)))
+		return 1;
+	piece = len;
+	hva = vhost_translate(dev, vq, addr, &piece,
+			      device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ,
+			      &gpa);
+	if (unlikely(hva == NULL)) {
+		if (vq->xlate_err != -EAGAIN)
+			return vhost_chain_refused(dev, vq, head, vq->xlate_err);
+		/* A miss: ask for the rest of the buffer too, as the
+		 * general walker would. */
+		vhost_iotlb_miss_rest(dev, vq, addr, len,
+				      device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ);
+		return -EAGAIN;
+	}
+	if (unlikely(piece != len))
+		return 1;	/* crosses a region or mapping boundary */
+	segs[*nsegs] = (struct vhost_seg){ .hva = hva, .len = len, .gpa = gpa };
+	(*nsegs)++;
+	chain->head = head;
+	chain->nsegs = 1;
+	chain->len = len;
+	return 0;
+}
+
 /* vhost_walk_chain_general() with the common shape done inline: one
  * direct descriptor, of the right direction, whose buffer is contiguous
  * in our memory. The result is the general walker's for that shape (the
@@ -64,45 +120,56 @@ vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	const bool device_writes = dir == VHOST_CHAIN_DEVICE_WRITES;
 	const uint16_t shape = device_writes ? VRING_DESC_F_WRITE : 0;
 	const volatile struct vring_desc *d;
-	uint64_t addr, piece, gpa;
-	uint32_t len;
-	uint8_t *hva;
+	int ret;
 
 	if (unlikely(head >= vq->size || *nsegs >= max_segs))
 		goto general;
 	d = &vq->desc[head];
 	/* One snapshot of the fields used below: the guest may rewrite the
 	 * descriptor meanwhile. */
-	addr = d->addr;
-	len = d->len;
-	if (unlikely(d->flags != shape || len == 0 ||
-		     len > VHOST_MAX_PKT_LEN * (uint64_t)VHOST_MAX_MRG_CHAINS ||
-		     addr > UINT64_MAX - (len - 1)))
+	chain->id = head;
+	chain->ndesc = 1;
+	if (unlikely(d->flags != shape))
 		goto general;
-	piece = len;
-	hva = vhost_translate(dev, vq, addr, &piece,
-			      device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ,
-			      &gpa);
-	if (unlikely(hva == NULL)) {
-		if (vq->xlate_err != -EAGAIN)
-			return vhost_chain_refused(dev, vq, head, vq->xlate_err);
-		/* A miss: ask for the rest of the buffer too, as the
-		 * general walker would. */
-		vhost_iotlb_miss_rest(dev, vq, addr, len,
-				      device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ);
-		return -EAGAIN;
-	}
-	if (unlikely(piece != len))
-		goto general;	/* crosses a region or mapping boundary */
-	segs[*nsegs] = (struct vhost_seg){ .hva = hva, .len = len, .gpa = gpa };
-	(*nsegs)++;
-	chain->head = head;
-	chain->nsegs = 1;
-	chain->len = len;
-	return 0;
+	ret = vhost_walk_one(dev, vq, head, d->addr, d->len, device_writes,
+			     segs, nsegs, chain);
+	if (likely(ret <= 0))
+		return ret;
 general:
 	return vhost_walk_chain_general(dev, vq, head, dir, segs, nsegs,
 					max_segs, chain);
+}
+
+/* The same for a packed ring's chain at position pos, which the caller
+ * saw available. */
+static __rte_always_inline int
+vhost_walk_chain_packed(const struct vhost_device *dev,
+			struct vhost_virtqueue *vq, uint16_t pos,
+			enum vhost_chain_dir dir, struct vhost_seg *segs,
+			uint16_t *nsegs, uint16_t max_segs,
+			struct vhost_chain *chain)
+{
+	const bool device_writes = dir == VHOST_CHAIN_DEVICE_WRITES;
+	const uint16_t shape = device_writes ? VRING_DESC_F_WRITE : 0;
+	const uint16_t ring_bits = (1u << VRING_PACKED_DESC_F_AVAIL) |
+				   (1u << VRING_PACKED_DESC_F_USED);
+	const volatile struct vring_packed_desc *d;
+	int ret;
+
+	if (unlikely(pos >= vq->size || *nsegs >= max_segs))
+		goto general;
+	d = &vq->desc_packed[pos];
+	chain->id = d->id;
+	chain->ndesc = 1;
+	if (unlikely((d->flags & ~ring_bits) != shape))
+		goto general;
+	ret = vhost_walk_one(dev, vq, pos, d->addr, d->len, device_writes,
+			     segs, nsegs, chain);
+	if (likely(ret <= 0))
+		return ret;
+general:
+	return vhost_walk_chain_packed_general(dev, vq, pos, dir, segs, nsegs,
+					       max_segs, chain);
 }
 
 /* After an IOTLB miss stopped a burst at avail entry first - 1: walk up

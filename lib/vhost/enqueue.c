@@ -25,6 +25,7 @@
 #include "dirty_log.h"
 #include "net_hdr.h"
 #include "vring.h"
+#include "vring_packed.h"
 #include "write_trace.h"
 
 /* Packets walked before their data is copied. */
@@ -56,11 +57,58 @@ struct rx_batch {
 /* Where the ring is in this burst: avail entries taken, used elements
  * recorded in vq->shadow_used. */
 struct rx_cursor {
-	uint16_t avail;		/* new avail entries at the start */
+	uint16_t avail;		/* split: new avail entries at the start */
 	uint16_t consumed;
 	uint16_t nused;
 	bool missed;		/* an IOTLB miss stopped the burst */
+	struct vhost_ring_pos pos;	/* packed: the next descriptor */
 };
+
+/* Ring access, the only part that differs between the layouts: each
+ * burst runs one instantiation of the code below, packed a constant. */
+
+/* Is there another chain to take? A packed burst takes at most a ring's
+ * worth, whatever the guest keeps flipping. */
+static __rte_always_inline bool
+ring_more(const struct vhost_virtqueue *vq, const struct rx_cursor *rc,
+	  const bool packed)
+{
+	if (packed)
+		return rc->consumed < vq->size &&
+		       vhost_packed_desc_avail(vq, rc->pos);
+	return rc->consumed < rc->avail;
+}
+
+/* Walk the next chain; the cursor moves past it unless the walk missed
+ * the IOTLB. *used_id is what its used element carries. */
+static __rte_always_inline int
+ring_take(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	  struct rx_cursor *rc, struct vhost_seg *segs, uint16_t *nsegs,
+	  uint16_t max_segs, struct vhost_chain *c, uint32_t *used_id,
+	  const bool packed)
+{
+	int ret;
+
+	if (packed) {
+		ret = vhost_walk_chain_packed(dev, vq, rc->pos.idx,
+					      VHOST_CHAIN_DEVICE_WRITES, segs,
+					      nsegs, max_segs, c);
+		if (unlikely(ret == -EAGAIN))
+			return ret;
+		vhost_ring_pos_advance(vq, &rc->pos, c->ndesc);
+		*used_id = vhost_packed_used_id(c->id, c->ndesc);
+	} else {
+		uint16_t head = vhost_avail_head(vq, rc->consumed);
+
+		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_WRITES,
+				       segs, nsegs, max_segs, c);
+		if (unlikely(ret == -EAGAIN))
+			return ret;
+		*used_id = head;
+	}
+	rc->consumed++;
+	return ret;
+}
 
 static __rte_always_inline bool
 batch_full(const struct rx_batch *b)
@@ -78,7 +126,8 @@ batch_full(const struct rx_batch *b)
  * first buffer, which stay returned. */
 static __rte_always_inline bool
 reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	       uint32_t need, struct rx_cursor *rc, struct rx_batch *b)
+	       uint32_t need, struct rx_cursor *rc, struct rx_batch *b,
+	       const bool packed)
 {
 	const bool mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 	struct rx_pkt *p = &b->pkt[b->npkts];
@@ -91,22 +140,19 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	while (capacity < need) {
 		struct vhost_chain *c = &b->chains[b->nchains + p->nchains];
 		uint16_t nsegs = b->nsegs;
-		uint16_t head;
+		uint32_t id;
 		int ret;
 
-		if (rc->consumed == rc->avail ||
+		if (!ring_more(vq, rc, packed) ||
 		    p->nchains == VHOST_MAX_MRG_CHAINS ||
 		    (!mergeable && p->nchains == 1))
 			goto no_room;
-		head = vhost_avail_head(vq, rc->consumed);
-		ret = vhost_walk_chain(dev, vq, head, VHOST_CHAIN_DEVICE_WRITES,
-				       b->segs, &nsegs,
-				       p->seg_first + VHOST_MAX_PKT_SEGS, c);
+		ret = ring_take(dev, vq, rc, b->segs, &nsegs,
+				p->seg_first + VHOST_MAX_PKT_SEGS, c, &id, packed);
 		if (unlikely(ret == -EAGAIN)) {
 			rc->missed = true;	/* retry the packet later */
 			goto no_room;
 		}
-		rc->consumed++;
 		if (unlikely(ret < 0)) {
 			/* Refused: back to the guest, empty, ahead of this
 			 * packet's chains (which stay together for
@@ -117,7 +163,7 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 				u = &vq->shadow_used[p->used_first++];
 				memmove(u + 1, u, p->nchains * sizeof(*u));
 			}
-			*u = (struct vhost_used_elem){ .id = head, .len = 0 };
+			*u = (struct vhost_used_elem){ .id = id, .len = 0 };
 			rc->nused++;
 			/* Refused before any buffer of this packet: it goes
 			 * back to the guest even if the packet waits. */
@@ -133,7 +179,7 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 				rte_prefetch0(b->segs[b->nsegs].hva);
 		}
 		vq->shadow_used[rc->nused++] =
-			(struct vhost_used_elem){ .id = head, .len = 0 };
+			(struct vhost_used_elem){ .id = id, .len = 0 };
 		b->nsegs = nsegs;
 		p->nchains++;
 		capacity += c->len;
@@ -240,17 +286,21 @@ fill_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 }
 
 /* Enqueue what fits; *missed tells if an IOTLB miss stopped it. */
-static uint16_t
-enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	      struct rte_mbuf **pkts, uint16_t count, bool *missed)
+static __rte_always_inline uint16_t
+enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	     struct rte_mbuf **pkts, uint16_t count, bool *missed,
+	     const bool packed)
 {
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
-	struct rx_cursor rc = { .avail = vhost_avail_count(dev, vq) };
+	struct rx_cursor rc = {
+		.avail = packed ? 0 : vhost_avail_count(dev, vq),
+		.pos = { vq->last_avail_idx, vq->avail_wrap },
+	};
 	struct rx_batch b;
 	uint16_t sent = 0;
 	bool room = true;
 
-	while (room && sent < count && rc.consumed < rc.avail) {
+	while (room && sent < count && ring_more(vq, &rc, packed)) {
 		uint16_t first = sent;
 
 		b.nsegs = 0;
@@ -262,12 +312,12 @@ enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 
 			if (!reserve_packet(dev, vq,
 					    dev->hdr_len + rte_pktmbuf_pkt_len(m),
-					    &rc, &b)) {
+					    &rc, &b, packed)) {
 				/* Not enough room: this packet and the rest
 				 * stay with the caller; the buffers are walked
 				 * again next time. On a miss, ask for the
 				 * buffers after it too. */
-				if (rc.missed)
+				if (rc.missed && !packed)
 					vhost_walk_ahead(dev, vq, rc.consumed + 1,
 							 rc.avail - rc.consumed - 1,
 							 VHOST_CHAIN_DEVICE_WRITES);
@@ -286,9 +336,39 @@ enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		sent += b.npkts;
 	}
 	*missed = rc.missed;
-	vq->last_avail_idx += rc.consumed;
-	vhost_used_publish(dev, vq, vq->shadow_used, rc.nused);
+	if (packed) {
+		vq->last_avail_idx = rc.pos.idx;
+		vq->avail_wrap = rc.pos.wrap;
+		vhost_packed_used_publish(dev, vq, vq->shadow_used, rc.nused);
+	} else {
+		vq->last_avail_idx += rc.consumed;
+		vhost_used_publish(dev, vq, vq->shadow_used, rc.nused);
+	}
 	return sent;
+}
+
+static __rte_noinline uint16_t
+enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	      struct rte_mbuf **pkts, uint16_t count, bool *missed)
+{
+	return enqueue_ring(dev, vq, pkts, count, missed, false);
+}
+
+static __rte_noinline uint16_t
+enqueue_packed(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	       struct rte_mbuf **pkts, uint16_t count, bool *missed)
+{
+	return enqueue_ring(dev, vq, pkts, count, missed, true);
+}
+
+/* The one branch on the ring layout, per burst. */
+static __rte_always_inline uint16_t
+enqueue_any(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	    struct rte_mbuf **pkts, uint16_t count, bool *missed)
+{
+	if (vhost_packed(dev))
+		return enqueue_packed(dev, vq, pkts, count, missed);
+	return enqueue_split(dev, vq, pkts, count, missed);
 }
 
 /* Keep up to n packets (a reference to each) until their buffers are
@@ -324,7 +404,7 @@ vhost_enqueue_flush_held(struct vhost_device *dev, struct vhost_virtqueue *vq)
 
 	if (vq->nb_held == 0 || !vq->access_ok || !vq->enabled)
 		return;
-	sent = enqueue_split(dev, vq, vq->held, vq->nb_held, &missed);
+	sent = enqueue_any(dev, vq, vq->held, vq->nb_held, &missed);
 	if (sent == 0 && rte_get_timer_cycles() - vq->held_since > limit) {
 		VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: dropping %u packets held for unanswered IOTLB misses",
 			dev->ifname, vq->index, vq->nb_held);
@@ -354,7 +434,7 @@ rte_vhost_enqueue_burst(int vid, uint16_t queue_id, struct rte_mbuf **pkts,
 	if (unlikely(vq->nb_held != 0))
 		vhost_enqueue_flush_held(dev, vq);
 	if (likely(vq->nb_held == 0))
-		sent = enqueue_split(dev, vq, pkts, count, &missed);
+		sent = enqueue_any(dev, vq, pkts, count, &missed);
 	else
 		/* Still waiting: for the IOTLB (hold more), or for the
 		 * guest to post buffers (normal backpressure: send none). */

@@ -14,6 +14,7 @@
 #include "vhost_device.h"
 #include "vhost_log.h"
 #include "vring.h"
+#include "vring_packed.h"
 
 static struct vhost_virtqueue *
 get_vq(struct vhost_device *dev, uint16_t idx)
@@ -133,10 +134,19 @@ int
 rte_vhost_get_vring_base(int vid, uint16_t queue_id, uint16_t *last_avail_idx,
 			 uint16_t *last_used_idx)
 {
-	struct vhost_virtqueue *vq = get_vq(vhost_device_get(vid), queue_id);
+	struct vhost_device *dev = vhost_device_get(vid);
+	struct vhost_virtqueue *vq = get_vq(dev, queue_id);
 
 	if (vq == NULL || last_avail_idx == NULL || last_used_idx == NULL)
 		return -1;
+	if (vhost_packed(dev)) {
+		/* Position and wrap counter in bit 15, as DPDK gives them. */
+		uint32_t base = vhost_vring_packed_base(vq);
+
+		*last_avail_idx = (uint16_t)base;
+		*last_used_idx = (uint16_t)(base >> 16);
+		return 0;
+	}
 	*last_avail_idx = vq->last_avail_idx;
 	*last_used_idx = vq->last_used_idx;
 	return 0;
@@ -146,10 +156,25 @@ int
 rte_vhost_set_vring_base(int vid, uint16_t queue_id, uint16_t last_avail_idx,
 			 uint16_t last_used_idx)
 {
-	struct vhost_virtqueue *vq = get_vq(vhost_device_get(vid), queue_id);
+	struct vhost_device *dev = vhost_device_get(vid);
+	struct vhost_virtqueue *vq = get_vq(dev, queue_id);
 
 	if (vq == NULL)
 		return -1;
+	if (vhost_packed(dev)) {
+		uint32_t base = last_avail_idx | (uint32_t)last_used_idx << 16;
+		int ret;
+
+		/* The used half is always given here: wrap counter 0 at
+		 * position 0 is a valid used position. */
+		if ((last_avail_idx & 0x7fff) >= vq->size ||
+		    (last_used_idx & 0x7fff) >= vq->size)
+			return -1;
+		ret = vhost_vring_set_packed_base(dev, vq, base);
+		vq->last_used_idx = last_used_idx & 0x7fff;
+		vq->used_wrap = last_used_idx >> 15;
+		return ret < 0 ? -1 : 0;
+	}
 	vq->last_avail_idx = last_avail_idx;
 	vq->walked_ahead = last_avail_idx;
 	vq->last_used_idx = last_used_idx;
@@ -206,7 +231,8 @@ pending_entries(int vid, uint16_t queue_id)
 		return 0;
 	}
 	if (vq->access_ok && vq->enabled)
-		n = vhost_avail_count(dev, vq);
+		n = vhost_packed(dev) ? vhost_packed_avail_count(vq) :
+			vhost_avail_count(dev, vq);
 	if (vhost_iommu_on(dev))
 		rte_rwlock_read_unlock(&vq->iotlb_lock);
 	rte_spinlock_unlock(&vq->gate.ctl);
@@ -284,10 +310,20 @@ int
 rte_vhost_get_monitor_addr(int vid, uint16_t queue_id,
 			   struct rte_vhost_power_monitor_cond *pmc)
 {
-	struct vhost_virtqueue *vq = get_vq(vhost_device_get(vid), queue_id);
+	struct vhost_device *dev = vhost_device_get(vid);
+	struct vhost_virtqueue *vq = get_vq(dev, queue_id);
 
 	if (vq == NULL || pmc == NULL || !vq->access_ok)
 		return -1;
+	if (vhost_packed(dev)) {
+		/* Wake when the next descriptor's flags turn available. */
+		pmc->addr = &vq->desc_packed[vq->last_avail_idx].flags;
+		pmc->val = vq->avail_wrap ? VHOST_PACKED_AVAIL : VHOST_PACKED_USED;
+		pmc->mask = VHOST_PACKED_AVAIL | VHOST_PACKED_USED;
+		pmc->size = sizeof(uint16_t);
+		pmc->match = 1;
+		return 0;
+	}
 	/* Wake when the guest moves avail->idx past what we consumed. */
 	pmc->addr = &vq->avail->idx;
 	pmc->val = vq->last_avail_idx;

@@ -162,6 +162,10 @@ vhost_vq_alloc(struct vhost_device *dev, uint32_t idx)
 		vq->callfd = VHOST_FD_UNSET;
 		vq->errfd = VHOST_FD_UNSET;
 		vhost_gate_init(&vq->gate);
+		/* A packed ring's wrap counters start at 1 (virtio 1.1,
+		 * 2.7.1); SET_VRING_BASE sets them anyway. */
+		vq->avail_wrap = true;
+		vq->used_wrap = true;
 		rte_rwlock_init(&vq->iotlb_lock);
 		dev->vq[i] = vq;
 		/* The datapath checks queue_id < nr_vring, then reads vq[]. */

@@ -36,6 +36,9 @@
 #ifndef VIRTIO_F_IN_ORDER
 #define VIRTIO_F_IN_ORDER 35
 #endif
+#ifndef VIRTIO_F_RING_PACKED
+#define VIRTIO_F_RING_PACKED 34
+#endif
 
 #define VHOST_FD_UNSET (-2)	/* never set by the frontend */
 #define VHOST_FD_NONE (-1)	/* set to "no fd" (polling) */
@@ -80,13 +83,30 @@ struct vhost_xlate_cache {
 struct rte_mbuf;
 
 struct vhost_virtqueue {
-	/* Datapath state first: read on every burst. */
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
+	/* Datapath state first: read on every burst. The three ring parts
+	 * are a split ring's descriptor table, avail and used rings, or a
+	 * packed ring's descriptor ring, driver and device event areas. */
+	union {
+		struct vring_desc *desc;
+		struct vring_packed_desc *desc_packed;
+	};
+	union {
+		struct vring_avail *avail;
+		struct vring_packed_desc_event *driver_event;
+	};
+	union {
+		struct vring_used *used;
+		struct vring_packed_desc_event *device_event;
+	};
 	uint16_t size;
+	/* Split: free-running indexes. Packed: ring positions (< size),
+	 * each with its wrap counter. */
 	uint16_t last_avail_idx;
 	uint16_t last_used_idx;
+	bool avail_wrap;
+	bool used_wrap;
+	/* Split: used index at the last notification. Packed: that used
+	 * position, plus size if its wrap counter was 0. */
 	uint16_t signalled_used;
 	bool signalled_used_valid;
 	bool access_ok;		/* rings translated and usable */
@@ -134,6 +154,10 @@ struct vhost_virtqueue {
 	 * the ring is translated (vhost_vring_resync). */
 	bool resync_armed;
 	uint64_t used_log_gpa;	/* guest physical address of the used ring */
+	/* Packed: guest physical addresses of the descriptor ring and the
+	 * device event area, which the device writes. */
+	uint64_t desc_log_gpa;
+	uint64_t device_event_log_gpa;
 } __rte_cache_aligned;
 
 /* Forget the cached IOVA translation (the memory table changes). */
@@ -285,6 +309,12 @@ static __rte_always_inline bool
 vhost_has_feature(const struct vhost_device *dev, unsigned int bit)
 {
 	return (dev->features >> bit) & 1;
+}
+
+static __rte_always_inline bool
+vhost_packed(const struct vhost_device *dev)
+{
+	return vhost_has_feature(dev, VIRTIO_F_RING_PACKED);
 }
 
 static __rte_always_inline bool

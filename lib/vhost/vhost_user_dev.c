@@ -40,7 +40,13 @@ vhost_on_set_features(struct vhost_device *dev, struct vhost_user_msg *msg)
 			" while the device runs", dev->features, features);
 		return VH_ERR;
 	}
+	bool relayout = (dev->features ^ features) & (1ULL << VIRTIO_F_RING_PACKED);
+
 	dev->features = features;
+	/* Rings set up already were translated in the other layout. */
+	for (uint32_t i = 0; relayout && i < dev->nr_vring; i++)
+		if (dev->vq[i]->ring_addr_set)
+			vhost_vring_translate(dev, dev->vq[i]);
 	dev->hdr_len = ((features >> VIRTIO_NET_F_MRG_RXBUF) & 1 ||
 			(features >> VIRTIO_F_VERSION_1) & 1) ?
 		sizeof(struct virtio_net_hdr_mrg_rxbuf) : sizeof(struct virtio_net_hdr);

@@ -38,7 +38,9 @@ vhost_on_set_vring_num(struct vhost_device *dev, struct vhost_user_msg *msg)
 
 	if (vq == NULL)
 		return VH_ERR;
-	if (num == 0 || num > VHOST_MAX_RING_SIZE || (num & (num - 1))) {
+	/* Packed rings take any size; split ones index with a mask. */
+	if (num == 0 || num > VHOST_MAX_RING_SIZE ||
+	    (!vhost_packed(dev) && (num & (num - 1)))) {
 		VHOST_DEV_LOG(ERR, dev, "vring %u: invalid size %u", vq->index, num);
 		return VH_ERR;
 	}
@@ -82,6 +84,9 @@ vhost_on_set_vring_base(struct vhost_device *dev, struct vhost_user_msg *msg)
 
 	if (vq == NULL)
 		return VH_ERR;
+	if (vhost_packed(dev))
+		return vhost_vring_set_packed_base(dev, vq, msg->payload.state.num) < 0 ?
+			VH_ERR : VH_OK;
 	if (msg->payload.state.num > UINT16_MAX) {
 		VHOST_DEV_LOG(ERR, dev, "vring %u: base %u does not fit a split ring index",
 			vq->index, msg->payload.state.num);
@@ -109,7 +114,8 @@ vhost_on_get_vring_base(struct vhost_device *dev, struct vhost_user_msg *msg)
 	if (vq == NULL)
 		return VH_ERR;
 	/* The ring stops: the frontend resumes it from this index. */
-	msg->payload.state.num = vq->last_avail_idx;
+	msg->payload.state.num = vhost_packed(dev) ?
+		vhost_vring_packed_base(vq) : vq->last_avail_idx;
 	msg->hdr.size = sizeof(msg->payload.state);
 	replace_fd(&vq->kickfd, VHOST_FD_UNSET);
 	replace_fd(&vq->callfd, VHOST_FD_UNSET);

@@ -11,6 +11,7 @@
 
 #include "iotlb_miss.h"
 #include "vring.h"
+#include "vring_packed.h"
 #include "write_trace.h"
 
 /* Ring parts' sizes for n entries, including the event index words
@@ -19,6 +20,19 @@ static uint64_t desc_bytes(uint16_t n) { return sizeof(struct vring_desc) * (uin
 static uint64_t avail_bytes(uint16_t n) { return 6 + 2 * (uint64_t)n; }
 static uint64_t used_bytes(uint16_t n) { return 6 + sizeof(struct vring_used_elem) * (uint64_t)n; }
 
+/* The three parts' sizes in the ring's layout: a packed ring has 16-byte
+ * descriptors (as split ones) and two 4-byte event areas (virtio 1.1,
+ * 2.7.10.1). */
+static void
+ring_part_bytes(const struct vhost_virtqueue *vq, bool packed, uint64_t len[3])
+{
+	_Static_assert(sizeof(struct vring_packed_desc) == sizeof(struct vring_desc),
+		       "descriptor sizes differ");
+	len[0] = desc_bytes(vq->size);
+	len[1] = packed ? sizeof(struct vring_packed_desc_event) : avail_bytes(vq->size);
+	len[2] = packed ? sizeof(struct vring_packed_desc_event) : used_bytes(vq->size);
+}
+
 /* Ring addresses are IOVAs: translate each part through the IOTLB.
  * Misses for all three parts are asked at once. */
 static int
@@ -26,15 +40,19 @@ translate_iova_rings(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		     void **desc, void **avail, void **used)
 {
 	const struct vhost_vring_addr *a = &vq->ring_addr;
+	const bool packed = vhost_packed(dev);
+	uint64_t len[3];
 	bool missed = false;
 
-	*desc = vhost_iova_range(dev, vq, a->desc_user_addr, desc_bytes(vq->size),
-				 VHOST_ACCESS_RO);
+	ring_part_bytes(vq, packed, len);
+	/* A packed ring's descriptors are written back by the device. */
+	*desc = vhost_iova_range(dev, vq, a->desc_user_addr, len[0],
+				 packed ? VHOST_ACCESS_RW : VHOST_ACCESS_RO);
 	missed |= *desc == NULL && vq->xlate_err == -EAGAIN;
-	*avail = vhost_iova_range(dev, vq, a->avail_user_addr, avail_bytes(vq->size),
+	*avail = vhost_iova_range(dev, vq, a->avail_user_addr, len[1],
 				  VHOST_ACCESS_RO);
 	missed |= *avail == NULL && vq->xlate_err == -EAGAIN;
-	*used = vhost_iova_range(dev, vq, a->used_user_addr, used_bytes(vq->size),
+	*used = vhost_iova_range(dev, vq, a->used_user_addr, len[2],
 				 VHOST_ACCESS_RW);
 	missed |= *used == NULL && vq->xlate_err == -EAGAIN;
 	if (missed) {
@@ -44,13 +62,30 @@ translate_iova_rings(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	if (*desc == NULL || *avail == NULL || *used == NULL)
 		return -EFAULT;
 
+	if (packed) {
+		/* The parts the device writes are logged by their guest
+		 * physical addresses. */
+		uint64_t l0 = len[0], l2 = len[2];
+
+		if (vhost_iova_translate(dev, vq, a->desc_user_addr, &l0,
+					 VHOST_ACCESS_WO, &vq->desc_log_gpa) == NULL ||
+		    vhost_iova_translate(dev, vq, a->used_user_addr, &l2,
+					 VHOST_ACCESS_WO, &vq->device_event_log_gpa) == NULL) {
+			if (vq->xlate_err != -EAGAIN)
+				return -EFAULT;
+			vhost_iotlb_send_misses(dev, vq);
+			return -EAGAIN;
+		}
+		return 0;
+	}
+
 	/* The used ring's log address is an IOVA too: log by its guest
 	 * physical address. */
 	vq->used_log_gpa = 0;
 	if (a->flags & (1u << VHOST_VRING_F_LOG)) {
-		uint64_t len = used_bytes(vq->size), gpa;
+		uint64_t used_len = used_bytes(vq->size), gpa;
 
-		if (vhost_iova_translate(dev, vq, a->log_guest_addr, &len,
+		if (vhost_iova_translate(dev, vq, a->log_guest_addr, &used_len,
 					 VHOST_ACCESS_WO, &gpa) == NULL) {
 			if (vq->xlate_err == -EAGAIN) {
 				vhost_iotlb_send_misses(dev, vq);
@@ -67,15 +102,31 @@ int
 vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
 	const struct vhost_vring_addr *a = &vq->ring_addr;
+	const bool packed = vhost_packed(dev);
+	/* Alignment the spec requires, which our atomic accesses need. */
+	const uint64_t avail_align = packed ? 3 : 1;
 	void *desc, *avail, *used;
+	uint64_t len[3];
 	int ret;
 
 	vq->access_ok = false;
 	if (!vq->ring_addr_set || vq->size == 0 || dev->mem == NULL)
 		return -EFAULT;
+	/* Split rings index with a mask; packed ones take any size. */
+	if (!packed && (vq->size & (vq->size - 1))) {
+		VHOST_DEV_LOG(ERR, dev, "vring %u: split ring size %u is not a power of two",
+			vq->index, vq->size);
+		return -EFAULT;
+	}
+	/* Packed positions index the ring directly. */
+	if (packed && (vq->last_avail_idx >= vq->size || vq->last_used_idx >= vq->size)) {
+		VHOST_DEV_LOG(ERR, dev, "vring %u: base %u/%u is outside the packed ring (size %u)",
+			vq->index, vq->last_avail_idx, vq->last_used_idx, vq->size);
+		return -EFAULT;
+	}
+	ring_part_bytes(vq, packed, len);
 
-	/* Alignment the spec requires, which our atomic accesses need. */
-	if ((a->desc_user_addr & 15) || (a->avail_user_addr & 1) ||
+	if ((a->desc_user_addr & 15) || (a->avail_user_addr & avail_align) ||
 	    (a->used_user_addr & 3)) {
 		VHOST_DEV_LOG(ERR, dev, "vring %u: misaligned ring addresses",
 			vq->index);
@@ -94,10 +145,14 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	} else {
 		/* Ring addresses are in the frontend's address space
 		 * (uaddr); each part must be wholly inside one region. */
-		desc = vhost_mem_uaddr_range(dev->mem, a->desc_user_addr, desc_bytes(vq->size));
-		avail = vhost_mem_uaddr_range(dev->mem, a->avail_user_addr, avail_bytes(vq->size));
-		used = vhost_mem_uaddr_range(dev->mem, a->used_user_addr, used_bytes(vq->size));
+		uint64_t got;
+
+		desc = vhost_mem_uaddr_range(dev->mem, a->desc_user_addr, len[0]);
+		avail = vhost_mem_uaddr_range(dev->mem, a->avail_user_addr, len[1]);
+		used = vhost_mem_uaddr_range(dev->mem, a->used_user_addr, len[2]);
 		vq->used_log_gpa = a->log_guest_addr;
+		vq->desc_log_gpa = vhost_mem_uaddr_to_gpa(dev->mem, a->desc_user_addr, &got);
+		vq->device_event_log_gpa = vhost_mem_uaddr_to_gpa(dev->mem, a->used_user_addr, &got);
 		ret = desc && avail && used ? 0 : -EFAULT;
 	}
 	if (ret < 0) {
@@ -109,7 +164,8 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	}
 	/* Our pointers must be aligned too: a region or IOTLB entry may map
 	 * an aligned address of the frontend's to an odd one of ours. */
-	if (((uintptr_t)desc & 15) || ((uintptr_t)avail & 1) || ((uintptr_t)used & 3)) {
+	if (((uintptr_t)desc & 15) || ((uintptr_t)avail & avail_align) ||
+	    ((uintptr_t)used & 3)) {
 		VHOST_DEV_LOG(ERR, dev, "vring %u: rings map to misaligned memory", vq->index);
 		return -EFAULT;
 	}
@@ -152,8 +208,10 @@ vhost_vring_uses_iova(const struct vhost_virtqueue *vq, uint64_t iova,
 	uint64_t last = iova + (size - 1);
 	const uint64_t start[3] = { a->desc_user_addr, a->avail_user_addr,
 				    a->used_user_addr };
-	const uint64_t len[3] = { desc_bytes(vq->size), avail_bytes(vq->size),
-				  used_bytes(vq->size) };
+	uint64_t len[3];
+
+	/* Both layouts' extents: the larger covers the other's. */
+	ring_part_bytes(vq, false, len);
 
 	if (!vq->ring_addr_set || size == 0)
 		return false;
@@ -205,6 +263,10 @@ vhost_vring_apply_notify(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
 	if (!vq->access_ok)
 		return;
+	if (vhost_packed(dev)) {
+		vhost_packed_apply_notify(dev, vq);
+		return;
+	}
 	if (vhost_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
 		/* Kick when anything past what we have seen arrives; when
 		 * disabled, leave the event where it was (the guest kicks at
@@ -240,6 +302,10 @@ vhost_notify_guest(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	uint16_t new = vq->last_used_idx;
 	bool notify;
 
+	if (vhost_packed(dev)) {
+		vhost_packed_notify_guest(dev, vq);
+		return;
+	}
 	if (vq->callfd < 0)
 		return;
 	/* Our used index store must be visible before we read the guest's
@@ -303,4 +369,34 @@ vhost_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			   sizeof(vq->used->idx));
 	}
 	vhost_notify_guest(dev, vq);
+}
+
+uint32_t
+vhost_vring_packed_base(const struct vhost_virtqueue *vq)
+{
+	return (vq->last_avail_idx | (uint32_t)vq->avail_wrap << 15) |
+	       (vq->last_used_idx | (uint32_t)vq->used_wrap << 15) << 16;
+}
+
+int
+vhost_vring_set_packed_base(struct vhost_device *dev,
+			    struct vhost_virtqueue *vq, uint32_t base)
+{
+	uint16_t avail = base & 0x7fff, used = (base >> 16) & 0x7fff;
+	bool used_half = (base >> 16) != 0;
+
+	/* Checked against the size when the ring is used: the size may
+	 * come later; the largest ring has 32768 entries. */
+	if (vq->size != 0 && (avail >= vq->size || (used_half && used >= vq->size))) {
+		VHOST_DEV_LOG(ERR, dev, "vring %u: packed base 0x%x is outside the ring (size %u)",
+			vq->index, base, vq->size);
+		return -EINVAL;
+	}
+	vq->last_avail_idx = avail;
+	vq->avail_wrap = (base >> 15) & 1;
+	vq->last_used_idx = used_half ? used : avail;
+	vq->used_wrap = used_half ? (base >> 31) & 1 : vq->avail_wrap;
+	vq->walked_ahead = avail;
+	vq->signalled_used_valid = false;
+	return 0;
 }

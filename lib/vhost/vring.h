@@ -24,6 +24,18 @@ bool vhost_vring_uses_iova(const struct vhost_virtqueue *vq, uint64_t iova,
 /* Forget the ring addresses (memory is going away). */
 void vhost_vring_invalidate(struct vhost_virtqueue *vq);
 
+/* A packed ring's base as GET_VRING_BASE returns it: bits 0-14 the
+ * driver's next position, bit 15 its wrap counter; bits 16-31 the same
+ * for the device's next used position (as QEMU reads it). */
+uint32_t vhost_vring_packed_base(const struct vhost_virtqueue *vq);
+
+/* Set a packed ring's positions from a base of that form; a base with
+ * no used half (DPDK's virtio-user sends 16 bits) puts the used
+ * position at the avail one: nothing is in flight when a ring starts.
+ * Returns -EINVAL for a position outside the ring. */
+int vhost_vring_set_packed_base(struct vhost_device *dev,
+				struct vhost_virtqueue *vq, uint32_t base);
+
 /* Apply the application's choice of guest kicks to the ring. */
 void vhost_vring_apply_notify(struct vhost_device *dev,
 			      struct vhost_virtqueue *vq);

@@ -51,7 +51,10 @@ vhost_vring_resync(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		return;
 	vq->resync_armed = false;
 	vq->avail_idx_bad = false;
-	/* Only split rings exist: a packed ring's check (descriptor flags
-	 * and wrap counters instead of indexes) goes beside resync_split. */
+	/* A packed ring has no used index to check against: it resumes
+	 * from the base with its wrap counters (a check from descriptor
+	 * flags would go beside resync_split). */
+	if (vhost_packed(dev))
+		return;
 	resync_split(dev, vq);
 }

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_VRING_PACKED_H
+#define VHOST_VRING_PACKED_H
+
+/* Packed ring access (virtio 1.1, 2.7): which descriptors the driver
+ * made available, used descriptors written back, event suppression.
+ * Everything else (walking, translation, copies) is shared with split
+ * rings. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vhost_device.h"
+
+#define VHOST_PACKED_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
+#define VHOST_PACKED_USED (1u << VRING_PACKED_DESC_F_USED)
+
+/* A position in a packed ring: index and the wrap counter that goes
+ * with it. */
+struct vhost_ring_pos {
+	uint16_t idx;
+	bool wrap;
+};
+
+static __rte_always_inline void
+vhost_ring_pos_advance(const struct vhost_virtqueue *vq,
+		       struct vhost_ring_pos *p, uint16_t n)
+{
+	uint32_t idx = (uint32_t)p->idx + n;
+
+	/* n <= size, so one lap at most. */
+	if (idx >= vq->size) {
+		idx -= vq->size;
+		p->wrap = !p->wrap;
+	}
+	p->idx = (uint16_t)idx;
+}
+
+/* A descriptor is available when its AVAIL bit matches the driver's
+ * wrap counter and its USED bit does not. */
+static __rte_always_inline bool
+vhost_packed_flags_avail(uint16_t flags, bool wrap)
+{
+	return !!(flags & VHOST_PACKED_AVAIL) == wrap &&
+	       !!(flags & VHOST_PACKED_USED) != wrap;
+}
+
+/* Is the descriptor at p available? The acquire load orders the reads
+ * of the rest of the chain after it: the driver makes a list's first
+ * descriptor available last. */
+static __rte_always_inline bool
+vhost_packed_desc_avail(const struct vhost_virtqueue *vq,
+			struct vhost_ring_pos p)
+{
+	uint16_t flags = __atomic_load_n(&vq->desc_packed[p.idx].flags,
+					 __ATOMIC_ACQUIRE);
+
+	return vhost_packed_flags_avail(flags, p.wrap);
+}
+
+/* A burst's used element for a packed chain: the shadow array keeps
+ * split's layout, the descriptor count rides in the id's upper half
+ * (buffer ids are 16 bits, counts at most 32768). */
+static __rte_always_inline uint32_t
+vhost_packed_used_id(uint16_t buf_id, uint16_t ndesc)
+{
+	return (uint32_t)buf_id | (uint32_t)ndesc << 16;
+}
+
+/* Used position p as one number in [0, 2 * size): the event offsets of
+ * the driver compare in this space. */
+static __rte_always_inline uint32_t
+vhost_packed_linear(const struct vhost_virtqueue *vq, uint16_t idx, bool wrap)
+{
+	return idx + (wrap ? 0u : vq->size);
+}
+
+/* Write n used elements back into the descriptor ring, the first one's
+ * flags last, then notify the guest if it wants it. */
+void vhost_packed_used_publish(struct vhost_device *dev,
+			       struct vhost_virtqueue *vq,
+			       const struct vhost_used_elem *elems, uint16_t n);
+
+/* Signal the call fd if the driver's event suppression allows it. */
+void vhost_packed_notify_guest(struct vhost_device *dev,
+			       struct vhost_virtqueue *vq);
+
+/* Apply the application's choice of guest kicks (device event area). */
+void vhost_packed_apply_notify(struct vhost_device *dev,
+			       struct vhost_virtqueue *vq);
+
+/* Available chains' descriptors from the driver's position on, at most
+ * the ring size: for the queue-count queries. */
+uint16_t vhost_packed_avail_count(const struct vhost_virtqueue *vq);
+
+#endif /* VHOST_VRING_PACKED_H */
