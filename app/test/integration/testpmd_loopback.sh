@@ -75,13 +75,17 @@ why() {
 	fi
 }
 
-# run_case DIR QUEUES MODE MRG
+# run_case DIR QUEUES MODE MRG [RING]
 #   DIR   v2h: virtio txonly -> vhost rxonly; h2v: vhost txonly -> virtio rxonly
 #   MODE  server: vhost listens; client: vhost connects, virtio-user listens
 #   MRG   virtio-user mrg_rxbuf (mergeable receive buffers) 0 or 1
+#   RING  split (default); packed (virtio-user packed_vq=1), packed-io (and
+#         in_order=1), packed-qs1025 (and queue_size=1025, a ring size
+#         only packed rings allow)
 run_case() {
-	local dir=$1 q=$2 mode=$3 mrg=$4
+	local dir=$1 q=$2 mode=$3 mrg=$4 ring=${5:-split}
 	case="$dir-q$q-$mode-mrg$mrg"
+	[ "$ring" = split ] || case+="-$ring"
 	[[ $case =~ $only ]] || return 0
 	# A hanging library must not hold CI forever: later cases just fail.
 	if [ "$SECONDS" -ge "$budget" ]; then
@@ -108,10 +112,18 @@ run_case() {
 		vhost_mode=txonly virtio_mode=rxonly sender=vhost receiver=virtio
 	fi
 	local app=(-i --nb-cores=1 "--rxq=$q" "--txq=$q" --total-num-mbufs=16384)
+	local virtio_app=()
+	case $ring in
+	packed) virtio_vdev+=",packed_vq=1,in_order=0" ;;
+	packed-io) virtio_vdev+=",packed_vq=1,in_order=1" ;;
+	packed-qs1025)
+		virtio_vdev+=",packed_vq=1,queue_size=1025"
+		virtio_app=(--rxd=1025 --txd=1025) ;;
+	esac
 	local vhost_args=("${eal_vhost[@]}" --vdev "$vhost_vdev" -- "${app[@]}" \
 		"--forward-mode=$vhost_mode")
 	local virtio_args=("${eal_virtio[@]}" --vdev "$virtio_vdev" -- "${app[@]}" \
-		"--forward-mode=$virtio_mode")
+		"${virtio_app[@]}" "--forward-mode=$virtio_mode")
 
 	# The listening side must be up first: virtio-user in server mode even
 	# blocks in its init until the vhost client connects.
@@ -136,6 +148,12 @@ run_case() {
 	mapped=$(tp_mapped_vhost vhost || true)
 	if [ "$mapped" != "$want_lib" ]; then
 		fail "vhost testpmd mapped '${mapped:-no librte_vhost}', not $want_lib"
+		return
+	fi
+	# A packed case must really run packed: virtio-user falls back to
+	# split rings silently when the backend does not offer them.
+	if [ "$ring" != split ] && ! vhost_has_packed; then
+		fail "the vhost device did not negotiate VIRTIO_F_RING_PACKED"
 		return
 	fi
 
@@ -163,6 +181,14 @@ run_case() {
 	fi
 }
 
+# The features the vhost PMD logged when the device came up include bit 34.
+vhost_has_packed() {
+	local f
+	f=$(grep -o 'negotiated [Vv]irtio features: 0x[0-9a-f]*\|negotiated features 0x[0-9a-f]*' \
+		"$TP_DIR/vhost.log" | tail -1 | grep -o '0x[0-9a-f]*$') || return 1
+	(( (f >> 34) & 1 ))
+}
+
 for mode in server client; do
 	for q in 1 2; do
 		for mrg in 0 1; do
@@ -172,6 +198,29 @@ for mode in server client; do
 			done
 		done
 	done
+done
+
+# Packed rings: every virtio-user path the split cases cover, in-order
+# on and off, a ring size that is not a power of two, and client mode.
+for q in 1 2; do
+	for mrg in 0 1; do
+		for dir in v2h h2v; do
+			run_case "$dir" "$q" server "$mrg" packed
+			tp_cleanup
+		done
+	done
+done
+for mrg in 0 1; do
+	for dir in v2h h2v; do
+		run_case "$dir" 1 server "$mrg" packed-io
+		tp_cleanup
+	done
+done
+for dir in v2h h2v; do
+	run_case "$dir" 1 server 1 packed-qs1025
+	tp_cleanup
+	run_case "$dir" 2 client 1 packed
+	tp_cleanup
 done
 
 echo "$passed passed, $failed failed"
