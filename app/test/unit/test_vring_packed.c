@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+
+/* Packed ring set-up and access (vring.c, vring_packed.c) on a hand-built
+ * device over one 64 KiB memfd region:
+ *   descriptor ring  gpa 0x0000 .. 0x4010   (1025 entries)
+ *   driver events    gpa 0x5000
+ *   device events    gpa 0x6000
+ * The frontend's addresses (uaddr) are U + gpa. */
+
+#include <stdlib.h>
+#include <sys/eventfd.h>
+
+#include "dirty_log.h"
+#include "vring.h"
+#include "vring_packed.h"
+#include "unit_common.h"
+
+#define MEM_SIZE 0x10000ULL
+#define U 0x7e0000000000ULL
+#define QSZ 1025
+#define DRV_GPA 0x5000ULL
+#define DEV_GPA 0x6000ULL
+#define AV VHOST_PACKED_AVAIL
+#define US VHOST_PACKED_USED
+
+#define LOG_FILE 4096
+#define LOG_OFF 16
+#define LOG_SIZE 8
+
+static struct vhost_device *dev;
+static struct vhost_virtqueue vq;
+
+static int
+suite_init(void)
+{
+	dev = calloc(1, sizeof(*dev));
+	return dev == NULL ? -1 : 0;
+}
+
+static int
+suite_clean(void)
+{
+	free(dev);
+	return 0;
+}
+
+static void
+setup(void)
+{
+	struct vhost_user_memory m = { .nregions = 1 };
+	int fd = ut_memfd("ut_vring_packed", MEM_SIZE);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	memset(dev, 0, sizeof(*dev));
+	memset(&vq, 0, sizeof(vq));
+	strcpy(dev->ifname, "ut-vring-packed");
+	dev->features = 1ULL << VIRTIO_F_RING_PACKED;
+	m.regions[0] = (struct vhost_user_mem_region){
+		.guest_phys_addr = 0, .userspace_addr = U, .memory_size = MEM_SIZE,
+	};
+	CU_ASSERT_EQUAL_FATAL(vhost_mem_table_map(&m, &fd, &dev->mem, dev->ifname), 0);
+	vq.size = QSZ;
+	vq.callfd = -1;
+	vq.kickfd = -1;
+	vq.avail_wrap = vq.used_wrap = true;
+	vq.ring_addr.desc_user_addr = U;
+	vq.ring_addr.avail_user_addr = U + DRV_GPA;
+	vq.ring_addr.used_user_addr = U + DEV_GPA;
+	vq.ring_addr_set = true;
+}
+
+static void
+teardown(void)
+{
+	if (vq.callfd >= 0)
+		close(vq.callfd);
+	vhost_log_unmap(dev);
+	vhost_mem_table_free(dev->mem);
+	dev->mem = NULL;
+}
+
+static void
+translate_ok(void)
+{
+	CU_ASSERT_EQUAL_FATAL(vhost_vring_translate(dev, &vq), 0);
+	CU_ASSERT_FATAL(vq.access_ok);
+}
+
+static void
+test_translate(void)
+{
+	translate_ok();
+	CU_ASSERT_EQUAL(vq.desc_log_gpa, 0);
+	CU_ASSERT_EQUAL(vq.device_event_log_gpa, DEV_GPA);
+	/* The device event area says whether the driver should kick. */
+	vq.guest_notify = false;
+	vhost_vring_apply_notify(dev, &vq);
+	CU_ASSERT_EQUAL(vq.device_event->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+	vq.guest_notify = true;
+	vhost_vring_apply_notify(dev, &vq);
+	CU_ASSERT_EQUAL(vq.device_event->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+
+	/* 1025 entries: fine packed, not split. */
+	dev->features = 0;
+	CU_ASSERT_EQUAL(vhost_vring_translate(dev, &vq), -EFAULT);
+	CU_ASSERT_FALSE(vq.access_ok);
+	dev->features = 1ULL << VIRTIO_F_RING_PACKED;
+
+	/* Event areas: 4-byte aligned, inside memory. */
+	vq.ring_addr.avail_user_addr = U + DRV_GPA + 2;
+	CU_ASSERT_EQUAL(vhost_vring_translate(dev, &vq), -EFAULT);
+	vq.ring_addr.avail_user_addr = U + MEM_SIZE - 2;
+	CU_ASSERT_EQUAL(vhost_vring_translate(dev, &vq), -EFAULT);
+	vq.ring_addr.avail_user_addr = U + DRV_GPA;
+	/* The descriptor ring must fit whole. */
+	vq.ring_addr.desc_user_addr = U + MEM_SIZE - 16 * 1024;
+	CU_ASSERT_EQUAL(vhost_vring_translate(dev, &vq), -EFAULT);
+	vq.ring_addr.desc_user_addr = U;
+	/* A base outside the ring is refused at start. */
+	vq.last_avail_idx = QSZ;
+	CU_ASSERT_EQUAL(vhost_vring_translate(dev, &vq), -EFAULT);
+	vq.last_avail_idx = 0;
+	translate_ok();
+}
+
+static void
+test_avail(void)
+{
+	struct vhost_ring_pos p = { 3, true };
+
+	translate_ok();
+	vq.desc_packed[3].flags = 0;
+	CU_ASSERT_FALSE(vhost_packed_desc_avail(&vq, p));
+	vq.desc_packed[3].flags = AV;
+	CU_ASSERT_TRUE(vhost_packed_desc_avail(&vq, p));
+	vq.desc_packed[3].flags = AV | US;	/* used in lap 1 */
+	CU_ASSERT_FALSE(vhost_packed_desc_avail(&vq, p));
+	p.wrap = false;
+	CU_ASSERT_FALSE(vhost_packed_desc_avail(&vq, p));
+	vq.desc_packed[3].flags = US;		/* available in lap 0 */
+	CU_ASSERT_TRUE(vhost_packed_desc_avail(&vq, p));
+
+	/* Positions wrap at the size, flipping the counter. */
+	p = (struct vhost_ring_pos){ QSZ - 2, true };
+	vhost_ring_pos_advance(&vq, &p, 2);
+	CU_ASSERT_EQUAL(p.idx, 0);
+	CU_ASSERT_FALSE(p.wrap);
+	vhost_ring_pos_advance(&vq, &p, QSZ);
+	CU_ASSERT_EQUAL(p.idx, 0);
+	CU_ASSERT_TRUE(p.wrap);
+
+	/* Counting what waits: 5 descriptors from position 1021 on. */
+	for (unsigned int i = 0; i < QSZ; i++)
+		vq.desc_packed[i].flags = 0;
+	vq.last_avail_idx = 1021;
+	vq.avail_wrap = true;
+	for (unsigned int i = 1021; i < QSZ; i++)
+		vq.desc_packed[i].flags = AV;
+	vq.desc_packed[0].flags = US;
+	CU_ASSERT_EQUAL(vhost_packed_avail_count(&vq), 5);
+}
+
+static void
+publish(uint16_t id, uint16_t ndesc, uint32_t len, uint16_t n)
+{
+	struct vhost_used_elem e[16];
+
+	for (uint16_t i = 0; i < n; i++)
+		e[i] = (struct vhost_used_elem){
+			.id = vhost_packed_used_id((uint16_t)(id + i), ndesc),
+			.len = len,
+		};
+	vhost_packed_used_publish(dev, &vq, e, n);
+}
+
+static void
+test_used_publish(void)
+{
+	translate_ok();
+	for (unsigned int i = 0; i < QSZ; i++)
+		vq.desc_packed[i] = (struct vring_packed_desc){
+			.addr = 0x1234, .len = 0xeeee, .id = 0xeeee, .flags = AV };
+
+	/* Three chains of two descriptors: used at 0, 2, 4. */
+	publish(7, 2, 100, 3);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 6);
+	CU_ASSERT_TRUE(vq.used_wrap);
+	for (unsigned int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(vq.desc_packed[2 * i].id, 7 + i);
+		CU_ASSERT_EQUAL(vq.desc_packed[2 * i].len, 100);
+		CU_ASSERT_EQUAL(vq.desc_packed[2 * i].flags,
+				AV | US | VRING_DESC_F_WRITE);
+		/* Skipped descriptors stay as the driver wrote them. */
+		CU_ASSERT_EQUAL(vq.desc_packed[2 * i + 1].id, 0xeeee);
+		CU_ASSERT_EQUAL(vq.desc_packed[2 * i + 1].flags, AV);
+	}
+	/* Nothing written: no WRITE flag (a Tx buffer). */
+	publish(1, 1, 0, 1);
+	CU_ASSERT_EQUAL(vq.desc_packed[6].flags, AV | US);
+
+	/* Across the end: the wrap counter flips, used flags clear. */
+	vq.last_used_idx = QSZ - 1;
+	publish(20, 1, 5, 3);
+	CU_ASSERT_EQUAL(vq.desc_packed[QSZ - 1].flags, AV | US | VRING_DESC_F_WRITE);
+	CU_ASSERT_EQUAL(vq.desc_packed[0].flags, VRING_DESC_F_WRITE);
+	CU_ASSERT_EQUAL(vq.desc_packed[0].id, 21);
+	CU_ASSERT_EQUAL(vq.desc_packed[1].id, 22);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 2);
+	CU_ASSERT_FALSE(vq.used_wrap);
+
+	/* Nothing to publish: nothing changes. */
+	publish(0, 1, 0, 0);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 2);
+}
+
+static uint64_t
+calls(void)
+{
+	eventfd_t v = 0;
+
+	if (eventfd_read(vq.callfd, &v) < 0)
+		return 0;
+	return v;
+}
+
+static void
+test_notify(void)
+{
+	translate_ok();
+	vq.callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(vq.callfd >= 0);
+
+	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+	publish(0, 1, 1, 1);
+	CU_ASSERT_EQUAL(calls(), 1);
+	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+	publish(0, 1, 1, 4);
+	CU_ASSERT_EQUAL(calls(), 0);
+	/* DESC without EVENT_IDX is not a valid wish: notify. */
+	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_DESC;
+	publish(0, 1, 1, 1);
+	CU_ASSERT_EQUAL(calls(), 1);
+
+	/* With EVENT_IDX: the used descriptor at offset 10, wrap 1. */
+	dev->features |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	vq.driver_event->off_wrap = 10 | 1u << 15;
+	publish(0, 1, 1, 3);			/* 6 .. 8 */
+	CU_ASSERT_EQUAL(calls(), 0);
+	publish(0, 1, 1, 3);			/* 9 .. 11: covers 10 */
+	CU_ASSERT_EQUAL(calls(), 1);
+	publish(0, 1, 1, 1);			/* 12: behind */
+	CU_ASSERT_EQUAL(calls(), 0);
+	/* A multi-descriptor chain's skipped slots count too. */
+	vq.driver_event->off_wrap = 14 | 1u << 15;
+	publish(0, 4, 1, 1);			/* 13 .. 16 */
+	CU_ASSERT_EQUAL(calls(), 1);
+
+	/* Across the wrap: offset 1 of the next lap (wrap 0). */
+	vq.last_used_idx = QSZ - 2;
+	vq.signalled_used = vhost_packed_linear(&vq, QSZ - 2, true);
+	vq.driver_event->off_wrap = 1;
+	publish(0, 1, 1, 2);			/* 1023, 1024 */
+	CU_ASSERT_EQUAL(calls(), 0);
+	publish(0, 1, 1, 1);			/* 0 (wrap 0) */
+	CU_ASSERT_EQUAL(calls(), 0);
+	publish(0, 1, 1, 1);			/* 1 (wrap 0) */
+	CU_ASSERT_EQUAL(calls(), 1);
+	/* The same offset with the old wrap value is a lap behind. */
+	vq.driver_event->off_wrap = 3 | 1u << 15;
+	publish(0, 1, 1, 3);			/* 2 .. 4 */
+	CU_ASSERT_EQUAL(calls(), 0);
+	/* An offset outside the ring: notify rather than stall. */
+	vq.driver_event->off_wrap = 0x7fff;
+	publish(0, 1, 1, 1);
+	CU_ASSERT_EQUAL(calls(), 1);
+}
+
+static void
+test_base(void)
+{
+	/* GET returns avail in 0-15, used in 16-31, wraps in bit 15. */
+	vq.last_avail_idx = 5;
+	vq.avail_wrap = false;
+	vq.last_used_idx = 3;
+	vq.used_wrap = true;
+	CU_ASSERT_EQUAL(vhost_vring_packed_base(&vq), 5u | (3u | 0x8000u) << 16);
+
+	/* SET with only the avail half (DPDK's virtio-user). */
+	CU_ASSERT_EQUAL(vhost_vring_set_packed_base(dev, &vq, 0x8000 | 7), 0);
+	CU_ASSERT_EQUAL(vq.last_avail_idx, 7);
+	CU_ASSERT_TRUE(vq.avail_wrap);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 7);
+	CU_ASSERT_TRUE(vq.used_wrap);
+	/* Both halves (QEMU). */
+	CU_ASSERT_EQUAL(vhost_vring_set_packed_base(dev, &vq, 9 | (4u << 16) | (1u << 31)), 0);
+	CU_ASSERT_EQUAL(vq.last_avail_idx, 9);
+	CU_ASSERT_FALSE(vq.avail_wrap);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 4);
+	CU_ASSERT_TRUE(vq.used_wrap);
+	/* Outside the ring. */
+	CU_ASSERT_EQUAL(vhost_vring_set_packed_base(dev, &vq, QSZ), -EINVAL);
+	CU_ASSERT_EQUAL(vhost_vring_set_packed_base(dev, &vq, 1 | (uint32_t)QSZ << 16), -EINVAL);
+	CU_ASSERT_EQUAL(vq.last_avail_idx, 9);
+}
+
+/* Dirty logging: the used descriptors written and the device event
+ * area, by guest physical page. */
+static void
+test_log(void)
+{
+	int fd = ut_memfd("ut_log", LOG_FILE);
+	uint8_t *view;
+	uint64_t bits = 0;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	view = mmap(NULL, LOG_FILE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CU_ASSERT_FATAL(view != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(vhost_log_map(dev, fd, LOG_SIZE, LOG_OFF), 0);
+	dev->features |= 1ULL << VHOST_F_LOG_ALL;
+	translate_ok();
+	memset(view + LOG_OFF, 0, LOG_SIZE);
+	/* Descriptors 255 (page 0) and 256 (page 1). */
+	vq.last_used_idx = 255;
+	publish(0, 1, 1, 2);
+	vhost_vring_apply_notify(dev, &vq);	/* page 6 */
+	for (int i = LOG_SIZE - 1; i >= 0; i--)
+		bits = (bits << 8) | view[LOG_OFF + i];
+	CU_ASSERT_EQUAL(bits, 1ULL << 0 | 1ULL << 1 | 1ULL << 6);
+	munmap(view, LOG_FILE);
+}
+
+static CU_TestInfo tests[] = {
+	{ "translate (size 1025)", test_translate },
+	{ "avail detection and positions", test_avail },
+	{ "used write-back", test_used_publish },
+	{ "guest notification (event suppression)", test_notify },
+	{ "vring base with wrap counters", test_base },
+	{ "dirty log", test_log },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+	{ "vring_packed", suite_init, suite_clean, setup, teardown, tests },
+	CU_SUITE_INFO_NULL,
+};
+
+int
+main(int argc, char **argv)
+{
+	alarm(20);
+	ut_quiet_vhost_info();
+	return ut_run(suites, argc, argv);
+}
