@@ -28,7 +28,8 @@
 #                   (../shared/tools/copy_limit.c from the repository root;
 #                   set it empty to skip the copy limit),
 #      BENCH_CSV (doc/bench/loopback.csv), BENCH_PNG (doc/bench/loopback.png),
-#      BENCH_KEEP (set: keep the testpmd logs)
+#      BENCH_KEEP (set: keep the testpmd logs),
+#      BENCH_VIRTIO_ARGS more virtio-user options, e.g. ',packed_vq=1'
 # Usage: bench-loopback.sh [--report]; --report redoes the table and the
 # plot from an existing BENCH_CSV without measuring.
 # Output: a table on stdout (medians per case, ours/dpdk, 64 B as fractions
@@ -156,7 +157,7 @@ measure() {
 	if [ "$dir" = h2v ]; then
 		vhost_mode=txonly virtio_mode=rxonly sender=$vh receiver=$vu
 	fi
-	local virtio_vdev="net_virtio_user0,path=$sock,queues=$q,mrg_rxbuf=$mrg"
+	local virtio_vdev="net_virtio_user0,path=$sock,queues=$q,mrg_rxbuf=$mrg${BENCH_VIRTIO_ARGS:-}"
 	# virtio-user enables more than one queue pair through a control queue.
 	[ "$q" -gt 1 ] && virtio_vdev+=",cq=1"
 	local app=(-i --nb-cores=1 "--rxq=$q" "--txq=$q" --total-num-mbufs=16384

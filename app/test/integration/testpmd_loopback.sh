@@ -10,7 +10,7 @@
 # Usage: testpmd_loopback.sh LIBDIR
 # Env:   LOOPBACK_SECONDS    traffic time per case (default 2)
 #        LOOPBACK_CASES      regex to select cases by name (default all)
-#        LOOPBACK_BUDGET     seconds after which remaining cases fail (300)
+#        LOOPBACK_BUDGET     seconds after which remaining cases fail (600)
 #        LOOPBACK_KEEP_LOGS  set to keep the logs of a passing run
 set -euo pipefail
 
@@ -27,7 +27,7 @@ want_lib=$(realpath -e "$1/librte_vhost.so.23") || {
 libdir=$(dirname "$want_lib")
 duration=${LOOPBACK_SECONDS:-2}
 only=${LOOPBACK_CASES:-.}
-budget=${LOOPBACK_BUDGET:-300}
+budget=${LOOPBACK_BUDGET:-600}
 
 # One log directory per case under $logroot, kept when anything failed.
 logroot=$(mktemp -d /tmp/vhost-loopback.XXXXXX)
