@@ -116,11 +116,13 @@ tp_port_stats() {
 }
 
 # tp_fwd_start NAME [TIMEOUT_S]: start forwarding and wait until it runs.
-# testpmd first empties its receive queues and does not count what it
-# throws away, then prints its forwarding set-up: a sender started only
-# after that line cannot lose packets to the flush.
+# testpmd 22.11 prints the streams ("... packet forwarding - ports="),
+# then empties its receive queues without counting what it throws away,
+# then prints the burst set-up ("... packet forwarding packets/burst=")
+# and takes its counters' base: a sender started only after that second
+# line cannot lose packets to the flush.
 tp_fwd_start() {
-	local name=$1 timeout=${2:-30} re='packet forwarding - ports=' n
+	local name=$1 timeout=${2:-30} re='packet forwarding packets/burst=' n
 	n=$(grep -cE -- "$re" "$TP_DIR/$name.log" 2>/dev/null || true)
 	tp_cmd "$name" start
 	tp_wait_log "$name" "$re" $((${n:-0} + 1)) "$timeout"
