@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
-/* fuzz_desc_chain: vhost_walk_chain() (desc_chain.c) over descriptor
- * tables, indirect tables and buffers written from the input into a
+/* fuzz_desc_chain: vhost_walk_chain() and vhost_walk_chain_packed()
+ * (desc_chain.c) over descriptor tables or packed rings, indirect tables
+ * and buffers written from the input into a
  * fake guest memory, with and without the device IOTLB; then the copy
  * cursors over the pieces it returns, and the virtio-net header parser
  * (net_hdr.c) over the bytes they hold.
@@ -23,13 +24,17 @@
  * matches its address; pieces add up to the chain length and respect
  * max_segs; and a reference walker written from the spec (design.md,
  * iotlb.md), translating through a plain list of the IOTLB operations,
- * must agree on accept / miss / refuse and on the bytes described.
+ * must agree on accept / miss / refuse and on the bytes described; for
+ * packed chains also on the buffer id and descriptor count, refused
+ * chains included (they are returned to the guest with them).
  * Known open bugs are steered around unless FUZZ_STRICT (the
  * fz_strict() call sites).
  *
  * Input: [cfg] then operations (see LLVMFuzzerTestOneInput()); cfg bit
  * 0 IOMMU, bit 1 two regions, bit 2 compliant offload flags, bit 3
- * 12-byte header, bits 4-7 log2 of the ring size. */
+ * 12-byte header, bits 4-7 log2 of the ring size. A walk's flag bit 3
+ * walks a packed chain instead, in a ring smaller by flag bits 4-5
+ * (packed sizes need not be powers of two). */
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -245,11 +250,58 @@ ref_add(struct ref_chain *rc, const struct piece *p, unsigned int room, bool joi
 
 static struct vring_desc ref_table[VHOST_MAX_RING_SIZE];
 
+/* One direct descriptor's buffer, in either layout. */
+static enum verdict
+ref_element(uint64_t addr, uint32_t len, uint16_t flags, bool writes,
+	    unsigned int room, struct ref_chain *rc)
+{
+	const uint8_t perm = writes ? VHOST_ACCESS_WO : VHOST_ACCESS_RO;
+
+	if (!!(flags & VRING_DESC_F_WRITE) != writes)
+		return V_REFUSED;
+	rc->len += len;
+	if (rc->len > (uint64_t)VHOST_MAX_PKT_LEN * VHOST_MAX_MRG_CHAINS)
+		return V_REFUSED;
+	if (len != 0 && addr + (len - 1) < addr)
+		return V_REFUSED;
+	for (uint64_t done = 0; done < len;) {
+		uint64_t n = len - done;
+		struct piece p;
+		enum verdict v = ref_xlate(addr + done, &n, perm, &p);
+
+		if (v != V_OK)
+			return v;
+		if (!ref_add(rc, &p, room, vhost_iommu_on(dev)))
+			return V_TOO_MANY;
+		done += n;
+	}
+	return V_OK;
+}
+
+/* Gather a table of len bytes at addr into ref_table. */
+static enum verdict
+ref_gather(uint64_t addr, uint32_t len)
+{
+	uint64_t done = 0;
+
+	if (addr > UINT64_MAX - (len - 1))
+		return V_REFUSED;
+	while (done < len) {
+		uint64_t n = len - done;
+		struct piece p;
+		enum verdict v = ref_xlate(addr + done, &n, VHOST_ACCESS_RO, &p);
+
+		if (v != V_OK)
+			return v;
+		memcpy((uint8_t *)ref_table + done, p.hva, n);
+		done += n;
+	}
+	return V_OK;
+}
+
 static enum verdict
 ref_walk(uint16_t head, bool writes, unsigned int room, struct ref_chain *rc)
 {
-	const uint8_t perm = writes ? VHOST_ACCESS_WO : VHOST_ACCESS_RO;
-	const bool join = vhost_iommu_on(dev);
 	const struct vring_desc *table = vq.desc;
 	uint32_t size = vq.size, idx = head, seen = 0;
 	bool indirect = false;
@@ -263,27 +315,17 @@ ref_walk(uint16_t head, bool writes, unsigned int room, struct ref_chain *rc)
 			return V_REFUSED;	/* out of the table, or a loop */
 		memcpy(&d, &table[idx], sizeof(d));
 		if (d.flags & VRING_DESC_F_INDIRECT) {
-			uint64_t done = 0;
+			enum verdict v;
 
 			if (indirect || (d.flags & VRING_DESC_F_NEXT) || d.len == 0 ||
 			    d.len % sizeof(d) != 0 || d.len / sizeof(d) > VHOST_MAX_RING_SIZE)
 				return V_REFUSED;
-			/* A table wrapping around the address space is
-			 * refused before any of it is translated. */
-			if (d.addr > UINT64_MAX - (d.len - 1))
-				return V_REFUSED;
-			/* Gather the table: it may span regions or entries. */
-			while (done < d.len) {
-				uint64_t n = d.len - done;
-				struct piece p;
-				enum verdict v;
-
-				v = ref_xlate(d.addr + done, &n, VHOST_ACCESS_RO, &p);
-				if (v != V_OK)
-					return v;
-				memcpy((uint8_t *)ref_table + done, p.hva, n);
-				done += n;
-			}
+			/* Gather the table: it may span regions or entries;
+			 * one wrapping around the address space is refused
+			 * before any of it is translated. */
+			v = ref_gather(d.addr, d.len);
+			if (v != V_OK)
+				return v;
 			table = ref_table;
 			size = d.len / sizeof(d);
 			idx = 0;
@@ -291,27 +333,62 @@ ref_walk(uint16_t head, bool writes, unsigned int room, struct ref_chain *rc)
 			indirect = true;
 			continue;
 		}
-		if (!!(d.flags & VRING_DESC_F_WRITE) != writes)
-			return V_REFUSED;
-		rc->len += d.len;
-		if (rc->len > (uint64_t)VHOST_MAX_PKT_LEN * VHOST_MAX_MRG_CHAINS)
-			return V_REFUSED;
-		if (d.len != 0 && d.addr + (d.len - 1) < d.addr)
-			return V_REFUSED;
-		for (uint64_t done = 0; done < d.len;) {
-			uint64_t n = d.len - done;
-			struct piece p;
-			enum verdict v = ref_xlate(d.addr + done, &n, perm, &p);
+		enum verdict v = ref_element(d.addr, d.len, d.flags, writes, room, rc);
 
-			if (v != V_OK)
-				return v;
-			if (!ref_add(rc, &p, room, join))
-				return V_TOO_MANY;
-			done += n;
-		}
+		if (v != V_OK)
+			return v;
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return V_OK;
 		idx = d.next;
+	}
+}
+
+/* A packed chain at ring position pos (virtio 1.1, 2.7): consecutive
+ * ring descriptors while NEXT, at most the ring's size, or one indirect
+ * descriptor alone in its list, whose table entries count only their
+ * WRITE flag. The buffer id is the list's last descriptor's; *id and
+ * *ndesc are found for a refused chain too. */
+static enum verdict
+ref_walk_packed(uint16_t pos, bool writes, unsigned int room, struct ref_chain *rc,
+		uint16_t *id, uint16_t *ndesc)
+{
+	const struct vring_packed_desc *ring = vq.desc_packed;
+	enum verdict v = V_OK;
+	uint32_t idx = pos;
+
+	rc->n = 0;
+	rc->len = 0;
+	*ndesc = 0;
+	for (;;) {
+		struct vring_packed_desc d;
+
+		memcpy(&d, &ring[idx], sizeof(d));
+		(*ndesc)++;
+		*id = d.id;
+		if (v == V_OK && (d.flags & VRING_DESC_F_INDIRECT)) {
+			if (*ndesc != 1 || (d.flags & VRING_DESC_F_NEXT) || d.len == 0 ||
+			    d.len % sizeof(d) != 0 || d.len / sizeof(d) > VHOST_MAX_RING_SIZE)
+				v = V_REFUSED;
+			else
+				v = ref_gather(d.addr, d.len);
+			for (uint32_t i = 0; v == V_OK && i < d.len / sizeof(d); i++) {
+				const struct vring_packed_desc *t =
+					(const void *)&ref_table[i];
+
+				v = ref_element(t->addr, t->len,
+						t->flags & VRING_DESC_F_WRITE, writes, room, rc);
+			}
+		} else if (v == V_OK) {
+			v = ref_element(d.addr, d.len, d.flags & VRING_DESC_F_WRITE,
+					writes, room, rc);
+		}
+		if (v == V_MISS)
+			return v;	/* retried later: nothing to return */
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return v;
+		if (*ndesc == vq.size)
+			return V_REFUSED;	/* no end within the ring */
+		idx = idx + 1 == vq.size ? 0 : idx + 1;
 	}
 }
 
@@ -622,8 +699,9 @@ op_iotlb(struct fz_in *in, bool update)
  * segs[first .. first + c->nsegs). */
 static int
 walk_checked(uint16_t head, bool writes, uint16_t max_segs, uint16_t first,
-	     struct vhost_chain *cp)
+	     struct vhost_chain *cp, bool packed)
 {
+	uint16_t ref_id = 0, ref_ndesc = 0;
 	uint16_t nsegs = first;
 	uint64_t bad_before = vq.stats.v[VHOST_STAT_BAD_CHAINS];
 	uint64_t timeouts_before = vq.stats.v[VHOST_STAT_IOTLB_MISS_TIMEOUTS];
@@ -634,12 +712,28 @@ walk_checked(uint16_t head, bool writes, uint16_t max_segs, uint16_t first,
 
 	for (uint16_t i = 0; i <= VHOST_MAX_PKT_SEGS; i++)
 		segs[i] = canary;
-	want = ref_walk(head, writes, max_segs - first, &rc);
-	ret = vhost_walk_chain(dev, &vq, head,
-			       writes ? VHOST_CHAIN_DEVICE_WRITES : VHOST_CHAIN_DEVICE_READS,
-			       segs, &nsegs, max_segs, &c);
-	TRACE("walk head %u %s max %u first %u (ring size %u, %s): library %d, reference %s, %u pieces\n",
-	      head, writes ? "device-writes" : "device-reads", max_segs, first, vq.size,
+	if (packed) {
+		want = ref_walk_packed(head, writes, max_segs - first, &rc,
+				       &ref_id, &ref_ndesc);
+		ret = vhost_walk_chain_packed(dev, &vq, head,
+				writes ? VHOST_CHAIN_DEVICE_WRITES : VHOST_CHAIN_DEVICE_READS,
+				segs, &nsegs, max_segs, &c);
+	} else {
+		want = ref_walk(head, writes, max_segs - first, &rc);
+		ret = vhost_walk_chain(dev, &vq, head,
+				writes ? VHOST_CHAIN_DEVICE_WRITES : VHOST_CHAIN_DEVICE_READS,
+				segs, &nsegs, max_segs, &c);
+	}
+	/* What a chain is returned to the guest with, refused or not:
+	 * for a packed one, the id and count the spec gives. */
+	if (packed && ret != -EAGAIN && want != V_MISS &&
+	    !(vhost_iommu_on(dev) && ret == -E2BIG))
+		FZ_CHECK(c.id == ref_id && c.ndesc == ref_ndesc,
+			 "packed chain at %u: id %u ndesc %u, reference %u %u (result %d)",
+			 head, c.id, c.ndesc, ref_id, ref_ndesc, ret);
+	TRACE("walk %s head %u %s max %u first %u (ring size %u, %s): library %d, reference %s, %u pieces\n",
+	      packed ? "packed" : "split", head,
+	      writes ? "device-writes" : "device-reads", max_segs, first, vq.size,
 	      vhost_iommu_on(dev) ? "iommu" : "gpa", ret,
 	      (const char *[]){ "ok", "miss", "refused", "too many" }[want], ret == 0 ? c.nsegs : 0);
 	for (uint16_t i = first; trace && ret == 0 && i < first + c.nsegs; i++)
@@ -680,10 +774,21 @@ op_walk(struct fz_in *in, bool compliant)
 	bool writes = f & 1;
 	uint16_t max_segs = mx == 0 ? VHOST_MAX_PKT_SEGS : mx;
 	uint16_t first = RTE_MIN((uint16_t)((f >> 1) & 3), max_segs);
+	bool packed = f & 8;
+	uint16_t split_size = vq.size;
 	struct vhost_chain c;
+	int ret;
 
-	walk_checked(head, !writes, max_segs, first, &c);
-	if (walk_checked(head, writes, max_segs, first, &c) < 0)
+	if (packed) {
+		/* Any size: shrink the ring by 0-3, at least 1 entry; the
+		 * position must be inside it (the datapath's own). */
+		vq.size = (uint16_t)RTE_MAX(1, vq.size - ((f >> 4) & 3));
+		head %= vq.size;
+	}
+	walk_checked(head, !writes, max_segs, first, &c, packed);
+	ret = walk_checked(head, writes, max_segs, first, &c, packed);
+	vq.size = split_size;
+	if (ret < 0)
 		return;
 	if (writes) {
 		check_cursor_write(first, &c, chunk);
