@@ -200,6 +200,33 @@ observe(int vid)
 	}
 }
 
+/* The opening of a per-device command: parse "VID[,RING]", allocate a
+ * zeroed snapshot of size bytes, and find the device (ctrl_lock held:
+ * the caller copies what it needs and calls vhost_device_unobserve()).
+ * Returns the device, or NULL with *err set and nothing held. */
+static struct vhost_device *
+observe_params(const char *params, size_t size, int *vid, int *ring,
+	       void **snapshot, int *err)
+{
+	struct vhost_device *dev;
+
+	*err = parse_params(params, vid, ring);
+	if (*err < 0)
+		return NULL;
+	*snapshot = calloc(1, size);
+	if (*snapshot == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	dev = observe(*vid);
+	if (dev == NULL) {
+		free(*snapshot);
+		*snapshot = NULL;
+		*err = -ENODEV;
+	}
+	return dev;
+}
+
 /* ---- /vhost/sockets ---- */
 
 struct sockets_walk {
@@ -426,21 +453,14 @@ mem_dict(const struct vhost_mem_table *mem)
 static int
 tel_device(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	struct device_state *st;
+	struct device_state *st = NULL;
 	struct vhost_device *dev;
-	int vid, ring;
+	int vid, ring, err;
 
 	RTE_SET_USED(cmd);
-	if (parse_params(params, &vid, &ring) < 0)
-		return -EINVAL;
-	st = calloc(1, sizeof(*st));
-	if (st == NULL)
-		return -ENOMEM;
-	dev = observe(vid);
-	if (dev == NULL) {
-		free(st);
-		return -ENODEV;
-	}
+	dev = observe_params(params, sizeof(*st), &vid, &ring, (void **)&st, &err);
+	if (dev == NULL)
+		return err;
 	device_copy(dev, st, ring);
 	vhost_device_unobserve(dev);
 	if (ring >= 0 && st->nb_rings == 0) {
@@ -491,21 +511,14 @@ struct stats_state {
 static int
 tel_vring_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	struct stats_state *st;
+	struct stats_state *st = NULL;
 	struct vhost_device *dev;
-	int vid, ring;
+	int vid, ring, err;
 
 	RTE_SET_USED(cmd);
-	if (parse_params(params, &vid, &ring) < 0)
-		return -EINVAL;
-	st = calloc(1, sizeof(*st));
-	if (st == NULL)
-		return -ENOMEM;
-	dev = observe(vid);
-	if (dev == NULL) {
-		free(st);
-		return -ENODEV;
-	}
+	dev = observe_params(params, sizeof(*st), &vid, &ring, (void **)&st, &err);
+	if (dev == NULL)
+		return err;
 	st->reg_flags = dev->reg_flags;
 	st->nr_vring = dev->nr_vring;
 	st->first_ring = ring >= 0 ? (uint32_t)ring : 0;
