@@ -2,8 +2,6 @@
 /* The shared frame of the fault programs: see fault_env.h. */
 #include "fault_env.h"
 
-#include <dirent.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,35 +94,10 @@ fault_scenario_finish(const char *name, const struct fault_usage *base)
 			(double)(fm_now_ms() - scenario_t0) / 1000.0);
 }
 
-/* EAL leaves its runtime directory (3 MB with --no-huge) behind. */
-static void
-remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[PATH_MAX];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		size_t dl = strlen(dir), nl = strlen(e->d_name);
-
-		if (e->d_name[0] == '.' || dl + 1 + nl >= sizeof(p))
-			continue;
-		memcpy(p, dir, dl);
-		p[dl] = '/';
-		memcpy(p + dl + 1, e->d_name, nl + 1);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 int
 fault_main(const char *name, CU_SuiteInfo *suites, int argc, char **argv)
 {
 	int64_t t0 = fm_now_ms();
-	char runtime_dir[PATH_MAX];
 	int ret = 2, i;
 
 	/* Per-message debug logs would swamp the output (and the time)
@@ -132,8 +105,6 @@ fault_main(const char *name, CU_SuiteInfo *suites, int argc, char **argv)
 	setenv("FE_LOG_LEVEL", "warning", 0);
 	if (fe_init(name) != 0)
 		return 2;
-	snprintf(runtime_dir, sizeof(runtime_dir), "%s",
-			rte_eal_get_runtime_dir());
 	fault_unpin();
 	fault_prefault_pool();
 	if (fault_datapath_start() == 0 && fault_witness_open() == 0) {
@@ -147,8 +118,8 @@ fault_main(const char *name, CU_SuiteInfo *suites, int argc, char **argv)
 	for (i = 0; i < fault_port_count(); i++)
 		if (fault_port_at(i)->used)
 			fault_port_stop(fault_port_at(i));
+	/* fe_fini() also removes EAL's runtime directory. */
 	fe_fini();
-	remove_dir(runtime_dir);
 	printf("%s: %.1f s in all\n", name, (double)(fm_now_ms() - t0) / 1000.0);
 	return ret;
 }

@@ -16,6 +16,7 @@
 #include <rte_vhost.h>
 
 #include "fm_conn.h"
+#include "test_eal.h"
 
 #define FE_MAX_BACKENDS 8
 
@@ -203,7 +204,7 @@ fe_fini(void)
 				atomic_load(&stray_callbacks));
 	rte_mempool_free(fe_pool);
 	fe_pool = NULL;
-	rte_eal_cleanup();
+	test_eal_cleanup();
 	remove_tmpdir();
 }
 

@@ -17,6 +17,7 @@
 #include <rte_udp.h>
 
 #include "net_hdr.h"
+#include "test_eal.h"
 #include "unit_common.h"
 
 #define ETH_LEN 14
@@ -515,12 +516,12 @@ main(int argc, char **argv)
 				       RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 	if (pool == NULL) {
 		fprintf(stderr, "mempool: %s\n", rte_strerror(rte_errno));
-		rte_eal_cleanup();
+		test_eal_cleanup();
 		return 1;
 	}
 	/* argv is CUnit's (suite, test); EAL had its own. */
 	ret = ut_run(suites, argc, argv);
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	test_eal_cleanup();
 	return ret;
 }

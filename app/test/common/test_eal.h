@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef TEST_EAL_H
+#define TEST_EAL_H
+
+/*
+ * EAL set-up shared by the test programs.
+ *
+ * EAL creates /var/run/dpdk/<file-prefix>/ (about 3 MB with --no-huge)
+ * and rte_eal_cleanup() leaves it there: a test run used to leave
+ * hundreds of them behind. test_eal_cleanup() removes it.
+ */
+
+/* rte_eal_cleanup(), then remove this process's runtime directory. */
+void test_eal_cleanup(void);
+
+/* Remove a runtime directory and the files in it (EAL makes no
+ * subdirectories). For programs that must capture the path earlier. */
+void test_eal_remove_dir(const char *dir);
+
+#endif /* TEST_EAL_H */
