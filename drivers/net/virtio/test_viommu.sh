@@ -162,6 +162,9 @@ cleanup() {
 		rm -rf "$WORK"
 	fi
 	rm -rf "$PLUGDIR"
+	# EAL's runtime directories and any hugepage files of killed testpmds.
+	rm -rf /var/run/dpdk/vvivh$$c* /var/run/dpdk/vvivu$$c*
+	rm -f /dev/hugepages/vvivh$$c* /dev/hugepages/vvivu$$c* 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
