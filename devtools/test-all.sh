@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 devtools/setup.sh
 
+# What exists before the steps, so the last step can tell what they left.
+leftover_snap=$(mktemp)
+trap 'rm -f "$leftover_snap"' EXIT
+devtools/leftovers.sh snapshot "$leftover_snap"
+
 # ---- Test steps: "name|command", run in order from the repo root. ----
 steps=(
 	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs"
@@ -24,6 +29,8 @@ steps=(
 	# Guest RAM of 512 MiB - 8 KiB keeps QEMU 7.2 off its TCG dirty
 	# bitmap bug (doc/live-migration.md).
 	"QEMU live migration: plain and vIOMMU, 3 each, RAM compared|QM_COUNT=3 app/test/integration/qemu_migration/run_all.sh build/lib/vhost"
+	# Last: EAL runtime directories and hugepage files nobody maps.
+	"nothing left in /var/run/dpdk or /dev/hugepages|devtools/leftovers.sh check $leftover_snap"
 )
 # ---- end of test steps ----
 
