@@ -14,6 +14,7 @@ devtools/leftovers.sh snapshot "$leftover_snap"
 
 # ---- Test steps: "name|command", run in order from the repo root. ----
 steps=(
+	"lib/vhost include layering (doc/design.md)|devtools/check-layers.py"
 	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs"
 	"ASan+UBSan build: unit and socket tests|devtools/test-sanitizers.sh"
 	"IOTLB readers vs writer under TSan|app/test/iotlb/run_tsan.sh"

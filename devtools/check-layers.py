@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Check lib/vhost's include layering (doc/design.md, "Layers").
+
+Every source file of lib/vhost belongs to one layer; a file may include
+the project headers of its own layer and of the layers below, never of a
+layer above. A file missing from the table fails the check, so a new file
+gets a layer when it is added.
+"""
+import os
+import re
+import sys
+
+# Lowest first.
+LAYERS = [
+    ("base", """vhost_log.h vhost_limits.h iotlb.c iotlb.h mem_table.c
+        mem_table.h vq_gate.c vq_gate.h fd_event.c fd_event.h net_hdr.c
+        net_hdr.h vring_stats.h vdpa_driver_api.h"""),
+    ("device", """vhost_device.h vhost_msg.c vhost_msg.h dirty_log.c
+        dirty_log.h write_trace.c write_trace.h vring_stats.c"""),
+    ("datapath", """iotlb_miss.c iotlb_miss.h vhost_translate.h desc_chain.c
+        desc_chain.h vring.c vring.h vring_packed.c vring_packed.h
+        vring_resync.c enqueue.c enqueue.h dequeue.c datapath.h"""),
+    ("control", """vhost_socket.c vhost_socket.h vhost_user.c vhost_user.h
+        vhost_user_dev.c vhost_user_vring.c vhost_user_iotlb.c
+        vhost_device.c vhost_api.c vhost_telemetry.c unsupported_async.c
+        unsupported_crypto.c unsupported_inflight.c unsupported_vdpa.c"""),
+]
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "lib", "vhost")
+    level = {}
+    for rank, (name, files) in enumerate(LAYERS):
+        for f in files.split():
+            level[f] = (rank, name)
+    errors = 0
+    sources = sorted(f for f in os.listdir(root) if f.endswith((".c", ".h")))
+    for f in sources:
+        if f not in level:
+            print(f"{f}: no layer (add it to devtools/check-layers.py "
+                  "and doc/design.md)")
+            errors += 1
+            continue
+        rank, name = level[f]
+        with open(os.path.join(root, f), encoding="utf-8") as src:
+            text = src.read()
+        for inc in INCLUDE.findall(text):
+            if inc not in level:
+                if os.path.exists(os.path.join(root, inc)):
+                    continue  # reported as a file without a layer
+                continue  # not ours (system or DPDK header in quotes)
+            irank, iname = level[inc]
+            if irank > rank:
+                print(f"{f} ({name}) includes {inc} ({iname}): "
+                      "a lower layer must not depend on a higher one")
+                errors += 1
+    for f in level:
+        if f not in sources:
+            print(f"{f}: listed but not in {root}")
+            errors += 1
+    print(f"check-layers: {len(sources)} files, {errors} problems")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
