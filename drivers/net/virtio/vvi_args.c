@@ -8,6 +8,7 @@
 
 #include "vvi_args.h"
 #include "vvi_log.h"
+#include "vvi_scatter.h"
 
 static const char *const iommu_names[] = {
 	[VVI_IOMMU_OFF] = "off",
@@ -29,7 +30,7 @@ static const char *const attack_names[] = {
 static const char *const valid_keys[] = {
 	"path", "server", "queues", "queue_size", "mrg_rxbuf", "iommu",
 	"iommu_page", "iommu_preload", "strict_perm", "attack", "attack_every",
-	NULL,
+	"iommu_map", "iommu_seed", "iotlb_working_set", NULL,
 };
 
 const char *
@@ -84,6 +85,9 @@ parse_page(const char *v, uint64_t *out)
 	return 0;
 }
 
+/* The last scatter-only devarg given, to refuse it without scatter. */
+static const char *seen_scatter_arg;
+
 static int
 handle_kv(const char *key, const char *v, void *opaque)
 {
@@ -117,6 +121,20 @@ handle_kv(const char *key, const char *v, void *opaque)
 	} else if (strcmp(key, "iommu_preload") == 0) {
 		r = parse_uint(v, 0, 1, &x);
 		a->iommu_preload = x;
+	} else if (strcmp(key, "iommu_map") == 0) {
+		if (strcmp(v, "scatter") == 0)
+			a->scatter = true;
+		else if (strcmp(v, "contig") == 0)
+			a->scatter = false;
+		else
+			r = -EINVAL;
+	} else if (strcmp(key, "iommu_seed") == 0) {
+		r = parse_uint(v, 0, UINT64_MAX, &a->iommu_seed);
+		seen_scatter_arg = key;
+	} else if (strcmp(key, "iotlb_working_set") == 0) {
+		r = parse_uint(v, 1, VVI_SCATTER_MAX_WINDOWS, &x);
+		a->working_set = x;
+		seen_scatter_arg = key;
 	} else if (strcmp(key, "strict_perm") == 0) {
 		r = parse_uint(v, 0, 1, &x);
 		a->strict_perm = x;
@@ -128,7 +146,8 @@ handle_kv(const char *key, const char *v, void *opaque)
 		a->attack_every = x;
 	}
 	if (r < 0) {
-		VVI_LOG(ERR, "bad value '%s' for %s", v, key);
+		VVI_LOG(ERR, "bad value '%s' for %s; valid: %s", v, key,
+			VVI_PARAMS);
 		return -EINVAL;
 	}
 	return 0;
@@ -149,6 +168,8 @@ vvi_args_parse(const char *str, struct vvi_args *a)
 	a->iommu_preload = true;
 	a->attack = VVI_ATTACK_NONE;
 	a->attack_every = 16;
+	a->iommu_seed = 1;
+	seen_scatter_arg = NULL;
 
 	kv = rte_kvargs_parse(str ? str : "", valid_keys);
 	if (kv == NULL) {
@@ -167,6 +188,22 @@ vvi_args_parse(const char *str, struct vvi_args *a)
 	if (a->attack != VVI_ATTACK_NONE && a->iommu == VVI_IOMMU_OFF) {
 		VVI_LOG(ERR, "attack=%s needs iommu=static or dynamic",
 			vvi_attack_name(a->attack));
+		return -EINVAL;
+	}
+	if (a->scatter && a->iommu != VVI_IOMMU_STATIC) {
+		VVI_LOG(ERR, "iommu_map=scatter needs iommu=static");
+		return -EINVAL;
+	}
+	if (a->scatter && a->iommu_page > (2ULL << 20)) {
+		VVI_LOG(ERR, "iommu_map=scatter needs iommu_page=4K or 2M");
+		return -EINVAL;
+	}
+	if (a->scatter && a->attack != VVI_ATTACK_NONE) {
+		VVI_LOG(ERR, "iommu_map=scatter does not combine with attack=");
+		return -EINVAL;
+	}
+	if (!a->scatter && seen_scatter_arg != NULL) {
+		VVI_LOG(ERR, "%s= needs iommu_map=scatter", seen_scatter_arg);
 		return -EINVAL;
 	}
 	return 0;

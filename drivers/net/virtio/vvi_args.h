@@ -37,6 +37,9 @@ struct vvi_args {
 	enum vvi_iommu_mode iommu;
 	uint64_t iommu_page;
 	bool iommu_preload;
+	bool scatter;		/* iommu_map=scatter */
+	uint64_t iommu_seed;	/* places the scattered windows */
+	uint32_t working_set;	/* windows; 0: one per mempool page */
 	bool strict_perm;	/* rx buffers write-only, not read-write */
 	enum vvi_attack_mode attack;
 	uint32_t attack_every;
@@ -44,7 +47,8 @@ struct vvi_args {
 
 #define VVI_PARAMS "path=<unix socket> server=0|1 queues=<1-8> " \
 	"queue_size=<power of 2> mrg_rxbuf=0|1 iommu=off|static|dynamic " \
-	"iommu_page=4K|2M|1G iommu_preload=0|1 strict_perm=0|1 " \
+	"iommu_page=4K|2M|1G iommu_preload=0|1 iommu_map=contig|scatter " \
+	"iommu_seed=<n> iotlb_working_set=<1-1048576> strict_perm=0|1 " \
 	"attack=none|unmapped|perm|straddle|overflow|indirect|loop|canary " \
 	"attack_every=<n>"
 

@@ -92,14 +92,38 @@ struct vvi_dev {
 };
 
 /* Device address of [va, va + len) for rings and static buffers: the VA
- * itself (it is the GPA) without IOMMU, else its static IOVA. 0 if the
- * range is outside the memory table. */
+ * itself (it is the GPA) without IOMMU, else its static IOVA (scatter
+ * mode: rings only, in their own mappings). 0 if the range is outside
+ * the memory table. */
 static inline uint64_t
-vvi_dev_addr(const struct vvi_dev *d, uint64_t va, uint64_t len)
+vvi_dev_addr(struct vvi_dev *d, uint64_t va, uint64_t len)
 {
 	if (d->args.iommu == VVI_IOMMU_OFF)
 		return vvi_mem_find(&d->mem, va, len) ? va : 0;
+	if (d->args.scatter)
+		return vvi_iommu_fixed_iova(&d->iommu, va, len);
 	return vvi_iommu_static_iova(&d->iommu, va, len);
+}
+
+/* Scatter mode: most descriptors a buffer of len bytes needs (one per
+ * IOMMU page it touches). */
+static inline uint32_t
+vvi_dev_buf_ndesc(const struct vvi_dev *d, uint64_t va, uint32_t len)
+{
+	uint64_t pg = d->args.iommu_page;
+
+	if (!d->args.scatter || len == 0)
+		return 1;
+	return (uint32_t)(((va & (pg - 1)) + len + pg - 1) / pg);
+}
+
+/* Scatter mode: announces the windows the buffers just posted took,
+ * before the ring publishes them. */
+static inline void
+vvi_dev_announce(struct vvi_dev *d)
+{
+	if (d->args.scatter && vvi_iommu_scatter_pending(&d->iommu))
+		vvi_iommu_scatter_announce(&d->iommu);
 }
 
 /* Serves the backend's IOTLB misses from the datapath: always in

@@ -330,12 +330,12 @@ vvi_probe(struct rte_vdev_device *vdev)
 		return r;
 	}
 	VVI_LOG(INFO, "%s: port %u on %s (%s), %u queue pair(s) of %u, "
-		"mrg_rxbuf %d, iommu=%s page %" PRIu64 "K%s", name, d->port_id,
+		"mrg_rxbuf %d, iommu=%s page %" PRIu64 "K%s%s", name, d->port_id,
 		d->args.path, d->args.server ? "server" : "client",
 		d->args.queues, d->args.queue_size, d->args.mrg_rxbuf,
 		vvi_iommu_mode_name(d->args.iommu), d->args.iommu_page >> 10,
 		d->args.iommu == VVI_IOMMU_STATIC && !d->args.iommu_preload ?
-		" lazy" : "");
+		" lazy" : "", d->args.scatter ? " scatter" : "");
 	return 0;
 }
 

@@ -17,6 +17,9 @@ vvi_iommu_init(struct vvi_iommu *io, const struct vvi_args *a,
 	io->mode = a->iommu;
 	io->page = a->iommu_page;
 	io->preload = a->iommu_preload;
+	io->scatter = a->scatter;
+	io->working_set = a->working_set;
+	io->seed = a->iommu_seed;
 	io->chan = chan;
 	io->slave_fd = -1;
 	io->quit_fd = -1;
@@ -109,7 +112,7 @@ static_page(const struct vvi_iommu *io, uint64_t iova, struct vvi_map *m)
 	const struct vvi_region *r;
 	uint64_t coff, pstart;
 
-	if (io->mem == NULL || iova < VVI_IOVA_STATIC_BASE)
+	if (io->mem == NULL || io->scatter || iova < VVI_IOVA_STATIC_BASE)
 		return false;
 	coff = iova - VVI_IOVA_STATIC_BASE;
 	r = vvi_mem_find_compact(io->mem, coff);
@@ -142,10 +145,29 @@ page_of(const struct vvi_iommu *io, const struct vvi_map *m, uint64_t iova,
 	out->perm = m->perm;
 }
 
+/* Scatter window j as a mapping (clipped to its region). */
+static void
+window_map(const struct vvi_iommu *io, uint32_t j, struct vvi_map *m)
+{
+	const struct vvi_scatter *sc = &io->sc;
+	const struct vvi_region *r = vvi_mem_find(io->mem, sc->win_va[j], 1);
+
+	m->iova = vvi_scatter_win_iova(sc, j);
+	m->uaddr = sc->win_va[j];
+	m->size = RTE_MIN(sc->page, r->va + r->len - sc->win_va[j]);
+	m->perm = VHOST_ACCESS_RW;
+}
+
 /* Looks iova up in the emulated page tables (io->lock held). */
 static bool
 lookup(const struct vvi_iommu *io, uint64_t iova, struct vvi_map *out)
 {
+	uint32_t j;
+
+	if (io->scatter && vvi_scatter_find(&io->sc, iova, &j)) {
+		window_map(io, j, out);
+		return true;
+	}
 	if (io->slots && iova >= VVI_IOVA_DYN_BASE) {
 		uint64_t s = (iova - VVI_IOVA_DYN_BASE) / io->slot_span;
 
@@ -176,7 +198,15 @@ vvi_iommu_preload(struct vvi_iommu *io)
 	if (io->mode != VVI_IOMMU_STATIC || !io->preload)
 		return 0;
 	pthread_mutex_lock(&io->chan->lock);
-	for (uint32_t i = 0; i < mem->nregions && r == 0; i++) {
+	/* Scatter: the windows given out so far, not the regions. */
+	for (uint32_t j = 0; io->scatter && j < io->sc.nalloc && r == 0; j++) {
+		window_map(io, j, &m[n++]);
+		if (n == VVI_IOTLB_BATCH) {
+			r = send_iotlb_batch(io, m, n, VHOST_IOTLB_UPDATE, NULL);
+			n = 0;
+		}
+	}
+	for (uint32_t i = 0; !io->scatter && i < mem->nregions && r == 0; i++) {
 		const struct vvi_region *reg = &mem->r[i];
 
 		for (uint64_t off = 0; off < reg->len && r == 0; off += io->page) {
@@ -200,6 +230,15 @@ vvi_iommu_start(struct vvi_iommu *io, const struct vvi_mem *mem,
 	uint32_t nslots)
 {
 	io->mem = mem;
+	if (io->scatter) {
+		int r = vvi_scatter_setup(&io->sc, mem, io->page,
+			io->working_set, io->seed);
+
+		if (r < 0)
+			return r;
+		io->nrings = 0;
+		io->windows = io->sc.nalloc;
+	}
 	if (io->mode == VVI_IOMMU_DYNAMIC && io->nslots != nslots) {
 		rte_free(io->slots);
 		io->nslots = 0;
@@ -223,6 +262,19 @@ vvi_iommu_stop(struct vvi_iommu *io)
 	pthread_mutex_unlock(&io->lock);
 	for (unsigned int i = 0; i < nfixed; i++)
 		send_iotlb(io, &io->fixed[i], VHOST_IOTLB_INVALIDATE);
+	/* Scatter: every window in one message; they are rebuilt at start
+	 * (the memory table may differ). */
+	if (io->scatter && io->sc.nwin > 0) {
+		struct vvi_map all = {
+			.iova = VVI_IOVA_SCATTER_BASE,
+			.size = vvi_scatter_span(&io->sc),
+		};
+
+		send_iotlb(io, &all, VHOST_IOTLB_INVALIDATE);
+		pthread_mutex_lock(&io->lock);
+		vvi_scatter_free(&io->sc);
+		pthread_mutex_unlock(&io->lock);
+	}
 	pthread_mutex_unlock(&io->chan->lock);
 }
 
@@ -232,6 +284,70 @@ vvi_iommu_release(struct vvi_iommu *io)
 	rte_free(io->slots);
 	io->slots = NULL;
 	io->nslots = 0;
+	vvi_scatter_free(&io->sc);
+}
+
+uint64_t
+vvi_iommu_fixed_iova(struct vvi_iommu *io, uint64_t va, uint64_t len)
+{
+	uint64_t iova = 0;
+
+	pthread_mutex_lock(&io->lock);
+	for (unsigned int i = 0; i < io->nfixed && iova == 0; i++) {
+		const struct vvi_map *m = &io->fixed[i];
+
+		if (va >= m->uaddr && va - m->uaddr < m->size &&
+				len <= m->size - (va - m->uaddr))
+			iova = m->iova + (va - m->uaddr);
+	}
+	pthread_mutex_unlock(&io->lock);
+	return iova;
+}
+
+uint64_t
+vvi_iommu_scatter_map(struct vvi_iommu *io, uint64_t va, uint32_t len,
+	uint32_t *plen)
+{
+	struct vvi_scatter *sc = &io->sc;
+	bool fresh;
+	uint32_t j;
+
+	if (__atomic_load_n(&sc->nalloc, __ATOMIC_ACQUIRE) < sc->nwin) {
+		/* Warm-up: every buffer takes a new window until none is left. */
+		pthread_mutex_lock(&io->lock);
+		j = vvi_scatter_pick(sc, va, sc->nalloc < sc->nwin, &fresh);
+		if (fresh)
+			io->windows++;
+		pthread_mutex_unlock(&io->lock);
+	} else {
+		j = vvi_scatter_pick(sc, va, false, &fresh);
+	}
+	if (j == VVI_SCATTER_NONE)
+		return 0;
+	*plen = (uint32_t)RTE_MIN((uint64_t)len, sc->win_va[j] + sc->page - va);
+	return vvi_scatter_win_iova(sc, j) + (va - sc->win_va[j]);
+}
+
+void
+vvi_iommu_scatter_announce(struct vvi_iommu *io)
+{
+	struct vvi_map m[VVI_IOTLB_BATCH];
+	unsigned int n;
+
+	pthread_mutex_lock(&io->chan->lock);
+	do {
+		pthread_mutex_lock(&io->lock);
+		n = RTE_MIN(io->sc.npending, (uint32_t)VVI_IOTLB_BATCH);
+		for (unsigned int i = 0; i < n; i++)
+			window_map(io, io->sc.pending[io->sc.npending - 1 - i], &m[i]);
+		__atomic_store_n(&io->sc.npending, io->sc.npending - n,
+			__ATOMIC_RELEASE);
+		pthread_mutex_unlock(&io->lock);
+		/* Lazy static mode leaves them to misses. */
+		if (io->preload)
+			send_iotlb_batch(io, m, n, VHOST_IOTLB_UPDATE, NULL);
+	} while (n > 0);
+	pthread_mutex_unlock(&io->chan->lock);
 }
 
 int
@@ -262,7 +378,7 @@ vvi_iommu_pin(struct vvi_iommu *io, uint64_t va, uint64_t len, uint8_t perm)
 
 	if (r == NULL)
 		return -EFAULT;
-	if (io->mode != VVI_IOMMU_DYNAMIC)
+	if (io->mode != VVI_IOMMU_DYNAMIC && !io->scatter)
 		return 0;
 	/* Whole pages, clipped to the region (pages up to 1G, regions 2M). */
 	start = RTE_MAX(r->va + RTE_ALIGN_FLOOR(va - r->va, io->page), r->va);
@@ -272,6 +388,9 @@ vvi_iommu_pin(struct vvi_iommu *io, uint64_t va, uint64_t len, uint8_t perm)
 		.iova = VVI_IOVA_STATIC_BASE + r->coff + (start - r->va),
 		.size = end - start, .uaddr = start, .perm = perm,
 	};
+	/* Scatter: each ring block on its own, far from everything else. */
+	if (io->scatter)
+		m.iova = VVI_IOVA_RING_BASE + io->nrings++ * VVI_IOVA_RING_SPAN;
 	return vvi_iommu_map_fixed(io, &m);
 }
 

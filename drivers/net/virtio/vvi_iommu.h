@@ -5,6 +5,8 @@
  *
  * IOVA layout (none of it is a process address or an advertised GPA):
  *   STATIC_BASE + compact offset   every EAL region, each 1G-aligned
+ *   RING_BASE + n * RING_SPAN      scatter mode: ring n's block
+ *   SCATTER_BASE ...               scatter mode: buffer windows
  *   DYN_BASE + slot * slot_span    dynamic mode: one window per descriptor
  *   ATTACK_BASE ...                attack windows (vvi_attack.c)
  *   UNMAPPED_BASE ...              never mapped
@@ -19,10 +21,13 @@
 
 #include "vvi_args.h"
 #include "vvi_mem.h"
+#include "vvi_scatter.h"
 #include "vvi_socket.h"
 
 #define VVI_GPA_BASE		0x200000000000ULL
 #define VVI_IOVA_STATIC_BASE	0x400000000000ULL
+#define VVI_IOVA_RING_BASE	0x500000000000ULL
+#define VVI_IOVA_RING_SPAN	(1ULL << 32)
 #define VVI_IOVA_DYN_BASE	0x800000000000ULL
 #define VVI_IOVA_ATTACK_BASE	0xa00000000000ULL
 #define VVI_IOVA_UNMAPPED_BASE	0xb00000000000ULL
@@ -61,6 +66,13 @@ struct vvi_iommu {
 	enum vvi_iommu_mode mode;
 	uint64_t page;
 	bool preload;
+	bool scatter;
+	uint32_t working_set;
+	uint64_t seed;
+	uint32_t nrings;		/* scatter: ring blocks pinned */
+	/* Scatter mode: buffer windows (allocation under lock). */
+	struct vvi_scatter sc;
+	uint64_t windows;		/* given out, for xstats */
 	struct vvi_chan *chan;
 	const struct vvi_mem *mem;
 	/* Mapped while the device runs: rings (dynamic) and attack windows. */
@@ -120,6 +132,26 @@ void vvi_iommu_release(struct vvi_iommu *io);
  * (dynamic mode; a no-op in static mode where everything is). */
 int vvi_iommu_pin(struct vvi_iommu *io, uint64_t va, uint64_t len,
 	uint8_t perm);
+
+/* Scatter mode: the IOVA of the part of [va, va + len) inside its IOMMU
+ * page (its length in *plen), through one of the page's windows; 0 if
+ * the page has none. */
+uint64_t vvi_iommu_scatter_map(struct vvi_iommu *io, uint64_t va,
+	uint32_t len, uint32_t *plen);
+
+/* Scatter mode: sends the UPDATEs of the windows given out since the
+ * last call (before the buffers using them are published). */
+void vvi_iommu_scatter_announce(struct vvi_iommu *io);
+
+static inline bool
+vvi_iommu_scatter_pending(struct vvi_iommu *io)
+{
+	return __atomic_load_n(&io->sc.npending, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* IOVA of [va, va + len) inside a fixed mapping (scatter mode rings), or 0. */
+uint64_t vvi_iommu_fixed_iova(struct vvi_iommu *io, uint64_t va,
+	uint64_t len);
 
 /* Adds and announces a fixed mapping m (attack windows). */
 int vvi_iommu_map_fixed(struct vvi_iommu *io, const struct vvi_map *m);

@@ -69,14 +69,56 @@ buf_len(const struct vvi_rxq *q, const struct rte_mbuf *m)
 	return m->buf_len - RTE_PKTMBUF_HEADROOM + q->dev->hdr_len;
 }
 
+/* Scatter mode: the buffer as a chain, one descriptor per IOMMU page
+ * (its pages are not IOVA neighbours). -ENOSPC: not enough descriptors. */
+static int
+post_scattered(struct vvi_rxq *q, struct rte_mbuf *m)
+{
+	struct vvi_dev *d = q->dev;
+	uint64_t va = buf_va(q, m);
+	uint32_t left = buf_len(q, m);
+	uint16_t head, id, n = 0;
+
+	if (q->vr.nb_free < vvi_dev_buf_ndesc(d, va, left))
+		return -ENOSPC;
+	head = id = vvi_vring_get_desc(&q->vr);
+	for (;;) {
+		uint32_t plen = 0;
+		uint64_t addr = vvi_iommu_scatter_map(&d->iommu, va, left, &plen);
+
+		n++;
+		if (addr == 0 || (plen < left && q->vr.nb_free == 0)) {
+			vvi_vring_put_chain(&q->vr, head, n);
+			q->st.errors++;
+			return -EFAULT;
+		}
+		q->vr.desc[id].addr = addr;
+		q->vr.desc[id].len = plen;
+		q->vr.desc[id].flags = VRING_DESC_F_WRITE;
+		va += plen;
+		left -= plen;
+		if (left == 0)
+			break;
+		q->vr.desc[id].flags |= VRING_DESC_F_NEXT;
+		q->vr.desc[id].next = vvi_vring_get_desc(&q->vr);
+		id = q->vr.desc[id].next;
+	}
+	q->sw[head] = (struct vvi_rx_slot){ .m = m, .ndesc = n };
+	vvi_vring_push(&q->vr, head);
+	return 0;
+}
+
 static int
 post_mbuf(struct vvi_rxq *q, struct rte_mbuf *m)
 {
 	struct vvi_dev *d = q->dev;
 	uint64_t va = buf_va(q, m), addr;
 	uint32_t len = buf_len(q, m);
-	uint16_t id = vvi_vring_get_desc(&q->vr);
+	uint16_t id;
 
+	if (d->args.scatter)
+		return post_scattered(q, m);
+	id = vvi_vring_get_desc(&q->vr);
 	if (d->args.iommu == VVI_IOMMU_DYNAMIC)
 		addr = vvi_iommu_map_buf(&d->iommu, vvi_slot(d, &q->vr, id), va,
 			len, d->args.strict_perm ? VHOST_ACCESS_WO : VHOST_ACCESS_RW);
@@ -90,7 +132,7 @@ post_mbuf(struct vvi_rxq *q, struct rte_mbuf *m)
 	q->vr.desc[id].addr = addr;
 	q->vr.desc[id].len = len;
 	q->vr.desc[id].flags = VRING_DESC_F_WRITE;
-	q->sw[id] = (struct vvi_rx_slot){ .m = m };
+	q->sw[id] = (struct vvi_rx_slot){ .m = m, .ndesc = 1 };
 	vvi_vring_push(&q->vr, id);
 	return 0;
 }
@@ -118,8 +160,9 @@ vvi_rxq_fill(struct vvi_rxq *q)
 {
 	struct rte_mbuf *bufs[64];
 	unsigned int pushed = 0;
+	bool full = false;
 
-	while (q->vr.nb_free > 0) {
+	while (q->vr.nb_free > 0 && !full) {
 		unsigned int n = RTE_MIN(q->vr.nb_free, RTE_DIM(bufs));
 
 		if (rte_pktmbuf_alloc_bulk(q->mp, bufs, n) != 0) {
@@ -129,6 +172,7 @@ vvi_rxq_fill(struct vvi_rxq *q)
 		for (unsigned int i = 0; i < n; i++) {
 			if (q->vr.nb_free == 0 || post_mbuf(q, bufs[i]) < 0) {
 				rte_pktmbuf_free_bulk(&bufs[i], n - i);
+				full = true;
 				break;
 			}
 			pushed++;
@@ -139,8 +183,10 @@ vvi_rxq_fill(struct vvi_rxq *q)
 			}
 		}
 	}
-	if (pushed)
+	if (pushed) {
+		vvi_dev_announce(q->dev);
 		vvi_vring_flush(&q->vr);
+	}
 	return 0;
 }
 
@@ -251,7 +297,7 @@ take_used(struct vvi_rxq *q, struct vring_used_elem e)
 		q->attack_inflight--;
 		return NULL;
 	}
-	vvi_vring_put_chain(&q->vr, e.id, 1);
+	vvi_vring_put_chain(&q->vr, e.id, s.ndesc);
 	p = take_buffer(q, s.m, e.len);
 	if (p == NULL)
 		return NULL;

@@ -74,6 +74,7 @@ static const struct {
 	XS("iommu_misses_by_thread", iommu.thread_misses),
 	XS("iommu_invalidate_batches", iommu.invalidate_batches),
 	XS("iommu_errors", iommu.errors),
+	XS("iommu_scatter_windows", iommu.windows),
 	XS("attack_sent", attack.sent),
 	XS("attack_completed", attack.completed),
 	XS("attack_written", attack.written),

@@ -197,14 +197,78 @@ seg_addr(struct vvi_txq *q, uint16_t id, const struct rte_mbuf *seg)
 	return vvi_dev_addr(d, va, seg->data_len);
 }
 
+/* Descriptors m takes: the header, then one per segment (scatter mode:
+ * one per IOMMU page of each segment). */
+static uint32_t
+packet_ndesc(const struct vvi_txq *q, const struct rte_mbuf *m)
+{
+	uint32_t n = 1;
+
+	if (!q->dev->args.scatter)
+		return 1u + m->nb_segs;
+	for (const struct rte_mbuf *seg = m; seg; seg = seg->next)
+		n += vvi_dev_buf_ndesc(q->dev, rte_pktmbuf_mtod(seg, uintptr_t),
+			seg->data_len);
+	return n;
+}
+
+/* Scatter mode: m as header + one descriptor per page of each segment
+ * (pages are not IOVA neighbours); false if it could not be mapped. The
+ * caller checked that packet_ndesc(m) descriptors are free. */
+static bool
+post_scattered(struct vvi_txq *q, struct rte_mbuf *m)
+{
+	struct vvi_vring *vr = &q->vr;
+	uint16_t head = vvi_vring_get_desc(vr), prev = head, n = 1;
+
+	vr->desc[head].addr = q->hdrs_addr + (uint64_t)head * sizeof(*q->hdrs);
+	vr->desc[head].len = q->dev->hdr_len;
+	for (const struct rte_mbuf *seg = m; seg; seg = seg->next) {
+		uint64_t va = rte_pktmbuf_mtod(seg, uintptr_t);
+		uint32_t left = seg->data_len;
+
+		while (left > 0) {
+			uint32_t plen = 0;
+			uint64_t addr;
+			uint16_t id;
+
+			if (vr->nb_free == 0) {
+				vvi_vring_put_chain(vr, head, n);
+				return false;
+			}
+			id = vvi_vring_get_desc(vr);
+			vr->desc[prev].flags = VRING_DESC_F_NEXT;
+			vr->desc[prev].next = id;
+			prev = id;
+			n++;
+			addr = vvi_iommu_scatter_map(&q->dev->iommu, va, left, &plen);
+			if (addr == 0) {
+				vvi_vring_put_chain(vr, head, n);
+				return false;
+			}
+			vr->desc[id].addr = addr;
+			vr->desc[id].len = plen;
+			va += plen;
+			left -= plen;
+		}
+	}
+	vr->desc[prev].flags = 0;
+	q->sw[head] = (struct vvi_tx_slot){ .m = m, .ndesc = n };
+	vvi_vring_push(vr, head);
+	return true;
+}
+
 /* Posts m as header + segments; false if it could not be mapped. */
 static bool
 post_packet(struct vvi_txq *q, struct rte_mbuf *m)
 {
 	struct vvi_vring *vr = &q->vr;
 	uint16_t hdr_len = q->dev->hdr_len;
-	uint16_t head = vvi_vring_get_desc(vr), prev = head, n = 1;
+	uint16_t head, prev, n = 1;
 
+	if (q->dev->args.scatter)
+		return post_scattered(q, m);
+	head = prev = vvi_vring_get_desc(vr);
 	vr->desc[head].addr = q->hdrs_addr + (uint64_t)head * sizeof(*q->hdrs);
 	vr->desc[head].len = hdr_len;
 	for (const struct rte_mbuf *seg = m; seg; seg = seg->next) {
@@ -259,13 +323,15 @@ vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
 	reclaim(q);
 	while (ntx < n) {
 		struct rte_mbuf *m = pkts[ntx];
+		uint32_t need;
 
 		if (post_attack(q, m)) {
 			pushed++;
 			q->sent++;
 		}
-		if (1u + m->nb_segs > q->vr.nb_free) {
-			if (1u + m->nb_segs > q->vr.size) {
+		need = packet_ndesc(q, m);
+		if (need > q->vr.nb_free) {
+			if (need > q->vr.size) {
 				/* Can never fit: drop it. */
 				q->st.errors++;
 				rte_pktmbuf_free(m);
@@ -285,7 +351,9 @@ vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
 		q->st.packets++;
 		q->st.bytes += m->pkt_len;
 	}
-	if (pushed)
+	if (pushed) {
+		vvi_dev_announce(q->dev);
 		vvi_vring_flush(&q->vr);
+	}
 	return ntx;
 }

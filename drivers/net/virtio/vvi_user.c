@@ -201,17 +201,22 @@ set_file(struct vvi_dev *d, uint32_t req, uint32_t index, int fd)
 	return vvi_chan_call(&d->chan, req, &v, sizeof(v), &fd, 1, NULL, 0);
 }
 
-/* BASE, ADDR, KICK, CALL for one ring; its memory stays mapped. */
+/* Maps a ring's memory for as long as the device runs (before its
+ * addresses are taken: scatter mode gives rings their own IOVAs). */
+static int
+pin_vring(struct vvi_dev *d, struct vvi_vring *vr)
+{
+	return vvi_iommu_pin(&d->iommu, (uintptr_t)vr->mem, vr->mem_len,
+		VHOST_ACCESS_RW);
+}
+
+/* BASE, ADDR, KICK, CALL for one ring (pinned already). */
 static int
 setup_vring(struct vvi_dev *d, struct vvi_vring *vr)
 {
 	struct vhost_vring_addr a = { .index = vr->index };
-	uint8_t perm = VHOST_ACCESS_RW;
 	int r;
 
-	r = vvi_iommu_pin(&d->iommu, (uintptr_t)vr->mem, vr->mem_len, perm);
-	if (r < 0)
-		return r;
 	a.desc_user_addr = vvi_dev_addr(d, (uintptr_t)vr->desc, 1);
 	a.avail_user_addr = vvi_dev_addr(d, (uintptr_t)vr->avail, 1);
 	a.used_user_addr = vvi_dev_addr(d, (uintptr_t)vr->used, 1);
@@ -267,6 +272,12 @@ vvi_user_start(struct vvi_dev *d)
 		r = vvi_attack_map(&d->attack, &d->iommu);
 	if (r == 0)
 		r = vvi_iommu_preload(&d->iommu);
+	for (uint16_t q = 0; q < nq && r == 0; q++) {
+		if (d->txq[q])
+			r = pin_vring(d, &d->txq[q]->vr);
+		if (r == 0 && d->rxq[q])
+			r = pin_vring(d, &d->rxq[q]->vr);
+	}
 	for (uint16_t q = 0; q < nq && r == 0; q++) {
 		if (d->txq[q]) {
 			r = vvi_txq_start(d->txq[q]);
