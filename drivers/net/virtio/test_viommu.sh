@@ -9,13 +9,19 @@
 #           x direction tx (virtio txonly -> vhost rxonly)
 #                       rx (vhost txonly -> virtio rxonly)
 #
-# Each case runs a few seconds; the receiver must count exactly what the
-# sender sent. --attacks adds attack= cases (tx and rx, static 4K): the
+# plus, on ours, static scattered mappings (iommu_map=scatter, 4K both
+# directions and 2M tx, a working set of 1024 windows: the frontend's pool is made small
+# enough for 4K). Each case runs a few seconds; the receiver must count
+# exactly what the sender sent; scatter cases must also give out the
+# whole working set, get no refused miss, and leave our library holding
+# at least that many IOTLB entries (none of them merged), and bad scatter
+# devargs must be refused with their error. --attacks adds attack= cases (tx and rx, static 4K): the
 # canary and guard pages must stay untouched, straddled buffers must arrive
 # intact and well-formed traffic must keep flowing.
 #
 # Usage: test_viommu.sh [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR]
-#                       [--attacks] [--only-attacks] [-k] (keep logs)
+#                       [--attacks] [--only-attacks] [--only-scatter]
+#                       [-k] (keep logs)
 # Prints a PASS/FAIL line per case, then "N passed, M failed"; exits 1 on
 # any failure.
 set -u
@@ -26,7 +32,11 @@ SECS=3
 LIBS=both
 ATTACKS=0
 MATRIX=1
+SCATTER=1
 KEEP=0
+# Frontend pool size (mbufs); scatter cases shrink it.
+VU_MBUFS=16384
+SCATTER_WS=1024
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 
 while [ $# -gt 0 ]; do
@@ -35,9 +45,10 @@ while [ $# -gt 0 ]; do
 	-l) LIBS=$2; shift ;;
 	-b) BUILD=$2; shift ;;
 	--attacks) ATTACKS=1 ;;
-	--only-attacks) ATTACKS=1; MATRIX=0 ;;
+	--only-attacks) ATTACKS=1; MATRIX=0; SCATTER=0 ;;
+	--only-scatter) MATRIX=0 ;;
 	-k) KEEP=1 ;;
-	*) echo "usage: $0 [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR] [--attacks] [--only-attacks] [-k]" >&2
+	*) echo "usage: $0 [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR] [--attacks] [--only-attacks] [--only-scatter] [-k]" >&2
 	   exit 2 ;;
 	esac
 	shift
@@ -163,8 +174,8 @@ cleanup() {
 	fi
 	rm -rf "$PLUGDIR"
 	# EAL's runtime directories and any hugepage files of killed testpmds.
-	rm -rf /var/run/dpdk/vvivh$$c* /var/run/dpdk/vvivu$$c*
-	rm -f /dev/hugepages/vvivh$$c* /dev/hugepages/vvivu$$c* 2>/dev/null || true
+	rm -rf /var/run/dpdk/vvivh$$c* /var/run/dpdk/vvivu$$c* /var/run/dpdk/vvibad$$c*
+	rm -f /dev/hugepages/vvivh$$c* /dev/hugepages/vvivu$$c* /dev/hugepages/vvibad$$c* 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -192,7 +203,7 @@ setup() {
 	start vu "" -l 0,1 --main-lcore 1 --no-pci \
 		--file-prefix "vvivu$$c$CASE" -m 256 --single-file-segments \
 		-d "$PMD" --vdev "net_virtio_viommu0,path=$sock$devargs" -- -i \
-		--total-num-mbufs=16384 --forward-mode="$vumode"
+		--total-num-mbufs="$VU_MBUFS" --forward-mode="$vumode"
 	# Port started: testpmd prints its MAC address, then its prompt.
 	wait_log vu '^Port 0: ' 1 120 || { echo "virtio testpmd did not start"; return 1; }
 	wait_log vh 'link state change event|new device|virtio is now ready' 1 30
@@ -308,6 +319,86 @@ run_attack() {
 	fi
 }
 
+# Largest iotlb_entries over the vhost side's rings (our library).
+iotlb_entries() {
+	local vid=0
+	printf '/vhost/vring_stats,%s\n' "$vid" |
+		python3 /usr/bin/dpdk-telemetry.py -f "vvivh$$c$CASE" 2>/dev/null |
+		python3 -c '
+import json, sys
+best = -1
+for line in sys.stdin:
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    def walk(o):
+        global best
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k == "iotlb_entries" and isinstance(v, int):
+                    best = max(best, v)
+                else:
+                    walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+    walk(json.loads(line))
+print(best)'
+}
+
+# Scattered static mappings (ours): exact accounting, the whole working
+# set given out, no refused miss, entries held >= working set.
+run_scatter() {
+	local page=$1 dir=$2 name vhmode=rxonly vumode=txonly ok=1 why= entries
+	[ "$dir" = rx ] && { vhmode=txonly; vumode=rxonly; }
+	CASE=$((CASE + 1))
+	name="ours iommu=scatter-$page ws=$SCATTER_WS $dir"
+	VU_MBUFS=1280
+	if ! setup ours ",iommu=static,iommu_page=$page,iommu_map=scatter,iommu_seed=7,iotlb_working_set=$SCATTER_WS" \
+			$vhmode $vumode || ! run_traffic "$dir"; then
+		VU_MBUFS=16384
+		teardown
+		result FAIL "$name: did not run (logs: $WORK, case $CASE)"
+		KEEP=1
+		cp "$WORK/vh.log" "$WORK/c$CASE-vh.log"; cp "$WORK/vu.log" "$WORK/c$CASE-vu.log"
+		return
+	fi
+	VU_MBUFS=16384
+	entries=$(iotlb_entries)
+	teardown
+	local win=$(xstat vu iommu_scatter_windows) refused=$(xstat vu iommu_misses_refused)
+	local errs=$(xstat vu iommu_errors)
+	[ "$SENT" -gt 0 ] && [ "$SENT" = "$RECV" ] || { ok=0; why="$why lost packets;"; }
+	[ "$win" = "$SCATTER_WS" ] || { ok=0; why="$why $win windows given out;"; }
+	[ "$refused" = 0 ] && [ "$errs" = 0 ] || { ok=0; why="$why refused misses or IOTLB errors;"; }
+	[ "$entries" -ge "$SCATTER_WS" ] || { ok=0; why="$why backend holds $entries entries;"; }
+	local info="sent $SENT received $RECV ($(mpps "$SENT") Mpps) windows $win entries $entries updates $(xstat vu iommu_updates) misses $(xstat vu iommu_misses) refused $refused"
+	if [ $ok = 1 ]; then
+		result PASS "$name: $info"
+	else
+		result FAIL "$name:$why $info"
+		KEEP=1
+		cp "$WORK/vh.log" "$WORK/c$CASE-vh.log"; cp "$WORK/vu.log" "$WORK/c$CASE-vu.log"
+	fi
+}
+
+# Bad scatter devargs: the frontend testpmd must refuse them, saying why.
+run_bad_devargs() {
+	local devargs=$1 want=$2 name="devargs $1" log=$WORK/bad.log
+	CASE=$((CASE + 1))
+	env -u LD_LIBRARY_PATH timeout 60 "$TESTPMD" -l 0 --no-pci \
+		--file-prefix "vvibad$$c$CASE" -m 64 --single-file-segments -d "$PMD" \
+		--vdev "net_virtio_viommu0,path=$WORK/none.sock$devargs" -- \
+		--total-num-mbufs=2048 </dev/null >"$log" 2>&1
+	if grep -qF -- "$want" "$log"; then
+		result PASS "$name: refused ($want)"
+	else
+		result FAIL "$name: no '$want' in the log"
+		cp "$log" "$WORK/c$CASE-bad.log"
+		KEEP=1
+	fi
+}
+
 case $LIBS in
 both) LIBLIST="ours dpdk" ;;
 ours|dpdk) LIBLIST=$LIBS ;;
@@ -324,6 +415,17 @@ if [ "$MATRIX" = 1 ]; then
 			done
 		done
 	done
+fi
+if [ "$SCATTER" = 1 ] && [[ " $LIBLIST " == *" ours "* ]]; then
+	# 4K both ways (rx buffers cross pages: chains), 2M one way.
+	run_scatter 4K tx
+	run_scatter 4K rx
+	run_scatter 2M tx
+	run_bad_devargs ",iommu=dynamic,iommu_map=scatter" "iommu_map=scatter needs iommu=static"
+	run_bad_devargs ",iommu=static,iommu_page=1G,iommu_map=scatter" "iommu_map=scatter needs iommu_page=4K or 2M"
+	run_bad_devargs ",iommu=static,iotlb_working_set=64" "iotlb_working_set= needs iommu_map=scatter"
+	run_bad_devargs ",iommu=static,iommu_map=scatter,iotlb_working_set=0" "bad value '0' for iotlb_working_set"
+	run_bad_devargs ",iommu=static,iommu_map=scatter,iotlb_working_set=1048577" "bad value '1048577' for iotlb_working_set"
 fi
 if [ "$ATTACKS" = 1 ]; then
 	for lib in $LIBLIST; do
