@@ -2,7 +2,9 @@
 # vIOMMU benchmark (not a test): Debian's dpdk-testpmd vhost PMD on our
 # librte_vhost and on Debian's, driven by our net_virtio_viommu frontend
 # (build/drivers/net/virtio/librte_net_virtio_viommu.so, loaded with -d)
-# with the IOMMU off, static (1G, 2M and 4K pages) and dynamic (4K).
+# with the IOMMU off, static (1G, 2M and 4K pages), dynamic (4K) and
+# static scattered mappings (iommu_map=scatter: 4K or 2M pages, working
+# sets of 1K, 16K and 256K windows; modes scatter-4K-1K ... scatter-2M-256K).
 # 64-byte packets, one queue pair; the vhost side forwards on one CPU, the
 # frontend on the other. The libraries alternate inside each round (ours
 # first on odd rounds, Debian's first on even ones) so that drift on a
@@ -17,17 +19,26 @@
 # Directions: v2h = virtio txonly -> vhost rxonly (guest->host, dequeue),
 #             h2v = vhost txonly -> virtio rxonly (host->guest, enqueue).
 #
+# Before that, a BENCH_IOTLB_WARMUP-second session (3; 0: none) lets the
+# IOTLB fill, then both sides stop and their port counters are cleared.
+#
 # Env: BENCH_ROUNDS (3), BENCH_SECONDS measured time per run (5),
-#      BENCH_WARMUP (1), BENCH_DIRS ("v2h"; "v2h h2v" for both),
+#      BENCH_WARMUP (1), BENCH_IOTLB_WARMUP (3), BENCH_DIRS ("v2h"; "v2h h2v" for both),
 #      BENCH_MODES (off static-1G static-2M static-4K dynamic-4K),
 #      BENCH_OURS (build/lib/vhost), BENCH_DPDK (/usr/lib/x86_64-linux-gnu),
 #      BENCH_PMD (build/drivers/net/virtio/librte_net_virtio_viommu.so),
 #      BENCH_CSV (doc/bench/viommu.csv), BENCH_PNG (doc/bench/viommu.png),
-#      BENCH_KEEP (set: keep the testpmd logs)
+#      BENCH_KEEP (set: keep the testpmd logs),
+#      BENCH_ENV (VAR=value words put in the vhost testpmd's environment,
+#      e.g. VHOST_IOTLB_MAX_ENTRIES=300000 for a library that reads it)
 # Usage: bench-viommu.sh [--report]; --report redoes the table and the
 # plot from an existing BENCH_CSV without measuring.
 # Output: a table on stdout, one CSV row per run
-#   (round,library,mode,direction,mpps,sent,received,cpu_share)
+#   (round,library,mode,direction,mpps,sent,received,cpu_share,
+#    iotlb_entries,iotlb_miss_rate: our library's per-ring counters from
+#    telemetry, the most entries a ring held at the end and the share of
+#    lookups that missed between the end of the warm-up and the end of the
+#    measurement; "-" for Debian's library, which has no such counters)
 # and a grouped bar chart of the medians (needs gnuplot; skipped without).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +54,7 @@ esac
 rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-5}
 warmup=${BENCH_WARMUP:-1}
+iotlb_warmup=${BENCH_IOTLB_WARMUP:-3}
 dirs=${BENCH_DIRS:-v2h}
 modes=${BENCH_MODES:-off static-1G static-2M static-4K dynamic-4K}
 csv=${BENCH_CSV:-doc/bench/viommu.csv}
@@ -75,6 +87,14 @@ declare -A devargs=(
 	[static-4K]=",iommu=static,iommu_page=4K"
 	[dynamic-4K]=",iommu=dynamic,iommu_page=4K"
 )
+for pg in 4K 2M; do
+	for ws in 1K:1024 16K:16384 256K:262144; do
+		devargs[scatter-$pg-${ws%%:*}]=",iommu=static,iommu_page=$pg,iommu_map=scatter,iotlb_working_set=${ws#*:}"
+	done
+done
+# Frontend mbufs per mode: 16384 fill ~9.5K pages of 4K, more than a
+# working set of 1K windows allows (one per mempool page at least).
+declare -A vu_mbufs=([scatter-4K-1K]=1280)
 for mode in $modes; do
 	[ -n "${devargs[$mode]:-}" ] || { echo "bench: unknown mode $mode" >&2; exit 2; }
 done
@@ -146,15 +166,19 @@ measure() {
 		vhost_mode=txonly virtio_mode=rxonly sender=$vh receiver=$vu
 	fi
 	local app=(-i --nb-cores=1 --total-num-mbufs=16384 --txpkts=64)
+	local vu_app=(-i --nb-cores=1 "--total-num-mbufs=${vu_mbufs[$mode]:-16384}" --txpkts=64)
+	local kv
+	for kv in ${BENCH_ENV:-}; do export "${kv?}"; done
 	# -l 0,1 with --main-lcore 0: the vhost side forwards on CPU 1; the
 	# frontend (main lcore 1) forwards on CPU 0. Main lcores sleep on stdin.
 	tp_start "$vh" "${libdir[$lib]}" -l 0,1 --main-lcore 0 --no-pci -m 256 \
 		--vdev "net_vhost0,iface=$sock,queues=1,iommu-support=1" -- \
 		"${app[@]}" "--forward-mode=$vhost_mode"
+	for kv in ${BENCH_ENV:-}; do unset "${kv%%=*}"; done
 	tp_wait_sock "$vh" "$sock" 20 || { fail_run "vhost testpmd did not start"; return 1; }
 	tp_start "$vu" "" -l 0,1 --main-lcore 1 --no-pci -m 256 --single-file-segments \
 		-d "$pmd" --vdev "net_virtio_viommu0,path=$sock${devargs[$mode]}" -- \
-		"${app[@]}" "--forward-mode=$virtio_mode"
+		"${vu_app[@]}" "--forward-mode=$virtio_mode"
 	# The port is started (after the IOTLB preload) once testpmd prints
 	# its MAC address; the prompt follows.
 	if ! tp_wait_log "$vu" '^Port 0: ' 1 120 || ! tp_wait_log "$vu" 'testpmd> ' 1 20 ||
@@ -167,6 +191,22 @@ measure() {
 		return 1
 	fi
 
+	# IOTLB warm-up session: traffic until every mapping has been used,
+	# then both sides stop (idle lcores let the telemetry thread answer:
+	# with rt-testpmd.sh it gets no CPU while they poll) and their
+	# counters are cleared.
+	local io0=- io1=-
+	if [ "$iotlb_warmup" != 0 ]; then
+		tp_fwd_start "$receiver" || return 1
+		tp_cmd "$sender" start
+		tp_sleep "$iotlb_warmup"
+		tp_stop "$sender" || { fail_run "$sender did not stop"; return 1; }
+		tp_drain "$receiver" "$(tp_fwd_count "$sender" TX)" 10 || true
+		tp_stop "$receiver" || { fail_run "$receiver did not stop"; return 1; }
+		tp_cmd "$receiver" "clear port stats all"
+		tp_cmd "$sender" "clear port stats all"
+	fi
+	[ "$lib" = ours ] && io0=$(iotlb_counters "$vh")
 	tp_fwd_start "$receiver" || return 1
 	tp_cmd "$sender" start
 	tp_sleep "$warmup"
@@ -199,6 +239,14 @@ measure() {
 	done
 	tp_stop "$receiver" || { fail_run "$receiver did not stop"; return 1; }
 	received=$(tp_fwd_count "$receiver" RX)
+	[ "$lib" = ours ] && io1=$(iotlb_counters "$vh")
+	entries=- missrate=-
+	if [ "$io0" != - ] && [ "$io1" != - ]; then
+		read -r entries missrate < <(awk -v a="$io0" -v b="$io1" 'BEGIN {
+			split(a, x, " "); split(b, y, " ")
+			h = y[1] - x[1]; m = y[2] - x[2]
+			printf "%d %s\n", y[3], (h + m > 0 ? sprintf("%.6f", m / (h + m)) : "-") }')
+	fi
 	tp_quit "$vu"
 	tp_quit "$vh"
 	tp_cleanup
@@ -213,6 +261,38 @@ measure() {
 		'BEGIN { printf "%.2f", t / hz / s / 2 }')
 	other=$(awk -v b=$((busy1 - busy0)) -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
 		'BEGIN { o = (b - t) / hz / s / 2; printf "%.2f", o < 0 ? 0 : o }')
+}
+
+# iotlb_counters VH: "hits misses entries" of our library in testpmd VH:
+# hits and misses summed over the rings of device 0, entries the most
+# any ring (or the device) holds; "-" if telemetry did not answer.
+iotlb_counters() {
+	printf '/vhost/vring_stats,0\n' |
+		timeout 30 python3 /usr/bin/dpdk-telemetry.py -f "tp$$$1" 2>/dev/null |
+		python3 -c '
+import json, sys
+h = m = 0
+e = -1
+def walk(o):
+    global h, m, e
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == "iotlb_hits" and isinstance(v, int):
+                h += v
+            elif k == "iotlb_misses" and isinstance(v, int):
+                m += v
+            elif k == "iotlb_entries" and isinstance(v, int):
+                e = max(e, v)
+            else:
+                walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+for line in sys.stdin:
+    line = line.strip()
+    if line.startswith("{"):
+        walk(json.loads(line))
+print("%d %d %d" % (h, m, e) if e >= 0 else "-")' 2>/dev/null || echo -
 }
 
 # disturbed_run: as in bench-loopback.sh, the testpmds should own both
@@ -242,7 +322,9 @@ report() {
 		NR == 1 { next }
 		{ k = $4 "," $3 "," $2; all[k] = all[k] " " $5; n[k]++
 		  if ($8 >= 0.95) { clean[k] = clean[k] " " $5; nc[k]++; ncl++ }
-		  lost[k] += $6 - $7; nrun++ }
+		  lost[k] += $6 - $7; nrun++
+		  if (NF >= 10 && $9 != "-") ent[k] = ent[k] " " $9
+		  if (NF >= 10 && $10 != "-") mr[k] = mr[k] " " $10 }
 		function median(s,    a, m, i, j, t) {
 			m = split(s, a, " ")
 			if (m == 0) return 0
@@ -261,25 +343,29 @@ report() {
 			for (i = 1; i <= nd; i++) {
 				printf "%s, median Mpps over %s runs\n", name[d[i]],
 					useclean ? "the undisturbed" : "all"
-				printf "%-10s %8s %8s %9s %11s %11s %9s %9s %11s\n", "mode",
+				printf "%-15s %8s %8s %9s %11s %11s %9s %9s %11s %9s %10s\n", "mode",
 					"ours", "dpdk", "ours/dpdk", "ours on/off", "dpdk on/off",
-					"lost ours", "lost dpdk", "clean runs"
+					"lost ours", "lost dpdk", "clean runs", "entries", "miss rate"
 				o_off = p_off = 0
 				for (j = 1; j <= nm; j++) {
 					ko = d[i] "," m[j] ",ours"; kp = d[i] "," m[j] ",dpdk"
 					o = median(useclean ? clean[ko] : all[ko])
 					p = median(useclean ? clean[kp] : all[kp])
 					if (m[j] == "off") { o_off = o; p_off = p }
-					printf "%-10s %8.3f %8.3f %9s %11s %11s %9d %9d %5s %-5s\n",
+					printf "%-15s %8.3f %8.3f %9s %11s %11s %9d %9d %5s %-5s %9s %10s\n",
 						m[j], o, p, ratio(o, p), ratio(o, o_off),
 						ratio(p, p_off), lost[ko], lost[kp],
-						(nc[ko] + 0) "/" n[ko], (nc[kp] + 0) "/" n[kp]
+						(nc[ko] + 0) "/" n[ko], (nc[kp] + 0) "/" n[kp],
+						ent[ko] == "" ? "-" : median(ent[ko]),
+						mr[ko] == "" ? "-" : sprintf("%.6f", median(mr[ko]))
 					printf "%s %d %s %s\n", d[i], j - 1, o, p > dat
 				}
 				print ""
 			}
 			print "on/off: mode / iommu=off of the same library. lost: sender TX" \
 				" - receiver RX, summed over the rounds."
+			print "entries, miss rate (ours): medians of the most IOTLB entries a ring" \
+				" held and of misses / lookups after the warm-up (telemetry)."
 			printf "clean runs: cpu_share >= 0.95 (ours/dpdk); %d of %d runs clean.\n",
 				ncl, nrun
 		}' "$csv"
@@ -339,7 +425,7 @@ if [ "$report_only" = 1 ]; then
 	report
 	exit
 fi
-echo "round,library,mode,direction,mpps,sent,received,cpu_share" >"$csv"
+echo "round,library,mode,direction,mpps,sent,received,cpu_share,iotlb_entries,iotlb_miss_rate" >"$csv"
 disturbed=0
 run_total=$(($(wc -w <<<"$modes") * $(wc -w <<<"$dirs") * 2 * rounds))
 echo "bench: $rounds rounds x $(wc -w <<<"$dirs") direction(s) x $(wc -w <<<"$modes") modes" \
@@ -355,15 +441,15 @@ for ((r = 1; r <= rounds; r++)); do
 		for mode in $modes; do
 			for lib in "${order[@]}"; do
 				measure "$lib" "$mode" "$dir" || exit 1
-				echo "$r,$lib,$mode,$dir,$mpps,$sent,$received,$cpu" >>"$csv"
+				echo "$r,$lib,$mode,$dir,$mpps,$sent,$received,$cpu,$entries,$missrate" >>"$csv"
 				note=""
 				if disturbed_run; then
 					disturbed=$((disturbed + 1))
 					note="  <- disturbed"
 				fi
-				printf '  round %d %s %-10s %-4s %9s Mpps  sent %10s  lost %6s  cpu %s other %s%s\n' \
+				printf '  round %d %s %-15s %-4s %9s Mpps  sent %10s  lost %6s  cpu %s other %s  iotlb entries %s miss rate %s%s\n' \
 					"$r" "$dir" "$mode" "$lib" "$mpps" "$sent" $((sent - received)) \
-					"$cpu" "$other" "$note"
+					"$cpu" "$other" "$entries" "$missrate" "$note"
 			done
 		done
 	done
