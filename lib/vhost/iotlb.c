@@ -1,17 +1,77 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
-/* The IOTLB cache: a sorted array of non-overlapping ranges. See
- * iotlb.h for the structure and its guarantees. */
+/* The IOTLB cache: entries indexed by a hash of the aligned blocks that
+ * tile them (lookups), ordered by a treap (range operations), retired
+ * in FIFO order. See iotlb.h for the structure and its guarantees. */
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include <linux/vhost_types.h>
 
-#include <rte_common.h>
-
 #include "iotlb.h"
+
+#define NIL VHOST_IOTLB_NIL
+
+/* Any single range fits in an empty table. */
+_Static_assert(VHOST_IOTLB_RANGE_MAX_SLOTS < VHOST_IOTLB_MIN_SLOTS,
+	       "a range could need more slots than the budget");
+
+/* ---- sizes -------------------------------------------------------------- */
+
+static uint32_t
+max_slots_for(uint32_t max)
+{
+	uint64_t s = 2 * (uint64_t)max;
+
+	return (uint32_t)RTE_MAX(s, (uint64_t)VHOST_IOTLB_MIN_SLOTS);
+}
+
+/* Hash slots: a power of two at least twice the slot budget (load
+ * factor at most 1/2: probe sequences stay short). */
+static uint64_t
+table_slots_for(uint32_t max)
+{
+	return rte_align64pow2(2 * (uint64_t)max_slots_for(max));
+}
+
+size_t
+vhost_iotlb_mem_bytes(uint32_t max)
+{
+	return (size_t)max * (sizeof(struct vhost_iotlb_entry) +
+			      sizeof(struct vhost_iotlb_node)) +
+		table_slots_for(max) * sizeof(struct vhost_iotlb_slot);
+}
+
+static uint64_t
+random_seed(void)
+{
+	uint64_t s;
+	struct timespec ts;
+
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
+		return s;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec;
+}
+
+static void
+reset_state(struct vhost_iotlb *t)
+{
+	t->levels = 0;
+	t->n = 0;
+	t->nslots = 0;
+	memset(t->level_slots, 0, sizeof(t->level_slots));
+	t->root = NIL;
+	t->oldest = t->newest = NIL;
+	t->free_id = NIL;
+	t->fresh_id = 0;
+}
 
 int
 vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max)
@@ -20,11 +80,26 @@ vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max)
 
 	memset(t, 0, sizeof(*t));
 	t->gen = gen + 1;	/* never back to a value seen before */
-	/* One spare slot: splitting an entry adds one before eviction. */
-	t->e = calloc((size_t)max + 1, sizeof(*t->e));
-	if (t->e == NULL)
+	reset_state(t);
+	if (max == 0)
+		return 0;	/* holds nothing */
+	/* calloc: pages are only touched as entries are made. */
+	t->e = aligned_alloc(64, (size_t)max * sizeof(*t->e));
+	t->node = calloc(max, sizeof(*t->node));
+	t->slot = calloc(table_slots_for(max), sizeof(*t->slot));
+	if (t->e == NULL || t->node == NULL || t->slot == NULL) {
+		free(t->e);
+		free(t->node);
+		free(t->slot);
+		t->e = NULL;
+		t->node = NULL;
+		t->slot = NULL;
 		return -ENOMEM;
+	}
+	t->slot_mask = table_slots_for(max) - 1;
 	t->max = max;
+	t->max_slots = max_slots_for(max);
+	t->seed = random_seed();
 	return 0;
 }
 
@@ -34,169 +109,707 @@ vhost_iotlb_fini(struct vhost_iotlb *t)
 	uint64_t gen = t->gen;
 
 	free(t->e);
+	free(t->node);
+	free(t->slot);
 	memset(t, 0, sizeof(*t));
+	reset_state(t);
 	t->gen = gen + 1;
+}
+
+/* ---- the treap (control path only) ------------------------------------- */
+
+static uint32_t
+prio(const struct vhost_iotlb *t, uint32_t id)
+{
+	uint64_t h = (id + 1) * 0x9e3779b97f4a7c15ULL ^ t->seed;
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return (uint32_t)(h >> 32);
+}
+
+/* Split the tree at root into entries below key and the rest. */
+static void
+tree_split(struct vhost_iotlb *t, uint32_t root, uint64_t key, uint32_t *lo,
+	   uint32_t *hi)
+{
+	if (root == NIL) {
+		*lo = *hi = NIL;
+	} else if (t->e[root].iova < key) {
+		tree_split(t, t->node[root].right, key, &t->node[root].right, hi);
+		*lo = root;
+	} else {
+		tree_split(t, t->node[root].left, key, lo, &t->node[root].left);
+		*hi = root;
+	}
+}
+
+/* Join two trees, every entry of lo below every entry of hi. */
+static uint32_t
+tree_join(struct vhost_iotlb *t, uint32_t lo, uint32_t hi)
+{
+	if (lo == NIL)
+		return hi;
+	if (hi == NIL)
+		return lo;
+	if (prio(t, lo) > prio(t, hi)) {
+		t->node[lo].right = tree_join(t, t->node[lo].right, hi);
+		return lo;
+	}
+	t->node[hi].left = tree_join(t, lo, t->node[hi].left);
+	return hi;
+}
+
+static void
+tree_insert(struct vhost_iotlb *t, uint32_t id)
+{
+	uint32_t lo, hi;
+
+	t->node[id].left = t->node[id].right = NIL;
+	tree_split(t, t->root, t->e[id].iova, &lo, &hi);
+	t->root = tree_join(t, tree_join(t, lo, id), hi);
+}
+
+static uint32_t
+tree_erase(struct vhost_iotlb *t, uint32_t root, uint64_t key)
+{
+	struct vhost_iotlb_node *nd;
+
+	if (root == NIL)
+		return NIL;
+	nd = &t->node[root];
+	if (key < t->e[root].iova)
+		nd->left = tree_erase(t, nd->left, key);
+	else if (key > t->e[root].iova)
+		nd->right = tree_erase(t, nd->right, key);
+	else
+		return tree_join(t, nd->left, nd->right);
+	return root;
+}
+
+/* First entry (in IOVA order) ending at or after iova, or NIL. Entries
+ * do not overlap, so ends are in the same order as starts. */
+static uint32_t
+first_ending_after(const struct vhost_iotlb *t, uint64_t iova)
+{
+	uint32_t cur = t->root, best = NIL;
+
+	while (cur != NIL) {
+		if (t->e[cur].last >= iova) {
+			best = cur;
+			cur = t->node[cur].left;
+		} else {
+			cur = t->node[cur].right;
+		}
+	}
+	return best;
+}
+
+/* ---- retirement order ----------------------------------------------------- */
+
+static void
+fifo_unlink(struct vhost_iotlb *t, uint32_t id)
+{
+	struct vhost_iotlb_node *nd = &t->node[id];
+
+	if (nd->older != NIL)
+		t->node[nd->older].newer = nd->newer;
+	else
+		t->oldest = nd->newer;
+	if (nd->newer != NIL)
+		t->node[nd->newer].older = nd->older;
+	else
+		t->newest = nd->older;
+}
+
+/* Put id right after prev in age (prev NIL: as the newest). */
+static void
+fifo_insert_after(struct vhost_iotlb *t, uint32_t id, uint32_t prev)
+{
+	struct vhost_iotlb_node *nd = &t->node[id];
+
+	if (prev == NIL)
+		prev = t->newest;
+	nd->older = prev;
+	nd->newer = prev == NIL ? t->oldest : t->node[prev].newer;
+	if (nd->older != NIL)
+		t->node[nd->older].newer = id;
+	else
+		t->oldest = id;
+	if (nd->newer != NIL)
+		t->node[nd->newer].older = id;
+	else
+		t->newest = id;
+}
+
+/* ---- the lookup index ------------------------------------------------------ */
+
+static void
+level_count(struct vhost_iotlb *t, unsigned int level, int delta)
+{
+	t->level_slots[level] += delta;
+	if (t->level_slots[level] != 0)
+		t->levels |= 1u << level;
+	else
+		t->levels &= ~(1u << level);
+}
+
+static void
+slot_add(struct vhost_iotlb *t, unsigned int level, uint64_t key, uint32_t id)
+{
+	uint64_t h = vhost_iotlb_hash(t, key);
+
+	while (t->slot[h].key != 0)
+		h = (h + 1) & t->slot_mask;
+	t->slot[h].key = key;
+	t->slot[h].id = id;
+	t->nslots++;
+	t->node[id].nslots++;
+	level_count(t, level, 1);
+}
+
+static unsigned int
+key_level(uint64_t key)
+{
+	return (unsigned int)(key >> 58) - 1;
+}
+
+/* Remove slot i, moving later slots of its probe run back into the hole
+ * (no tombstones: runs stay as short as the load factor makes them). */
+static void
+slot_remove_at(struct vhost_iotlb *t, uint64_t i)
+{
+	uint64_t j = i;
+
+	t->nslots--;
+	t->node[t->slot[i].id].nslots--;
+	level_count(t, key_level(t->slot[i].key), -1);
+	for (;;) {
+		uint64_t home;
+
+		j = (j + 1) & t->slot_mask;
+		if (t->slot[j].key == 0)
+			break;
+		home = vhost_iotlb_hash(t, t->slot[j].key);
+		/* Slot j may move to i unless its home is cyclically in (i, j]. */
+		if (((j - home) & t->slot_mask) >= ((j - i) & t->slot_mask)) {
+			t->slot[i] = t->slot[j];
+			i = j;
+		}
+	}
+	t->slot[i].key = 0;
+}
+
+static void
+slot_del(struct vhost_iotlb *t, uint64_t key, uint32_t id)
+{
+	for (uint64_t h = vhost_iotlb_hash(t, key); t->slot[h].key != 0;
+	     h = (h + 1) & t->slot_mask) {
+		if (t->slot[h].key == key && t->slot[h].id == id) {
+			slot_remove_at(t, h);
+			return;
+		}
+	}
+}
+
+/* The aligned blocks tiling [cur, last]: the largest block size that
+ * starts at cur and fits, or the 4 KiB page holding cur. */
+struct blocks {
+	uint64_t cur, last;
+	bool done;
+};
+
+static bool
+blocks_next(struct blocks *b, unsigned int *level, uint64_t *key)
+{
+	unsigned int l = VHOST_IOTLB_LEVELS - 1;
+	uint64_t end;
+
+	if (b->done)
+		return false;
+	for (; l > 0; l--) {
+		uint64_t m = (1ULL << VHOST_IOTLB_LEVEL_SHIFT(l)) - 1;
+
+		if ((b->cur & m) == 0 && b->last - b->cur >= m)
+			break;
+	}
+	end = b->cur | ((1ULL << VHOST_IOTLB_LEVEL_SHIFT(l)) - 1);
+	*level = l;
+	*key = vhost_iotlb_key(l, b->cur);
+	if (end >= b->last)
+		b->done = true;
+	else
+		b->cur = end + 1;
+	return true;
+}
+
+uint32_t
+vhost_iotlb_range_blocks(uint64_t iova, uint64_t last, uint32_t limit)
+{
+	struct blocks b = { iova, last, false };
+	unsigned int l;
+	uint64_t key;
+	uint32_t n = 0;
+
+	while (n <= limit && blocks_next(&b, &l, &key))
+		n++;
+	return n;
+}
+
+static void entry_remove(struct vhost_iotlb *t, uint32_t id);
+
+static void
+evict(struct vhost_iotlb *t, uint32_t id)
+{
+	entry_remove(t, id);
+	t->evictions++;
+}
+
+/* A partial page is shared with other sub-page entries: keep their
+ * number bounded, lookups in the page walk them all. */
+static void
+limit_page_sharing(struct vhost_iotlb *t, uint64_t key)
+{
+	uint32_t found = 0, first = NIL;
+
+	for (uint64_t h = vhost_iotlb_hash(t, key); t->slot[h].key != 0;
+	     h = (h + 1) & t->slot_mask) {
+		if (t->slot[h].key == key) {
+			if (first == NIL)
+				first = t->slot[h].id;
+			found++;
+		}
+	}
+	if (found >= VHOST_IOTLB_MAX_PER_PAGE) {
+		evict(t, first);
+		t->page_evictions++;
+	}
+}
+
+/* Add the blocks of entry id to the index, retiring the oldest entries
+ * while the slot budget is short. Returns 0, or -1 (nothing added) if
+ * id cannot fit even alone. */
+static int
+index_entry(struct vhost_iotlb *t, uint32_t id)
+{
+	const struct vhost_iotlb_entry *e = &t->e[id];
+	struct blocks b = { e->iova, e->last, false };
+	uint32_t need = vhost_iotlb_range_blocks(e->iova, e->last, t->max_slots);
+	unsigned int l;
+	uint64_t key;
+
+	while (t->nslots + need > t->max_slots) {
+		uint32_t victim = t->oldest == id ? t->node[id].newer : t->oldest;
+
+		if (victim == NIL)
+			return -1;
+		evict(t, victim);
+	}
+	while (blocks_next(&b, &l, &key)) {
+		if (l == 0)
+			limit_page_sharing(t, key);
+		slot_add(t, l, key, id);
+	}
+	return 0;
+}
+
+static void
+unindex_entry(struct vhost_iotlb *t, uint32_t id)
+{
+	const struct vhost_iotlb_entry *e = &t->e[id];
+	struct blocks b = { e->iova, e->last, false };
+	unsigned int l;
+	uint64_t key;
+
+	while (t->node[id].nslots != 0 && blocks_next(&b, &l, &key))
+		slot_del(t, key, id);
+}
+
+/* ---- entries ---------------------------------------------------------------- */
+
+static void
+entry_remove(struct vhost_iotlb *t, uint32_t id)
+{
+	unindex_entry(t, id);
+	t->root = tree_erase(t, t->root, t->e[id].iova);
+	fifo_unlink(t, id);
+	t->node[id].right = t->free_id;
+	t->free_id = id;
+	t->n--;
+}
+
+/* A new entry, placed after age_prev in retirement order (NIL: newest).
+ * Returns its id, or NIL if it cannot be held. */
+static uint32_t
+entry_new(struct vhost_iotlb *t, const struct vhost_iotlb_entry *ne,
+	  uint32_t age_prev)
+{
+	uint32_t id;
+
+	if (t->n >= t->max) {
+		if (t->oldest == age_prev)
+			age_prev = NIL;	/* it goes; take the newest place */
+		evict(t, t->oldest);
+	}
+	if (t->free_id != NIL) {
+		id = t->free_id;
+		t->free_id = t->node[id].right;
+	} else {
+		id = t->fresh_id++;
+	}
+	t->e[id] = *ne;
+	t->node[id].nslots = 0;
+	tree_insert(t, id);
+	fifo_insert_after(t, id, age_prev);
+	t->n++;
+	if (index_entry(t, id) < 0) {
+		evict(t, id);
+		return NIL;
+	}
+	return id;
+}
+
+/* Change the range of entry id (its neighbours in the tree do not move
+ * past it): re-index it. The entry may be retired if it cannot fit. */
+static void
+entry_reshape(struct vhost_iotlb *t, uint32_t id, uint64_t iova, uint64_t last)
+{
+	struct vhost_iotlb_entry *e = &t->e[id];
+	uint64_t shift = iova - e->iova;	/* modulo 2^64 */
+
+	unindex_entry(t, id);
+	e->uaddr += shift;
+	e->hva += shift;
+	e->gpa += shift;
+	e->iova = iova;
+	e->last = last;
+	if (index_entry(t, id) < 0)
+		evict(t, id);
 }
 
 void
 vhost_iotlb_flush(struct vhost_iotlb *t)
 {
-	t->n = 0;
-	t->hint = 0;
 	t->gen++;
-}
-
-static void
-remove_at(struct vhost_iotlb *t, uint32_t i)
-{
-	memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof(*t->e));
-	t->n--;
-}
-
-static void
-insert_at(struct vhost_iotlb *t, uint32_t i, const struct vhost_iotlb_entry *e)
-{
-	memmove(&t->e[i + 1], &t->e[i], (t->n - i) * sizeof(*t->e));
-	t->e[i] = *e;
-	t->n++;
-}
-
-/* Drop the entry inserted longest ago; returns its index. */
-static uint32_t
-evict_oldest(struct vhost_iotlb *t)
-{
-	uint32_t oldest = 0;
-
-	for (uint32_t i = 1; i < t->n; i++)
-		if (t->e[i].seq < t->e[oldest].seq)
-			oldest = i;
-	remove_at(t, oldest);
-	t->evictions++;
-	return oldest;
-}
-
-/* First index whose range ends at or after iova. */
-static uint32_t
-first_ending_after(const struct vhost_iotlb *t, uint64_t iova)
-{
-	uint32_t lo = 0, hi = t->n;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (t->e[mid].last < iova)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (t->slot == NULL)
+		return;
+	/* Few slots in a large table: remove them one by one rather than
+	 * clear the whole table. */
+	if ((uint64_t)t->nslots * 16 < t->slot_mask + 1) {
+		while (t->oldest != NIL)
+			entry_remove(t, t->oldest);
+	} else {
+		memset(t->slot, 0, (t->slot_mask + 1) * sizeof(*t->slot));
 	}
-	return lo;
+	reset_state(t);
 }
 
 uint32_t
 vhost_iotlb_invalidate(struct vhost_iotlb *t, uint64_t iova, uint64_t size)
 {
 	uint64_t last;
-	uint32_t i, changed = 0;
+	uint32_t id, changed = 0;
 
-	if (size == 0)
-		return 0;
 	t->gen++;
+	if (size == 0 || t->e == NULL)
+		return 0;
 	last = iova + (size - 1);
 	if (last < iova)
 		last = UINT64_MAX;	/* "to the end of the space" */
 
-	i = first_ending_after(t, iova);
-	while (i < t->n && t->e[i].iova <= last) {
-		struct vhost_iotlb_entry *e = &t->e[i];
+	while ((id = first_ending_after(t, iova)) != NIL && t->e[id].iova <= last) {
+		struct vhost_iotlb_entry e = t->e[id];
 
 		changed++;
-		if (e->iova >= iova && e->last <= last) {
-			remove_at(t, i);
-		} else if (e->iova < iova && e->last > last) {
-			/* A hole in the middle: keep both ends. */
-			struct vhost_iotlb_entry right = *e;
+		if (e.iova >= iova && e.last <= last) {
+			entry_remove(t, id);
+		} else if (e.iova < iova && e.last > last) {
+			/* A hole in the middle: keep both ends, the same age. */
+			struct vhost_iotlb_entry right = e;
+			uint64_t off = last + 1 - e.iova;
 
-			right.uaddr += last + 1 - e->iova;
 			right.iova = last + 1;
-			e->last = iova - 1;
-			insert_at(t, i + 1, &right);
-			if (t->n > t->max)
-				evict_oldest(t);
+			right.uaddr += off;
+			right.hva += off;
+			right.gpa += off;
+			entry_reshape(t, id, e.iova, iova - 1);
+			entry_new(t, &right, id);
 			break;
-		} else if (e->iova < iova) {
-			e->last = iova - 1;
-			i++;
+		} else if (e.iova < iova) {
+			entry_reshape(t, id, e.iova, iova - 1);
 		} else {
-			e->uaddr += last + 1 - e->iova;
-			e->iova = last + 1;
-			i++;
+			entry_reshape(t, id, last + 1, e.last);
+			break;
 		}
 	}
-	t->hint = 0;
 	return changed;
 }
 
-/* Can [iova...] -> uaddr with perm extend left? Both address ranges
- * must continue exactly, without wrapping past 2^64. */
+/* Does [iova...] -> (uaddr, hva, gpa) with perm continue left? Every
+ * address range must continue exactly, without wrapping past 2^64. */
 static bool
 contiguous(const struct vhost_iotlb_entry *left, uint64_t iova, uint64_t uaddr,
-	   uint8_t perm)
+	   uint64_t hva, uint64_t gpa, uint8_t perm)
 {
-	uint64_t uend = left->uaddr + (left->last - left->iova);
+	uint64_t len = left->last - left->iova;	/* minus one */
 
 	return left->perm == perm && left->last != UINT64_MAX &&
-		left->last + 1 == iova && uend != UINT64_MAX && uend + 1 == uaddr;
+		left->last + 1 == iova &&
+		left->uaddr + len != UINT64_MAX && left->uaddr + len + 1 == uaddr &&
+		left->hva + len + 1 == hva && left->gpa + len + 1 == gpa;
+}
+
+static uint32_t
+find_id(const struct vhost_iotlb *t, uint64_t iova)
+{
+	const struct vhost_iotlb_entry *e = vhost_iotlb_find(t, iova);
+
+	return e == NULL ? NIL : (uint32_t)(e - t->e);
+}
+
+/* Entry id was mapped again (in part): it is the newest now. */
+static void
+touch(struct vhost_iotlb *t, uint32_t id)
+{
+	fifo_unlink(t, id);
+	fifo_insert_after(t, id, NIL);
 }
 
 int
-vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
-		   uint64_t uaddr, uint8_t perm)
+vhost_iotlb_map(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
+		uint64_t uaddr, uint64_t hva, uint64_t gpa, uint8_t perm)
 {
 	struct vhost_iotlb_entry ne;
 	uint64_t last;
-	uint32_t pos;
+	uint32_t left = NIL, right = NIL;
 
 	if (size == 0 || perm == 0 || (perm & ~VHOST_ACCESS_RW) != 0)
 		return -EINVAL;
 	last = iova + (size - 1);
 	if (last < iova || uaddr + (size - 1) < uaddr)
 		return -EINVAL;
+	if (t->slot == NULL)
+		return 0;	/* no room at all */
 
 	vhost_iotlb_invalidate(t, iova, size);	/* moves gen too */
-	pos = first_ending_after(t, iova);
 	ne = (struct vhost_iotlb_entry){ .iova = iova, .last = last,
-		.uaddr = uaddr, .perm = perm, .seq = t->next_seq++,
+		.uaddr = uaddr, .hva = hva, .gpa = gpa, .perm = perm,
 		.stamp = t->clock };
 
-	/* Extend the left neighbour, then absorb the right one. */
-	if (pos > 0 && contiguous(&t->e[pos - 1], iova, uaddr, perm)) {
-		struct vhost_iotlb_entry *left = &t->e[pos - 1];
+	if (iova != 0) {
+		left = find_id(t, iova - 1);
+		if (left != NIL && !contiguous(&t->e[left], iova, uaddr, hva, gpa, perm))
+			left = NIL;
+	}
+	if (last != UINT64_MAX) {
+		right = find_id(t, last + 1);
+		if (right != NIL && !contiguous(&ne, t->e[right].iova, t->e[right].uaddr,
+						t->e[right].hva, t->e[right].gpa,
+						t->e[right].perm))
+			right = NIL;
+	}
+	/* Merge only while the result stays cheap to index: all three if
+	 * that fits, else the pair that fits. Two neighbours left apart
+	 * thus always need more than VHOST_IOTLB_MERGE_SLOTS together. */
+	if (left != NIL && right != NIL &&
+	    vhost_iotlb_range_blocks(t->e[left].iova, t->e[right].last,
+				     VHOST_IOTLB_MERGE_SLOTS) > VHOST_IOTLB_MERGE_SLOTS) {
+		if (vhost_iotlb_range_blocks(t->e[left].iova, last,
+					     VHOST_IOTLB_MERGE_SLOTS) <= VHOST_IOTLB_MERGE_SLOTS)
+			right = NIL;
+		else
+			left = NIL;
+	}
+	if (left != NIL && right == NIL &&
+	    vhost_iotlb_range_blocks(t->e[left].iova, last,
+				     VHOST_IOTLB_MERGE_SLOTS) > VHOST_IOTLB_MERGE_SLOTS)
+		left = NIL;
+	if (left == NIL && right != NIL &&
+	    vhost_iotlb_range_blocks(iova, t->e[right].last,
+				     VHOST_IOTLB_MERGE_SLOTS) > VHOST_IOTLB_MERGE_SLOTS)
+		right = NIL;
 
-		left->last = last;
-		left->seq = ne.seq;
-		left->stamp = RTE_MIN(left->stamp, ne.stamp);
-		if (pos < t->n && contiguous(left, t->e[pos].iova,
-					     t->e[pos].uaddr, t->e[pos].perm)) {
-			left->last = t->e[pos].last;
-			left->stamp = RTE_MIN(left->stamp, t->e[pos].stamp);
-			remove_at(t, pos);
+	if (left != NIL) {
+		struct vhost_iotlb_entry *l = &t->e[left];
+		uint64_t new_last = last;
+
+		l->stamp = RTE_MIN(l->stamp, ne.stamp);
+		if (right != NIL) {
+			new_last = t->e[right].last;
+			l->stamp = RTE_MIN(l->stamp, t->e[right].stamp);
+			entry_remove(t, right);
 		}
+		touch(t, left);
+		entry_reshape(t, left, l->iova, new_last);
 		return 0;
 	}
-	if (pos < t->n && contiguous(&ne, t->e[pos].iova, t->e[pos].uaddr,
-				     t->e[pos].perm)) {
-		t->e[pos].iova = iova;
-		t->e[pos].uaddr = uaddr;
-		t->e[pos].seq = ne.seq;
-		t->e[pos].stamp = RTE_MIN(t->e[pos].stamp, ne.stamp);
+	if (right != NIL) {
+		struct vhost_iotlb_entry *r = &t->e[right];
+
+		r->stamp = RTE_MIN(r->stamp, ne.stamp);
+		touch(t, right);
+		entry_reshape(t, right, iova, r->last);
 		return 0;
 	}
-	if (t->n >= t->max && t->max > 0) {
-		if (evict_oldest(t) < pos)
-			pos--;
-	}
-	if (t->max == 0)
+	entry_new(t, &ne, NIL);
+	return 0;
+}
+
+uint32_t
+vhost_iotlb_reresolve(struct vhost_iotlb *t, vhost_iotlb_resolve_t resolve,
+		      void *arg)
+{
+	uint32_t id, dropped = 0;
+
+	t->gen++;
+	if (t->e == NULL)
 		return 0;
-	insert_at(t, pos, &ne);
+	for (id = t->oldest; id != NIL;) {
+		struct vhost_iotlb_entry *e = &t->e[id];
+		uint32_t next = t->node[id].newer;
+		uint64_t hva, gpa;
+
+		/* An entry of the whole space is in no memory table. */
+		if (e->last - e->iova != UINT64_MAX &&
+		    resolve(arg, e->uaddr, e->last - e->iova + 1, &hva, &gpa)) {
+			e->hva = hva;
+			e->gpa = gpa;
+		} else {
+			entry_remove(t, id);
+			dropped++;
+		}
+		id = next;
+	}
+	return dropped;
+}
+
+uint32_t
+vhost_iotlb_snapshot(const struct vhost_iotlb *t, struct vhost_iotlb_entry *out,
+		     uint32_t max)
+{
+	uint32_t n = 0;
+
+	if (t->e == NULL)
+		return 0;
+	for (uint32_t id = first_ending_after(t, 0); id != NIL;) {
+		if (n < max)
+			out[n] = t->e[id];
+		n++;
+		if (t->e[id].last == UINT64_MAX)
+			break;
+		id = first_ending_after(t, t->e[id].last + 1);
+	}
+	return n;
+}
+
+/* ---- self-check (tests) ------------------------------------------------------ */
+
+#define CHECK(cond, ...) do { \
+	if (!(cond)) { \
+		snprintf(why, whylen, __VA_ARGS__); \
+		free(seen); \
+		return -1; \
+	} \
+} while (0)
+
+/* In-order walk without recursion limits: the tree depth is O(log n)
+ * with high probability, but a test must not trust that. */
+static int
+check_tree(const struct vhost_iotlb *t, uint32_t root, uint32_t *count,
+	   const struct vhost_iotlb_entry **prev, uint32_t depth)
+{
+	if (root == NIL)
+		return 0;
+	if (depth > 4096 || root >= t->max)
+		return -1;
+	if (t->node[root].left != NIL && prio(t, t->node[root].left) > prio(t, root))
+		return -1;
+	if (t->node[root].right != NIL && prio(t, t->node[root].right) > prio(t, root))
+		return -1;
+	if (check_tree(t, t->node[root].left, count, prev, depth + 1) < 0)
+		return -1;
+	if (*prev != NULL && (*prev)->last >= t->e[root].iova)
+		return -1;
+	if (t->e[root].last < t->e[root].iova)
+		return -1;
+	*prev = &t->e[root];
+	(*count)++;
+	return check_tree(t, t->node[root].right, count, prev, depth + 1);
+}
+
+int
+vhost_iotlb_check(const struct vhost_iotlb *t, char *why, size_t whylen)
+{
+	const struct vhost_iotlb_entry *prev = NULL;
+	uint32_t count = 0, fifo = 0, slots = 0;
+	uint32_t per_level[VHOST_IOTLB_LEVELS] = { 0 };
+	uint8_t *seen = NULL;
+
+	if (t->slot == NULL)
+		return t->n == 0 ? 0 : -1;
+	seen = calloc(t->max, 1);
+	CHECK(seen != NULL, "out of memory");
+	CHECK(t->n <= t->max, "%u entries > max %u", t->n, t->max);
+	CHECK(t->nslots <= t->max_slots, "%u slots > budget %u", t->nslots, t->max_slots);
+	CHECK(check_tree(t, t->root, &count, &prev, 0) == 0,
+	      "tree out of order, overlapping or not a heap");
+	CHECK(count == t->n, "tree holds %u entries, n is %u", count, t->n);
+	for (uint32_t id = t->oldest, older = NIL; id != NIL; id = t->node[id].newer) {
+		CHECK(id < t->max && !seen[id] && fifo < t->n,
+		      "retirement list broken at id %u", id);
+		CHECK(t->node[id].older == older, "retirement list links of id %u", id);
+		seen[id] = 1;
+		older = id;
+		fifo++;
+	}
+	CHECK(fifo == t->n, "retirement list holds %u entries, n is %u", fifo, t->n);
+	for (uint64_t h = 0; h <= t->slot_mask; h++) {
+		const struct vhost_iotlb_slot *s = &t->slot[h];
+		const struct vhost_iotlb_entry *e;
+		unsigned int l;
+		uint64_t bstart, bend;
+
+		if (s->key == 0)
+			continue;
+		l = key_level(s->key);
+		CHECK(l < VHOST_IOTLB_LEVELS && s->id < t->max && seen[s->id],
+		      "slot %" PRIu64 " points at no entry", h);
+		e = &t->e[s->id];
+		bstart = (s->key & ((1ULL << 58) - 1)) << VHOST_IOTLB_LEVEL_SHIFT(l);
+		bend = bstart + ((1ULL << VHOST_IOTLB_LEVEL_SHIFT(l)) - 1);
+		CHECK(bend >= e->iova && bstart <= e->last,
+		      "slot %" PRIu64 " outside its entry", h);
+		CHECK(l == 0 || (bstart >= e->iova && bend <= e->last),
+		      "slot %" PRIu64 ": block larger than its entry", h);
+		per_level[l]++;
+		slots++;
+	}
+	CHECK(slots == t->nslots, "%u slots in the table, count says %u", slots, t->nslots);
+	for (unsigned int l = 0; l < VHOST_IOTLB_LEVELS; l++) {
+		CHECK(per_level[l] == t->level_slots[l], "level %u: %u slots, count says %u",
+		      l, per_level[l], t->level_slots[l]);
+		CHECK(((t->levels >> l) & 1) == (per_level[l] != 0), "level mask 0x%x", t->levels);
+	}
+	/* Every entry is found through each block that tiles it. */
+	for (uint32_t id = t->oldest; id != NIL; id = t->node[id].newer) {
+		const struct vhost_iotlb_entry *e = &t->e[id];
+		struct blocks b = { e->iova, e->last, false };
+		uint32_t nb = 0;
+		unsigned int l;
+		uint64_t key;
+
+		while (blocks_next(&b, &l, &key)) {
+			uint64_t probe = RTE_MAX(e->iova, b.done ? e->last :
+				(b.cur - 1) & ~((1ULL << VHOST_IOTLB_LEVEL_SHIFT(l)) - 1));
+
+			nb++;
+			CHECK(vhost_iotlb_find(t, probe) == e,
+			      "entry [0x%" PRIx64 ", 0x%" PRIx64 "] not found at 0x%" PRIx64,
+			      e->iova, e->last, probe);
+		}
+		CHECK(nb == t->node[id].nslots, "entry [0x%" PRIx64 ", 0x%" PRIx64
+		      "]: %u blocks, %u slots", e->iova, e->last, nb, t->node[id].nslots);
+	}
+	free(seen);
 	return 0;
 }

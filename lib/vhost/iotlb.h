@@ -3,43 +3,102 @@
 #define VHOST_IOTLB_H
 
 /* A device IOTLB cache: IOVA ranges mapped to frontend user addresses
- * (uaddr) with a permission, as the frontend's vIOMMU sends them.
+ * (uaddr) with a permission, as the frontend's vIOMMU sends them, with
+ * our address (hva) and the guest physical address (gpa) of each range
+ * worked out once, when it is mapped.
  *
- * Entries are kept sorted by IOVA, never overlapping, in an array:
- * lookups are a binary search (O(log n)), preceded by a check of the
- * entry hit last, which makes the common case (consecutive buffers in
- * one mapping) O(1). Ranges are inclusive [iova, last], so a mapping
- * that ends at the top of the 64-bit space needs no size that would
- * overflow. An update whose neighbour is contiguous in both IOVA and
- * uaddr with the same permission is merged into it; an invalidation of
- * part of an entry splits it. The number of entries is bounded; when
- * full, the entry inserted longest ago is evicted (it is only a cache:
- * an evicted mapping costs one miss later).
+ * Lookups cost the same with one entry or millions, whatever the order
+ * of the IOVAs: each entry is indexed in a hash table under the aligned
+ * blocks that tile its range (block sizes 4 KiB, 2 MiB, 1 GiB, 512 GiB,
+ * 2^48 and 2^57 bytes, the largest that fit; the first and last 4 KiB
+ * block may be partial). A lookup probes, for each block size in use,
+ * the block containing the IOVA: one hash probe per size, no search.
+ * An ordered tree (a treap on the IOVA) serves only the control path:
+ * invalidations of ranges and the neighbours of an update.
  *
- * Not thread-safe: the caller serialises writers against readers (the
- * virtqueue's iotlb_lock). */
+ * Ranges are inclusive [iova, last], so a mapping that ends at the top
+ * of the 64-bit space needs no size that would overflow. An update
+ * whose neighbour continues it in IOVA, uaddr, hva and gpa with the same
+ * permission is merged into it, as long as the merged range needs at
+ * most VHOST_IOTLB_MERGE_SLOTS blocks; an invalidation of part of an
+ * entry trims it or splits it in two. Entries are retired oldest-mapped
+ * first (a FIFO list, no scan) when the table holds max entries or its
+ * blocks would exceed the slot budget: it is a cache, an evicted
+ * mapping costs one miss later, never a wrong translation.
+ *
+ * Memory: fixed at init, max entries of sizeof(struct vhost_iotlb_entry)
+ * + sizeof(struct vhost_iotlb_node) bytes, and a hash table of at most
+ * twice the slot budget (2 * max, at least VHOST_IOTLB_MIN_SLOTS) of
+ * sizeof(struct vhost_iotlb_slot) bytes: vhost_iotlb_mem_bytes().
+ *
+ * Not thread-safe: the caller serialises writers against readers. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_common.h>
 
+/* Block sizes of the lookup index: 2^12, 2^21, ..., 2^57. */
+#define VHOST_IOTLB_LEVELS 6
+#define VHOST_IOTLB_LEVEL_SHIFT(l) (12u + 9u * (l))
+
+/* Most blocks one range may need, whatever it is: 511 per size on
+ * each side of its largest blocks, 127 of 2^57, two partial pages. */
+#define VHOST_IOTLB_RANGE_MAX_SLOTS (2 * 511 * 5 + 127 + 2)
+/* Slot budget floor: any single range can always be held. */
+#define VHOST_IOTLB_MIN_SLOTS 8192
+/* An update merges into a neighbour only if the result needs at most
+ * this many blocks: re-indexing a merged entry stays cheap. */
+#define VHOST_IOTLB_MERGE_SLOTS 64
+/* Entries sharing one 4 KiB page (sub-page mappings): more would make
+ * a lookup in that page walk them, so the oldest found is evicted. */
+#define VHOST_IOTLB_MAX_PER_PAGE 8
+
+#define VHOST_IOTLB_NIL UINT32_MAX
+
+/* What lookups read: one cache line. */
 struct vhost_iotlb_entry {
 	uint64_t iova;
 	uint64_t last;		/* inclusive */
-	uint64_t uaddr;
-	uint64_t seq;		/* insertion order, for eviction */
+	uint64_t hva;		/* ours, at iova */
+	uint64_t gpa;		/* guest physical, at iova */
+	uint64_t uaddr;		/* the frontend's, at iova */
 	uint64_t stamp;		/* t->clock when (the oldest part was) mapped */
 	uint8_t perm;		/* VHOST_ACCESS_RO / WO / RW */
+} __rte_aligned(64);
+
+/* What only the control path reads. */
+struct vhost_iotlb_node {
+	uint32_t left, right;	/* treap by iova; right chains free ids */
+	uint32_t older, newer;	/* retirement order */
+	uint32_t nslots;	/* index slots pointing here */
+};
+
+struct vhost_iotlb_slot {
+	uint64_t key;		/* 0: empty; else block size and number */
+	uint32_t id;		/* entry */
+	uint32_t pad;
 };
 
 struct vhost_iotlb {
-	struct vhost_iotlb_entry *e;
-	uint32_t n;
+	struct vhost_iotlb_entry *e;	/* max, indexed by id */
+	struct vhost_iotlb_node *node;	/* max */
+	struct vhost_iotlb_slot *slot;	/* slot_mask + 1 */
+	uint64_t slot_mask;
+	uint64_t seed;		/* hash and treap priorities */
+	uint32_t levels;	/* bit l: some slot has block size l */
+	uint32_t n;		/* entries */
 	uint32_t max;
-	uint32_t hint;		/* index of the last hit */
-	uint64_t next_seq;
+	uint32_t nslots, max_slots;
+	uint32_t level_slots[VHOST_IOTLB_LEVELS];
+	uint32_t root;		/* treap */
+	uint32_t oldest, newest;
+	uint32_t free_id;	/* released ids, through node.right */
+	uint32_t fresh_id;	/* ids below were handed out at least once */
 	uint64_t evictions;
+	uint64_t page_evictions;	/* of those: a page held too many */
 	/* Optional entry lifetime (see VHOST_IOTLB_MAX_AGE_US): updates
 	 * stamp entries with clock; lookups treat entries stamped before
 	 * expire_before as missing. Both stay 0 when lifetimes are off. */
@@ -51,15 +110,28 @@ struct vhost_iotlb {
 	uint64_t gen;
 };
 
-/* Allocate room for max entries. Returns 0 or -ENOMEM. */
+/* Allocate room for max entries (0: a table that keeps nothing).
+ * Returns 0 or -ENOMEM. */
 int vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max);
 void vhost_iotlb_fini(struct vhost_iotlb *t);
 
-/* Map [iova, iova + size) to uaddr with perm, replacing whatever was
- * mapped there. Returns 0, or -EINVAL for a zero size, an invalid perm,
- * or a range that wraps around the address space. */
-int vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
-		       uint64_t uaddr, uint8_t perm);
+/* Bytes allocated for a table of max entries. */
+size_t vhost_iotlb_mem_bytes(uint32_t max);
+
+/* Map [iova, iova + size) to uaddr (our address hva, guest physical
+ * gpa, all at iova) with perm, replacing whatever was mapped there.
+ * Returns 0, or -EINVAL for a zero size, an invalid perm, or a range
+ * that wraps around the address space. */
+int vhost_iotlb_map(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
+		    uint64_t uaddr, uint64_t hva, uint64_t gpa, uint8_t perm);
+
+/* The same without a memory table (tests): hva and gpa equal uaddr. */
+static inline int
+vhost_iotlb_update(struct vhost_iotlb *t, uint64_t iova, uint64_t size,
+		   uint64_t uaddr, uint8_t perm)
+{
+	return vhost_iotlb_map(t, iova, size, uaddr, uaddr, uaddr, perm);
+}
 
 /* Unmap [iova, iova + size); a size reaching past the top of the
  * address space means "to the end". Returns the number of entries
@@ -70,6 +142,29 @@ uint32_t vhost_iotlb_invalidate(struct vhost_iotlb *t, uint64_t iova,
 /* Remove everything. */
 void vhost_iotlb_flush(struct vhost_iotlb *t);
 
+/* Work out hva and gpa again for every entry from its uaddr (the
+ * memory table changed): resolve() returns false if [uaddr, uaddr +
+ * len) is not one contiguous piece of memory, and the entry is dropped.
+ * Returns the number dropped. */
+typedef bool (*vhost_iotlb_resolve_t)(void *arg, uint64_t uaddr, uint64_t len,
+				      uint64_t *hva, uint64_t *gpa);
+uint32_t vhost_iotlb_reresolve(struct vhost_iotlb *t,
+			       vhost_iotlb_resolve_t resolve, void *arg);
+
+/* Index blocks [iova, last] needs, counting no further than limit + 1. */
+uint32_t vhost_iotlb_range_blocks(uint64_t iova, uint64_t last, uint32_t limit);
+
+/* Entries in IOVA order, for tests and diagnostics: copies at most max
+ * into out and returns how many there are. */
+uint32_t vhost_iotlb_snapshot(const struct vhost_iotlb *t,
+			      struct vhost_iotlb_entry *out, uint32_t max);
+
+/* Check every internal invariant (tree order, retirement list, slot
+ * counts, each slot's block inside its entry, each entry reachable
+ * from every block it covers...). Returns 0 or -1 with a reason in why.
+ * O(n + slots): for tests. */
+int vhost_iotlb_check(const struct vhost_iotlb *t, char *why, size_t whylen);
+
 /* Result of a lookup. */
 enum vhost_iotlb_result {
 	VHOST_IOTLB_LOOKUP_HIT,
@@ -77,60 +172,96 @@ enum vhost_iotlb_result {
 	VHOST_IOTLB_LOOKUP_DENIED,	/* mapped without the permission */
 };
 
-/* Index of the entry containing iova, or -1. */
-static inline int32_t
-vhost_iotlb_find(struct vhost_iotlb *t, uint64_t iova)
+static __rte_always_inline uint64_t
+vhost_iotlb_key(unsigned int level, uint64_t iova)
 {
-	/* Readers share the hint under the read lock: load it once and
-	 * store it atomically; a stale hint only costs the search. */
-	uint32_t h = __atomic_load_n(&t->hint, __ATOMIC_RELAXED);
-	uint32_t lo = 0, hi = t->n;
-
-	if (h < t->n && iova >= t->e[h].iova && iova <= t->e[h].last)
-		return (int32_t)h;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (iova < t->e[mid].iova)
-			hi = mid;
-		else if (iova > t->e[mid].last)
-			lo = mid + 1;
-		else {
-			__atomic_store_n(&t->hint, mid, __ATOMIC_RELAXED);
-			return (int32_t)mid;
-		}
-	}
-	return -1;
+	return ((uint64_t)(level + 1) << 58) | (iova >> VHOST_IOTLB_LEVEL_SHIFT(level));
 }
 
-/* Translate iova for an access of *len bytes needing perm. On a hit,
- * *uaddr is set, *len clipped to the end of the entry and, if entry is
- * not NULL, *entry points at the entry (valid until the next change). */
-static inline enum vhost_iotlb_result
-vhost_iotlb_lookup_entry(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
-			 uint8_t perm, uint64_t *uaddr,
-			 const struct vhost_iotlb_entry **entry)
+static __rte_always_inline uint64_t
+vhost_iotlb_hash(const struct vhost_iotlb *t, uint64_t key)
 {
-	int32_t i = vhost_iotlb_find(t, iova);
-	const struct vhost_iotlb_entry *e;
+	/* A seeded 64-bit finaliser: IOVAs a guest picks do not pile up. */
+	uint64_t h = key ^ t->seed;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h & t->slot_mask;
+}
+
+/* The entry containing iova, or NULL. */
+static inline const struct vhost_iotlb_entry *
+vhost_iotlb_find(const struct vhost_iotlb *t, uint64_t iova)
+{
+	uint32_t lv = t->levels;
+
+	while (lv != 0) {
+		unsigned int l = (unsigned int)__builtin_ctz(lv);
+		uint64_t key = vhost_iotlb_key(l, iova);
+
+		lv &= lv - 1;
+		for (uint64_t h = vhost_iotlb_hash(t, key);; h = (h + 1) & t->slot_mask) {
+			const struct vhost_iotlb_slot *s = &t->slot[h];
+			const struct vhost_iotlb_entry *e;
+
+			if (s->key == 0)
+				break;
+			if (s->key != key)
+				continue;
+			e = &t->e[s->id];
+			if (iova - e->iova <= e->last - e->iova)
+				return e;
+		}
+	}
+	return NULL;
+}
+
+/* Translate iova for an access of *len bytes needing perm, treating
+ * entries stamped before expire_before as missing. On a hit, *entry
+ * points at the entry (valid until the next change) and *len is
+ * clipped to its end. */
+static __rte_always_inline enum vhost_iotlb_result
+vhost_iotlb_lookup_at(const struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
+		      uint8_t perm, uint64_t expire_before,
+		      const struct vhost_iotlb_entry **entry)
+{
+	const struct vhost_iotlb_entry *e = vhost_iotlb_find(t, iova);
 	uint64_t avail;
 
-	if (i < 0)
+	if (e == NULL)
 		return VHOST_IOTLB_LOOKUP_MISS;
-	e = &t->e[i];
-	if (unlikely(e->stamp < t->expire_before))
+	if (unlikely(e->stamp < expire_before))
 		return VHOST_IOTLB_LOOKUP_MISS;	/* too old to trust */
 	if ((e->perm & perm) != perm)
 		return VHOST_IOTLB_LOOKUP_DENIED;
-	if (entry != NULL)
-		*entry = e;
+	*entry = e;
 	/* Bytes from iova to the end of the entry, without overflow: an
 	 * entry may cover the whole 64-bit space. */
 	avail = e->last - iova;
 	if (*len != 0 && *len - 1 > avail)
 		*len = avail + 1;
-	*uaddr = e->uaddr + (iova - e->iova);
 	return VHOST_IOTLB_LOOKUP_HIT;
+}
+
+/* The same with the table's own expiry horizon, giving the uaddr. */
+static inline enum vhost_iotlb_result
+vhost_iotlb_lookup_entry(struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
+			 uint8_t perm, uint64_t *uaddr,
+			 const struct vhost_iotlb_entry **entry)
+{
+	const struct vhost_iotlb_entry *e = NULL;
+	enum vhost_iotlb_result r;
+
+	r = vhost_iotlb_lookup_at(t, iova, len, perm, t->expire_before, &e);
+	if (r != VHOST_IOTLB_LOOKUP_HIT)
+		return r;
+	if (entry != NULL)
+		*entry = e;
+	*uaddr = e->uaddr + (iova - e->iova);
+	return r;
 }
 
 static inline enum vhost_iotlb_result

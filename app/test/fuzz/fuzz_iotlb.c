@@ -145,7 +145,7 @@ check_lookup(uint64_t q, uint8_t perm, uint64_t len_in)
 	enum vhost_iotlb_result r = vhost_iotlb_lookup(&tlb, q, &len, perm, &uaddr);
 	bool expired = m->mapped && m->stamp < tlb.expire_before;
 	bool allowed = m->mapped && (m->perm & perm) == perm;
-	int32_t i;
+	const struct vhost_iotlb_entry *e;
 
 	if (r == VHOST_IOTLB_LOOKUP_HIT) {
 		uint64_t avail, want;
@@ -179,8 +179,8 @@ check_lookup(uint64_t q, uint8_t perm, uint64_t len_in)
 	 * cells). */
 	if (!model_exact || !m->mapped || expired)
 		return;
-	i = vhost_iotlb_find(&tlb, q);
-	FZ_CHECK(i >= 0 && tlb.e[i].stamp < tlb.expire_before,
+	e = vhost_iotlb_find(&tlb, q);
+	FZ_CHECK(e != NULL && e->stamp < tlb.expire_before,
 		 "lookup 0x%lx perm %u: %s, model has it mapped (perm %u, stamp %lu, horizon %lu)",
 		 q, perm, res_name(r), m->perm, m->stamp, tlb.expire_before);
 }
@@ -190,19 +190,24 @@ check_lookup(uint64_t q, uint8_t perm, uint64_t len_in)
 static void
 check_table(void)
 {
+	static struct vhost_iotlb_entry te[2 * NCELLS + 8];
 	unsigned int covered = 0, mapped = 0;
+	char why[256];
 
 	if (tlb.evictions != evictions_seen) {
 		evictions_seen = tlb.evictions;
 		model_exact = false;
 	}
 	FZ_CHECK(tlb.n <= tlb.max, "%u entries, max %u", tlb.n, tlb.max);
+	FZ_CHECK(vhost_iotlb_check(&tlb, why, sizeof(why)) == 0, "structure: %s", why);
+	FZ_CHECK(vhost_iotlb_snapshot(&tlb, te, RTE_DIM(te)) == tlb.n &&
+		 tlb.n <= RTE_DIM(te), "%u entries in order, n %u", vhost_iotlb_snapshot(&tlb, te, 0), tlb.n);
 	for (uint32_t i = 0; i < tlb.n; i++) {
-		const struct vhost_iotlb_entry *e = &tlb.e[i];
+		const struct vhost_iotlb_entry *e = &te[i];
 		unsigned int c0, c1;
 
 		FZ_CHECK(e->iova <= e->last, "entry %u: iova 0x%lx > last 0x%lx", i, e->iova, e->last);
-		FZ_CHECK(i == 0 || tlb.e[i - 1].last < e->iova, "entries %u and %u overlap or are unsorted", i - 1, i);
+		FZ_CHECK(i == 0 || te[i - 1].last < e->iova, "entries %u and %u overlap or are unsorted", i - 1, i);
 		FZ_CHECK(e->perm >= 1 && e->perm <= VHOST_ACCESS_RW, "entry %u: perm %u", i, e->perm);
 		FZ_CHECK(e->uaddr + (e->last - e->iova) >= e->uaddr, "entry %u: uaddr range wraps", i);
 		model_range(e->iova, e->last, &c0, &c1);
@@ -217,11 +222,15 @@ check_table(void)
 			covered++;
 		}
 		if (i > 0 && model_exact && strict_merge) {
-			const struct vhost_iotlb_entry *l = &tlb.e[i - 1];
+			const struct vhost_iotlb_entry *l = &te[i - 1];
 			uint64_t uend = l->uaddr + (l->last - l->iova);
 
+			/* Neighbours that would need too many index blocks
+			 * together are left apart (VHOST_IOTLB_MERGE_SLOTS). */
 			FZ_CHECK(!(l->last + 1 == e->iova && l->perm == e->perm &&
-				   uend != UINT64_MAX && uend + 1 == e->uaddr),
+				   uend != UINT64_MAX && uend + 1 == e->uaddr &&
+				   vhost_iotlb_range_blocks(l->iova, e->last, VHOST_IOTLB_MERGE_SLOTS) <=
+				   VHOST_IOTLB_MERGE_SLOTS),
 				 "entries %u and %u are contiguous but not merged", i - 1, i);
 		}
 	}
@@ -337,7 +346,9 @@ op_lookup(struct fz_in *in)
 	else if (c == GAP && where % 3 == 2)
 		q = 1ULL << 63;
 	check_lookup(q, perm, lens[(where >> 2) % 8]);
-	FZ_CHECK(vhost_iotlb_find(&tlb, q) < (int32_t)tlb.n, "find returned an index past the table");
+	FZ_CHECK(vhost_iotlb_find(&tlb, q) == NULL ||
+		 (vhost_iotlb_find(&tlb, q) >= tlb.e && vhost_iotlb_find(&tlb, q) < tlb.e + tlb.max),
+		 "find returned an entry outside the table");
 }
 
 /* What vhost_iotlb_age() does with the timer: the clock moves on, the

@@ -159,18 +159,45 @@ expect_n(unsigned int line, uint32_t want)
 
 #define EXPECT_N(want) expect_n(__LINE__, want)
 
+/* The entries in IOVA order (valid until the next call). */
+static const struct vhost_iotlb_entry *
+view(const struct vhost_iotlb *t)
+{
+	static struct vhost_iotlb_entry *buf;
+	static uint32_t room;
+
+	if (t->n > room) {
+		free(buf);
+		room = t->n * 2;
+		buf = calloc(room, sizeof(*buf));
+		if (buf == NULL)
+			abort();
+	}
+	if (vhost_iotlb_snapshot(t, buf, room) != t->n)
+		abort();	/* the tree and the count disagree */
+	return buf;
+}
+
 /* The structural invariants: bounded, sorted, non-overlapping, valid
  * permissions, and no entry whose frontend range wraps (a translated
  * buffer must be addressable as [uaddr, uaddr + len)). */
 static bool
-well_formed(const struct vhost_iotlb *t, char *why, size_t whylen)
+well_formed_deep(const struct vhost_iotlb *t, char *why, size_t whylen,
+		 bool deep)
 {
+	const struct vhost_iotlb_entry *te;
+
 	if (t->n > t->max) {
 		snprintf(why, whylen, "%u entries > max %u", t->n, t->max);
 		return false;
 	}
+	/* The index, tree and retirement list agree (costs a walk of the
+	 * whole hash table: not after every random operation). */
+	if (deep && vhost_iotlb_check(t, why, whylen) != 0)
+		return false;
+	te = view(t);
 	for (uint32_t i = 0; i < t->n; i++) {
-		const struct vhost_iotlb_entry *e = &t->e[i];
+		const struct vhost_iotlb_entry *e = &te[i];
 
 		if (e->iova > e->last) {
 			snprintf(why, whylen, "entry %u: iova 0x%" PRIx64
@@ -187,13 +214,19 @@ well_formed(const struct vhost_iotlb *t, char *why, size_t whylen)
 				 " wraps", i, e->iova, e->last, e->uaddr);
 			return false;
 		}
-		if (i > 0 && t->e[i - 1].last >= e->iova) {
+		if (i > 0 && te[i - 1].last >= e->iova) {
 			snprintf(why, whylen, "entries %u and %u overlap or"
 				 " are out of order", i - 1, i);
 			return false;
 		}
 	}
 	return true;
+}
+
+static bool
+well_formed(const struct vhost_iotlb *t, char *why, size_t whylen)
+{
+	return well_formed_deep(t, why, whylen, true);
 }
 
 static void
@@ -209,32 +242,49 @@ check_wf(unsigned int line)
 
 #define CHECK_WF() check_wf(__LINE__)
 
-/* A copy of the table, to prove that a refused call changed nothing. */
+/* A copy of the table, to prove that a refused call changed nothing:
+ * the entries, and their retirement order. */
 struct snapshot {
 	uint32_t n;
 	struct vhost_iotlb_entry e[64];
+	uint64_t age_order[64];		/* iova, oldest first */
 };
+
+static void
+take_ages(uint64_t *ages)
+{
+	uint32_t k = 0;
+
+	for (uint32_t id = tlb.oldest; id != VHOST_IOTLB_NIL && k < 64;
+	     id = tlb.node[id].newer)
+		ages[k++] = tlb.e[id].iova;
+}
 
 static void
 take(struct snapshot *s)
 {
 	CU_ASSERT_FATAL(tlb.n <= 64);
 	s->n = tlb.n;
-	for (uint32_t i = 0; i < tlb.n; i++)
-		s->e[i] = tlb.e[i];
+	memcpy(s->e, view(&tlb), tlb.n * sizeof(s->e[0]));
+	take_ages(s->age_order);
 }
 
 static bool
 same_as(const struct snapshot *s)
 {
+	const struct vhost_iotlb_entry *te = view(&tlb);
+	uint64_t ages[64];
+
 	if (s->n != tlb.n)
 		return false;
+	take_ages(ages);
 	for (uint32_t i = 0; i < s->n; i++) {
-		const struct vhost_iotlb_entry *a = &s->e[i], *b = &tlb.e[i];
+		const struct vhost_iotlb_entry *a = &s->e[i], *b = &te[i];
 
 		if (a->iova != b->iova || a->last != b->last ||
 		    a->uaddr != b->uaddr || a->perm != b->perm ||
-		    a->seq != b->seq)
+		    a->hva != b->hva || a->gpa != b->gpa ||
+		    s->age_order[i] != ages[i])
 			return false;
 	}
 	return true;
@@ -658,24 +708,47 @@ test_top_of_space(void)
 	CHECK_WF();
 
 	/* The whole space, built from two updates (one alone cannot say
-	 * size 2^64). */
+	 * size 2^64). Together they would need more index blocks than a
+	 * merge may re-index (VHOST_IOTLB_MERGE_SLOTS): two entries, each
+	 * translating to its own end. */
 	vhost_iotlb_flush(&tlb);
 	UPDATE(0, UINT64_MAX, 0, RW);
 	UPDATE(UINT64_MAX, 1, UINT64_MAX, RW);
-	EXPECT_N(1);
+	CU_ASSERT(vhost_iotlb_range_blocks(0, UINT64_MAX, VHOST_IOTLB_MERGE_SLOTS) >
+		  VHOST_IOTLB_MERGE_SLOTS);
+	EXPECT_N(2);
 	EXPECT_HIT(0, UINT64_MAX, RO, 0, UINT64_MAX);
-	EXPECT_HIT(5, UINT64_MAX, RO, 5, UINT64_MAX - 4);
+	EXPECT_HIT(5, UINT64_MAX, RO, 5, UINT64_MAX - 5);
+	EXPECT_HIT(UINT64_MAX - 1, UINT64_MAX, RO, UINT64_MAX - 1, 1);
 	EXPECT_HIT(UINT64_MAX, UINT64_MAX, RO, UINT64_MAX, 1);
 	CHECK_WF();
 	/* A hole in it. */
 	INVALIDATE(PG, PG, 1);
-	EXPECT_N(2);
+	EXPECT_N(3);
 	EXPECT_HIT(0, UINT64_MAX, RO, 0, PG);
 	EXPECT_MISS(PG);
-	EXPECT_HIT(2 * PG, UINT64_MAX, RO, 2 * PG, UINT64_MAX - 2 * PG + 1);
+	EXPECT_HIT(2 * PG, UINT64_MAX, RO, 2 * PG, UINT64_MAX - 2 * PG);
 	INVALIDATE(0, UINT64_MAX, 2);
 	EXPECT_N(1);
 	EXPECT_HIT(UINT64_MAX, UINT64_MAX, RO, UINT64_MAX, 1);
+	CHECK_WF();
+
+	/* Contiguous 4 KiB pages merge while the result needs at most
+	 * VHOST_IOTLB_MERGE_SLOTS blocks: 64 pages from a 2 MiB boundary,
+	 * then a new entry. */
+	vhost_iotlb_flush(&tlb);
+	for (uint64_t i = 0; i < 65; i++)
+		UPDATE(0x200000 + i * PG, PG, UA + i * PG, RW);
+	EXPECT_N(2);
+	EXPECT_HIT(0x200000, UINT64_MAX, RW, UA, 64 * PG);
+	EXPECT_HIT(0x200000 + 64 * PG, UINT64_MAX, RW, UA + 64 * PG, PG);
+	/* A whole aligned 2 MiB page is one block: it merges with any
+	 * 2 MiB neighbour. */
+	vhost_iotlb_flush(&tlb);
+	for (uint64_t i = 0; i < 16; i++)
+		UPDATE(0x40000000 + i * 0x200000, 0x200000, UB + i * 0x200000, RW);
+	EXPECT_N(1);
+	EXPECT_HIT(0x40000000, UINT64_MAX, RW, UB, 16 * 0x200000);
 	CHECK_WF();
 }
 
@@ -907,11 +980,13 @@ dump_log(void)
 	for (uint64_t i = first; i <= op_count; i++)
 		fprintf(stderr, "    #%" PRIu64 " %s\n", i,
 			op_log[i % LOG_LEN]);
+	const struct vhost_iotlb_entry *te = view(&tlb);
+
 	fprintf(stderr, "  table (%u entries):\n", tlb.n);
 	for (uint32_t i = 0; i < tlb.n && i < 32; i++)
 		fprintf(stderr, "    [0x%" PRIx64 ", 0x%" PRIx64 "] -> 0x%"
-			PRIx64 " perm %u\n", tlb.e[i].iova, tlb.e[i].last,
-			tlb.e[i].uaddr, tlb.e[i].perm);
+			PRIx64 " perm %u\n", te[i].iova, te[i].last,
+			te[i].uaddr, te[i].perm);
 }
 
 /* Bytes [iova, last] of the model window, clipped to it. Returns false
@@ -986,10 +1061,11 @@ rand_perm(void)
 static bool
 state_matches(bool complete, char *why, size_t whylen)
 {
+	const struct vhost_iotlb_entry *te = view(&tlb);
 	uint64_t pos = 0;
 
 	for (uint32_t i = 0; i < tlb.n; i++) {
-		const struct vhost_iotlb_entry *e = &tlb.e[i];
+		const struct vhost_iotlb_entry *e = &te[i];
 		uint64_t from, to;
 
 		if (!model_clip(e->iova, e->last, &from, &to) ||
@@ -1041,7 +1117,6 @@ check_lookup(uint64_t iova, uint64_t len, uint8_t perm, bool may_miss,
 	uint8_t mp = off < R_SPACE ? m_perm[off] : 0;
 	enum vhost_iotlb_result r;
 	const struct vhost_iotlb_entry *e;
-	int32_t i;
 
 	r = vhost_iotlb_lookup(&tlb, iova, &l, perm, &ua);
 	snprintf(why, whylen, "lookup(0x%" PRIx64 ", len 0x%" PRIx64
@@ -1064,10 +1139,9 @@ check_lookup(uint64_t iova, uint64_t len, uint8_t perm, bool may_miss,
 		if (m_perm[off + k] != mp || m_delta[off + k] != m_delta[off])
 			return false;
 	/* And the buffer ends exactly where the entry used ends. */
-	i = vhost_iotlb_find(&tlb, iova);
-	if (i < 0)
+	e = vhost_iotlb_find(&tlb, iova);
+	if (e == NULL)
 		return false;
-	e = &tlb.e[i];
 	avail = e->last - iova;
 	want = len - 1 > avail ? avail + 1 : len;
 	*next = iova + l;
@@ -1081,6 +1155,14 @@ struct rstats {
 
 /* ops random operations over the window at base, with room for max
  * entries (evicting unless max is large). Stops at the first mismatch. */
+/* May a mapped byte miss? When the table may be full, or once an entry
+ * was evicted for crowding a page. */
+static bool
+lossy(bool may_evict)
+{
+	return may_evict || tlb.evictions != 0;
+}
+
 static void
 random_run(uint64_t base, uint32_t max, uint64_t ops, bool may_evict)
 {
@@ -1142,9 +1224,10 @@ random_run(uint64_t base, uint32_t max, uint64_t ops, bool may_evict)
 			if (last < iova)
 				last = UINT64_MAX;
 			/* Expected count: the entries the range touches. */
+			const struct vhost_iotlb_entry *te = view(&tlb);
+
 			for (uint32_t i = 0; size > 0 && i < tlb.n; i++)
-				if (tlb.e[i].iova <= last &&
-				    tlb.e[i].last >= iova)
+				if (te[i].iova <= last && te[i].last >= iova)
 					want++;
 			log_op("invalidate(0x%" PRIx64 ", 0x%" PRIx64 ")",
 			       iova, size);
@@ -1175,7 +1258,7 @@ random_run(uint64_t base, uint32_t max, uint64_t ops, bool may_evict)
 				iova = next;
 			else {
 				const struct vhost_iotlb_entry *e =
-					&tlb.e[rnd_below(tlb.n)];
+					&view(&tlb)[rnd_below(tlb.n)];
 				uint64_t c[4] = { e->iova, e->last,
 						  e->iova - 1, e->last + 1 };
 
@@ -1186,7 +1269,7 @@ random_run(uint64_t base, uint32_t max, uint64_t ops, bool may_evict)
 				1 + rnd_below(4 * PG);
 			log_op("lookup(0x%" PRIx64 ", 0x%" PRIx64 ", %u)",
 			       iova, len, perm);
-			ok = check_lookup(iova, len, perm, may_evict, &next,
+			ok = check_lookup(iova, len, perm, lossy(may_evict), &next,
 					  why, sizeof(why));
 			if (ok) {
 				uint64_t l = len, u;
@@ -1200,14 +1283,17 @@ random_run(uint64_t base, uint32_t max, uint64_t ops, bool may_evict)
 			}
 		}
 
-		if (ok && !well_formed(&tlb, why, sizeof(why)))
+		if (ok && !well_formed_deep(&tlb, why, sizeof(why),
+					    op_count % 256 == 0 || op_count == ops - 1))
 			ok = false;
-		if (ok && !may_evict && tlb.evictions != 0) {
+		/* With room, only sub-page entries crowding one page are
+		 * evicted (VHOST_IOTLB_MAX_PER_PAGE). */
+		if (ok && !may_evict && tlb.evictions != tlb.page_evictions) {
 			snprintf(why, sizeof(why), "evicted with max %u", max);
 			ok = false;
 		}
 		if (ok && (op_count % 64 == 0 || op_count == ops - 1) &&
-		    !state_matches(!may_evict, why, sizeof(why)))
+		    !state_matches(!lossy(may_evict), why, sizeof(why)))
 			ok = false;
 		if (!ok) {
 			fail_at(__LINE__, "random op #%" PRIu64 ": %s",
@@ -1219,9 +1305,11 @@ random_run(uint64_t base, uint32_t max, uint64_t ops, bool may_evict)
 	printf("\n    base 0x%" PRIx64 " max %u: %" PRIu64 " ops: %" PRIu64
 	       " updates (%" PRIu64 " refused), %" PRIu64 " invalidates, %"
 	       PRIu64 " flushes, lookups %" PRIu64 " hit / %" PRIu64
-	       " miss / %" PRIu64 " denied, %" PRIu64 " evictions ",
+	       " miss / %" PRIu64 " denied, %" PRIu64 " evictions (%" PRIu64
+	       " for crowding a page) ",
 	       base, max, ops, st.updates, st.refused, st.invalidates,
-	       st.flushes, st.hits, st.misses, st.denied, tlb.evictions);
+	       st.flushes, st.hits, st.misses, st.denied, tlb.evictions,
+	       tlb.page_evictions);
 	CU_PASS("random run");
 	if (may_evict)
 		CU_ASSERT(tlb.evictions > 0);

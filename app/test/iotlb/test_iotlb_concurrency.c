@@ -220,12 +220,19 @@ reader(void *arg)
 static uint64_t
 check_table(void)
 {
+	static struct vhost_iotlb_entry te[MAX_ENTRIES];
 	uint64_t bad = 0;
+	char why[256];
 
-	if (tlb.n > MAX_ENTRIES)
+	if (tlb.n > MAX_ENTRIES ||
+	    vhost_iotlb_snapshot(&tlb, te, MAX_ENTRIES) != tlb.n)
+		return 1;
+	if (vhost_iotlb_check(&tlb, why, sizeof(why)) != 0) {
+		fprintf(stderr, "structure: %s\n", why);
 		bad++;
+	}
 	for (uint32_t i = 0; i < tlb.n; i++) {
-		const struct vhost_iotlb_entry *e = &tlb.e[i];
+		const struct vhost_iotlb_entry *e = &te[i];
 
 		if (e->iova < BASE || e->last >= BASE + SPACE ||
 		    e->iova > e->last ||
@@ -233,7 +240,7 @@ check_table(void)
 		    (e->last - BASE) % BLOCK >= MAPPABLE ||
 		    e->uaddr != e->iova + UOFF ||
 		    e->perm != block_perm(e->iova) ||
-		    (i > 0 && tlb.e[i - 1].last >= e->iova)) {
+		    (i > 0 && te[i - 1].last >= e->iova)) {
 			fprintf(stderr, "bad entry %u: [0x%" PRIx64 ", 0x%"
 				PRIx64 "] -> 0x%" PRIx64 " perm %u\n", i,
 				e->iova, e->last, e->uaddr, e->perm);
