@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
-/* IOVA translation through the per-ring IOTLB, and IOTLB misses. */
+/* IOVA translation through the device IOTLB, and IOTLB misses. */
 
 #include <errno.h>
 #include <string.h>
@@ -53,16 +53,78 @@ note_miss(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	return -EAGAIN;
 }
 
+bool
+vhost_uaddr_range_mapped(const struct vhost_device *dev, uint64_t uaddr,
+			 uint64_t size)
+{
+	while (size > 0) {
+		uint64_t len = size;
+
+		if (dev->mem == NULL ||
+		    vhost_mem_uaddr_to_hva(dev->mem, uaddr, &len) == 0)
+			return false;
+		uaddr += len;
+		size -= len;
+	}
+	return true;
+}
+
+int
+vhost_iotlb_map_mem(struct vhost_device *dev, uint64_t iova, uint64_t size,
+		    uint64_t uaddr, uint8_t perm)
+{
+	if (size == 0 || iova > UINT64_MAX - (size - 1) ||
+	    uaddr > UINT64_MAX - (size - 1))
+		return -EINVAL;
+	if (!vhost_uaddr_range_mapped(dev, uaddr, size))
+		return -EFAULT;
+	while (size > 0) {
+		uint64_t avail = 0, piece;
+		const struct rte_vhost_mem_region *r =
+			vhost_mem_find_uaddr(dev->mem, uaddr, &avail);
+		int ret;
+
+		piece = RTE_MIN(size, avail);
+		ret = vhost_iotlb_map(&dev->iotlb, iova, piece, uaddr,
+				      r->host_user_addr + (uaddr - r->guest_user_addr),
+				      r->guest_phys_addr + (uaddr - r->guest_user_addr),
+				      perm);
+		if (ret < 0)
+			return ret;
+		iova += piece;
+		uaddr += piece;
+		size -= piece;
+	}
+	return 0;
+}
+
+bool
+vhost_iotlb_resolve_uaddr(void *arg, uint64_t uaddr, uint64_t len,
+			  uint64_t *hva, uint64_t *gpa)
+{
+	const struct vhost_device *dev = arg;
+	const struct rte_vhost_mem_region *r;
+	uint64_t avail = 0;
+
+	if (dev->mem == NULL)
+		return false;
+	r = vhost_mem_find_uaddr(dev->mem, uaddr, &avail);
+	if (r == NULL || avail < len)
+		return false;
+	*hva = r->host_user_addr + (uaddr - r->guest_user_addr);
+	*gpa = r->guest_phys_addr + (uaddr - r->guest_user_addr);
+	return true;
+}
+
 uint8_t *
 vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		     uint64_t iova, uint64_t *len, uint8_t perm, uint64_t *gpa)
 {
-	const struct vhost_mem_table *mem = dev->mem;
-	const struct vhost_iotlb_entry *e;
-	const struct rte_vhost_mem_region *r;
-	uint64_t uaddr, avail, hva;
+	const struct vhost_iotlb_entry *e = NULL;
+	uint64_t off;
 
-	switch (vhost_iotlb_lookup_entry(&vq->iotlb, iova, len, perm, &uaddr, &e)) {
+	switch (vhost_iotlb_lookup_at(&dev->iotlb, iova, len, perm,
+				      vq->iotlb_expire_before, &e)) {
 	case VHOST_IOTLB_LOOKUP_HIT:
 		break;
 	case VHOST_IOTLB_LOOKUP_DENIED:
@@ -80,31 +142,21 @@ vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	}
 	vq->stats.v[VHOST_STAT_IOTLB_HITS]++;
 
-	/* The frontend's address must be in the memory it shared. */
-	r = mem == NULL ? NULL : vhost_mem_find_uaddr(mem, uaddr, &avail);
-	if (unlikely(r == NULL)) {
-		vq->stats.v[VHOST_STAT_IOTLB_REFUSED]++;
-		vq->xlate_err = -EFAULT;
-		return NULL;
-	}
-	if (*len > avail)
-		*len = avail;
-	*gpa = r->guest_phys_addr + (uaddr - r->guest_user_addr);
-	hva = r->host_user_addr + (uaddr - r->guest_user_addr);
-
-	/* Keep the part of the entry inside this region for the next
-	 * translations (not with entry lifetimes: entries expire). */
+	/* Our and the guest physical address were worked out when the
+	 * entry was mapped (it lies in one memory region). Keep the entry
+	 * for the next translations (not with entry lifetimes: entries
+	 * expire). */
+	off = iova - e->iova;
+	*gpa = e->gpa + off;
 	if (dev->iotlb_max_age == 0) {
-		uint64_t before = RTE_MIN(iova - e->iova, uaddr - r->guest_user_addr);
-
-		vq->xc.iova = iova - before;
-		vq->xc.last = iova + RTE_MIN(e->last - iova, avail - 1);
-		vq->xc.hva = hva - before;
-		vq->xc.gpa = *gpa - before;
+		vq->xc.iova = e->iova;
+		vq->xc.last = e->last;
+		vq->xc.hva = e->hva;
+		vq->xc.gpa = e->gpa;
 		vq->xc.perm = e->perm;
-		vq->xc.gen = vq->iotlb.gen;
+		vq->xc.gen = dev->iotlb.gen;
 	}
-	return (uint8_t *)(uintptr_t)hva;
+	return (uint8_t *)(uintptr_t)(e->hva + off);
 }
 
 void
@@ -116,12 +168,14 @@ vhost_iotlb_miss_rest(const struct vhost_device *dev, struct vhost_virtqueue *vq
 	int err = vq->xlate_err;
 
 	for (int i = 0; i < VHOST_IOTLB_MISS_AHEAD_PAGES; i++) {
-		uint64_t l = 1, uaddr;
+		const struct vhost_iotlb_entry *e;
+		uint64_t l = 1;
 
 		if (last - page < VHOST_IOTLB_PAGE)
 			break;
 		page += VHOST_IOTLB_PAGE;
-		if (vhost_iotlb_lookup(&vq->iotlb, page, &l, perm, &uaddr) ==
+		if (vhost_iotlb_lookup_at(&dev->iotlb, page, &l, perm,
+					  vq->iotlb_expire_before, &e) ==
 		    VHOST_IOTLB_LOOKUP_MISS)
 			(void)note_miss(dev, vq, page, perm);
 	}
@@ -228,8 +282,7 @@ vhost_iotlb_age(const struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
 	uint64_t now = rte_get_timer_cycles();
 
-	vq->iotlb.clock = now;
-	vq->iotlb.expire_before = now > dev->iotlb_max_age ?
+	vq->iotlb_expire_before = now > dev->iotlb_max_age ?
 		now - dev->iotlb_max_age : 0;
 }
 

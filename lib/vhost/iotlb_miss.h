@@ -14,6 +14,23 @@
 
 #include "vhost_device.h"
 
+/* Is [uaddr, uaddr + size) wholly in the memory the frontend shared? */
+bool vhost_uaddr_range_mapped(const struct vhost_device *dev, uint64_t uaddr,
+			      uint64_t size);
+
+/* Map [iova, iova + size) -> uaddr with perm in the device IOTLB, one
+ * memory region at a time, so that each entry carries our and the guest
+ * physical address. Returns 0, -EINVAL (wraps, empty) or -EFAULT (not
+ * wholly guest memory: nothing mapped). Caller holds every ring's IOTLB
+ * write lock, and the IOTLB is allocated. */
+int vhost_iotlb_map_mem(struct vhost_device *dev, uint64_t iova, uint64_t size,
+			uint64_t uaddr, uint8_t perm);
+
+/* vhost_iotlb_resolve_t over dev->mem (arg): one region must hold
+ * [uaddr, uaddr + len). */
+bool vhost_iotlb_resolve_uaddr(void *arg, uint64_t uaddr, uint64_t len,
+			       uint64_t *hva, uint64_t *gpa);
+
 /* IOVA -> our address, clipping *len to what is contiguous. Returns
  * NULL with vq->xlate_err set: -EAGAIN (miss, asked for, retry later),
  * -EPERM (mapped without perm) or -EFAULT (not in guest memory, or a
@@ -39,9 +56,9 @@ void vhost_iotlb_miss_rest(const struct vhost_device *dev,
 void vhost_iotlb_send_misses(struct vhost_device *dev,
 			     struct vhost_virtqueue *vq);
 
-/* With an entry lifetime configured: move the IOTLB clock and the
- * expiry horizon to now. Caller holds vq->iotlb_lock (read or write):
- * only the ring's own burst or the event thread run this. */
+/* With an entry lifetime configured: move the ring's expiry horizon
+ * to now. Caller holds vq->iotlb_lock (read or write): only the ring's
+ * own burst or the event thread run this. */
 void vhost_iotlb_age(const struct vhost_device *dev, struct vhost_virtqueue *vq);
 
 /* The frontend answered that iova is not mapped (with perm): make the
@@ -53,5 +70,10 @@ void vhost_iotlb_refuse_pending(struct vhost_virtqueue *vq, uint64_t iova,
 /* Forget pending misses that [iova, iova + size) with perm answers. */
 void vhost_iotlb_resolve_pending(struct vhost_virtqueue *vq, uint64_t iova,
 				 uint64_t size, uint8_t perm);
+
+/* Entries of each device IOTLB of the socket at path: the default, or
+ * VHOST_IOTLB_MAX_ENTRIES if valid (an invalid value is logged and
+ * ignored). Logs the size and its memory. */
+uint32_t vhost_iotlb_max_entries_conf(const char *path);
 
 #endif /* VHOST_IOTLB_MISS_H */

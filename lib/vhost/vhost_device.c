@@ -71,7 +71,6 @@ vq_free(struct vhost_virtqueue *vq)
 	for (uint16_t i = 0; i < vq->nb_held; i++)
 		rte_pktmbuf_free(vq->held[i]);
 	free(vq->held);
-	vhost_iotlb_fini(&vq->iotlb);
 	close_fd(&vq->kickfd);
 	close_fd(&vq->callfd);
 	close_fd(&vq->errfd);
@@ -89,6 +88,7 @@ vhost_device_reset(struct vhost_device *dev)
 		dev->vq[i] = NULL;
 	}
 	dev->nr_vring = 0;
+	vhost_iotlb_fini(&dev->iotlb);
 	vhost_mem_table_free(dev->mem);
 	dev->mem = NULL;
 	vhost_log_unmap(dev);
@@ -201,6 +201,27 @@ vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		vhost_vq_unlock(dev->vq[i]);
+}
+
+uint32_t
+vhost_iotlb_lock_all(struct vhost_device *dev)
+{
+	uint32_t n = dev->nr_vring;
+
+	if (!vhost_iommu_on(dev))
+		n = vhost_lock_all_vqs(dev);
+	for (uint32_t i = 0; i < n; i++)
+		vhost_vq_iotlb_lock(dev->vq[i]);
+	return n;
+}
+
+void
+vhost_iotlb_unlock_all(struct vhost_device *dev, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		vhost_vq_iotlb_unlock(dev->vq[i]);
+	if (!vhost_iommu_on(dev))
+		vhost_unlock_all_vqs(dev, n);
 }
 
 void

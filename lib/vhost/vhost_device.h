@@ -68,9 +68,10 @@ struct vhost_iotlb_pending {
 };
 
 /* The IOVA range of the last IOTLB translation with our and the guest
- * physical address of its start (IOMMU only): one IOTLB entry clipped to
- * one memory region. Valid while perm is not 0 and gen equals the IOTLB's
- * gen; SET_MEM_TABLE clears it. */
+ * physical address of its start (IOMMU only): a copy of one IOTLB
+ * entry. Valid while perm is not 0 and gen equals the device IOTLB's
+ * gen (every change of the IOTLB, and vhost_iotlb_mem_table_changed,
+ * moves it). */
 struct vhost_xlate_cache {
 	uint64_t iova;
 	uint64_t last;		/* inclusive */
@@ -130,10 +131,13 @@ struct vhost_virtqueue {
 	int xlate_err;		/* why the last translation failed */
 	struct vhost_vq_stats stats;
 
-	/* Device IOTLB: the datapath holds iotlb_lock for reading during a
-	 * burst (inside the gate); updates and invalidations write it. */
+	/* The device IOTLB (dev->iotlb) as this ring sees it: the datapath
+	 * holds iotlb_lock for reading during a burst (inside the gate);
+	 * updates and invalidations hold every ring's for writing. */
 	rte_rwlock_t iotlb_lock;
-	struct vhost_iotlb iotlb;
+	/* With entry lifetimes: entries mapped before this are too old for
+	 * this ring's bursts (set by vhost_iotlb_age). */
+	uint64_t iotlb_expire_before;
 	struct vhost_iotlb_pending pending[VHOST_IOTLB_MAX_PENDING];
 	uint16_t nb_pending;
 	uint16_t nb_unsent;
@@ -198,6 +202,11 @@ struct vhost_device {
 
 	/* IOTLB entry lifetime in timer cycles (0: until invalidated). */
 	uint64_t iotlb_max_age;
+	/* The device IOTLB, shared by all rings: allocated at the first
+	 * UPDATE with room for iotlb_max_entries. Read under any ring's
+	 * iotlb_lock, written under all of them (vhost_iotlb_lock_all). */
+	struct vhost_iotlb iotlb;
+	uint32_t iotlb_max_entries;
 
 	/* Backend request channel (SET_SLAVE_REQ_FD): IOTLB misses are
 	 * sent on it from datapath threads. */
@@ -290,6 +299,13 @@ vhost_vq_iotlb_unlock(struct vhost_virtqueue *vq)
 {
 	rte_rwlock_write_unlock(&vq->iotlb_lock);
 }
+
+/* Hold every ring's IOTLB write lock (in ring order; bursts only try
+ * their one read lock, so nothing waits in a cycle): the device IOTLB
+ * may change. Without an IOMMU (IOTLB messages a frontend sends anyway)
+ * the rings are held whole too. Returns the count for the unlock. */
+uint32_t vhost_iotlb_lock_all(struct vhost_device *dev);
+void vhost_iotlb_unlock_all(struct vhost_device *dev, uint32_t nlocked);
 
 /* Hold every virtqueue (one membarrier() for all): the datapath is out of
  * all of them until the unlock. Returns how many were locked, for the

@@ -58,10 +58,17 @@
 /* Client mode: interval between two connection attempts. */
 #define VHOST_RECONNECT_INTERVAL_MS 1000
 
-/* Device IOTLB, per virtqueue. 4096 entries of 40 bytes bound the
- * memory a guest can make us spend to 160 KiB per ring, however many
- * updates it sends; merged mappings keep the common cases far below. */
-#define VHOST_IOTLB_MAX_ENTRIES 4096
+/* Device IOTLB, one per device: entries held at most (default), and
+ * the environment variable that changes it without a rebuild. 32768
+ * entries hold 128 MiB of guest memory mapped in scattered 4 KiB pages
+ * (or 64 GiB in 2 MiB pages), far more than a NIC's buffers; their
+ * memory is vhost_iotlb_mem_bytes(): 4.75 MiB, allocated at the first
+ * UPDATE and only touched as entries are made. */
+#define VHOST_IOTLB_DEFAULT_ENTRIES 32768
+#define VHOST_IOTLB_MAX_ENTRIES_ENV "VHOST_IOTLB_MAX_ENTRIES"
+/* Accepted range of VHOST_IOTLB_MAX_ENTRIES (the top: about 600 MiB). */
+#define VHOST_IOTLB_MIN_ENTRIES_CONF 16
+#define VHOST_IOTLB_MAX_ENTRIES_CONF (1u << 22)
 
 /* IOTLB misses are asked once per 4 KiB page (the smallest IOMMU page):
  * at most this many pages per ring are waiting for an answer. */

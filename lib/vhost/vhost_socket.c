@@ -23,6 +23,7 @@
 #include "vhost_msg.h"
 #include "vhost_socket.h"
 #include "vhost_user.h"
+#include "iotlb_miss.h"
 
 /* What a virtio-net device served by this library can offer. */
 #define VHOST_NET_FEATURES ( \
@@ -76,6 +77,7 @@ struct vhost_socket {
 	uint64_t protocol_features;
 	const struct rte_vhost_device_ops *ops;
 	uint64_t iotlb_max_age;		/* timer cycles, 0: none */
+	uint32_t iotlb_max_entries;	/* per device */
 	TAILQ_HEAD(, vhost_conn) conns;
 	/* Connections the event thread took off conns and is tearing down:
 	 * unregister waits for them too. */
@@ -248,6 +250,7 @@ conn_add(struct vhost_socket *vs, int fd)
 	dev->ops = vs->ops;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", vs->path);
 	dev->iotlb_max_age = vs->iotlb_max_age;
+	dev->iotlb_max_entries = vs->iotlb_max_entries;
 	VHOST_DEV_LOG(INFO, dev, "new connection: vid %d", dev->vid);
 
 	if (vs->ops != NULL && vs->ops->new_connection != NULL &&
@@ -427,6 +430,7 @@ rte_vhost_driver_register(const char *path, uint64_t flags)
 	if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
 		const char *age = getenv(VHOST_IOTLB_MAX_AGE_ENV);
 
+		vs->iotlb_max_entries = vhost_iotlb_max_entries_conf(path);
 		vs->features |= 1ULL << VIRTIO_F_IOMMU_PLATFORM;
 		vs->protocol_features |= 1ULL << VHOST_USER_PROTOCOL_F_SLAVE_REQ;
 		if (age != NULL && strtoul(age, NULL, 10) > 0) {

@@ -530,7 +530,7 @@ tel_vring_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 
 		st->allocated[i] = vq != NULL;
 		if (vq != NULL)
-			vhost_vq_stats_read(vq, st->v[i]);
+			vhost_vq_stats_read(dev, vq, st->v[i]);
 	}
 	vhost_device_unobserve(dev);
 	if (ring >= 0 && st->nb_rings == 0) {

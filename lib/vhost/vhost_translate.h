@@ -37,7 +37,7 @@ vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 
 		/* Consecutive buffers mostly fall in the range translated
 		 * last: no IOTLB or memory table search then. */
-		if (likely(c->gen == vq->iotlb.gen && (c->perm & perm) == perm &&
+		if (likely(c->gen == dev->iotlb.gen && (c->perm & perm) == perm &&
 			   addr - c->iova <= c->last - c->iova)) {
 			off = addr - c->iova;
 			if (*len != 0 && *len - 1 > c->last - addr)

@@ -71,6 +71,13 @@ int vhost_on_iotlb_msg(struct vhost_device *dev, struct vhost_user_msg *msg);
  * held for IOTLB updates that came meanwhile. Runs on the event thread. */
 void vhost_iotlb_after_messages(struct vhost_device *dev);
 
+/* The memory table changed (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG):
+ * work out our and the guest physical address of every device IOTLB
+ * entry again from its uaddr, dropping entries no longer in one region.
+ * Call with the new table in dev->mem, every ring held (the rings'
+ * IOTLB locks are taken here), before the old table is unmapped. */
+void vhost_iotlb_mem_table_changed(struct vhost_device *dev);
+
 /* Stop watching and close the backend request channel. */
 void vhost_slave_channel_close(struct vhost_device *dev);
 

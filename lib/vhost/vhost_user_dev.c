@@ -89,6 +89,7 @@ vhost_on_set_mem_table(struct vhost_device *dev, struct vhost_user_msg *msg)
 	/* Every queue is locked: switch tables, then find the rings in
 	 * the new one before the old mappings go away. */
 	dev->mem = mem;
+	vhost_iotlb_mem_table_changed(dev);
 	for (uint32_t i = 0; i < dev->nr_vring; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 

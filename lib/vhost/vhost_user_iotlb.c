@@ -138,31 +138,36 @@ vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg)
 	return VH_OK;
 }
 
-/* [uaddr, uaddr + size) must lie in the memory the frontend shared:
- * an IOTLB entry may only point there. */
-static bool
-uaddr_range_mapped(const struct vhost_device *dev, uint64_t uaddr,
-		   uint64_t size)
+void
+vhost_iotlb_mem_table_changed(struct vhost_device *dev)
 {
-	while (size > 0) {
-		uint64_t len = size;
+	uint32_t dropped;
 
-		if (dev->mem == NULL ||
-		    vhost_mem_uaddr_to_hva(dev->mem, uaddr, &len) == 0)
-			return false;
-		uaddr += len;
-		size -= len;
+	if (dev->iotlb.e == NULL)
+		return;
+	/* The rings are held by the caller; their IOTLB locks keep out the
+	 * API calls that read rings without entering them. */
+	for (uint32_t i = 0; i < dev->nr_vring; i++)
+		vhost_vq_iotlb_lock(dev->vq[i]);
+	dropped = vhost_iotlb_reresolve(&dev->iotlb, vhost_iotlb_resolve_uaddr, dev);
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		vhost_xlate_cache_clear(dev->vq[i]);
+		vhost_vq_iotlb_unlock(dev->vq[i]);
 	}
-	return true;
+	if (dropped != 0)
+		VHOST_DEV_LOG(INFO, dev, "memory table changed: %u IOTLB entries dropped, %u kept",
+			dropped, dev->iotlb.n);
 }
 
 static int
 iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 {
+	uint32_t nlocked;
+
 	if (m->size == 0 || m->perm == 0 || (m->perm & ~VHOST_ACCESS_RW) ||
 	    m->iova > UINT64_MAX - (m->size - 1) ||
 	    m->uaddr > UINT64_MAX - (m->size - 1) ||
-	    !uaddr_range_mapped(dev, m->uaddr, m->size)) {
+	    !vhost_uaddr_range_mapped(dev, m->uaddr, m->size)) {
 		VHOST_DEV_LOG(ERR, dev, "IOTLB update refused: iova 0x%llx size 0x%llx uaddr 0x%llx perm %u",
 			(unsigned long long)m->iova, (unsigned long long)m->size,
 			(unsigned long long)m->uaddr, m->perm);
@@ -171,18 +176,25 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 	VHOST_DEV_LOG(DEBUG, dev, "IOTLB update iova 0x%llx size 0x%llx uaddr 0x%llx perm %u",
 		(unsigned long long)m->iova, (unsigned long long)m->size,
 		(unsigned long long)m->uaddr, m->perm);
-	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+	/* One IOTLB per device, whether its rings exist yet or not: an
+	 * update that comes before them is kept. */
+	nlocked = vhost_iotlb_lock_all(dev);
+	if (dev->iotlb.e == NULL &&
+	    vhost_iotlb_init(&dev->iotlb, dev->iotlb_max_entries) < 0) {
+		vhost_iotlb_unlock_all(dev, nlocked);
+		VHOST_DEV_LOG(ERR, dev, "cannot allocate the IOTLB (%u entries, %zu bytes)",
+			dev->iotlb_max_entries,
+			vhost_iotlb_mem_bytes(dev->iotlb_max_entries));
+		return VH_ERR;
+	}
+	if (dev->iotlb_max_age != 0)
+		dev->iotlb.clock = rte_get_timer_cycles();
+	vhost_iotlb_map_mem(dev, m->iova, m->size, m->uaddr, m->perm);
+	for (uint32_t i = 0; i < nlocked; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 
-		lock_ring(dev, vq);
-		if (vq->iotlb.e == NULL &&
-		    vhost_iotlb_init(&vq->iotlb, VHOST_IOTLB_MAX_ENTRIES) < 0) {
-			unlock_ring(dev, vq);
-			return VH_ERR;
-		}
 		if (dev->iotlb_max_age != 0)
 			vhost_iotlb_age(dev, vq);
-		vhost_iotlb_update(&vq->iotlb, m->iova, m->size, m->uaddr, m->perm);
 		vhost_iotlb_resolve_pending(vq, m->iova, m->size, m->perm);
 		/* What waited for this mapping may go on now. */
 		/* Rings not yet usable, or whose mapping this replaces. */
@@ -195,8 +207,8 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 			dev->held_waiting = true;
 		if (vq->nb_unsent != 0)
 			vhost_iotlb_send_misses(dev, vq);
-		unlock_ring(dev, vq);
 	}
+	vhost_iotlb_unlock_all(dev, nlocked);
 	return VH_OK;
 }
 
@@ -228,27 +240,28 @@ iotlb_invalidate(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 	 * too much is always safe; too little is not. */
 	bool to_end = m->size == 0;
 	uint64_t size = to_end ? UINT64_MAX - m->iova + (m->iova != 0) : m->size;
+	uint32_t nlocked;
 
 	VHOST_DEV_LOG(DEBUG, dev, "IOTLB invalidate iova 0x%llx size 0x%llx",
 		(unsigned long long)m->iova, (unsigned long long)m->size);
 
-	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+	/* Holding every ring's write lock means no burst is using the
+	 * range: after the unlock, none can find it. The reply that follows
+	 * is the promise the frontend waits for. */
+	nlocked = vhost_iotlb_lock_all(dev);
+	if (to_end && m->iova == 0)
+		vhost_iotlb_flush(&dev->iotlb);
+	else
+		vhost_iotlb_invalidate(&dev->iotlb, m->iova, size);
+	for (uint32_t i = 0; i < nlocked; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 
-		/* Holding the write locks means no burst is using the range:
-		 * after the unlock, none can find it. The reply that follows
-		 * is the promise the frontend waits for. */
-		lock_ring(dev, vq);
-		if (to_end && m->iova == 0)
-			vhost_iotlb_flush(&vq->iotlb);
-		else
-			vhost_iotlb_invalidate(&vq->iotlb, m->iova, size);
 		if (vhost_vring_uses_iova(vq, m->iova, size)) {
 			vhost_vring_invalidate(vq);
 			vhost_vring_translate(dev, vq);	/* asks for it again */
 		}
-		unlock_ring(dev, vq);
 	}
+	vhost_iotlb_unlock_all(dev, nlocked);
 	return VH_OK;
 }
 

@@ -135,11 +135,11 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	if (vhost_iommu_on(dev)) {
 		/* Rings are translated once, from mappings that may arrive
 		 * far apart: the optional entry lifetime is for buffers. */
-		uint64_t horizon = vq->iotlb.expire_before;
+		uint64_t horizon = vq->iotlb_expire_before;
 
-		vq->iotlb.expire_before = 0;
+		vq->iotlb_expire_before = 0;
 		ret = translate_iova_rings(dev, vq, &desc, &avail, &used);
-		vq->iotlb.expire_before = horizon;
+		vq->iotlb_expire_before = horizon;
 		if (ret == -EAGAIN)
 			return ret;	/* ready once the IOTLB update arrives */
 	} else {

@@ -66,16 +66,17 @@ rte_vhost_vring_stats_get_names(int vid, uint16_t queue_id,
 }
 
 void
-vhost_vq_stats_read(struct vhost_virtqueue *vq, uint64_t v[VHOST_STAT_NB])
+vhost_vq_stats_read(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+		    uint64_t v[VHOST_STAT_NB])
 {
 	/* Written by the queue's datapath thread only; a racy read of a
 	 * 64-bit counter is still a value it had. */
 	for (unsigned int i = 0; i < VHOST_STAT_NB; i++)
 		v[i] = __atomic_load_n(&vq->stats.v[i], __ATOMIC_RELAXED);
-	/* IOTLB gauges live in the IOTLB itself. */
+	/* IOTLB gauges live in the device IOTLB, shared by the rings. */
 	rte_rwlock_read_lock(&vq->iotlb_lock);
-	v[VHOST_STAT_IOTLB_EVICTIONS] = vq->iotlb.evictions;
-	v[VHOST_STAT_IOTLB_ENTRIES] = vq->iotlb.n;
+	v[VHOST_STAT_IOTLB_EVICTIONS] = dev->iotlb.evictions;
+	v[VHOST_STAT_IOTLB_ENTRIES] = dev->iotlb.n;
 	v[VHOST_STAT_IOTLB_PENDING] = vq->nb_pending;
 	rte_rwlock_read_unlock(&vq->iotlb_lock);
 }
@@ -91,7 +92,7 @@ rte_vhost_vring_stats_get(int vid, uint16_t queue_id,
 		return -1;
 	if (stats == NULL || n < VHOST_STAT_NB)
 		return VHOST_STAT_NB;
-	vhost_vq_stats_read(vq, v);
+	vhost_vq_stats_read(vhost_device_get(vid), vq, v);
 	for (unsigned int i = 0; i < VHOST_STAT_NB; i++) {
 		stats[i].id = i;
 		stats[i].value = v[i];

@@ -46,12 +46,14 @@ struct vhost_vq_stats {
 
 extern const char *const vhost_vq_stat_names[VHOST_STAT_NB];
 
+struct vhost_device;
 struct vhost_virtqueue;
 
 /* Every counter of a ring, the IOTLB gauges included, into v. Any
  * thread may call it while the ring exists; it holds the ring's
  * iotlb_lock for reading for a few loads only. */
-void vhost_vq_stats_read(struct vhost_virtqueue *vq, uint64_t v[VHOST_STAT_NB]);
+void vhost_vq_stats_read(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+			 uint64_t v[VHOST_STAT_NB]);
 
 /* Account one delivered packet (size histogram, cast type). Only
  * called when the socket was registered with NET_STATS_ENABLE. */

@@ -177,6 +177,26 @@ ref_xlate_gpa(uint64_t addr, uint64_t *len, struct piece *p)
 	return V_REFUSED;
 }
 
+/* Does guest memory hold all of [uaddr, uaddr + size)? */
+static bool
+ref_uaddr_in_guest(uint64_t uaddr, uint64_t size)
+{
+	uint64_t done = 0;
+
+	while (done < size) {
+		uint64_t a = uaddr + done;
+		uint32_t i;
+
+		for (i = 0; i < g->nregions; i++)
+			if (a >= layout[i].uaddr && a - layout[i].uaddr < layout[i].size)
+				break;
+		if (i == g->nregions)
+			return false;
+		done += layout[i].size - (a - layout[i].uaddr);
+	}
+	return true;
+}
+
 /* IOVA: newest operation covering addr; the piece ends where that
  * operation ends, where a newer one starts, or at the region's end. */
 static enum verdict
@@ -672,17 +692,23 @@ op_iotlb(struct fz_in *in, bool update)
 
 		if (size == 0)
 			return;
-		vhost_iotlb_invalidate(&vq.iotlb, iova, size);
+		vhost_iotlb_invalidate(&dev->iotlb, iova, size);
 		TRACE("iotlb invalidate iova 0x%lx size 0x%lx\n", iova, size);
 		*o = (struct iotlb_op){ .iova = iova, .last = last < iova ? UINT64_MAX : last };
 		nops++;
 		return;
 	}
-	bool valid = size != 0 && perm >= 1 && perm <= VHOST_ACCESS_RW &&
-		iova + (size - 1) >= iova && uaddr + (size - 1) >= uaddr;
-	int ret = vhost_iotlb_update(&vq.iotlb, iova, size, uaddr, perm);
+	bool ranges_ok = size != 0 && iova + (size - 1) >= iova &&
+		uaddr + (size - 1) >= uaddr;
+	bool valid = ranges_ok && perm >= 1 && perm <= VHOST_ACCESS_RW;
+	/* As the UPDATE handler: an update not wholly in guest memory is
+	 * refused, and changes nothing. */
+	bool inmem = ranges_ok && ref_uaddr_in_guest(uaddr, size);
+	int want = !ranges_ok ? -EINVAL : !inmem ? -EFAULT : !valid ? -EINVAL : 0;
+	int ret = vhost_iotlb_map_mem(dev, iova, size, uaddr, perm);
 
-	FZ_CHECK(ret == (valid ? 0 : -EINVAL), "iotlb update: %d", ret);
+	FZ_CHECK(ret == want, "iotlb update: %d, expected %d", ret, want);
+	valid = want == 0;
 	TRACE("iotlb update iova 0x%lx size 0x%lx uaddr 0x%lx perm %u: %d\n",
 	      iova, size, uaddr, perm, ret);
 	if (valid) {
@@ -813,7 +839,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	dev = calloc(1, sizeof(*dev));
 	if (pool == NULL || dev == NULL || map_guest(&guests[0], 3) != 0 ||
 	    map_guest(&guests[1], 2) != 0 ||
-	    vhost_iotlb_init(&vq.iotlb, VHOST_IOTLB_MAX_ENTRIES) != 0) {
+	    vhost_iotlb_init(&dev->iotlb, VHOST_IOTLB_DEFAULT_ENTRIES) != 0) {
 		fprintf(stderr, "fuzz_desc_chain: set-up failed\n");
 		exit(1);
 	}
@@ -829,15 +855,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = { data, size };
 	uint8_t cfg = fz_u8(&in);
-	struct vhost_iotlb tlb = vq.iotlb;
 	struct vring_desc *indirect_copy = vq.indirect_copy;
 	uint32_t indirect_copy_len = vq.indirect_copy_len;
 	bool compliant = cfg & 4;
 
 	/* A fresh queue, keeping the allocations of earlier inputs. */
 	memset(&vq, 0, sizeof(vq));
-	vq.iotlb = tlb;
-	vhost_iotlb_flush(&vq.iotlb);
+	vhost_iotlb_flush(&dev->iotlb);
 	vq.indirect_copy = indirect_copy;
 	vq.indirect_copy_len = indirect_copy_len;
 	vhost_gate_init(&vq.gate);

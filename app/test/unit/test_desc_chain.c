@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "desc_chain.h"
+#include "vhost_user.h"
 #include "unit_common.h"
 
 #define REG_SIZE 0x10000ULL
@@ -534,40 +535,53 @@ test_fast_path_matches_general(void)
 	expect_same_walk(RING_SIZE, VHOST_CHAIN_DEVICE_READS, 4, "head = ring size");
 }
 
-/* With an IOMMU, a translation leaves the IOVA range it came from cached
- * (one IOTLB entry clipped to one memory region). Every IOTLB change and
- * a new memory table must make the next translation look again: never a
- * stale address, never past the region. */
+/* With an IOMMU, a translation leaves the IOTLB entry it came from
+ * cached in the ring (each entry lies in one memory region, with our
+ * and the guest physical address worked out when it was mapped). Every
+ * IOTLB change and a new memory table must make the next translation
+ * look again: never a stale address, never past the region. */
 static void
 test_iova_cache_follows_iotlb(void)
 {
 	const uint64_t iova = 0x7000000;
 	const uint64_t r0 = 0x100000000ULL, r1 = 0x200000000ULL;	/* uaddrs */
+	struct rte_vhost_mem_region saved;
 	struct vhost_chain c;
 	uint16_t nsegs;
 
 	dev->features |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
-	CU_ASSERT_EQUAL_FATAL(vhost_iotlb_init(&vq.iotlb, 16), 0);
-	/* 128K of IOVA onto region 0's 64K and what follows it in the
-	 * frontend's space (nothing shared there). */
-	CU_ASSERT_EQUAL(vhost_iotlb_update(&vq.iotlb, iova, 2 * REG_SIZE, r0,
-					   VHOST_ACCESS_RW), 0);
+	CU_ASSERT_EQUAL_FATAL(vhost_iotlb_init(&dev->iotlb, 16), 0);
+	/* Beyond region 0 in the frontend's space there is nothing shared:
+	 * such an update is refused whole. */
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova, 2 * REG_SIZE, r0,
+					    VHOST_ACCESS_RW), -EFAULT);
+	CU_ASSERT_EQUAL(dev->iotlb.n, 0);
+	/* 128K of IOVA: region 0, then region 1 (not contiguous for us). */
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova, REG_SIZE, r0,
+					    VHOST_ACCESS_RW), 0);
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova + REG_SIZE, REG_SIZE, r1,
+					    VHOST_ACCESS_RW), 0);
+	CU_ASSERT_EQUAL(dev->iotlb.n, 2);
 
 	ring_desc(0, iova + 0x100, 64, 0, 0);
 	nsegs = 0;
 	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
 	check_seg(0, 0x100, 64);
-	/* Cached now: the next buffer in the range, and a buffer running
-	 * past the region's end is clipped there, the rest refused. */
+	/* Cached now: the next buffer in the range; a buffer running past
+	 * region 0's end is cut there and goes on in region 1. */
 	ring_desc(1, iova + 0x8000, 64, VRING_DESC_F_WRITE, 0);
 	nsegs = 0;
 	CU_ASSERT_EQUAL_FATAL(walk(1, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 4, &c), 0);
 	check_seg(0, 0x8000, 64);
 	ring_desc(2, iova + REG_SIZE - 16, 32, 0, 0);
-	expect_bad(2, VHOST_CHAIN_DEVICE_READS, 8, "runs past region 0 in the frontend's space");
+	nsegs = 0;
+	CU_ASSERT_EQUAL_FATAL(walk(2, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	CU_ASSERT_EQUAL(nsegs, 2);
+	check_seg(0, REG_SIZE - 16, 16);
+	check_seg(1, R1_GPA, 16);
 
 	/* Invalidated: the page misses (asked for), it does not hit. */
-	vhost_iotlb_invalidate(&vq.iotlb, iova + 0x8000, 0x1000);
+	vhost_iotlb_invalidate(&dev->iotlb, iova + 0x8000, 0x1000);
 	nsegs = 0;
 	CU_ASSERT_EQUAL(walk(1, VHOST_CHAIN_DEVICE_WRITES, &nsegs, 4, &c), -EAGAIN);
 	CU_ASSERT_EQUAL(nsegs, 0);
@@ -577,8 +591,8 @@ test_iova_cache_follows_iotlb(void)
 	check_seg(0, 0x100, 64);
 
 	/* Remapped read-only onto region 1: the new address, and no write. */
-	CU_ASSERT_EQUAL(vhost_iotlb_update(&vq.iotlb, iova, 0x1000, r1,
-					   VHOST_ACCESS_RO), 0);
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova, 0x1000, r1,
+					    VHOST_ACCESS_RO), 0);
 	nsegs = 0;
 	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
 	check_seg(0, R1_GPA + 0x100, 64);
@@ -586,21 +600,35 @@ test_iova_cache_follows_iotlb(void)
 	expect_bad(3, VHOST_CHAIN_DEVICE_WRITES, 8, "write through a read-only mapping");
 
 	/* Flushed: everything misses. */
-	vhost_iotlb_flush(&vq.iotlb);
+	vhost_iotlb_flush(&dev->iotlb);
 	nsegs = 0;
 	CU_ASSERT_EQUAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), -EAGAIN);
 
-	/* A new memory table (here: region 0 gone) clears the cache. */
-	CU_ASSERT_EQUAL(vhost_iotlb_update(&vq.iotlb, iova, REG_SIZE, r0,
-					   VHOST_ACCESS_RW), 0);
+	/* A new memory table (here: region 0 gone) drops the entries in it
+	 * and the cached translation: a miss, never the old address. */
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova, REG_SIZE, r0,
+					    VHOST_ACCESS_RW), 0);
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova + REG_SIZE, 0x1000, r1,
+					    VHOST_ACCESS_RW), 0);
+	/* As the UPDATE handler: the miss after the flush is answered. */
+	vhost_iotlb_resolve_pending(&vq, iova, REG_SIZE, VHOST_ACCESS_RW);
 	nsegs = 0;
 	CU_ASSERT_EQUAL_FATAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
-	dev->mem->nregions = 0;
-	vhost_xlate_cache_clear(&vq);
-	expect_bad(0, VHOST_CHAIN_DEVICE_READS, 8, "memory table without the region");
+	saved = dev->mem->regions[0];
+	dev->mem->nregions = 1;
+	dev->mem->regions[0] = dev->mem->regions[1];
+	vhost_iotlb_mem_table_changed(dev);
+	CU_ASSERT_EQUAL(dev->iotlb.n, 1);	/* region 1's entry stays */
+	nsegs = 0;
+	CU_ASSERT_EQUAL(walk(0, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), -EAGAIN);
+	ring_desc(4, iova + REG_SIZE + 0x10, 64, 0, 0);
+	nsegs = 0;
+	CU_ASSERT_EQUAL_FATAL(walk(4, VHOST_CHAIN_DEVICE_READS, &nsegs, 4, &c), 0);
+	check_seg(0, R1_GPA + 0x10, 64);
+	dev->mem->regions[0] = saved;
 	dev->mem->nregions = 2;
 
-	vhost_iotlb_fini(&vq.iotlb);
+	vhost_iotlb_fini(&dev->iotlb);
 	vq.nb_pending = 0;
 	vq.nb_unsent = 0;
 	dev->features = 0;
