@@ -17,7 +17,7 @@ LAYERS = [
         net_hdr.h vring_stats.h vdpa_driver_api.h"""),
     ("device", """vhost_device.h vhost_msg.c vhost_msg.h dirty_log.c
         dirty_log.h write_trace.c write_trace.h vring_stats.c"""),
-    ("datapath", """iotlb_miss.c iotlb_miss.h vhost_translate.h desc_chain.c
+    ("datapath", """iotlb_miss.c iotlb_miss.h iotlb_conf.c vhost_translate.h desc_chain.c
         desc_chain.h vring.c vring.h vring_packed.c vring_packed.h
         vring_resync.c enqueue.c enqueue.h dequeue.c datapath.h"""),
     ("control", """vhost_socket.c vhost_socket.h vhost_user.c vhost_user.h
