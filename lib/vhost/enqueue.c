@@ -61,7 +61,15 @@ struct rx_cursor {
 	uint16_t consumed;
 	uint16_t nused;
 	bool missed;		/* an IOTLB miss stopped the burst */
+	bool mergeable;		/* VIRTIO_NET_F_MRG_RXBUF, read once */
 	struct vhost_ring_pos pos;	/* packed: the next descriptor */
+};
+
+/* Dirty logging and the write trace, read once per burst: the control
+ * path changes neither while a burst is in the ring. */
+struct rx_track {
+	bool logging;
+	bool any;		/* logging or the write trace */
 };
 
 /* Ring access, the only part that differs between the layouts: each
@@ -129,7 +137,7 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	       uint32_t need, struct rx_cursor *rc, struct rx_batch *b,
 	       const bool packed)
 {
-	const bool mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+	const bool mergeable = rc->mergeable;
 	struct rx_pkt *p = &b->pkt[b->npkts];
 	struct rx_cursor start = *rc;
 	uint64_t capacity = 0;
@@ -230,7 +238,7 @@ store_hdr(uint8_t *dst, const struct virtio_net_hdr_mrg_rxbuf *hdr,
 static __rte_always_inline void
 fill_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	    struct rte_mbuf *m, const struct rx_batch *b,
-	    const struct rx_pkt *p)
+	    const struct rx_pkt *p, const struct rx_track *t)
 {
 	const struct vhost_seg *segs = &b->segs[p->seg_first];
 	const uint16_t hdr_len = dev->hdr_len;
@@ -270,16 +278,15 @@ fill_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		vq->shadow_used[p->used_first + i].len = len;
 		left -= len;
 	}
-	const bool logging = vhost_log_enabled(dev);
-
-	if (logging || unlikely(vhost_write_trace_on)) {
+	if (unlikely(t->any)) {
 		left = hdr_len + rte_pktmbuf_pkt_len(m);
 		for (uint16_t i = 0; i < p->nsegs && left > 0; i++) {
 			uint32_t len = RTE_MIN(left, segs[i].len);
 
-			if (logging)
+			if (t->logging)
 				vhost_log_pages(dev, segs[i].gpa, len);
-			vhost_write_trace(vq, segs[i].gpa, len, logging, "rx-buffer");
+			vhost_write_trace(vq, segs[i].gpa, len, t->logging,
+					  "rx-buffer");
 			left -= len;
 		}
 	}
@@ -294,7 +301,13 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
 	struct rx_cursor rc = {
 		.avail = packed ? 0 : vhost_avail_count(dev, vq),
+		.mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF),
 		.pos = { vq->last_avail_idx, vq->avail_wrap },
+	};
+	const bool logging = vhost_log_enabled(dev);
+	const struct rx_track track = {
+		.logging = logging,
+		.any = logging || vhost_write_trace_on,
 	};
 	struct rx_batch b;
 	uint16_t sent = 0;
@@ -329,7 +342,7 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		for (uint16_t i = 0; i < b.npkts; i++) {
 			struct rte_mbuf *m = pkts[first + i];
 
-			fill_packet(dev, vq, m, &b, &b.pkt[i]);
+			fill_packet(dev, vq, m, &b, &b.pkt[i], &track);
 			if (count_stats)
 				vhost_stats_count_packet(&vq->stats, m);
 		}
