@@ -5,6 +5,7 @@
 #include <rte_arp.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_vhost.h>
 
 #include "datapath.h"
@@ -163,14 +164,123 @@ make_rarp(struct vhost_device *dev, struct rte_mempool *pool)
 	return m;
 }
 
+/* Chains walked before their data is copied. */
+#define TX_BATCH_PKTS 32
+
+/* A chain of the common shape (one direct descriptor holding header and
+ * packet, the packet fits one mbuf) walked in the first pass. */
+struct tx_walked {
+	struct vhost_seg seg;
+	uint32_t used_id;
+	int ret;		/* 0, or the walker's refusal */
+};
+
+/* Why the first pass ended before its limit. */
+enum tx_stop {
+	TX_STOP_NONE,
+	TX_STOP_SLOW,		/* a chain of another shape: the general path */
+	TX_STOP_MISS,		/* an IOTLB miss: the burst ends there */
+	TX_STOP_EMPTY,		/* packed: no more available descriptors */
+};
+
+/* Walk the chain at idx (split: head; packed: ring position) if it has
+ * the common shape. Returns 0 (walked, or refused by the walker and so
+ * counted: w->ret says which), 1 (another shape: nothing done, nothing
+ * counted; the general path takes it) or -EAGAIN (IOTLB miss, asked for).
+ * A chain the walker refused goes back to the guest in the second pass,
+ * whatever happens: it is never walked, or counted, twice. */
+static __rte_always_inline int
+tx_walk_fast(struct vhost_device *dev, struct vhost_virtqueue *vq,
+	     uint16_t idx, uint32_t room, struct tx_walked *w,
+	     const bool packed)
+{
+	const uint16_t ring_bits = VHOST_PACKED_AVAIL | VHOST_PACKED_USED;
+	const uint32_t hdr_len = dev->hdr_len;
+	struct vhost_chain c;
+	uint16_t nsegs = 0, flags, id;
+	uint64_t addr;
+	uint32_t len;
+	int ret;
+
+	if (unlikely(idx >= vq->size))
+		return 1;
+	/* One snapshot of each field: the guest may rewrite them. */
+	if (packed) {
+		const volatile struct vring_packed_desc *d = &vq->desc_packed[idx];
+
+		id = d->id;
+		flags = d->flags & ~ring_bits;
+		addr = d->addr;
+		len = d->len;
+	} else {
+		const volatile struct vring_desc *d = &vq->desc[idx];
+
+		id = idx;
+		flags = d->flags;
+		addr = d->addr;
+		len = d->len;
+	}
+	/* Too short for the header, or not one mbuf's worth: the general
+	 * path logs, drops or chains it. */
+	if (flags != 0 || len <= hdr_len || len - hdr_len > room)
+		return 1;
+	c.id = id;
+	c.ndesc = 1;
+	ret = vhost_walk_one(dev, vq, idx, addr, len, false, &w->seg, &nsegs, &c);
+	if (ret > 0)
+		return 1;
+	if (ret == -EAGAIN)
+		return ret;
+	w->used_id = packed ? vhost_packed_used_id(id, 1) : idx;
+	w->ret = ret;
+	if (likely(ret == 0))
+		rte_prefetch0(w->seg.hva);
+	return 0;
+}
+
+/* The second pass for a walked chain: copy it into m. Returns 0, or
+ * -EINVAL if its header is refused (m is then reset, free for the next
+ * chain). */
+static __rte_always_inline int
+tx_copy_fast(const struct vhost_device *dev, const struct tx_walked *w,
+	     struct rte_mbuf *m, bool compliant)
+{
+	const uint8_t *src = w->seg.hva;
+	const uint32_t len = w->seg.len - dev->hdr_len;
+	struct virtio_net_hdr hdr;
+
+	/* Only the first 10 bytes carry offload requests; num_buffers of a
+	 * mergeable header means nothing on Tx. */
+	memcpy(&hdr, src, sizeof(hdr));
+	rte_memcpy(rte_pktmbuf_mtod(m, void *), src + dev->hdr_len, len);
+	m->data_len = (uint16_t)len;
+	m->pkt_len = len;
+	if (unlikely(vhost_net_hdr_apply(&hdr, m, compliant) < 0)) {
+		rte_pktmbuf_reset(m);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* One instantiation per ring layout (packed a constant): only ring
- * access differs. */
+ * access differs.
+ *
+ * A burst goes in batches of two passes: the first walks up to
+ * TX_BATCH_PKTS chains of the common shape and prefetches their data,
+ * the second copies them, by then mostly in cache, so the misses on the
+ * guest's lines overlap instead of coming one per packet. The second
+ * pass cannot fail part-way (the mbufs are allocated, one per chain of
+ * that shape, and a refused chain keeps its mbuf for the next one), so
+ * every chain the first pass walked is used in this burst. A chain of
+ * another shape ends the batch and goes alone through the general
+ * walker and build_packet(). */
 static __rte_always_inline uint16_t
 dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	     struct rte_mempool *pool, struct rte_mbuf **pkts, uint16_t count,
 	     const bool packed)
 {
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
+	const bool compliant = dev->reg_flags & RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS;
 	/* A packed ring says what is available one chain at a time; a
 	 * burst takes at most a ring's worth. */
 	uint16_t avail = packed ? vq->size : vhost_avail_count(dev, vq);
@@ -178,22 +288,81 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	uint16_t consumed = 0, nused = 0, received = 0;
 	struct vhost_ring_pos pos = { vq->last_avail_idx, vq->avail_wrap };
 	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
+	struct tx_walked w[TX_BATCH_PKTS];
+	uint32_t room;
 
 	if (n == 0 || (packed && !vhost_packed_desc_avail(vq, pos)))
 		return 0;
 	if (rte_pktmbuf_alloc_bulk(pool, pkts, n) != 0)
 		return 0;	/* pool empty: the chains wait in the ring */
+	/* Fresh mbufs of one pool all have this room. */
+	room = RTE_MIN(rte_pktmbuf_tailroom(pkts[0]), (uint32_t)VHOST_MAX_PKT_LEN);
 
 	while (consumed < n) {
+		uint16_t max = RTE_MIN(n - consumed, TX_BATCH_PKTS);
+		struct vhost_ring_pos p = pos;
+		enum tx_stop stop = TX_STOP_NONE;
+		uint16_t nw = 0;
 		uint16_t head;
-		struct rte_mbuf *m = pkts[received];
+		struct rte_mbuf *m;
 		struct vhost_chain c;
 		uint16_t nsegs = 0;
 		int ret;
 
-		if (packed) {
-			if (consumed != 0 && !vhost_packed_desc_avail(vq, pos))
+		/* Pass 1: walk chains of the common shape. */
+		while (nw < max) {
+			if (packed && !vhost_packed_desc_avail(vq, p)) {
+				stop = TX_STOP_EMPTY;
 				break;
+			}
+			ret = tx_walk_fast(dev, vq, packed ? p.idx :
+					   vhost_avail_head(vq, consumed + nw),
+					   room, &w[nw], packed);
+			if (ret != 0) {
+				stop = ret > 0 ? TX_STOP_SLOW : TX_STOP_MISS;
+				break;
+			}
+			nw++;
+			if (packed)
+				vhost_ring_pos_advance(vq, &p, 1);
+		}
+		/* Pass 2: copy them; every one is used. */
+		for (uint16_t i = 0; i < nw; i++) {
+			m = pkts[received];
+			consumed++;
+			if (packed)
+				vhost_ring_pos_advance(vq, &pos, 1);
+			vq->shadow_used[nused++] = (struct vhost_used_elem){
+				.id = w[i].used_id, .len = 0 };
+			if (unlikely(w[i].ret < 0 ||
+				     tx_copy_fast(dev, &w[i], m, compliant) < 0)) {
+				/* Refused: the guest gets its buffer back, we
+				 * drop; m stays for the next chain. */
+				vq->stats.v[VHOST_STAT_DROPPED]++;
+				continue;
+			}
+			if (count_stats)
+				vhost_stats_count_packet(&vq->stats, m);
+			received++;
+		}
+		if (stop == TX_STOP_MISS) {
+			/* Keep the chain (and those after it, for order) in
+			 * the ring for a later burst; ask for the buffers
+			 * after it too. */
+			if (!packed)
+				vhost_walk_ahead(dev, vq, consumed + 1,
+						 avail - consumed - 1,
+						 VHOST_CHAIN_DEVICE_READS);
+			break;
+		}
+		if (stop == TX_STOP_EMPTY)
+			break;
+		if (stop != TX_STOP_SLOW)
+			continue;
+
+		/* Another shape: this one chain through the general walker. */
+		m = pkts[received];
+		if (packed) {
 			head = pos.idx;
 			ret = vhost_walk_chain_packed(dev, vq, head,
 					VHOST_CHAIN_DEVICE_READS, segs, &nsegs,
