@@ -104,11 +104,12 @@ rte_vhost_get_mem_table(int vid, struct rte_vhost_memory **mem)
 
 	if (dev == NULL || mem == NULL || dev->mem == NULL)
 		return -1;
-	size = sizeof(*copy) + dev->mem->nregions * sizeof(copy->regions[0]);
-	copy = malloc(size);
+	size = dev->mem->nregions * sizeof(copy->regions[0]);
+	copy = malloc(sizeof(*copy) + size);
 	if (copy == NULL)
 		return -1;
-	memcpy(copy, dev->mem, size);
+	copy->nregions = dev->mem->nregions;
+	memcpy(copy->regions, dev->mem->regions, size);
 	*mem = copy;	/* the caller frees it */
 	return 0;
 }

@@ -7,6 +7,14 @@
 /* The SET_MEM_TABLE payload has room for 8 regions (protocol constant). */
 #define VHOST_MAX_MEM_REGIONS 8
 
+/* Regions added one at a time (CONFIGURE_MEM_SLOTS): QEMU's vhost-user
+ * frontend takes at most 509 (GET_MAX_MEM_SLOTS), the number of KVM
+ * memory slots it can back, so guests can hot-plug that many DIMMs.
+ * Region indexes are kept in 16 bits. */
+#define VHOST_MAX_MEM_SLOTS 509
+/* Alignment of every address, size and offset of an added region. */
+#define VHOST_MEM_REG_ALIGN 4096u
+
 /* File descriptors in one message: the protocol allows at most 8. */
 #define VHOST_MAX_MSG_FDS 8
 

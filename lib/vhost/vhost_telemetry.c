@@ -30,6 +30,9 @@
  * counts (about 200 and 800 bytes a ring); ",RING" asks for one. */
 #define TEL_DEVICE_RINGS 32
 #define TEL_STATS_RINGS 16
+/* Memory regions shown (up to VHOST_MAX_MEM_SLOTS exist with hot-plug);
+ * nr_mem_regions gives the count. */
+#define TEL_MEM_REGIONS 8
 /* How long a request waits for a device whose request handler runs. */
 #define TEL_BUSY_WAIT_MS 1000
 
@@ -336,7 +339,8 @@ struct device_state {
 	uint32_t nr_vring;
 	uint64_t log_size;
 	bool log_mapped;
-	struct vhost_mem_table mem;
+	uint32_t mem_nregions;
+	struct rte_vhost_mem_region mem_regions[TEL_MEM_REGIONS];
 	uint32_t first_ring;
 	uint32_t nb_rings;
 	struct ring_state rings[TEL_DEVICE_RINGS];
@@ -361,8 +365,11 @@ device_copy(struct vhost_device *dev, struct device_state *st, int ring)
 	st->nr_vring = dev->nr_vring;
 	st->log_mapped = dev->log_base != NULL;
 	st->log_size = dev->log_size;
-	if (dev->mem != NULL)
-		st->mem = *dev->mem;
+	st->mem_nregions = dev->mem != NULL ? dev->mem->nregions : 0;
+	if (st->mem_nregions > 0)
+		memcpy(st->mem_regions, dev->mem->regions,
+		       RTE_MIN(st->mem_nregions, (uint32_t)TEL_MEM_REGIONS) *
+		       sizeof(st->mem_regions[0]));
 	st->first_ring = ring >= 0 ? (uint32_t)ring : 0;
 	if (st->first_ring < st->nr_vring)
 		st->nb_rings = RTE_MIN(st->nr_vring - st->first_ring,
@@ -427,14 +434,15 @@ ring_dict(const struct ring_state *r, uint32_t index)
 }
 
 static struct rte_tel_data *
-mem_dict(const struct vhost_mem_table *mem)
+mem_dict(const struct device_state *st)
 {
+	const struct rte_vhost_mem_region *regions = st->mem_regions;
 	struct rte_tel_data *m = rte_tel_data_alloc();
 
 	if (m == NULL)
 		return NULL;
 	rte_tel_data_start_dict(m);
-	for (uint32_t i = 0; i < mem->nregions && i < VHOST_MAX_MEM_REGIONS; i++) {
+	for (uint32_t i = 0; i < st->mem_nregions && i < TEL_MEM_REGIONS; i++) {
 		struct rte_tel_data *r = rte_tel_data_alloc();
 		char key[16];
 
@@ -442,9 +450,9 @@ mem_dict(const struct vhost_mem_table *mem)
 			break;
 		snprintf(key, sizeof(key), "region%u", i);
 		rte_tel_data_start_dict(r);
-		add_hex(r, "guest_phys_addr", mem->regions[i].guest_phys_addr);
-		add_hex(r, "guest_user_addr", mem->regions[i].guest_user_addr);
-		rte_tel_data_add_dict_u64(r, "size", mem->regions[i].size);
+		add_hex(r, "guest_phys_addr", regions[i].guest_phys_addr);
+		add_hex(r, "guest_user_addr", regions[i].guest_user_addr);
+		rte_tel_data_add_dict_u64(r, "size", regions[i].size);
 		add_container(m, key, r);
 	}
 	return m;
@@ -486,7 +494,8 @@ tel_device(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_int(d, "stats_enabled",
 		!!(st->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE));
 	rte_tel_data_add_dict_int(d, "nr_vring", (int)st->nr_vring);
-	add_container(d, "mem_regions", mem_dict(&st->mem));
+	rte_tel_data_add_dict_int(d, "nr_mem_regions", (int)st->mem_nregions);
+	add_container(d, "mem_regions", mem_dict(st));
 	for (uint32_t i = 0; i < st->nb_rings; i++) {
 		char key[16];
 

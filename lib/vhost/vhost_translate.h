@@ -52,23 +52,24 @@ vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		vq->xlate_err = -EFAULT;
 		return NULL;
 	}
-	/* Guests use one or two regions; try the last one hit first. */
+	/* Buffers mostly follow in the region hit last; try it first.
+	 * Otherwise a scan (few regions) or a binary search (hot-plugged
+	 * memory, up to VHOST_MAX_MEM_SLOTS regions). */
 	if (likely(vq->last_region < mem->nregions)) {
 		r = &mem->regions[vq->last_region];
 		off = addr - r->guest_phys_addr;
 		if (likely(off < r->size))
 			goto found;
 	}
-	for (uint32_t i = 0; i < mem->nregions; i++) {
-		r = &mem->regions[i];
-		off = addr - r->guest_phys_addr;
-		if (off < r->size) {
-			vq->last_region = i;
-			goto found;
-		}
+	int32_t i = vhost_mem_lookup(mem, true, addr);
+
+	if (unlikely(i < 0)) {
+		vq->xlate_err = -EFAULT;
+		return NULL;
 	}
-	vq->xlate_err = -EFAULT;
-	return NULL;
+	vq->last_region = (uint32_t)i;
+	r = &mem->regions[i];
+	off = addr - r->guest_phys_addr;
 found:
 	if (*len > r->size - off)
 		*len = r->size - off;
