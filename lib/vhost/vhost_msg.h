@@ -55,6 +55,11 @@ enum vhost_user_request {
  * installed <rte_vhost.h>. */
 #include <rte_vhost.h>
 
+/* Not in DPDK 22.11's header. */
+#ifndef VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS
+#define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
+#endif
+
 #define VHOST_USER_VERSION 0x1
 #define VHOST_USER_VERSION_MASK 0x3
 #define VHOST_USER_REPLY_MASK (1u << 2)
@@ -82,6 +87,7 @@ struct vhost_user_msg {
 		struct vhost_vring_state state;
 		struct vhost_vring_addr addr;
 		struct vhost_user_memory memory;
+		struct vhost_user_mem_reg mem_reg;
 		struct vhost_user_log log;
 		struct vhost_iotlb_msg iotlb;
 		uint8_t raw[VHOST_MAX_MSG_PAYLOAD];

@@ -16,6 +16,7 @@
 #define U64 sizeof(uint64_t)
 #define STATE sizeof(struct vhost_vring_state)
 #define ADDR sizeof(struct vhost_vring_addr)
+#define MEM_REG sizeof(struct vhost_user_mem_reg)
 
 const struct vhost_handler vhost_handlers[VHOST_USER_MAX_REQUEST] = {
 	[VHOST_USER_GET_FEATURES] = { vhost_on_get_features, 0, VHOST_FDS_NONE, false, false, false },
@@ -23,6 +24,10 @@ const struct vhost_handler vhost_handlers[VHOST_USER_MAX_REQUEST] = {
 	[VHOST_USER_SET_OWNER] = { vhost_on_set_owner, 0, VHOST_FDS_NONE, false, false, false },
 	[VHOST_USER_RESET_OWNER] = { vhost_on_reset_owner, 0, VHOST_FDS_NONE, false, false, true },
 	[VHOST_USER_SET_MEM_TABLE] = { vhost_on_set_mem_table, VHOST_SIZE_VARIABLE, VHOST_FDS_REGIONS, false, true, false },
+	/* Lock the rings themselves, only to switch tables. */
+	[VHOST_USER_GET_MAX_MEM_SLOTS] = { vhost_on_get_max_mem_slots, 0, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_ADD_MEM_REG] = { vhost_on_add_mem_reg, MEM_REG, VHOST_FDS_ONE, false, false, false },
+	[VHOST_USER_REM_MEM_REG] = { vhost_on_rem_mem_reg, MEM_REG, VHOST_FDS_ANY_ONE, false, false, false },
 	[VHOST_USER_SET_LOG_BASE] = { vhost_on_set_log_base, sizeof(struct vhost_user_log), VHOST_FDS_ONE, false, true, false },
 	[VHOST_USER_SET_LOG_FD] = { vhost_on_set_log_fd, 0, VHOST_FDS_ONE, false, false, false },
 	[VHOST_USER_SET_VRING_NUM] = { vhost_on_set_vring_num, STATE, VHOST_FDS_NONE, true, true, false },
@@ -93,6 +98,9 @@ validate_msg(struct vhost_device *dev, const struct vhost_handler *h,
 			return -EINVAL;
 		}
 		want_fds = (int)msg->payload.memory.nregions;
+		break;
+	case VHOST_FDS_ANY_ONE:
+		want_fds = msg->fd_num <= 1 ? msg->fd_num : 1;
 		break;
 	}
 	if (msg->fd_num != want_fds) {

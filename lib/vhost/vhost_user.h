@@ -22,6 +22,7 @@ enum vhost_fd_rule {
 	VHOST_FDS_ONE,		/* exactly one */
 	VHOST_FDS_VRING,	/* one, or none with the NOFD bit */
 	VHOST_FDS_REGIONS,	/* one per memory region */
+	VHOST_FDS_ANY_ONE,	/* none or one (closed unused) */
 };
 
 /* What the dispatcher checks before calling fn. */
@@ -45,6 +46,9 @@ int vhost_on_set_features(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_set_owner(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_reset_owner(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_set_mem_table(struct vhost_device *dev, struct vhost_user_msg *msg);
+int vhost_on_get_max_mem_slots(struct vhost_device *dev, struct vhost_user_msg *msg);
+int vhost_on_add_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg);
+int vhost_on_rem_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_set_log_base(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_set_log_fd(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_get_protocol_features(struct vhost_device *dev, struct vhost_user_msg *msg);

@@ -74,6 +74,34 @@ vhost_on_reset_owner(struct vhost_device *dev, struct vhost_user_msg *msg)
 	return VH_OK;
 }
 
+/* Make mem the device's table. Every ring is held (lock-all): no burst
+ * reads dev->mem meanwhile. Every translation hint and cache derived
+ * from the previous table goes, and the rings are found again in the
+ * new one, before the caller unmaps anything the old table had. The one
+ * place where the set of regions changes: SET_MEM_TABLE, ADD_MEM_REG
+ * and REM_MEM_REG all come here. */
+static void
+switch_mem_table(struct vhost_device *dev, struct vhost_mem_table *mem,
+		 bool only_untranslated)
+{
+	dev->mem = mem;
+	/* IOTLB entries hold our addresses: recompute them for the new set. */
+	vhost_iotlb_mem_table_changed(dev);
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		struct vhost_virtqueue *vq = dev->vq[i];
+
+		if (vq == NULL)
+			continue;
+		vq->last_region = 0;
+		vhost_xlate_cache_clear(vq);
+		/* An added region leaves the mapped rings where they are. */
+		if (!vq->ring_addr_set || (only_untranslated && vq->access_ok))
+			continue;
+		if (vhost_vring_translate(dev, vq) < 0 && !only_untranslated)
+			VHOST_DEV_LOG(ERR, dev, "vring %u is not in the new memory table", i);
+	}
+}
+
 int
 vhost_on_set_mem_table(struct vhost_device *dev, struct vhost_user_msg *msg)
 {
@@ -87,20 +115,74 @@ vhost_on_set_mem_table(struct vhost_device *dev, struct vhost_user_msg *msg)
 		msg->fds[i] = -1;
 
 	/* Every queue is locked: switch tables, then find the rings in
-	 * the new one before the old mappings go away. */
-	dev->mem = mem;
-	vhost_iotlb_mem_table_changed(dev);
-	for (uint32_t i = 0; i < dev->nr_vring; i++) {
-		struct vhost_virtqueue *vq = dev->vq[i];
-
-		if (vq == NULL)
-			continue;
-		vq->last_region = 0;
-		vhost_xlate_cache_clear(vq);
-		if (vq->ring_addr_set && vhost_vring_translate(dev, vq) < 0)
-			VHOST_DEV_LOG(ERR, dev, "vring %u is not in the new memory table", i);
-	}
+	 * the new one before the old mappings go away. This replaces
+	 * regions added one by one too. */
+	switch_mem_table(dev, mem, false);
 	vhost_mem_table_free(old);
+	return VH_OK;
+}
+
+static bool
+mem_slots_negotiated(struct vhost_device *dev, const struct vhost_user_msg *msg)
+{
+	if (dev->protocol_features & (1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+		return true;
+	VHOST_DEV_LOG(ERR, dev, "%s without the CONFIGURE_MEM_SLOTS protocol feature",
+		vhost_msg_name(msg->hdr.request));
+	return false;
+}
+
+int
+vhost_on_get_max_mem_slots(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	if (!mem_slots_negotiated(dev, msg))
+		return VH_ERR;
+	return vhost_reply_u64(msg, VHOST_MAX_MEM_SLOTS);
+}
+
+/* The region is mapped before any ring is held: the datapath pauses only
+ * for the switch of tables, not for mmap(). */
+int
+vhost_on_add_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_mem_table *mem, *old = dev->mem;
+	uint32_t nlocked;
+
+	if (!mem_slots_negotiated(dev, msg) ||
+	    vhost_mem_table_add(old, &msg->payload.mem_reg.region, msg->fds[0],
+				&mem, dev->ifname) < 0)
+		return VH_ERR;
+	msg->fds[0] = -1;	/* the table owns it */
+
+	nlocked = vhost_lock_all_vqs(dev);
+	switch_mem_table(dev, mem, true);
+	vhost_unlock_all_vqs(dev, nlocked);
+	/* No burst can hold the old table any more. */
+	vhost_mem_table_release(old);
+	return VH_OK;
+}
+
+/* Descriptors may still point into the region: after the switch they
+ * fail translation (the chain is dropped and counted), and the region is
+ * unmapped only once every burst that could have used it has left. */
+int
+vhost_on_rem_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_mem_table *mem, *old = dev->mem;
+	struct rte_vhost_mem_region gone;
+	uint32_t nlocked;
+
+	/* An fd sent along (older QEMU did) is closed unused by the
+	 * dispatcher. */
+	if (!mem_slots_negotiated(dev, msg) ||
+	    vhost_mem_table_remove(old, &msg->payload.mem_reg.region, &mem,
+				   &gone, dev->ifname) < 0)
+		return VH_ERR;
+	nlocked = vhost_lock_all_vqs(dev);
+	switch_mem_table(dev, mem, false);
+	vhost_unlock_all_vqs(dev, nlocked);
+	vhost_mem_region_unmap(&gone);
+	vhost_mem_table_release(old);
 	return VH_OK;
 }
 
