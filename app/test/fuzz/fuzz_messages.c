@@ -469,6 +469,7 @@ avoid_misaligned_rings(const struct vhost_msg_header *hdr, uint8_t *payload, siz
 	/* The payload follows the 12-byte header: copy, do not cast. */
 	union {
 		struct vhost_user_memory mem;
+		struct vhost_user_mem_reg reg;
 		struct vhost_iotlb_msg iotlb;
 	} m;
 
@@ -482,6 +483,18 @@ avoid_misaligned_rings(const struct vhost_msg_header *hdr, uint8_t *payload, siz
 			m.mem.regions[i].mmap_offset &= ~63ULL;
 		}
 		memcpy(payload, &m.mem, RTE_MIN(len, sizeof(m.mem)));
+	} else if ((hdr->request == VHOST_USER_ADD_MEM_REG ||
+		    hdr->request == VHOST_USER_REM_MEM_REG) && len >= sizeof(m.reg)) {
+		/* Added regions must be page aligned: keep most inputs past
+		 * that check, so that the table code behind it is reached. */
+		memcpy(&m.reg, payload, sizeof(m.reg));
+		if (!(m.reg.padding & 1)) {
+			m.reg.region.guest_phys_addr &= ~4095ULL;
+			m.reg.region.userspace_addr &= ~4095ULL;
+			m.reg.region.memory_size &= ~4095ULL;
+			m.reg.region.mmap_offset &= ~4095ULL;
+		}
+		memcpy(payload, &m.reg, sizeof(m.reg));
 	} else if (hdr->request == VHOST_USER_IOTLB_MSG && len >= sizeof(m.iotlb)) {
 		memcpy(&m.iotlb, payload, sizeof(m.iotlb));
 		m.iotlb.uaddr -= (m.iotlb.uaddr - m.iotlb.iova) & 63;
@@ -518,8 +531,19 @@ check_held_fds(void)
 		check_fd(dev->vq[i]->errfd, "err fd", i);
 	}
 	check_fd(dev->slave_fd, "backend channel", 0);
-	for (uint32_t i = 0; dev->mem != NULL && i < dev->mem->nregions; i++)
-		check_fd(dev->mem->regions[i].fd, "memory region", i);
+	for (uint32_t i = 0; dev->mem != NULL && i < dev->mem->nregions; i++) {
+		const struct rte_vhost_mem_region *r = &dev->mem->regions[i];
+		uint64_t avail;
+
+		check_fd(r->fd, "memory region", i);
+		/* The lookup (scan or sorted index) finds every region by
+		 * its first and last byte, in both address spaces. */
+		FZ_CHECK(vhost_mem_find_gpa(dev->mem, r->guest_phys_addr, &avail) == r &&
+			 vhost_mem_find_gpa(dev->mem, r->guest_phys_addr + r->size - 1, &avail) == r &&
+			 vhost_mem_find_uaddr(dev->mem, r->guest_user_addr, &avail) == r &&
+			 vhost_mem_find_uaddr(dev->mem, r->guest_user_addr + r->size - 1, &avail) == r,
+			 "region %u of %u is not found by its addresses", i, dev->mem->nregions);
+	}
 }
 
 /* Send a message (buf: header and payload) and wait until the backend

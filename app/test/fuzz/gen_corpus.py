@@ -69,6 +69,7 @@ SET_LOG_BASE, SET_LOG_FD, SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE = 6, 7, 
 GET_VRING_BASE, SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR = 11, 12, 13, 14
 GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM = 15, 16, 17
 SET_VRING_ENABLE, SEND_RARP, NET_SET_MTU, SET_SLAVE_REQ_FD, IOTLB_MSG = 18, 19, 20, 21, 22
+GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG = 36, 37, 38
 SET_STATUS, GET_STATUS = 39, 40
 
 FD_GUEST, FD_GUEST2, FD_SMALL, FD_EV_A, FD_EV_B, FD_SLAVE, FD_RDONLY = range(7)
@@ -77,6 +78,7 @@ F_CSUM, F_GUEST_CSUM, F_MTU = 0, 1, 3
 F_GUEST_TSO4, F_HOST_TSO4, F_HOST_UFO, F_MRG_RXBUF, F_MQ = 7, 11, 14, 15, 22
 F_LOG_ALL, F_INDIRECT, F_EVENT_IDX, F_PROTOCOL, F_V1, F_IOMMU = 26, 28, 29, 30, 32, 33
 P_MQ, P_LOG_SHMFD, P_RARP, P_REPLY_ACK, P_MTU, P_SLAVE_REQ, P_STATUS = 0, 1, 2, 3, 4, 5, 16
+P_MEM_SLOTS = 15
 
 UADDR = 0x7f0000000000          # the frontend's address of guest memory
 MB = 1 << 20
@@ -108,6 +110,11 @@ def mem_table(regions):
     for gpa, size, uaddr, off in regions:
         p += u64(gpa) + u64(size) + u64(uaddr) + u64(off)
     return p
+
+
+def mem_reg(gpa, size, uaddr, off):
+    """ADD_MEM_REG / REM_MEM_REG payload: padding, one region"""
+    return u64(0) + u64(gpa) + u64(size) + u64(uaddr) + u64(off)
 
 
 def iotlb(iova, size, uaddr, perm, typ):
@@ -276,6 +283,31 @@ def messages_corpus():
                           fds=[FD_GUEST, FD_GUEST2])
     b += tx_packets(1, [udp]) + burst(1, 2, dequeue=True)
     write(t, 'mem_table_replace', b)
+    # Memory slots: regions added beside the table, packets through the
+    # added one, removed again (also one that is not there, and one
+    # twice), a duplicate and an overlap, then a table replacing all.
+    g2 = (0x100000, 0x10000, 0x7f1000000000, 0)
+    b = handshake(proto_extra=(P_MEM_SLOTS,)) + msg(GET_MAX_MEM_SLOTS)
+    b += msg(ADD_MEM_REG, mem_reg(*g2), 9, fds=[FD_GUEST2])
+    b += msg(ADD_MEM_REG, mem_reg(*g2), 9, fds=[FD_GUEST2])
+    b += msg(ADD_MEM_REG, mem_reg(0x108000, 0x8000, 0x7f2000000000, 0), 9, fds=[FD_GUEST2])
+    b += msg(ADD_MEM_REG, mem_reg(0x200000, 0x1000, 0x7f3000000000, 0x1000), 9, fds=[FD_SMALL])
+    b += tx_packets(1, [udp]) + burst(1, 2, dequeue=True)
+    b += msg(REM_MEM_REG, mem_reg(*g2), 9) + msg(REM_MEM_REG, mem_reg(*g2), 9, fds=[FD_GUEST2])
+    b += msg(REM_MEM_REG, mem_reg(0x300000, 0x1000, 0, 0), 9)
+    b += msg(ADD_MEM_REG, mem_reg(*g2), 9, fds=[FD_GUEST2])
+    b += msg(SET_MEM_TABLE, mem_table([(0, MB, UADDR, 0)]), 9, fds=[FD_GUEST])
+    b += tx_packets(1, [udp]) + burst(1, 2, dequeue=True)
+    write(t, 'mem_slots', b)
+    # Regions only added (QEMU with CONFIGURE_MEM_SLOTS sends no table),
+    # the ring region removed while rings run, then added back.
+    g1 = (0, MB, UADDR, 0)
+    b = handshake(proto_extra=(P_MEM_SLOTS,))
+    b += msg(REM_MEM_REG, mem_reg(*g1), 9) + burst(1, 2, dequeue=True)
+    b += msg(ADD_MEM_REG, mem_reg(*g1), 9, fds=[FD_GUEST]) + query(0)
+    b += msg(ADD_MEM_REG, mem_reg(*g2), 1, fds=[FD_GUEST2]) + tx_packets(1, [udp])
+    b += msg(REM_MEM_REG, mem_reg(*g1), 1) + burst(1, 2, dequeue=True)
+    write(t, 'mem_slots_ring_region', b)
     b = handshake(queues=(0, 1, 2, 3)) + msg(SET_VRING_ENABLE, state(2, 0)) + query(3) + \
         msg(GET_QUEUE_NUM)
     write(t, 'multiqueue', b)
