@@ -226,6 +226,16 @@ fi
 ip link set lo up
 ip link set eth0 up || finish 0 0 link-up-failed
 ip addr add 10.0.0.2/24 dev eth0
+# workload=hotplug: the memory hot-plug test plugs DIMMs while the pings
+# run; GUEST-HB lines show that they started and go on.
+if [ "$workload" = hotplug ]; then
+	(
+		while :; do
+			sleep 2
+			echo "GUEST-HB replies=$(grep -c 'bytes from' /tmp/ping.out 2>/dev/null)"
+		done
+	) &
+fi
 # ARP is left dynamic on purpose: icmpecho answers it, so the first
 # exchange goes through the same vhost path as the pings.
 ping -c "$count" -i 0.2 -W 1 10.0.0.1 >/tmp/ping.out 2>&1
