@@ -84,18 +84,19 @@ vhost_on_set_vring_base(struct vhost_device *dev, struct vhost_user_msg *msg)
 
 	if (vq == NULL)
 		return VH_ERR;
-	if (vhost_packed(dev))
-		return vhost_vring_set_packed_base(dev, vq, msg->payload.state.num) < 0 ?
-			VH_ERR : VH_OK;
-	if (msg->payload.state.num > UINT16_MAX) {
+	if (vhost_packed(dev)) {
+		if (vhost_vring_set_packed_base(dev, vq, msg->payload.state.num) < 0)
+			return VH_ERR;
+	} else if (msg->payload.state.num > UINT16_MAX) {
 		VHOST_DEV_LOG(ERR, dev, "vring %u: base %u does not fit a split ring index",
 			vq->index, msg->payload.state.num);
 		return VH_ERR;
+	} else {
+		vq->last_avail_idx = (uint16_t)msg->payload.state.num;
+		vq->walked_ahead = vq->last_avail_idx;
+		vq->last_used_idx = vq->last_avail_idx;
+		vq->signalled_used_valid = false;
 	}
-	vq->last_avail_idx = (uint16_t)msg->payload.state.num;
-	vq->walked_ahead = vq->last_avail_idx;
-	vq->last_used_idx = vq->last_avail_idx;
-	vq->signalled_used_valid = false;
 	/* The ring (re)starts from this base: check it against the ring
 	 * memory now if the ring is translated, else once it is. */
 	vq->resync_armed = true;

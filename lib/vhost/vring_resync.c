@@ -11,9 +11,13 @@
  * the ring is both armed by SET_VRING_BASE and translated (with an
  * IOMMU, possibly only after the IOTLB update that maps the used ring).
  * Re-translations while the ring runs (memory table, IOTLB) do not
- * check: the datapath owns the indexes then. */
+ * check: the datapath owns the indexes then.
+ *
+ * A packed ring has no used index: its descriptors' flags say what the
+ * previous backend completed (resync_packed). */
 
 #include "vring.h"
+#include "vring_packed.h"
 
 /* Split ring: our datapath publishes every used entry at the end of each
  * burst, so between bursts last_avail_idx == last_used_idx and entries
@@ -44,6 +48,76 @@ resync_split(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	vq->signalled_used_valid = false;
 }
 
+/* The device wrote this descriptor back as used in the lap of wrap. */
+static bool
+packed_used_in_lap(const struct vhost_virtqueue *vq, struct vhost_ring_pos p)
+{
+	uint16_t f = __atomic_load_n(&vq->desc_packed[p.idx].flags,
+				     __ATOMIC_ACQUIRE);
+
+	return !!(f & VHOST_PACKED_AVAIL) == p.wrap &&
+	       !!(f & VHOST_PACKED_USED) == p.wrap;
+}
+
+/* Descriptors of the chain whose used element is at head. The device
+ * rewrote only the head; the driver's flags stay on the rest: NEXT on
+ * all but the last, which carries the buffer id (DPDK's virtio writes
+ * the id there only, Linux on every descriptor). Without a matching
+ * last descriptor, the chain had one descriptor. */
+static uint16_t
+packed_used_chain_len(const struct vhost_virtqueue *vq, struct vhost_ring_pos head)
+{
+	uint16_t id = vq->desc_packed[head.idx].id;
+	struct vhost_ring_pos p = head;
+
+	for (uint16_t n = 1; n < vq->size; n++) {
+		uint16_t f;
+
+		vhost_ring_pos_advance(vq, &p, 1);
+		f = vq->desc_packed[p.idx].flags;
+		if (!vhost_packed_flags_avail(f, p.wrap))
+			break;
+		if (!(f & VRING_DESC_F_NEXT))
+			return vq->desc_packed[p.idx].id == id ? n + 1 : 1;
+	}
+	return 1;
+}
+
+/* Packed ring: our datapath writes back every chain it walked by the end
+ * of each burst, in ring order, so between bursts the used and avail
+ * positions are equal and the chains in front of them are not done. The
+ * base is stale if its descriptor was already written back as used in
+ * the base's lap: then the ring resumes after the last descriptor used
+ * in the lap that follows (one ring size scanned, the wrap counter
+ * flipping at the end). The base's wrap counter is trusted: a base a
+ * whole lap behind cannot be told from the ring. */
+static void
+resync_packed(struct vhost_device *dev, struct vhost_virtqueue *vq)
+{
+	struct vhost_ring_pos base = { vq->last_used_idx, vq->used_wrap };
+	struct vhost_ring_pos p = base, last = base;
+
+	/* A base outside the ring is the datapath's to refuse. */
+	if (base.idx >= vq->size || vq->last_avail_idx >= vq->size ||
+	    !packed_used_in_lap(vq, base))
+		return;
+	for (uint16_t i = 0; i < vq->size; i++) {
+		if (packed_used_in_lap(vq, p))
+			last = p;
+		vhost_ring_pos_advance(vq, &p, 1);
+	}
+	p = last;
+	vhost_ring_pos_advance(vq, &p, packed_used_chain_len(vq, last));
+	VHOST_DEV_LOG(WARNING, dev, "vring %u: packed base %u (wrap %u) from the frontend, but the ring's descriptors were used up to %u (wrap %u): resuming there; packets in flight when the previous backend stopped are not redone",
+		vq->index, base.idx, base.wrap, p.idx, p.wrap);
+	vq->last_avail_idx = p.idx;
+	vq->avail_wrap = p.wrap;
+	vq->last_used_idx = p.idx;
+	vq->used_wrap = p.wrap;
+	vq->walked_ahead = p.idx;
+	vq->signalled_used_valid = false;
+}
+
 void
 vhost_vring_resync(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
@@ -51,10 +125,8 @@ vhost_vring_resync(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		return;
 	vq->resync_armed = false;
 	vq->avail_idx_bad = false;
-	/* A packed ring has no used index to check against: it resumes
-	 * from the base with its wrap counters (a check from descriptor
-	 * flags would go beside resync_split). */
 	if (vhost_packed(dev))
-		return;
-	resync_split(dev, vq);
+		resync_packed(dev, vq);
+	else
+		resync_split(dev, vq);
 }

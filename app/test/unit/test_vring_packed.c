@@ -329,6 +329,85 @@ test_log(void)
 	munmap(view, LOG_FILE);
 }
 
+/* Restart the ring at base (16-bit form, as virtio-user sends it) on the
+ * ring memory as it is; returns the positions the ring resumes from. */
+static struct vhost_ring_pos
+restart(uint32_t base)
+{
+	CU_ASSERT_EQUAL_FATAL(vhost_vring_set_packed_base(dev, &vq, base), 0);
+	vq.resync_armed = true;
+	vhost_vring_resync(dev, &vq);
+	CU_ASSERT_EQUAL(vq.last_avail_idx, vq.last_used_idx);
+	CU_ASSERT_EQUAL(vq.avail_wrap, vq.used_wrap);
+	return (struct vhost_ring_pos){ vq.last_used_idx, vq.used_wrap };
+}
+
+static void
+set_desc(uint16_t i, uint16_t flags, uint16_t id)
+{
+	vq.desc_packed[i] = (struct vring_packed_desc){
+		.addr = 0x8000, .len = 64, .id = id, .flags = flags };
+}
+
+static void
+test_resync(void)
+{
+	struct vhost_ring_pos p;
+
+	translate_ok();
+	/* A ring virtio-user reset: zeroed, then buffers made available in
+	 * lap 1. Base 0 with the wrap bit agrees with it: no change. */
+	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
+	for (uint16_t i = 0; i < 10; i++)
+		set_desc(i, AV, i);
+	p = restart(1u << 15);
+	CU_ASSERT(p.idx == 0 && p.wrap);
+
+	/* The previous backend used 0..5 (one descriptor each), the driver
+	 * made 6..9 available: a base of 0 resumes at 6. */
+	for (uint16_t i = 0; i < 6; i++)
+		set_desc(i, AV | US, i);
+	p = restart(1u << 15);
+	CU_ASSERT(p.idx == 6 && p.wrap);
+	/* Base 2 (stale too) comes to the same place; base 6 is right. */
+	CU_ASSERT_EQUAL(restart(1u << 15 | 2).idx, 6);
+	CU_ASSERT_EQUAL(restart(1u << 15 | 6).idx, 6);
+
+	/* The last used chain had three descriptors (6, 7, 8: NEXT on the
+	 * first two, the id on the last), the driver's next chain is at 9. */
+	set_desc(6, AV | US, 40);
+	set_desc(7, AV | VRING_DESC_F_NEXT, 0);
+	set_desc(8, AV, 40);
+	set_desc(9, AV, 41);
+	CU_ASSERT_EQUAL(restart(1u << 15).idx, 9);
+	/* A one-descriptor chain at 6 followed by the driver's chain 7-8
+	 * with another id: resume at 7. */
+	set_desc(8, AV, 41);
+	CU_ASSERT_EQUAL(restart(1u << 15).idx, 7);
+
+	/* The previous backend wrapped: lap 0's used descriptors at 0..2,
+	 * lap 1's from 3 to the end. A base in lap 1 resumes at 3, lap 0. */
+	for (uint16_t i = 0; i < QSZ; i++)
+		set_desc(i, AV | US, i);
+	for (uint16_t i = 0; i < 3; i++)
+		set_desc(i, 0, i);
+	set_desc(3, AV, 3);
+	p = restart(1u << 15 | 500);
+	CU_ASSERT(p.idx == 3 && !p.wrap);
+	/* Every descriptor used in lap 1: the ring resumes at 0 of lap 0. */
+	set_desc(0, AV | US, 0);
+	set_desc(1, AV | US, 1);
+	set_desc(2, AV | US, 2);
+	set_desc(3, AV | US, 3);
+	p = restart(1u << 15 | 7);
+	CU_ASSERT(p.idx == 0 && !p.wrap);
+	/* Not armed (a running ring translated again): no check. */
+	CU_ASSERT_EQUAL_FATAL(vhost_vring_set_packed_base(dev, &vq, 1u << 15 | 7), 0);
+	vq.resync_armed = false;
+	vhost_vring_resync(dev, &vq);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 7);
+}
+
 static CU_TestInfo tests[] = {
 	{ "translate (size 1025)", test_translate },
 	{ "avail detection and positions", test_avail },
@@ -336,6 +415,7 @@ static CU_TestInfo tests[] = {
 	{ "guest notification (event suppression)", test_notify },
 	{ "vring base with wrap counters", test_base },
 	{ "dirty log", test_log },
+	{ "resync of a restarted ring from its flags", test_resync },
 	CU_TEST_INFO_NULL,
 };
 
