@@ -19,14 +19,15 @@
 #    away), and every queue of the new launch moved packets.
 # The direction alternates, so both directions are clean and spanning.
 #
-# Cases: 1 and 8 queue pairs, mergeable receive buffers off and on.
+# Cases: split and packed rings, 1 and 8 queue pairs, mergeable receive
+# buffers off and on.
 # It passes on Debian's library too (LIBDIR /usr/lib/x86_64-linux-gnu).
 #
 # Usage: testpmd_relaunch.sh LIBDIR
 # Env:   RELAUNCH_TIMES     relaunches per case (default 2)
 #        RELAUNCH_SECONDS   traffic time per phase (default 1)
 #        RELAUNCH_CASES     regex to select cases by name (default all)
-#        RELAUNCH_BUDGET    seconds after which remaining cases fail (240)
+#        RELAUNCH_BUDGET    seconds after which remaining cases fail (480)
 #        RELAUNCH_KEEP_LOGS set to keep the logs of a passing run
 set -euo pipefail
 
@@ -44,7 +45,7 @@ libdir=$(dirname "$want_lib")
 times=${RELAUNCH_TIMES:-2}
 duration=${RELAUNCH_SECONDS:-1}
 only=${RELAUNCH_CASES:-.}
-budget=${RELAUNCH_BUDGET:-240}
+budget=${RELAUNCH_BUDGET:-480}
 # virtio-user's ring size: the bound on packets lost per queue.
 ring=1024
 
@@ -125,12 +126,20 @@ start_vhost() {
 	[ -f "$TP_DIR/vhost.log" ] && mv "$TP_DIR/vhost.log" "$TP_DIR/vhost-$launch.log"
 	launch=$((launch + 1))
 	tp_start vhost "$libdir" "${vhost_args[@]}"
-	tp_wait_log vhost 'link state change event' 1 20 || bad "$(why vhost "link up (launch $launch)")" || return 1
+	tp_wait_log vhost 'link state change event' 1 60 || bad "$(why vhost "link up (launch $launch)")" || return 1
 	tp_wait_log vhost 'testpmd> ' 1 10 || bad "$(why vhost "its prompt")" || return 1
 	local mapped
 	mapped=$(tp_mapped_vhost vhost || true)
 	[ "$mapped" = "$want_lib" ] ||
-		bad "vhost testpmd mapped '${mapped:-no librte_vhost}', not $want_lib"
+		bad "vhost testpmd mapped '${mapped:-no librte_vhost}', not $want_lib" || return 1
+	# virtio-user falls back to split rings silently if packed is not
+	# offered: the features the device came up with include bit 34.
+	if [ "$ringtype" = packed ]; then
+		local f
+		f=$(grep -o 'negotiated [Vv]irtio features: 0x[0-9a-f]*\|negotiated features 0x[0-9a-f]*' \
+			"$TP_DIR/vhost.log" | tail -1 | grep -o '0x[0-9a-f]*$') || f=0
+		(( (f >> 34) & 1 )) || bad "launch $launch: VIRTIO_F_RING_PACKED not negotiated"
+	fi
 }
 
 # set_modes DIR: forwarding modes for v2h (virtio txonly -> vhost rxonly)
@@ -224,11 +233,15 @@ spanning_phase() {
 	done
 }
 
-# run_case QUEUES MRG
+# run_case QUEUES MRG [RING]: RING split (default) or packed (virtio-user
+# packed_vq=1; it resets its packed rings when a backend reconnects and
+# sends base 0 with the wrap counter set).
 run_case() {
 	q=$1
 	local mrg=$2
+	ringtype=${3:-split}
 	case="relaunch-q$q-mrg$mrg"
+	[ "$ringtype" = split ] || case+="-$ringtype"
 	[[ $case =~ $only ]] || return 0
 	if [ "$SECONDS" -ge "$budget" ]; then
 		echo "FAIL $case: not run, time budget of ${budget}s used up"
@@ -249,11 +262,12 @@ run_case() {
 	local virtio_vdev="net_virtio_user0,path=$sock,queues=$q,queue_size=$ring,mrg_rxbuf=$mrg,server=1"
 	# virtio-user refuses more than one queue pair without a control queue.
 	[ "$q" -gt 1 ] && virtio_vdev+=",cq=1"
+	[ "$ringtype" = packed ] && virtio_vdev+=",packed_vq=1"
 	tp_start virtio "" "${eal_virtio[@]}" --vdev "$virtio_vdev" -- "${app[@]}" \
 		"--rxd=$ring" "--txd=$ring"
 
 	local dirs=(v2h h2v) i=0
-	if tp_wait_sock virtio "$sock" 15 || bad "$(why virtio "its socket")"; then
+	if tp_wait_sock virtio "$sock" 60 || bad "$(why virtio "its socket")"; then
 		if start_vhost && { tp_wait_log virtio 'testpmd> ' 1 10 ||
 				bad "$(why virtio "its prompt")"; }; then
 			while [ "$i" -lt "$times" ]; do
@@ -285,10 +299,12 @@ run_case() {
 	fi
 }
 
-for q in 1 8; do
-	for mrg in 0 1; do
-		run_case "$q" "$mrg"
-		tp_cleanup
+for ringtype in split packed; do
+	for q in 1 8; do
+		for mrg in 0 1; do
+			run_case "$q" "$mrg" "$ringtype"
+			tp_cleanup
+		done
 	done
 done
 
