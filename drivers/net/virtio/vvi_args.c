@@ -28,7 +28,7 @@ static const char *const attack_names[] = {
 };
 
 static const char *const valid_keys[] = {
-	"path", "server", "queues", "queue_size", "mrg_rxbuf", "iommu",
+	"path", "server", "queues", "queue_size", "packed_vq", "mrg_rxbuf", "iommu",
 	"iommu_page", "iommu_preload", "strict_perm", "attack", "attack_every",
 	"iommu_map", "iommu_seed", "iotlb_working_set", NULL,
 };
@@ -106,10 +106,12 @@ handle_kv(const char *key, const char *v, void *opaque)
 		r = parse_uint(v, 1, VVI_MAX_QUEUE_PAIRS, &x);
 		a->queues = x;
 	} else if (strcmp(key, "queue_size") == 0) {
+		/* Split sizes are checked once packed_vq is known. */
 		r = parse_uint(v, 64, VVI_MAX_QUEUE_SIZE, &x);
-		if (r == 0 && !rte_is_power_of_2(x))
-			r = -EINVAL;
 		a->queue_size = x;
+	} else if (strcmp(key, "packed_vq") == 0) {
+		r = parse_uint(v, 0, 1, &x);
+		a->packed_vq = x;
 	} else if (strcmp(key, "mrg_rxbuf") == 0) {
 		r = parse_uint(v, 0, 1, &x);
 		a->mrg_rxbuf = x;
@@ -183,6 +185,12 @@ vvi_args_parse(const char *str, struct vvi_args *a)
 		return -EINVAL;
 	if (a->path[0] == '\0') {
 		VVI_LOG(ERR, "path= is required");
+		return -EINVAL;
+	}
+	/* Split rings index with a mask; packed ones take any size. */
+	if (!a->packed_vq && !rte_is_power_of_2(a->queue_size)) {
+		VVI_LOG(ERR, "queue_size=%u: split rings need a power of 2",
+			a->queue_size);
 		return -EINVAL;
 	}
 	if (a->attack != VVI_ATTACK_NONE && a->iommu == VVI_IOMMU_OFF) {

@@ -33,6 +33,7 @@ struct vvi_args {
 	bool server;
 	uint16_t queues;
 	uint16_t queue_size;
+	bool packed_vq;
 	bool mrg_rxbuf;
 	enum vvi_iommu_mode iommu;
 	uint64_t iommu_page;
@@ -46,7 +47,8 @@ struct vvi_args {
 };
 
 #define VVI_PARAMS "path=<unix socket> server=0|1 queues=<1-8> " \
-	"queue_size=<power of 2> mrg_rxbuf=0|1 iommu=off|static|dynamic " \
+	"queue_size=<64-32768, split: power of 2> packed_vq=0|1 " \
+	"mrg_rxbuf=0|1 iommu=off|static|dynamic " \
 	"iommu_page=4K|2M|1G iommu_preload=0|1 iommu_map=contig|scatter " \
 	"iommu_seed=<n> iotlb_working_set=<1-1048576> strict_perm=0|1 " \
 	"attack=none|unmapped|perm|straddle|overflow|indirect|loop|canary " \

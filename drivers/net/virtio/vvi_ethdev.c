@@ -329,10 +329,11 @@ vvi_probe(struct rte_vdev_device *vdev)
 		rte_free(d);
 		return r;
 	}
-	VVI_LOG(INFO, "%s: port %u on %s (%s), %u queue pair(s) of %u, "
+	VVI_LOG(INFO, "%s: port %u on %s (%s), %u %s queue pair(s) of %u, "
 		"mrg_rxbuf %d, iommu=%s page %" PRIu64 "K%s%s", name, d->port_id,
 		d->args.path, d->args.server ? "server" : "client",
-		d->args.queues, d->args.queue_size, d->args.mrg_rxbuf,
+		d->args.queues, d->args.packed_vq ? "packed" : "split",
+		d->args.queue_size, d->args.mrg_rxbuf,
 		vvi_iommu_mode_name(d->args.iommu), d->args.iommu_page >> 10,
 		d->args.iommu == VVI_IOMMU_STATIC && !d->args.iommu_preload ?
 		" lazy" : "", d->args.scatter ? " scatter" : "");

@@ -35,8 +35,8 @@ vvi_rxq_create(struct vvi_dev *d, uint16_t qid, int socket,
 	q->mp = mp;
 	q->sw = rte_zmalloc_socket("vvi_rxsw",
 		sizeof(*q->sw) * d->args.queue_size, RTE_CACHE_LINE_SIZE, socket);
-	r = q->sw ? vvi_vring_alloc(&q->vr, 2 * qid, d->args.queue_size, 0,
-		socket) : -ENOMEM;
+	r = q->sw ? vvi_vring_alloc(&q->vr, 2 * qid, d->args.queue_size,
+		d->args.packed_vq, 0, socket) : -ENOMEM;
 	if (r < 0) {
 		rte_free(q->sw);
 		rte_free(q);
@@ -104,7 +104,7 @@ post_scattered(struct vvi_rxq *q, struct rte_mbuf *m)
 		id = q->vr.desc[id].next;
 	}
 	q->sw[head] = (struct vvi_rx_slot){ .m = m, .ndesc = n };
-	vvi_vring_push(&q->vr, head);
+	vvi_vring_push(&q->vr, head, n);
 	return 0;
 }
 
@@ -133,7 +133,7 @@ post_mbuf(struct vvi_rxq *q, struct rte_mbuf *m)
 	q->vr.desc[id].len = len;
 	q->vr.desc[id].flags = VRING_DESC_F_WRITE;
 	q->sw[id] = (struct vvi_rx_slot){ .m = m, .ndesc = 1 };
-	vvi_vring_push(&q->vr, id);
+	vvi_vring_push(&q->vr, id, 1);
 	return 0;
 }
 
@@ -151,7 +151,7 @@ post_attack(struct vvi_rxq *q)
 	head = vvi_attack_rx_chain(at, &q->vr, &n);
 	q->sw[head] = (struct vvi_rx_slot){ .ndesc = n, .attack = true };
 	q->attack_inflight++;
-	vvi_vring_push(&q->vr, head);
+	vvi_vring_push(&q->vr, head, n);
 	return true;
 }
 
@@ -329,8 +329,12 @@ vvi_rx_burst(void *rxq, struct rte_mbuf **pkts, uint16_t n)
 		 * than fit in pkts, and unmap them in one batch. */
 		while (ne < VVI_IOTLB_BATCH && ne < (unsigned int)(n - nrx) &&
 				nused > 0) {
-			struct vring_used_elem u = vvi_vring_next_used(&q->vr);
+			struct vring_used_elem u;
 
+			if (!vvi_vring_next_used(&q->vr, &u)) {
+				nused = 0;	/* packed: no more yet */
+				break;
+			}
 			nused--;
 			if (u.id >= q->vr.size ||
 					(q->sw[u.id].m == NULL && !q->sw[u.id].attack)) {

@@ -26,7 +26,7 @@ vvi_txq_create(struct vvi_dev *d, uint16_t qid, int socket,
 		RTE_CACHE_LINE_SIZE, socket);
 	/* The headers live with the rings: mapped for as long as they are. */
 	r = q->sw ? vvi_vring_alloc(&q->vr, 2 * qid + 1, size,
-		sizeof(*q->hdrs) * size, socket) : -ENOMEM;
+		d->args.packed_vq, sizeof(*q->hdrs) * size, socket) : -ENOMEM;
 	if (r < 0) {
 		rte_free(q->sw);
 		rte_free(q);
@@ -144,10 +144,12 @@ reclaim(struct vvi_txq *q)
 		return;
 	}
 	while (nused-- > 0) {
-		struct vring_used_elem e = vvi_vring_next_used(&q->vr);
+		struct vring_used_elem e;
 		const struct vvi_tx_slot *s;
 		unsigned int ndata;
 
+		if (!vvi_vring_next_used(&q->vr, &e))
+			break;		/* packed: no more yet */
 		if (e.id >= q->vr.size || q->sw[e.id].ndesc == 0) {
 			q->st.errors++;		/* not a chain we posted */
 			continue;
@@ -254,7 +256,7 @@ post_scattered(struct vvi_txq *q, struct rte_mbuf *m)
 	}
 	vr->desc[prev].flags = 0;
 	q->sw[head] = (struct vvi_tx_slot){ .m = m, .ndesc = n };
-	vvi_vring_push(vr, head);
+	vvi_vring_push(vr, head, n);
 	return true;
 }
 
@@ -290,7 +292,7 @@ post_packet(struct vvi_txq *q, struct rte_mbuf *m)
 	}
 	vr->desc[prev].flags = 0;
 	q->sw[head] = (struct vvi_tx_slot){ .m = m, .ndesc = n };
-	vvi_vring_push(vr, head);
+	vvi_vring_push(vr, head, n);
 	return true;
 }
 
@@ -308,7 +310,7 @@ post_attack(struct vvi_txq *q, const struct rte_mbuf *model)
 		model, &n);
 	q->sw[head] = (struct vvi_tx_slot){ .ndesc = n, .attack = true };
 	q->attack_inflight++;
-	vvi_vring_push(&q->vr, head);
+	vvi_vring_push(&q->vr, head, n);
 	return true;
 }
 

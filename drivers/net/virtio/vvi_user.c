@@ -21,6 +21,8 @@
 #define VVI_VRING_IDX_MASK 0xffu
 
 #define BIT(n) (1ULL << (n))
+/* Packed SET_VRING_BASE: position 0 with wrap counter 1. */
+#define VVI_PACKED_BASE_WRAP (1u << 15)
 
 static int
 get_u64(struct vvi_dev *d, uint32_t req, uint64_t *v)
@@ -48,6 +50,8 @@ choose_features(struct vvi_dev *d, uint64_t offered)
 		want |= BIT(VIRTIO_F_IOMMU_PLATFORM);
 	if (d->args.attack == VVI_ATTACK_INDIRECT)
 		want |= BIT(VIRTIO_RING_F_INDIRECT_DESC);
+	if (d->args.packed_vq)
+		want |= BIT(VIRTIO_F_RING_PACKED);
 	if ((offered & want) != want) {
 		VVI_LOG(ERR, "backend lacks features %#" PRIx64,
 			want & ~offered);
@@ -215,16 +219,25 @@ static int
 setup_vring(struct vvi_dev *d, struct vvi_vring *vr)
 {
 	struct vhost_vring_addr a = { .index = vr->index };
+	/* Packed: the wrap counters start at 1 (bit 15 of the base). */
+	uint32_t base = vr->packed ? VVI_PACKED_BASE_WRAP : 0;
 	int r;
 
-	a.desc_user_addr = vvi_dev_addr(d, (uintptr_t)vr->desc, 1);
-	a.avail_user_addr = vvi_dev_addr(d, (uintptr_t)vr->avail, 1);
-	a.used_user_addr = vvi_dev_addr(d, (uintptr_t)vr->used, 1);
+	if (vr->packed) {
+		/* avail/used: the driver and device event areas. */
+		a.desc_user_addr = vvi_dev_addr(d, (uintptr_t)vr->pdesc, 1);
+		a.avail_user_addr = vvi_dev_addr(d, (uintptr_t)vr->driver_event, 1);
+		a.used_user_addr = vvi_dev_addr(d, (uintptr_t)vr->device_event, 1);
+	} else {
+		a.desc_user_addr = vvi_dev_addr(d, (uintptr_t)vr->desc, 1);
+		a.avail_user_addr = vvi_dev_addr(d, (uintptr_t)vr->avail, 1);
+		a.used_user_addr = vvi_dev_addr(d, (uintptr_t)vr->used, 1);
+	}
 	a.log_guest_addr = a.used_user_addr;
 	if (a.desc_user_addr == 0 || a.avail_user_addr == 0 ||
 			a.used_user_addr == 0)
 		return -EFAULT;
-	r = set_state(d, VVI_SET_VRING_BASE, vr->index, 0);
+	r = set_state(d, VVI_SET_VRING_BASE, vr->index, base);
 	if (r == 0)
 		r = vvi_chan_call(&d->chan, VVI_SET_VRING_ADDR, &a, sizeof(a),
 			NULL, 0, NULL, 0);

@@ -9,6 +9,17 @@
 
 #include "vvi_vring.h"
 
+/* Packed layout: descriptors, then the driver and device event areas
+ * (4 bytes each, 4-aligned). */
+static size_t
+packed_extra_offset(uint16_t size)
+{
+	size_t end = sizeof(struct vring_packed_desc) * size +
+		2 * sizeof(struct vring_packed_desc_event);
+
+	return RTE_ALIGN_CEIL(end, RTE_CACHE_LINE_SIZE);
+}
+
 static size_t
 used_offset(uint16_t size)
 {
@@ -19,7 +30,7 @@ used_offset(uint16_t size)
 }
 
 static size_t
-extra_offset(uint16_t size)
+split_extra_offset(uint16_t size)
 {
 	size_t used_end = used_offset(size) + sizeof(struct vring_used) +
 		sizeof(struct vring_used_elem) * size + sizeof(uint16_t);
@@ -27,24 +38,61 @@ extra_offset(uint16_t size)
 	return RTE_ALIGN_CEIL(used_end, RTE_CACHE_LINE_SIZE);
 }
 
+static size_t
+extra_offset(const struct vvi_vring *vr)
+{
+	return vr->packed ? packed_extra_offset(vr->size) :
+		split_extra_offset(vr->size);
+}
+
+/* Packed: the chains are built in a private table, never shared. */
+static int
+alloc_packed(struct vvi_vring *vr, int socket)
+{
+	size_t tbl = sizeof(struct vring_desc) * vr->size;
+
+	vr->pdesc = vr->mem;
+	vr->driver_event = RTE_PTR_ADD(vr->mem,
+		sizeof(struct vring_packed_desc) * vr->size);
+	vr->device_event = vr->driver_event + 1;
+	vr->priv = rte_zmalloc_socket("vvi_vring_priv",
+		tbl + 2 * sizeof(uint16_t) * vr->size, RTE_CACHE_LINE_SIZE,
+		socket);
+	if (vr->priv == NULL)
+		return -ENOMEM;
+	vr->desc = vr->priv;
+	vr->chain_len = RTE_PTR_ADD(vr->priv, tbl);
+	vr->buf_id = vr->chain_len + vr->size;
+	return 0;
+}
+
 int
 vvi_vring_alloc(struct vvi_vring *vr, uint16_t index, uint16_t size,
-	size_t extra_len, int socket)
+	bool packed, size_t extra_len, int socket)
 {
 	memset(vr, 0, sizeof(*vr));
 	vr->kickfd = -1;
 	vr->callfd = -1;
 	vr->index = index;
 	vr->size = size;
-	vr->mem_len = extra_offset(size) + extra_len;
+	vr->packed = packed;
+	vr->mem_len = extra_offset(vr) + extra_len;
 	vr->mem = rte_zmalloc_socket("vvi_vring", vr->mem_len, VVI_VRING_ALIGN,
 		socket);
 	if (vr->mem == NULL)
 		return -ENOMEM;
-	vr->desc = vr->mem;
-	vr->avail = RTE_PTR_ADD(vr->mem, sizeof(struct vring_desc) * size);
-	vr->used = RTE_PTR_ADD(vr->mem, used_offset(size));
-	vr->extra = extra_len ? RTE_PTR_ADD(vr->mem, extra_offset(size)) : NULL;
+	if (packed) {
+		if (alloc_packed(vr, socket) < 0) {
+			vvi_vring_free(vr);
+			return -ENOMEM;
+		}
+	} else {
+		vr->desc = vr->mem;
+		vr->avail = RTE_PTR_ADD(vr->mem,
+			sizeof(struct vring_desc) * size);
+		vr->used = RTE_PTR_ADD(vr->mem, used_offset(size));
+	}
+	vr->extra = extra_len ? RTE_PTR_ADD(vr->mem, extra_offset(vr)) : NULL;
 	/* Non-blocking: an unread call eventfd must never stall anyone. */
 	vr->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	vr->callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -64,6 +112,7 @@ vvi_vring_free(struct vvi_vring *vr)
 	if (vr->callfd >= 0)
 		close(vr->callfd);
 	rte_free(vr->mem);
+	rte_free(vr->priv);
 	memset(vr, 0, sizeof(*vr));
 	vr->kickfd = -1;
 	vr->callfd = -1;
@@ -72,7 +121,14 @@ vvi_vring_free(struct vvi_vring *vr)
 void
 vvi_vring_reset(struct vvi_vring *vr)
 {
-	memset(vr->mem, 0, extra_offset(vr->size));
+	if (vr->packed) {
+		vvi_vring_packed_reset(vr);
+		memset(vr->mem, 0, extra_offset(vr));
+		/* Polling driver: no used-buffer notifications. */
+		vr->driver_event->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+	} else {
+		memset(vr->mem, 0, extra_offset(vr));
+	}
 	for (uint16_t i = 0; i < vr->size; i++)
 		vr->desc[i].next = (uint16_t)(i + 1);
 	vr->free_head = 0;
@@ -80,7 +136,8 @@ vvi_vring_reset(struct vvi_vring *vr)
 	vr->avail_idx = 0;
 	vr->last_used = 0;
 	/* Polling driver: the backend need not signal the call eventfd. */
-	vr->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	if (!vr->packed)
+		vr->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 }
 
 void
@@ -100,6 +157,10 @@ vvi_vring_flush(struct vvi_vring *vr)
 {
 	static const uint64_t one = 1;
 
+	if (vr->packed) {
+		vvi_vring_packed_flush(vr);
+		return;
+	}
 	/* Release: descriptors and ring entries before the index. */
 	__atomic_store_n(&vr->avail->idx, vr->avail_idx, __ATOMIC_RELEASE);
 	/* The flags read must not pass the index store. */
