@@ -25,6 +25,8 @@ static const char *const attack_names[] = {
 	[VVI_ATTACK_INDIRECT] = "indirect",
 	[VVI_ATTACK_LOOP] = "loop",
 	[VVI_ATTACK_CANARY] = "canary",
+	[VVI_ATTACK_WRAP] = "wrap",
+	[VVI_ATTACK_BADID] = "badid",
 };
 
 static const char *const valid_keys[] = {
@@ -191,6 +193,12 @@ vvi_args_parse(const char *str, struct vvi_args *a)
 	if (!a->packed_vq && !rte_is_power_of_2(a->queue_size)) {
 		VVI_LOG(ERR, "queue_size=%u: split rings need a power of 2",
 			a->queue_size);
+		return -EINVAL;
+	}
+	if ((a->attack == VVI_ATTACK_WRAP || a->attack == VVI_ATTACK_BADID) &&
+			!a->packed_vq) {
+		VVI_LOG(ERR, "attack=%s needs packed_vq=1",
+			vvi_attack_name(a->attack));
 		return -EINVAL;
 	}
 	if (a->attack != VVI_ATTACK_NONE && a->iommu == VVI_IOMMU_OFF) {

@@ -22,6 +22,9 @@ enum vvi_attack_mode {
 	VVI_ATTACK_INDIRECT,
 	VVI_ATTACK_LOOP,
 	VVI_ATTACK_CANARY,
+	/* Packed rings only: */
+	VVI_ATTACK_WRAP,	/* heads published with wrong AVAIL/USED bits */
+	VVI_ATTACK_BADID,	/* buffer ids outside the ring */
 };
 
 /* Queue pairs: at most what a memory table of 8 regions comfortably feeds. */
@@ -51,7 +54,8 @@ struct vvi_args {
 	"mrg_rxbuf=0|1 iommu=off|static|dynamic " \
 	"iommu_page=4K|2M|1G iommu_preload=0|1 iommu_map=contig|scatter " \
 	"iommu_seed=<n> iotlb_working_set=<1-1048576> strict_perm=0|1 " \
-	"attack=none|unmapped|perm|straddle|overflow|indirect|loop|canary " \
+	"attack=none|unmapped|perm|straddle|overflow|indirect|loop|canary|" \
+	"wrap|badid " \
 	"attack_every=<n>"
 
 /* Parses a devargs string into *a (defaults first). Returns 0 or -EINVAL. */

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_malloc.h>
 
 #include "vvi_attack.h"
@@ -162,17 +163,73 @@ put_frame(uint8_t *p, uint32_t hdr_len, const struct rte_mbuf *model)
 }
 
 /* An indirect table in C holding one well-formed buffer: a backend that
- * ignores the bad table length would use it, and be seen to. */
+ * ignores the bad table length would use it, and be seen to. Packed
+ * tables have the packed descriptor layout. */
 static uint64_t
-indirect_table(struct vvi_attack *at, uint32_t buf_len, uint16_t flags)
+indirect_table(struct vvi_attack *at, uint32_t buf_len, uint16_t flags,
+	bool packed)
 {
-	struct vring_desc *t = (void *)(page_ptr(at, 2) + at->page - C_TABLE_OFF);
+	void *p = page_ptr(at, 2) + at->page - C_TABLE_OFF;
+	uint64_t addr = win(at, WIN_S1) + at->page - C_FRAME_OFF;
 
-	t->addr = win(at, WIN_S1) + at->page - C_FRAME_OFF;
-	t->len = buf_len;
-	t->flags = flags;
-	t->next = 0;
+	if (packed) {
+		struct vring_packed_desc *t = p;
+
+		*t = (struct vring_packed_desc){ .addr = addr, .len = buf_len,
+			.flags = flags };
+	} else {
+		struct vring_desc *t = p;
+
+		*t = (struct vring_desc){ .addr = addr, .len = buf_len,
+			.flags = flags };
+	}
 	return win(at, WIN_S1) + at->page - C_TABLE_OFF;
+}
+
+/* Packed attack=loop: every descriptor of the ring in one chain, NEXT
+ * on all of them; the first holds the header (tx) or 256 writable
+ * bytes (rx), the others nothing. The device must stop at the ring's
+ * size and refuse it; it comes back as one used entry of size
+ * descriptors. */
+static uint16_t
+long_chain(struct vvi_attack *at, struct vvi_vring *vr, uint64_t hdr_iova,
+	uint32_t hdr_len, bool rx, uint16_t *ndesc)
+{
+	const uint16_t w = rx ? VRING_DESC_F_WRITE : 0;
+	uint64_t c = win(at, WIN_S1) + at->page - C_FRAME_OFF;
+	uint16_t h = vvi_vring_get_desc(vr), prev = h;
+
+	if (rx)
+		set_desc(vr, h, c, 256, w | VRING_DESC_F_NEXT);
+	else
+		set_desc(vr, h, hdr_iova + (uint64_t)h * hdr_len, hdr_len,
+			VRING_DESC_F_NEXT);
+	*ndesc = 1;
+	while (vr->nb_free > 0) {
+		uint16_t id = vvi_vring_get_desc(vr);
+
+		set_desc(vr, id, c, 0, w | VRING_DESC_F_NEXT);
+		vr->desc[prev].next = id;
+		prev = id;
+		(*ndesc)++;
+	}
+	return h;
+}
+
+/* Packed indirect variants 3 and 4: INDIRECT with NEXT (then a second
+ * descriptor), and INDIRECT as the second descriptor of a list; both
+ * point at a valid table. */
+static void
+indirect_in_list(struct vvi_vring *vr, uint16_t h, uint16_t d, uint64_t t,
+	bool with_next, uint64_t hdr_addr, uint32_t hdr_len, uint16_t w)
+{
+	if (with_next) {
+		set_desc(vr, h, t, 16, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT);
+		set_desc(vr, d, hdr_addr, hdr_len, w);
+	} else {
+		set_desc(vr, h, hdr_addr, hdr_len, w | VRING_DESC_F_NEXT);
+		set_desc(vr, d, t, 16, VRING_DESC_F_INDIRECT);
+	}
 }
 
 /* Descriptor ids come from the free list; the chain is linked here. */
@@ -195,6 +252,8 @@ vvi_attack_tx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 	uint8_t *c_frame = page_ptr(at, 2) + at->page - C_FRAME_OFF;
 	uint16_t h, d;
 
+	if (vr->packed && at->mode == VVI_ATTACK_LOOP)
+		return long_chain(at, vr, hdr_iova, hdr_len, false, ndesc);
 	chain2(vr, &h, &d);
 	*ndesc = 2;
 	set_desc(vr, h, hdr_iova + (uint64_t)h * hdr_len, hdr_len,
@@ -225,9 +284,14 @@ vvi_attack_tx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 		break;
 	case VVI_ATTACK_INDIRECT: {
 		uint32_t blen = put_frame(c_frame, hdr_len, model);
-		uint64_t t = indirect_table(at, blen, 0);
+		uint64_t t = indirect_table(at, blen, 0, vr->packed);
 		static const uint32_t bad_len[3] = { 16, 17, 16 * 65536 };
 
+		if (vr->packed && n % 5 >= 3) {
+			indirect_in_list(vr, h, d, t, n % 5 == 3,
+				hdr_iova + (uint64_t)h * hdr_len, hdr_len, 0);
+			break;
+		}
 		/* One indirect descriptor: unmapped table, odd or huge length. */
 		vvi_vring_put_chain(vr, d, 1);
 		*ndesc = 1;
@@ -244,6 +308,14 @@ vvi_attack_tx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 	case VVI_ATTACK_CANARY:	/* would-be IOVA of a never-mapped page */
 		set_desc(vr, d, at->canary_iova, flen, 0);
 		break;
+	case VVI_ATTACK_BADID:	/* well-formed, its id out of the ring */
+		vr->buf_id[h] = (uint16_t)(h + vr->size);
+		__atomic_fetch_add(&at->wellformed_tx, 1, __ATOMIC_RELAXED);
+		/* fall through */
+	case VVI_ATTACK_WRAP:	/* well-formed; counted when made available */
+		memcpy(c_frame, rte_pktmbuf_mtod(model, void *), flen);
+		set_desc(vr, d, win(at, WIN_S1) + at->page - C_FRAME_OFF, flen, 0);
+		break;
 	default:
 		break;
 	}
@@ -258,6 +330,8 @@ vvi_attack_rx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 	const uint16_t w = VRING_DESC_F_WRITE;
 	uint16_t h, d;
 
+	if (vr->packed && at->mode == VVI_ATTACK_LOOP)
+		return long_chain(at, vr, 0, 0, true, ndesc);
 	chain2(vr, &h, &d);
 	*ndesc = 2;
 	/* Most modes use one descriptor; the second is returned at once. */
@@ -279,8 +353,13 @@ vvi_attack_rx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 		break;
 	case VVI_ATTACK_INDIRECT: {
 		static const uint32_t bad_len[3] = { 16, 17, 16 * 65536 };
-		uint64_t t = indirect_table(at, 512, w);
+		uint64_t t = indirect_table(at, 512, w, vr->packed);
 
+		if (vr->packed && n % 5 >= 3) {
+			indirect_in_list(vr, h, d, t, n % 5 == 3,
+				win(at, WIN_S0), 512, w);
+			return h;
+		}
 		set_desc(vr, h, n % 3 == 0 ? VVI_IOVA_UNMAPPED_BASE : t,
 			bad_len[n % 3], VRING_DESC_F_INDIRECT);
 		break;
@@ -295,12 +374,47 @@ vvi_attack_rx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 	case VVI_ATTACK_CANARY:
 		set_desc(vr, h, at->canary_iova, 2048, w);
 		break;
+	case VVI_ATTACK_BADID:	/* a good buffer, its id out of the ring */
+		vr->buf_id[h] = (uint16_t)(h + vr->size);
+		/* fall through */
+	case VVI_ATTACK_WRAP:	/* a good buffer, held not available */
+		set_desc(vr, h, win(at, WIN_S0), 2048, w);
+		break;
 	default:
 		break;
 	}
 	vvi_vring_put_chain(vr, d, 1);
 	*ndesc = 1;
 	return h;
+}
+
+void
+vvi_attack_pushed(struct vvi_attack *at, struct vvi_vring *vr)
+{
+	uint64_t n;
+
+	if (at->mode != VVI_ATTACK_WRAP || !vr->packed)
+		return;
+	n = __atomic_load_n(&at->held, __ATOMIC_RELAXED);
+	if (!vvi_vring_packed_hold(vr, (unsigned int)(n % 3)))
+		return;
+	vr->held_until = rte_get_timer_cycles() +
+		rte_get_timer_hz() * VVI_HOLD_US / 1000000;
+	__atomic_fetch_add(&at->held, 1, __ATOMIC_RELAXED);
+}
+
+void
+vvi_attack_poll_hold(struct vvi_attack *at, struct vvi_vring *vr, bool tx)
+{
+	if (!vr->held || rte_get_timer_cycles() < vr->held_until)
+		return;
+	if (!vvi_vring_packed_release(vr)) {
+		__atomic_fetch_add(&at->held_taken, 1, __ATOMIC_RELAXED);
+		VVI_LOG(ERR, "attack=wrap: the device wrote back a descriptor that was not available (ring %u position %u)",
+			vr->index, vr->held_pos);
+	}
+	if (tx)
+		__atomic_fetch_add(&at->wellformed_tx, 1, __ATOMIC_RELAXED);
 }
 
 /* Rx straddle: the frame must be split exactly at the page boundary. */

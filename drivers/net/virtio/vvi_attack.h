@@ -9,6 +9,14 @@
  *   W_RO  -> A read-only      W_WO -> A write-only      (perm)
  *   S0    -> A, S1 = S0 + page -> C   (adjacent IOVAs, uaddrs apart)
  * The canary is one more page, in the memory table but never mapped.
+ *
+ * Packed rings add: loop becomes a chain of every descriptor of the
+ * ring with NEXT still set on the last (posted when the ring is empty);
+ * indirect also sends INDIRECT with NEXT and INDIRECT after another
+ * descriptor; wrap publishes a well-formed chain with AVAIL/USED bits
+ * that do not make it available, and makes it available after
+ * VVI_HOLD_US; badid gives a well-formed chain a buffer id outside the
+ * ring.
  */
 #ifndef VVI_ATTACK_H
 #define VVI_ATTACK_H
@@ -39,7 +47,12 @@ struct vvi_attack {
 	uint64_t straddle_bad;
 	uint64_t guard_bad;	/* guard page writes seen */
 	uint64_t canary_bad;	/* canary writes seen */
+	uint64_t held;		/* wrap: chains published not available */
+	uint64_t held_taken;	/* ... that the device wrote back anyway */
 };
+
+/* How long attack=wrap leaves a chain not available. */
+#define VVI_HOLD_US 500
 
 /* Allocates the attack pages (first call) and makes the canary a hole of
  * io: before the memory table is built, so that they are in it, and
@@ -71,6 +84,33 @@ uint16_t vvi_attack_tx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 /* Builds an rx attack chain (at least 2 free descriptors). */
 uint16_t vvi_attack_rx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 	uint16_t *ndesc);
+
+/* Packed attack=loop: whether chain n is the ring-long one, which
+ * waits until every descriptor is free (nothing else is posted). */
+static inline bool
+vvi_attack_long_due(const struct vvi_attack *at, const struct vvi_vring *vr,
+	uint64_t n)
+{
+	return vr->packed && at->mode == VVI_ATTACK_LOOP &&
+		vvi_attack_due(at, n);
+}
+
+/* Packed attack=wrap: pushes nothing, but a chain is due only when no
+ * other is held. */
+static inline bool
+vvi_attack_can_hold(const struct vvi_attack *at, const struct vvi_vring *vr)
+{
+	return at->mode != VVI_ATTACK_WRAP || !vr->held;
+}
+
+/* After pushing an attack chain: attack=wrap publishes it now, not
+ * available (the caller flushed what was pushed before it). */
+void vvi_attack_pushed(struct vvi_attack *at, struct vvi_vring *vr);
+
+/* attack=wrap: makes a held chain available once its time is up;
+ * counts it well-formed (tx) and whether the device left it alone. */
+void vvi_attack_poll_hold(struct vvi_attack *at, struct vvi_vring *vr,
+	bool tx);
 
 /* An attack chain came back; rx ones are checked against model, the
  * first model_len bytes of the last good frame of the queue. */

@@ -145,13 +145,22 @@ post_attack(struct vvi_rxq *q)
 	struct vvi_attack *at = &q->dev->attack;
 	uint16_t head, n;
 
-	if (!vvi_attack_due(at, q->posted) || q->vr.nb_free < 2 ||
-			q->attack_inflight >= q->vr.size / 8u)
+	if (vvi_attack_long_due(at, &q->vr, q->posted)) {
+		/* The whole ring: rxq_fill posted nothing until it emptied. */
+		if (q->vr.nb_free < q->vr.size)
+			return false;
+	} else if (!vvi_attack_due(at, q->posted) || q->vr.nb_free < 2 ||
+			q->attack_inflight >= q->vr.size / 8u ||
+			!vvi_attack_can_hold(at, &q->vr)) {
 		return false;
+	}
+	if (at->mode == VVI_ATTACK_WRAP)
+		vvi_vring_flush(&q->vr);	/* the held chain goes alone */
 	head = vvi_attack_rx_chain(at, &q->vr, &n);
 	q->sw[head] = (struct vvi_rx_slot){ .ndesc = n, .attack = true };
 	q->attack_inflight++;
 	vvi_vring_push(&q->vr, head, n);
+	vvi_attack_pushed(at, &q->vr);
 	return true;
 }
 
@@ -165,12 +174,23 @@ vvi_rxq_fill(struct vvi_rxq *q)
 	while (q->vr.nb_free > 0 && !full) {
 		unsigned int n = RTE_MIN(q->vr.nb_free, RTE_DIM(bufs));
 
+		/* A ring-long attack chain is due: let the ring empty. */
+		if (vvi_attack_long_due(&q->dev->attack, &q->vr, q->posted)) {
+			if (post_attack(q)) {
+				pushed++;
+				q->posted++;
+			}
+			break;
+		}
 		if (rte_pktmbuf_alloc_bulk(q->mp, bufs, n) != 0) {
 			q->st.nombuf++;
 			break;
 		}
 		for (unsigned int i = 0; i < n; i++) {
-			if (q->vr.nb_free == 0 || post_mbuf(q, bufs[i]) < 0) {
+			if (q->vr.nb_free == 0 ||
+					vvi_attack_long_due(&q->dev->attack, &q->vr,
+						q->posted) ||
+					post_mbuf(q, bufs[i]) < 0) {
 				rte_pktmbuf_free_bulk(&bufs[i], n - i);
 				full = true;
 				break;
@@ -319,6 +339,8 @@ vvi_rx_burst(void *rxq, struct rte_mbuf **pkts, uint16_t n)
 		q->st.errors++;
 		nused = 0;
 	}
+	if (q->vr.held)
+		vvi_attack_poll_hold(&d->attack, &q->vr, false);
 	vvi_serve_misses(d, nused == 0);
 	while (nrx < n && nused > 0) {
 		struct vring_used_elem e[VVI_IOTLB_BATCH];

@@ -83,6 +83,8 @@ static const struct {
 	XS("attack_straddle_bad", attack.straddle_bad),
 	XS("attack_guard_bad", attack.guard_bad),
 	XS("attack_canary_bad", attack.canary_bad),
+	XS("attack_held", attack.held),
+	XS("attack_held_taken", attack.held_taken),
 };
 
 int
@@ -135,10 +137,11 @@ vvi_log_summary(const struct vvi_dev *d)
 		VVI_LOG(INFO, "%s: attack=%s sent %" PRIu64 " completed %" PRIu64
 			" written %" PRIu64 " wellformed_tx %" PRIu64
 			" straddle ok/bad %" PRIu64 "/%" PRIu64
-			" guard_bad %" PRIu64 " canary_bad %" PRIu64, d->name,
+			" guard_bad %" PRIu64 " canary_bad %" PRIu64
+			" held %" PRIu64 " held_taken %" PRIu64, d->name,
 			vvi_attack_name(at->mode), rd(&at->sent),
 			rd(&at->completed), rd(&at->written),
 			rd(&at->wellformed_tx), rd(&at->straddle_ok),
 			rd(&at->straddle_bad), rd(&at->guard_bad),
-			rd(&at->canary_bad));
+			rd(&at->canary_bad), rd(&at->held), rd(&at->held_taken));
 }

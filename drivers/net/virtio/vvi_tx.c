@@ -303,14 +303,23 @@ post_attack(struct vvi_txq *q, const struct rte_mbuf *model)
 	struct vvi_attack *at = &q->dev->attack;
 	uint16_t head, n;
 
-	if (!vvi_attack_due(at, q->sent) || q->vr.nb_free < 3 ||
-			q->attack_inflight >= q->vr.size / 8u)
+	if (vvi_attack_long_due(at, &q->vr, q->sent)) {
+		/* The whole ring: tx_burst posted nothing until it emptied. */
+		if (q->vr.nb_free < q->vr.size)
+			return false;
+	} else if (!vvi_attack_due(at, q->sent) || q->vr.nb_free < 3 ||
+			q->attack_inflight >= q->vr.size / 8u ||
+			!vvi_attack_can_hold(at, &q->vr)) {
 		return false;
+	}
+	if (at->mode == VVI_ATTACK_WRAP)
+		vvi_vring_flush(&q->vr);	/* the held chain goes alone */
 	head = vvi_attack_tx_chain(at, &q->vr, q->hdrs_addr, q->dev->hdr_len,
 		model, &n);
 	q->sw[head] = (struct vvi_tx_slot){ .ndesc = n, .attack = true };
 	q->attack_inflight++;
 	vvi_vring_push(&q->vr, head, n);
+	vvi_attack_pushed(at, &q->vr);
 	return true;
 }
 
@@ -320,6 +329,8 @@ vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
 	struct vvi_txq *q = txq;
 	uint16_t ntx = 0, pushed = 0;
 
+	if (q->vr.held)
+		vvi_attack_poll_hold(&q->dev->attack, &q->vr, true);
 	vvi_serve_misses(q->dev, vvi_vring_used_count(&q->vr) == 0 &&
 		q->vr.nb_free < q->vr.size);
 	reclaim(q);
@@ -331,6 +342,9 @@ vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
 			pushed++;
 			q->sent++;
 		}
+		/* A ring-long attack chain is due: let the ring empty. */
+		if (vvi_attack_long_due(&q->dev->attack, &q->vr, q->sent))
+			break;
 		need = packet_ndesc(q, m);
 		if (need > q->vr.nb_free) {
 			if (need > q->vr.size) {
