@@ -11,17 +11,22 @@
 #
 # plus, on ours, static scattered mappings (iommu_map=scatter, 4K both
 # directions and 2M tx, a working set of 1024 windows: the frontend's pool is made small
-# enough for 4K). Each case runs a few seconds; the receiver must count
+# enough for 4K), and the same matrix on packed rings (packed_vq=1): ours
+# with iommu off, static 4K and dynamic 4K, Debian's with off and dynamic
+# 4K. Each case runs a few seconds; the receiver must count
 # exactly what the sender sent; scatter cases must also give out the
 # whole working set, get no refused miss, and leave our library holding
 # at least that many IOTLB entries (none of them merged), and bad scatter
 # devargs must be refused with their error. --attacks adds attack= cases (tx and rx, static 4K): the
 # canary and guard pages must stay untouched, straddled buffers must arrive
-# intact and well-formed traffic must keep flowing.
+# intact and well-formed traffic must keep flowing. Packed-ring attacks
+# (indirect, loop, wrap, badid) also run a witness device beside the
+# attacked one (a second port pair, no attack): it must deliver exactly
+# what it sent; chains the library must refuse must show its log line.
 #
 # Usage: test_viommu.sh [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR]
 #                       [--attacks] [--only-attacks] [--only-scatter]
-#                       [-k] (keep logs)
+#                       [--no-packed] [--only-packed] [-k] (keep logs)
 # Prints a PASS/FAIL line per case, then "N passed, M failed"; exits 1 on
 # any failure.
 set -u
@@ -33,6 +38,8 @@ LIBS=both
 ATTACKS=0
 MATRIX=1
 SCATTER=1
+SPLIT=1
+PACKED=1
 KEEP=0
 # Frontend pool size (mbufs); scatter cases shrink it.
 VU_MBUFS=16384
@@ -47,8 +54,10 @@ while [ $# -gt 0 ]; do
 	--attacks) ATTACKS=1 ;;
 	--only-attacks) ATTACKS=1; MATRIX=0; SCATTER=0 ;;
 	--only-scatter) MATRIX=0 ;;
+	--no-packed) PACKED=0 ;;
+	--only-packed) SPLIT=0; SCATTER=0 ;;
 	-k) KEEP=1 ;;
-	*) echo "usage: $0 [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR] [--attacks] [--only-attacks] [--only-scatter] [-k]" >&2
+	*) echo "usage: $0 [-s SECONDS] [-l ours|dpdk|both] [-b BUILD_DIR] [--attacks] [--only-attacks] [--only-scatter] [--no-packed] [--only-packed] [-k]" >&2
 	   exit 2 ;;
 	esac
 	shift
@@ -117,6 +126,16 @@ fwd_count() {
 		END { print (v == "" ? -1 : v) }' "$WORK/$1.log"
 }
 
+# port_count NAME PORT RX|TX: that port's count in the last forward
+# statistics NAME printed (testpmd prints one block per port on stop).
+port_count() {
+	awk -v port="$2" -v key="$3-packets:" '
+		/Forward statistics for port/ { blk = ($NF == port || $(NF-1) == port); next }
+		/Accumulated forward statistics/ { blk = 0 }
+		blk && $1 == key { v = $2 }
+		END { print (v == "" ? -1 : v) }' "$WORK/$1.log"
+}
+
 stop_fwd() {
 	local n
 	n=$(grep -c 'Accumulated forward statistics' "$WORK/$1.log")
@@ -124,11 +143,11 @@ stop_fwd() {
 	wait_log "$1" 'Accumulated forward statistics' $((n + 1)) 15
 }
 
-# Port 0 RX-packets of NAME, asked now.
+# RX-packets of port PORT (default 0) of NAME, asked now.
 rx_now() {
 	local n
 	n=$(grep -c 'Rx-pps:' "$WORK/$1.log")
-	cmd "$1" "show port stats 0"
+	cmd "$1" "show port stats ${2:-0}"
 	wait_log "$1" 'Rx-pps:' $((n + 1)) 10 || { echo -1; return; }
 	awk '$1 == "RX-packets:" { v = $2 } END { print v }' "$WORK/$1.log"
 }
@@ -186,24 +205,33 @@ result() {
 }
 
 # Brings up vhost (NAME vh) and virtio (NAME vu) testpmds for one case.
-# setup LIB DEVARGS VH_MODE VU_MODE
+# setup LIB DEVARGS VH_MODE VU_MODE [WITNESS_DEVARGS]: with the fifth
+# argument, a second port pair (port 1 on both sides, no attack) is the
+# witness device (WIT=1).
 setup() {
 	local lib=$1 devargs=$2 vhmode=$3 vumode=$4 libdir=
-	local sock=$WORK/c$CASE.sock
+	local sock=$WORK/c$CASE.sock wsock=$WORK/c$CASE.w.sock
+	local vhw=() vuw=()
+	WIT=0
+	if [ $# -ge 5 ]; then
+		WIT=1
+		vhw=(--vdev "net_vhost1,iface=$wsock,queues=1,iommu-support=1")
+		vuw=(--vdev "net_virtio_viommu1,path=$wsock$5")
+	fi
 	[ "$lib" = ours ] && libdir=$OURLIB
 	start vh "$libdir" -l 0,1 --main-lcore 0 --no-pci \
 		--file-prefix "vvivh$$c$CASE" -m 256 \
-		--vdev "net_vhost0,iface=$sock,queues=1,iommu-support=1" -- -i \
-		--total-num-mbufs=16384 --forward-mode="$vhmode"
+		--vdev "net_vhost0,iface=$sock,queues=1,iommu-support=1" "${vhw[@]}" \
+		-- -i --total-num-mbufs=16384 --forward-mode="$vhmode"
 	local end=$((SECONDS + 30))
-	until [ -S "$sock" ]; do
+	until [ -S "$sock" ] && { [ "$WIT" = 0 ] || [ -S "$wsock" ]; }; do
 		alive vh && [ "$SECONDS" -lt "$end" ] || { echo "vhost testpmd did not start"; return 1; }
 		sleep 0.1
 	done
 	start vu "" -l 0,1 --main-lcore 1 --no-pci \
 		--file-prefix "vvivu$$c$CASE" -m 256 --single-file-segments \
-		-d "$PMD" --vdev "net_virtio_viommu0,path=$sock$devargs" -- -i \
-		--total-num-mbufs="$VU_MBUFS" --forward-mode="$vumode"
+		-d "$PMD" --vdev "net_virtio_viommu0,path=$sock$devargs" "${vuw[@]}" \
+		-- -i --total-num-mbufs="$VU_MBUFS" --forward-mode="$vumode"
 	# Port started: testpmd prints its MAC address, then its prompt.
 	wait_log vu '^Port 0: ' 1 120 || { echo "virtio testpmd did not start"; return 1; }
 	wait_log vh 'link state change event|new device|virtio is now ready' 1 30
@@ -234,15 +262,26 @@ run_traffic() {
 	stop_fwd $snd || return 1
 	T1=$EPOCHREALTIME
 	SENT=$(fwd_count $snd TX)
-	# Drain: wait until the receiver's counter stops moving.
-	prev=-1
-	end=$((SECONDS + 10))
-	while cur=$(rx_now $rcv) && [ "$cur" != "$prev" ] && [ "$SECONDS" -lt "$end" ]; do
-		prev=$cur
-		sleep 0.5
+	# Drain: wait until the receiver's counters stop moving. A packed
+	# ring in dynamic mode moves one miss round trip at a time: on a
+	# loaded machine that can take tens of seconds for a ring.
+	for port in 0 $([ "$WIT" = 1 ] && echo 1); do
+		prev=-1
+		end=$((SECONDS + 60))
+		while cur=$(rx_now $rcv "$port") && [ "$cur" != "$prev" ] && [ "$SECONDS" -lt "$end" ]; do
+			prev=$cur
+			sleep 1
+		done
 	done
 	stop_fwd $rcv || return 1
 	RECV=$(fwd_count $rcv RX)
+	if [ "$WIT" = 1 ]; then
+		# Per port: 0 is attacked, 1 the witness.
+		SENT=$(port_count $snd 0 TX)
+		RECV=$(port_count $rcv 0 RX)
+		WSENT=$(port_count $snd 1 TX)
+		WRECV=$(port_count $rcv 1 RX)
+	fi
 }
 
 teardown() {
@@ -279,12 +318,15 @@ run_case() {
 }
 
 # Attack case: a fraction of the chains are malformed; the rest must flow.
+# run_attack LIB MODE DIR [packed]
 run_attack() {
-	local lib=$1 mode=$2 dir=$3 name vhmode=rxonly vumode=txonly ok=1 why=
+	local lib=$1 mode=$2 dir=$3 ring=${4:-split} name vhmode=rxonly vumode=txonly ok=1 why=
+	local extra=() pk= pinfo=
 	[ "$dir" = rx ] && { vhmode=txonly; vumode=rxonly; }
+	[ "$ring" = packed ] && { pk=,packed_vq=1; extra=("$pk"); }
 	CASE=$((CASE + 1))
-	name="$lib attack=$mode $dir"
-	if ! setup "$lib" ",iommu=static,iommu_page=4K,attack=$mode" $vhmode $vumode ||
+	name="$lib attack=$mode $dir${pk:+ packed}"
+	if ! setup "$lib" ",iommu=static,iommu_page=4K,attack=$mode$pk" $vhmode $vumode "${extra[@]}" ||
 			! run_traffic "$dir"; then
 		teardown
 		result FAIL "$name: did not run (case $CASE)"
@@ -309,7 +351,29 @@ run_attack() {
 		[ "$RECV" = $((SENT + wf)) ] ||
 			{ ok=0; why="$why received $RECV != sent $SENT + well-formed $wf;"; }
 	fi
-	local info="sent $SENT received $RECV; attacks sent $sent completed $done written $written straddle ok/bad $sok/$sbad canary $canary guard $guard"
+	if [ "$ring" = packed ]; then
+		local held=$(xstat vu attack_held) taken=$(xstat vu attack_held_taken)
+		local refused=$(grep -c 'invalid descriptor chain' "$WORK/vh.log")
+		local rxerr=$(xstat vu rx_errors) txerr=$(xstat vu tx_errors)
+		# The witness: another device of the same processes, no attack.
+		[ "$WSENT" -gt 0 ] && [ "$WSENT" = "$WRECV" ] ||
+			{ ok=0; why="$why witness sent $WSENT received $WRECV;"; }
+		[ "$rxerr" = 0 ] && [ "$txerr" = 0 ] ||
+			{ ok=0; why="$why frontend saw bad used entries (rx $rxerr tx $txerr);"; }
+		case $mode in
+		indirect|loop)	# must be refused, with the library's log line
+			[ "$refused" -gt 0 ] || { ok=0; why="$why no refusal logged;"; }
+			[ "$done" -gt 0 ] || { ok=0; why="$why no attack chain came back;"; } ;;
+		wrap)	# never taken while not available
+			[ "$held" -gt 0 ] || { ok=0; why="$why nothing held;"; }
+			[ "$taken" = 0 ] || { ok=0; why="$why $taken held descriptors taken;"; } ;;
+		badid)	# legal for the device: returned with the id given
+			[ "$done" -gt 0 ] || { ok=0; why="$why no badid chain came back;"; }
+			[ "$refused" = 0 ] || { ok=0; why="$why well-formed chains refused;"; } ;;
+		esac
+		pinfo="witness $WSENT/$WRECV, refusals logged $refused, held $held taken $taken; "
+	fi
+	local info="${pinfo}sent $SENT received $RECV; attacks sent $sent completed $done written $written straddle ok/bad $sok/$sbad canary $canary guard $guard"
 	if [ $ok = 1 ]; then
 		result PASS "$name: $info"
 	else
@@ -407,11 +471,22 @@ esac
 
 if [ "$MATRIX" = 1 ]; then
 	for lib in $LIBLIST; do
+		[ "$SPLIT" = 1 ] || continue
 		for cfg in "off|" "static-2M|,iommu=static,iommu_page=2M" \
 			"static-4K|,iommu=static,iommu_page=4K" \
 			"dynamic-4K|,iommu=dynamic,iommu_page=4K"; do
 			for dir in tx rx; do
 				run_case "$lib" "${cfg%%|*}" "${cfg#*|}" "$dir"
+			done
+		done
+	done
+	for lib in $LIBLIST; do
+		[ "$PACKED" = 1 ] || continue
+		cfgs=("off|" "dynamic-4K|,iommu=dynamic,iommu_page=4K")
+		[ "$lib" = ours ] && cfgs+=("static-4K|,iommu=static,iommu_page=4K")
+		for cfg in "${cfgs[@]}"; do
+			for dir in tx rx; do
+				run_case "$lib" "${cfg%%|*} packed" "${cfg#*|},packed_vq=1" "$dir"
 			done
 		done
 	done
@@ -429,9 +504,18 @@ if [ "$SCATTER" = 1 ] && [[ " $LIBLIST " == *" ours "* ]]; then
 fi
 if [ "$ATTACKS" = 1 ]; then
 	for lib in $LIBLIST; do
+		[ "$SPLIT" = 1 ] || continue
 		for mode in unmapped perm straddle overflow indirect loop canary; do
 			for dir in tx rx; do
 				run_attack "$lib" "$mode" "$dir"
+			done
+		done
+	done
+	for lib in $LIBLIST; do
+		[ "$PACKED" = 1 ] || continue
+		for mode in indirect loop wrap badid; do
+			for dir in tx rx; do
+				run_attack "$lib" "$mode" "$dir" packed
 			done
 		done
 	done
