@@ -12,8 +12,8 @@
 # plus, on ours, static scattered mappings (iommu_map=scatter, 4K both
 # directions and 2M tx, a working set of 1024 windows: the frontend's pool is made small
 # enough for 4K), and the same matrix on packed rings (packed_vq=1): ours
-# with iommu off, static 4K and dynamic 4K, Debian's with off and dynamic
-# 4K. Each case runs a few seconds; the receiver must count
+# with iommu off, static 4K and dynamic 4K, Debian's with off. Each case
+# runs a few seconds; the receiver must count
 # exactly what the sender sent; scatter cases must also give out the
 # whole working set, get no refused miss, and leave our library holding
 # at least that many IOTLB entries (none of them merged), and bad scatter
@@ -482,8 +482,11 @@ if [ "$MATRIX" = 1 ]; then
 	done
 	for lib in $LIBLIST; do
 		[ "$PACKED" = 1 ] || continue
-		cfgs=("off|" "dynamic-4K|,iommu=dynamic,iommu_page=4K")
-		[ "$lib" = ours ] && cfgs+=("static-4K|,iommu=static,iommu_page=4K")
+		# Debian's library drops tx packets on a packed ring in
+		# dynamic mode (doc/virtio-viommu.md, Findings): not run.
+		cfgs=("off|")
+		[ "$lib" = ours ] && cfgs+=("dynamic-4K|,iommu=dynamic,iommu_page=4K" \
+			"static-4K|,iommu=static,iommu_page=4K")
 		for cfg in "${cfgs[@]}"; do
 			for dir in tx rx; do
 				run_case "$lib" "${cfg%%|*} packed" "${cfg#*|},packed_vq=1" "$dir"
