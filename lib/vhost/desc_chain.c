@@ -224,6 +224,14 @@ packed_indirect(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 			.addr = table[i].addr, .len = table[i].len,
 			.flags = table[i].flags,
 		};
+
+		/* DPDK's virtio PMD presets WRITE on every element of its
+		 * packed Tx indirect tables and leaves it on the header's
+		 * (22.11, multi-segment sends). Reading a buffer the driver
+		 * also lets us write is harmless: it is translated for
+		 * reading only. Writing into a readable one stays refused. */
+		if (!device_writes)
+			d.flags &= (uint16_t)~VRING_DESC_F_WRITE;
 		int ret = packed_element(dev, vq, &d, device_writes, total,
 					 segs, n, max_segs);
 
