@@ -128,7 +128,7 @@ phase() {
 	tp_drain "$receiver" "$tx" 30
 	# The last port statistics (tp_drain's): the bytes that arrived.
 	local bytes
-	bytes=$(awk '$1 == "RX-packets:" { b = $6 } END { print b + 0 }' "$TP_DIR/$receiver.log")
+	bytes=$(awk '$1 == "RX-packets:" { b = $6 } END { printf "%.0f\n", b + 0 }' "$TP_DIR/$receiver.log")
 	tp_stop "$receiver" || bad "$name: $(why "$receiver" "stop")" || return 1
 	sent=$(fwd_queues "$sender" TX)
 	got=$(fwd_queues "$receiver" RX)
