@@ -395,8 +395,11 @@ ref_walk_packed(uint16_t pos, bool writes, unsigned int room, struct ref_chain *
 				const struct vring_packed_desc *t =
 					(const void *)&ref_table[i];
 
+				/* A Tx table's WRITE flags do not count (DPDK's
+				 * virtio presets them); an Rx table's do. */
 				v = ref_element(t->addr, t->len,
-						t->flags & VRING_DESC_F_WRITE, writes, room, rc);
+						(uint16_t)(writes ? (t->flags & VRING_DESC_F_WRITE) : 0),
+						writes, room, rc);
 			}
 		} else if (v == V_OK) {
 			v = ref_element(d.addr, d.len, d.flags & VRING_DESC_F_WRITE,
