@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -73,6 +74,38 @@ reset_state(struct vhost_iotlb *t)
 	t->fresh_id = 0;
 }
 
+/* The tables come straight from mmap, not malloc: a few MiB per device
+ * that glibc would keep after free() (its mmap threshold grows to the
+ * size of the last block freed, so the next device's tables would come
+ * from the heap and stay resident after it goes). Anonymous pages are
+ * zero and only become resident as entries are made. */
+static void *
+table_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+table_unmap(void *p, size_t bytes)
+{
+	if (p != NULL)
+		munmap(p, bytes);
+}
+
+static void
+tables_unmap(struct vhost_iotlb *t, uint32_t max)
+{
+	table_unmap(t->e, (size_t)max * sizeof(*t->e));
+	table_unmap(t->node, (size_t)max * sizeof(*t->node));
+	table_unmap(t->slot, (size_t)table_slots_for(max) * sizeof(*t->slot));
+	t->e = NULL;
+	t->node = NULL;
+	t->slot = NULL;
+}
+
 int
 vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max)
 {
@@ -83,17 +116,11 @@ vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max)
 	reset_state(t);
 	if (max == 0)
 		return 0;	/* holds nothing */
-	/* calloc: pages are only touched as entries are made. */
-	t->e = aligned_alloc(64, (size_t)max * sizeof(*t->e));
-	t->node = calloc(max, sizeof(*t->node));
-	t->slot = calloc(table_slots_for(max), sizeof(*t->slot));
+	t->e = table_map((size_t)max * sizeof(*t->e));
+	t->node = table_map((size_t)max * sizeof(*t->node));
+	t->slot = table_map((size_t)table_slots_for(max) * sizeof(*t->slot));
 	if (t->e == NULL || t->node == NULL || t->slot == NULL) {
-		free(t->e);
-		free(t->node);
-		free(t->slot);
-		t->e = NULL;
-		t->node = NULL;
-		t->slot = NULL;
+		tables_unmap(t, max);
 		return -ENOMEM;
 	}
 	t->slot_mask = table_slots_for(max) - 1;
@@ -108,9 +135,7 @@ vhost_iotlb_fini(struct vhost_iotlb *t)
 {
 	uint64_t gen = t->gen;
 
-	free(t->e);
-	free(t->node);
-	free(t->slot);
+	tables_unmap(t, t->max);
 	memset(t, 0, sizeof(*t));
 	reset_state(t);
 	t->gen = gen + 1;
