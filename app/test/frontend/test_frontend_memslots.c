@@ -524,6 +524,7 @@ test_malformed(void)
 	for (int b = 0; b < B_COUNT; b++) {
 		struct xreg *x = &xr[0], *y = &xr[1];
 		struct mem_reg_msg m;
+		uint8_t wire[sizeof(m) + 16];
 		uint32_t size = sizeof(m);
 		uint32_t req = REQ_ADD_MEM_REG;
 		int fds[2], nfds = 1, extra = -1, r;
@@ -603,7 +604,11 @@ test_malformed(void)
 				m.r.memory_size -= 4096;
 			break;
 		}
-		r = fm_expect_refused(VM, req, &m, size, size, fds, nfds);
+		/* Sent from a buffer with room past the region: the "too
+		 * long" variant claims 8 bytes more than the message has. */
+		memset(wire, 0, sizeof(wire));
+		memcpy(wire, &m, sizeof(m));
+		r = fm_expect_refused(VM, req, wire, size, size, fds, nfds);
 		if (extra >= 0)
 			close(extra);
 		if (r == FM_NACK && !fe_traffic_ok(&fe_victim))
