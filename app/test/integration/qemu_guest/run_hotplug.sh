@@ -158,7 +158,7 @@ QEMU_PID=$!
 wait_for 30 test -S "$QMP" || fail "no QMP socket"
 
 # The pings run: the first heartbeat with a reply.
-hb_replies() { tr -d '\r' <"$SERIAL" 2>/dev/null | sed -n 's/^GUEST-HB replies=\([0-9]*\).*/\1/p' | tail -n 1; }
+hb_replies() { { tr -d '\r' <"$SERIAL"; } 2>/dev/null | sed -n 's/^GUEST-HB replies=\([0-9]*\).*/\1/p' | tail -n 1; }
 pinging() { [ "$(hb_replies)" -gt 0 ] 2>/dev/null; }
 wait_for 120 pinging || fail "the guest's pings did not start"
 echo "guest pings ($(hb_replies) replies); $(backend_regions) regions in the backend before plugging"
