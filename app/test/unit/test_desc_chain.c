@@ -63,20 +63,11 @@ suite_clean(void)
 static void
 setup(void)
 {
-	struct vhost_user_memory m = { .nregions = 2 };
-	int fds[2];
-
 	memset(dev, 0, sizeof(*dev));
 	memset(&vq, 0, sizeof(vq));
 	strcpy(dev->ifname, "ut-desc");
-	for (int i = 0; i < 2; i++) {
-		m.regions[i].guest_phys_addr = REG_SIZE * (uint64_t)i;
-		m.regions[i].userspace_addr = 0x100000000ULL * (uint64_t)(i + 1);
-		m.regions[i].memory_size = REG_SIZE;
-		fds[i] = ut_memfd("ut_desc", REG_SIZE);
-		CU_ASSERT_FATAL(fds[i] >= 0);
-	}
-	CU_ASSERT_EQUAL_FATAL(vhost_mem_table_map(&m, fds, &dev->mem, dev->ifname), 0);
+	CU_ASSERT_EQUAL_FATAL(ut_map_regions(&dev->mem, "ut_desc", 2, REG_SIZE,
+					     dev->ifname), 0);
 	vq.desc = g2h(0);
 	vq.size = RING_SIZE;
 	memset(segs, 0, sizeof(segs));

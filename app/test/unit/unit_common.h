@@ -20,6 +20,8 @@
 #include <CUnit/Basic.h>
 #include <rte_log.h>
 
+#include "mem_table.h"
+
 /* A memfd of size bytes (sparse: costs nothing until touched). The name
  * shows in /proc/self/maps as "/memfd:<name>", which ut_count_maps()
  * looks for. */
@@ -35,6 +37,29 @@ ut_memfd(const char *name, uint64_t size)
 		return -1;
 	}
 	return fd;
+}
+
+/* Guest memory of n regions of size bytes each, one memfd each: region
+ * i at guest address i * size, our frontend's address (i + 1) << 32.
+ * Each memfd is asserted; returns vhost_mem_table_map()'s result (the
+ * table owns the fds). */
+static inline int
+ut_map_regions(struct vhost_mem_table **mem, const char *name,
+	       uint32_t n, uint64_t size, const char *ifname)
+{
+	struct vhost_user_memory m = { .nregions = n };
+	int fds[VHOST_MAX_MEM_REGIONS];
+
+	if (n == 0 || n > VHOST_MAX_MEM_REGIONS)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		m.regions[i].guest_phys_addr = size * (uint64_t)i;
+		m.regions[i].userspace_addr = 0x100000000ULL * (uint64_t)(i + 1);
+		m.regions[i].memory_size = size;
+		fds[i] = ut_memfd(name, size);
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	return vhost_mem_table_map(&m, fds, mem, ifname);
 }
 
 static inline bool
