@@ -21,6 +21,7 @@
 #include <rte_log.h>
 
 #include "mem_table.h"
+#include "vhost_device.h"
 
 /* A memfd of size bytes (sparse: costs nothing until touched). The name
  * shows in /proc/self/maps as "/memfd:<name>", which ut_count_maps()
@@ -60,6 +61,19 @@ ut_map_regions(struct vhost_mem_table **mem, const char *name,
 		CU_ASSERT_FATAL(fds[i] >= 0);
 	}
 	return vhost_mem_table_map(&m, fds, mem, ifname);
+}
+
+/* Whether two walks produced the same n pieces. Field by field: the
+ * padding after len is whatever each walker's stores left there. */
+static inline bool
+ut_segs_equal(const struct vhost_seg *a, const struct vhost_seg *b,
+	      uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		if (a[i].hva != b[i].hva || a[i].len != b[i].len ||
+		    a[i].gpa != b[i].gpa)
+			return false;
+	return true;
 }
 
 static inline bool
