@@ -141,6 +141,7 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	struct rx_pkt *p = &b->pkt[b->npkts];
 	struct rx_cursor start = *rc;
 	uint64_t capacity = 0;
+	uint16_t refused_inside = 0;
 
 	p->seg_first = b->nsegs;
 	p->chain_first = b->nchains;
@@ -177,6 +178,8 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			 * back to the guest even if the packet waits. */
 			if (p->nchains == 0)
 				start = *rc;
+			else
+				refused_inside++;
 			continue;
 		}
 		if (p->nchains == 0) {
@@ -197,6 +200,9 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	b->npkts++;
 	return true;
 no_room:
+	/* Chains refused after this packet's first buffer are walked, and
+	 * refused, again with the packet: count them then, not twice. */
+	vq->stats.v[VHOST_STAT_BAD_CHAINS] -= refused_inside;
 	b->nsegs = p->seg_first;
 	start.missed = rc->missed;
 	*rc = start;
