@@ -425,8 +425,16 @@ vhost_enqueue_flush_held(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		return;
 	sent = enqueue_any(dev, vq, vq->held, vq->nb_held, &missed);
 	if (sent == 0 && rte_get_timer_cycles() - vq->held_since > limit) {
-		VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: dropping %u packets held for unanswered IOTLB misses",
-			dev->ifname, vq->index, vq->nb_held);
+		/* Nothing went for that long: the frontend does not answer,
+		 * or the guest posts no buffers. Either way the packets are
+		 * stale; do not keep the caller's mbufs any longer. */
+		if (vq->nb_pending != 0)
+			VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: dropping %u packets held for unanswered IOTLB misses",
+				dev->ifname, vq->index, vq->nb_held);
+		else
+			VHOST_LOG_RATELIMITED(WARNING, "(%s) vring %u: dropping %u held packets: the guest posted no buffers for %d ms",
+				dev->ifname, vq->index, vq->nb_held,
+				2 * VHOST_IOTLB_MISS_TIMEOUT_MS);
 		vq->stats.v[VHOST_STAT_DROPPED] += vq->nb_held;
 		sent = vq->nb_held;
 	}

@@ -330,14 +330,20 @@ try_connect(struct vhost_socket *vs)
 	return conn_add(vs, fd);
 }
 
+/* Every FD_EVENT_TICK_MS on the event thread: client reconnects, and a
+ * retry of packets the rings hold. A listed connection's device cannot
+ * be freed meanwhile: unregister unlists it under sockets_lock first. */
 static void
-reconnect_tick(void)
+socket_tick(void)
 {
 	struct vhost_socket *vs;
+	struct vhost_conn *c;
 	uint64_t now = rte_get_timer_cycles();
 
 	pthread_mutex_lock(&sockets_lock);
 	TAILQ_FOREACH(vs, &sockets, next) {
+		TAILQ_FOREACH(c, &vs->conns, next)
+			vhost_iotlb_retry_held(c->dev);
 		if (!vs->started || !vs->reconnect_wanted || now < vs->next_attempt)
 			continue;
 		if (try_connect(vs) < 0)
@@ -511,7 +517,7 @@ rte_vhost_driver_start(const char *path)
 
 	/* The event thread also retries client connections: it must run
 	 * even before any fd is watched. */
-	fd_event_set_tick(reconnect_tick);
+	fd_event_set_tick(socket_tick);
 	if (fd_event_start() < 0)
 		return -1;
 	pthread_mutex_lock(&sockets_lock);

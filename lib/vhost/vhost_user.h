@@ -75,6 +75,12 @@ int vhost_on_iotlb_msg(struct vhost_device *dev, struct vhost_user_msg *msg);
  * held for IOTLB updates that came meanwhile. Runs on the event thread. */
 void vhost_iotlb_after_messages(struct vhost_device *dev);
 
+/* Try again to deliver what every ring of dev holds. Held packets wait
+ * for IOTLB answers or for the guest to post buffers; once the caller's
+ * traffic stops no burst comes to retry them, so the event thread's tick
+ * does. Runs on the event thread. */
+void vhost_iotlb_retry_held(struct vhost_device *dev);
+
 /* The memory table changed (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG):
  * work out our and the guest physical address of every device IOTLB
  * entry again from its uaddr, dropping entries no longer in one region.

@@ -213,15 +213,12 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 }
 
 void
-vhost_iotlb_after_messages(struct vhost_device *dev)
+vhost_iotlb_retry_held(struct vhost_device *dev)
 {
-	if (!dev->held_waiting)
-		return;
-	dev->held_waiting = false;
 	for (uint32_t i = 0; i < dev->nr_vring; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 
-		if (vq->nb_held == 0)
+		if (vq == NULL || vq->nb_held == 0)
 			continue;
 		lock_ring(dev, vq);
 		vhost_enqueue_flush_held(dev, vq);
@@ -229,6 +226,15 @@ vhost_iotlb_after_messages(struct vhost_device *dev)
 			vhost_iotlb_send_misses(dev, vq);
 		unlock_ring(dev, vq);
 	}
+}
+
+void
+vhost_iotlb_after_messages(struct vhost_device *dev)
+{
+	if (!dev->held_waiting)
+		return;
+	dev->held_waiting = false;
+	vhost_iotlb_retry_held(dev);
 }
 
 static int
