@@ -288,6 +288,12 @@ report() {
 			next }
 		!seen[$2]++ { order[++nc] = $2; size[$2] = $4 }
 		{ k = $2 "," $7; all[k] = all[k] " " $8; n[k]++
+		  r = $2 "," $1; mp[r "," $7] = $8; dist[r] += $11 < 0.95
+		  if (($7 == "ours" ? r ",dpdk" : r ",ours") in mp) {
+			rat = mp[r ",ours"] / (mp[r ",dpdk"] > 0 ? mp[r ",dpdk"] : 1)
+			pall[$2] = pall[$2] " " rat
+			if (!dist[r]) pclean[$2] = pclean[$2] " " rat
+		  }
 		  if ($11 >= 0.95) { clean[k] = clean[k] " " $8; ncl[k]++; nclean++ }
 		  lost[k] += $9 - $10; nrun++ }
 		function median(s,    a, m, i, j, t) {
@@ -302,9 +308,9 @@ report() {
 		END {
 			limit = median(nlc ? lclean : lall)
 			printf "median Mpps per case (clean runs: cpu_share >= 0.95, ours/dpdk)\n"
-			printf "%-16s %8s %8s %9s %10s %10s %9s %9s %11s\n", "case", "ours",
-				"dpdk", "ours/dpdk", "ours/limit", "dpdk/limit", "lost ours",
-				"lost dpdk", "clean runs"
+			printf "%-16s %8s %8s %9s %7s %10s %10s %9s %9s %11s\n", "case", "ours",
+				"dpdk", "ours/dpdk", "paired", "ours/limit", "dpdk/limit",
+				"lost ours", "lost dpdk", "clean runs"
 			for (i = 1; i <= nc; i++) {
 				c = order[i]; ko = c ",ours"; kp = c ",dpdk"
 				useclean = ncl[ko] > 0 && ncl[kp] > 0
@@ -312,8 +318,9 @@ report() {
 				p = median(useclean ? clean[kp] : all[kp])
 				lo = ld = "-"
 				if (size[c] == 64) { lo = frac(o, limit); ld = frac(p, limit) }
-				printf "%-16s %8.3f %8.3f %9s %10s %10s %9d %9d %5s %-5s%s\n",
-					c, o, p, frac(o, p), lo, ld, lost[ko], lost[kp],
+				pr = median(useclean && pclean[c] != "" ? pclean[c] : pall[c])
+				printf "%-16s %8.3f %8.3f %9s %7.3f %10s %10s %9d %9d %5s %-5s%s\n",
+					c, o, p, frac(o, p), pr, lo, ld, lost[ko], lost[kp],
 					(ncl[ko] + 0) "/" n[ko], (ncl[kp] + 0) "/" n[kp],
 					useclean ? "" : "  <- disturbed runs included"
 				rt = p > 0 ? o / p : 0
@@ -327,8 +334,10 @@ report() {
 			else
 				print "copy limit: not measured in this run"
 			printf "%s\n", limit > limdat
-			print "ours/dpdk: ratio of the medians; X/limit: 64 B medians as a fraction" \
-				" of the copy limit;"
+			print "ours/dpdk: ratio of the medians; paired: median over rounds of the ratio"
+			print "of the back-to-back runs of the two libraries in one round (robust when"
+			print "the machine changes speed between rounds); X/limit: 64 B medians as a"
+			print "fraction of the copy limit;"
 			print "lost: sender TX - receiver RX after draining, summed over the rounds."
 			printf "%d of %d testpmd runs clean.\n", nclean, nrun
 		}' "$csv"
