@@ -218,24 +218,30 @@ no_room:
 		memcpy((dst), &(v), sizeof(type)); \
 } while (0)
 
+/* The header goes in as two words, each stored only if it differs. The
+ * second word is put together in registers: read back from the stack
+ * copy of the header, it would span two smaller stores (csum_offset and
+ * num_buffers), which the core cannot forward to a load, so the load
+ * would wait for every older store of the burst, the copies into guest
+ * lines included, to reach the cache. */
 static __rte_always_inline void
 store_hdr(uint8_t *dst, const struct virtio_net_hdr_mrg_rxbuf *hdr,
-	  uint16_t hdr_len)
+	  uint16_t num_buffers, uint16_t hdr_len)
 {
 	uint64_t head;
+	uint16_t csum_offset;
 
 	memcpy(&head, hdr, sizeof(head));
 	STORE_IF_CHANGED(dst, head, uint64_t);
+	memcpy(&csum_offset, (const uint8_t *)hdr + 8, sizeof(csum_offset));
 	if (hdr_len == sizeof(*hdr)) {
+		const uint16_t words[2] = { csum_offset, num_buffers };
 		uint32_t tail;
 
-		memcpy(&tail, (const uint8_t *)hdr + 8, sizeof(tail));
+		memcpy(&tail, words, sizeof(tail));
 		STORE_IF_CHANGED(dst + 8, tail, uint32_t);
 	} else {
-		uint16_t tail;
-
-		memcpy(&tail, (const uint8_t *)hdr + 8, sizeof(tail));
-		STORE_IF_CHANGED(dst + 8, tail, uint16_t);
+		STORE_IF_CHANGED(dst + 8, csum_offset, uint16_t);
 	}
 }
 
@@ -252,19 +258,19 @@ fill_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	struct virtio_net_hdr_mrg_rxbuf hdr;
 
 	vhost_net_hdr_build(m, &hdr);
-	hdr.num_buffers = p->nchains;
 	if (likely(m->next == NULL && segs[0].len >= left)) {
 		/* The common shape: one mbuf into one buffer. */
-		store_hdr(segs[0].hva, &hdr, hdr_len);
+		store_hdr(segs[0].hva, &hdr, p->nchains, hdr_len);
 		rte_memcpy(segs[0].hva + hdr_len,
 			   rte_pktmbuf_mtod(m, const void *),
 			   rte_pktmbuf_data_len(m));
 	} else {
 		struct vhost_seg_cursor cur;
 
+		hdr.num_buffers = p->nchains;
 		vhost_cursor_init(&cur, segs, p->nsegs);
 		if (segs[0].len >= hdr_len) {
-			store_hdr(segs[0].hva, &hdr, hdr_len);
+			store_hdr(segs[0].hva, &hdr, p->nchains, hdr_len);
 			cur.off = hdr_len;
 			if (cur.off == segs[0].len) {
 				cur.seg++;
