@@ -50,6 +50,24 @@ rss_kb(void)
 	return kb;
 }
 
+/* Mappings of memfds in this process: the frontends' guest memory, as
+ * the frontends (or the parent of a forked one) and the library map it.
+ */
+static int
+memfd_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, "/memfd:") != NULL;
+	fclose(f);
+	return n;
+}
+
 void
 fault_usage_take(struct fault_usage *u)
 {
@@ -57,6 +75,7 @@ fault_usage_take(struct fault_usage *u)
 
 	memset(u, 0, sizeof(*u));
 	u->fds = fe_fd_count();
+	u->memfd_maps = memfd_maps();
 	u->rss_kb = rss_kb();
 	for (s = 0; s < rte_socket_count(); s++) {
 		struct rte_malloc_socket_stats st;
@@ -80,14 +99,18 @@ fault_usage_check(const struct fault_usage *before, const char *name)
 	/* The library closes a dead connection's fds on its own thread. */
 	fe_wait_fd_count(before->fds, FE_WAIT_MS);
 	fault_usage_take(&now);
-	printf("    %s: fds %d -> %d, RSS %ld -> %ld KiB, rte_malloc %zu B "
+	printf("    %s: fds %d -> %d, memfd mappings %d -> %d, RSS %ld -> %ld KiB, rte_malloc %zu B "
 			"in %u -> %zu B in %u, libc heap %zu -> %zu B\n", name,
-			before->fds, now.fds, before->rss_kb, now.rss_kb,
+			before->fds, now.fds, before->memfd_maps,
+			now.memfd_maps, before->rss_kb, now.rss_kb,
 			before->heap_bytes, before->heap_allocs, now.heap_bytes,
 			now.heap_allocs, before->libc_bytes, now.libc_bytes);
 	if (now.fds > before->fds)
 		ok = fe_fail("%s: %d fds more than before", name,
 				now.fds - before->fds);
+	if (now.memfd_maps != before->memfd_maps)
+		ok = fe_fail("%s: %d memfd mappings, %d before", name,
+				now.memfd_maps, before->memfd_maps);
 	if (now.heap_bytes != before->heap_bytes ||
 			now.heap_allocs != before->heap_allocs)
 		ok = fe_fail("%s: rte_malloc heap changed", name);
@@ -98,6 +121,7 @@ fault_usage_check(const struct fault_usage *before, const char *name)
 		ok = fe_fail("%s: RSS grew by %ld KiB", name,
 				now.rss_kb - before->rss_kb);
 	CU_ASSERT(now.fds <= before->fds);
+	CU_ASSERT_EQUAL(now.memfd_maps, before->memfd_maps);
 	CU_ASSERT_EQUAL(now.heap_bytes, before->heap_bytes);
 	CU_ASSERT_EQUAL(now.heap_allocs, before->heap_allocs);
 	CU_ASSERT(now.libc_bytes <= before->libc_bytes + FAULT_LIBC_SLACK);

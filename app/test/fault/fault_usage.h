@@ -13,6 +13,7 @@
 
 struct fault_usage {
 	int fds;
+	int memfd_maps;		/* mappings of memfds: guest memory */
 	long rss_kb;		/* VmRSS */
 	size_t heap_bytes;	/* rte_malloc: allocated bytes, all sockets */
 	unsigned int heap_allocs;	/* rte_malloc: allocated elements */
@@ -21,8 +22,10 @@ struct fault_usage {
 
 /*
  * Tolerances, and why:
- *  - fds, rte_malloc bytes and elements: none. Every fd and every
- *    rte_malloc allocation of a connection goes with it.
+ *  - fds, memfd mappings, rte_malloc bytes and elements: none. Every
+ *    fd, every mapping of guest memory (the frontends' memfds, which
+ *    the library maps) and every rte_malloc allocation of a connection
+ *    goes with it.
  *  - libc heap: 64 KiB. Other threads (the event thread, the witness)
  *    may hold a short-lived block at the instant of a snapshot, and the
  *    first scenario of a program pays a few KiB once (measured: 3 KiB
