@@ -26,6 +26,10 @@ void test_churn_rings(void);
  * (churn_iotlb.c). */
 void test_churn_iotlb(void);
 
+/* Scenario 5: memory regions added and removed one at a time
+ * (ADD_MEM_REG / REM_MEM_REG), up to the slot limit (churn_memslots.c). */
+void test_churn_mem_slots(void);
+
 /* The churn duration for a run (warm-up or not). */
 int churn_ms(bool warm);
 

@@ -40,7 +40,8 @@ fault_link_start(struct fault_link *k, uint64_t features)
 {
 	int q;
 
-	if (fm_negotiate(&k->m, features, FM_BIT(FM_PF_REPLY_ACK)) != FM_OK ||
+	if (fm_negotiate(&k->m, features,
+			FM_BIT(FM_PF_REPLY_ACK) | k->protocol) != FM_OK ||
 			fm_set_mem_table(&k->m, &k->m.mem) != FM_OK)
 		return -1;
 	k->g.mergeable = (features & FM_BIT(VIRTIO_NET_F_MRG_RXBUF)) != 0;

@@ -27,6 +27,8 @@ struct fault_link {
 	/* Called while draining (an IOMMU frontend answers misses). */
 	void (*serve)(void *ctx);
 	void *serve_ctx;
+	/* Protocol features fault_link_start asks for besides REPLY_ACK. */
+	uint64_t protocol;
 };
 
 /* Guest memory of a link: two regions across a hole, rings in the first. */

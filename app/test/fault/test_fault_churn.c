@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Fault scenarios 2 to 4, on a device whose frontend lives in this
+ * Fault scenarios 2 to 5, on a device whose frontend lives in this
  * process and whose datapath thread polls it all along: memory tables
  * replaced, rings disabled/stopped and restarted, IOTLB entries updated,
- * invalidated and revoked, each while packets flow both ways. No packet
+ * invalidated and revoked, memory slots added and removed, each while
+ * packets flow both ways. No packet
  * may be lost, duplicated, reordered or damaged, none may be read from
  * memory the frontend took back, and the witness device keeps working.
  */
@@ -25,6 +26,7 @@ static CU_TestInfo churn_tests[] = {
 	{ "mem_table", test_churn_mem_table },
 	{ "rings", test_churn_rings },
 	{ "iotlb", test_churn_iotlb },
+	{ "mem_slots", test_churn_mem_slots },
 	CU_TEST_INFO_NULL,
 };
 
