@@ -26,6 +26,14 @@
 #define CHILD_IOMMU_BATCH 16
 /* A frontend left alone (its parent stuck) gives up after this. */
 #define CHILD_MAX_LIFE_MS 30000
+/* Memory slots: the spare region, removed and added again every
+ * CHILD_SLOT_EVERY traffic steps. */
+#define CHILD_SPARE_GPA (2ull << 30)
+#define CHILD_SPARE_SIZE (64u << 10)
+#define CHILD_SLOT_EVERY 8
+#define PF_CONFIGURE_MEM_SLOTS 15
+#define REQ_ADD_MEM_REG 37
+#define REQ_REM_MEM_REG 38
 
 const char *
 fault_phase_name(int phase)
@@ -89,14 +97,19 @@ fault_child_prepare(struct fault_child *c, const char *path, int listen_fd,
 	c->listen_fd = listen_fd;
 	c->stop = plan->stop;
 	c->iommu = plan->iommu;
+	c->slots = plan->slots;
 	fm_config_default(&cfg);
 	c->features = cfg.features;
 	if (!plan->mergeable)
 		c->features &= ~FM_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	c->protocol = cfg.protocol;
+	if (c->slots)
+		c->protocol |= FM_BIT(PF_CONFIGURE_MEM_SLOTS);
 	if (fm_mem_add_region(&c->m.mem, 0, CHILD_REGION_SIZE, 0) < 0 ||
 			fm_mem_add_region(&c->m.mem, 1ull << 30,
 				CHILD_REGION_SIZE, 4096) < 0 ||
+			(c->slots && fm_mem_add_region(&c->m.mem,
+				CHILD_SPARE_GPA, CHILD_SPARE_SIZE, 0) < 0) ||
 			fault_rings_layout(&c->m, 2, 0) < 0)
 		return -1;
 	/* The engine learns the features when the child negotiates. */
@@ -186,15 +199,48 @@ stop_point(struct fault_child *c, enum fault_stop s)
  * is waiting for the rest when the frontend dies.
  */
 static int
-send_mem_table(struct fm_master *m, bool half)
+send_mem_table(const struct fm_master *m, const struct fm_mem *mem,
+		bool half)
 {
 	struct fm_wire_memory wire;
 	int fds[FM_MAX_REGIONS];
-	uint32_t size = fm_mem_wire(&m->mem, &wire, fds);
+	uint32_t size = fm_mem_wire(mem, &wire, fds);
 
 	return fm_send(m->sock, FM_REQ_SET_MEM_TABLE,
 			FM_FLAG_VERSION | FM_FLAG_NEED_REPLY, size, &wire,
-			half ? 8 : size, fds, m->mem.nregions);
+			half ? 8 : size, fds, mem->nregions);
+}
+
+/* ADD_MEM_REG (with the region's fd) or REM_MEM_REG of region i. */
+static int
+mem_reg(struct fm_master *m, uint32_t req, int i)
+{
+	const struct fm_region *g = &m->mem.r[i];
+	struct {
+		uint64_t padding;
+		struct fm_wire_region r;
+	} msg = { 0, { g->gpa, g->size, fm_ptr_uaddr(g->base),
+		g->mmap_offset } };
+
+	return fm_request(m, req, &msg, sizeof(msg),
+			req == REQ_ADD_MEM_REG ? &g->fd : NULL,
+			req == REQ_ADD_MEM_REG ? 1 : 0, NULL);
+}
+
+/* Memory slots in traffic: the spare region out and in again. */
+static void
+churn_slot(struct fault_child *c, unsigned int step)
+{
+	int spare = c->m.mem.nregions - 1, r;
+
+	if (!c->slots || step % CHILD_SLOT_EVERY != 0)
+		return;
+	/* It starts added: out first. */
+	r = mem_reg(&c->m, (step / CHILD_SLOT_EVERY) % 2 ?
+			REQ_REM_MEM_REG : REQ_ADD_MEM_REG, spare);
+	if (r != FM_OK)
+		give_up(c, r);
+	atomic_fetch_add(&c->sh->slot_ops, 1);
 }
 
 static void __attribute__((noreturn))
@@ -202,6 +248,8 @@ child_main(struct fault_child *c)
 {
 	struct fm_master *m = &c->m;
 	int64_t end = fm_now_ms() + CHILD_MAX_LIFE_MS, last;
+	unsigned int step = 0;
+	struct fm_mem table;
 	int fd, r, q;
 
 	fault_unpin();
@@ -227,14 +275,24 @@ child_main(struct fault_child *c)
 	stop_point(c, FAULT_STOP_NEGOTIATED);
 
 	set_phase(c, FAULT_PH_MEMTABLE);
+	/* With slots the table has region 0 (the rings) only; the rest
+	 * comes one region at a time, as QEMU does after a hot-plug. */
+	table = m->mem;
+	if (c->slots)
+		table.nregions = 1;
 	if (c->stop == FAULT_STOP_MEMTABLE_SENT ||
 			c->stop == FAULT_STOP_HALF_MESSAGE) {
-		if (send_mem_table(m, c->stop == FAULT_STOP_HALF_MESSAGE) < 0)
+		if (send_mem_table(m, &table,
+				c->stop == FAULT_STOP_HALF_MESSAGE) < 0)
 			give_up(c, FM_SENDFAIL);
 		stop_point(c, FAULT_STOP_MEMTABLE_SENT);
 		stop_point(c, FAULT_STOP_HALF_MESSAGE);
 	}
-	r = fm_set_mem_table(m, &m->mem);
+	r = fm_set_mem_table(m, &table);
+	for (q = 1; r == FM_OK && c->slots && q < m->mem.nregions; q++) {
+		r = mem_reg(m, REQ_ADD_MEM_REG, q);
+		atomic_fetch_add(&c->sh->slot_ops, r == FM_OK);
+	}
 	if (r != FM_OK)
 		give_up(c, r);
 	stop_point(c, FAULT_STOP_MEMTABLE_DONE);
@@ -257,6 +315,7 @@ child_main(struct fault_child *c)
 		int64_t t0 = now_us();
 		int moved = fault_guest_step(&c->g);
 
+		churn_slot(c, ++step);
 		if (c->iommu) {
 			moved += fault_iommu_serve(&c->x);
 			atomic_store(&c->sh->iommu_failures, c->x.failures);

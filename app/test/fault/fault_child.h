@@ -63,6 +63,8 @@ struct fault_child_shared {
 	/* Longest time between two rounds of the traffic loop: an IOTLB
 	 * miss waits at most that long for its answer. */
 	atomic_uint max_gap_us;
+	/* Memory slots: ADD_MEM_REG / REM_MEM_REG acknowledged. */
+	atomic_uint slot_ops;
 };
 
 struct fault_child {
@@ -76,6 +78,7 @@ struct fault_child {
 	uint64_t protocol;
 	int stop;		/* enum fault_stop */
 	bool iommu;		/* a guest behind a vIOMMU */
+	bool slots;		/* memory slots (see fault_child_plan) */
 	struct fault_iommu x;
 };
 
@@ -90,11 +93,15 @@ struct fault_child_plan {
 	bool iommu;		/* VIRTIO_F_IOMMU_PLATFORM, buffers at IOVAs
 				 * (fault_iommu.h), misses answered */
 	int stop;		/* where it parks (enum fault_stop) */
+	/* CONFIGURE_MEM_SLOTS: SET_MEM_TABLE with region 0 only, the
+	 * buffers' region and a spare one added with ADD_MEM_REG, and the
+	 * spare removed and added again all along the traffic. */
+	bool slots;
 };
 
 /*
- * Lays out the next frontend's guest: two regions, the rings, the
- * buffers. Returns 0 or -1.
+ * Lays out the next frontend's guest: two regions (three with slots),
+ * the rings, the buffers. Returns 0 or -1.
  */
 int fault_child_prepare(struct fault_child *c, const char *path,
 		int listen_fd, const struct fault_child_plan *plan);

@@ -65,6 +65,7 @@ struct lane {
 	struct fault_port *port;
 	struct fault_child child;
 	int listen_fd;		/* client mode: the frontends' socket */
+	bool slots;		/* frontends add memory regions one by one */
 	enum lane_state state;
 	uint32_t cycle;
 	int conn_base;		/* destroy_connection before the cycle */
@@ -94,6 +95,7 @@ struct totals {
 	int slow;			/* cycles with miss timeouts */
 	uint64_t g2h_dropped;		/* IOMMU: after miss timeouts */
 	int64_t max_loop_ms;		/* the test's own longest round */
+	uint64_t slot_ops;		/* ADD/REM_MEM_REG acknowledged */
 	/* Teardowns of frontends killed in the middle of a message. */
 	int64_t half_ms[MAX_HALF];
 	int nhalf;
@@ -117,6 +119,8 @@ void kill_audit(struct lane *l, struct totals *t);
 void test_kill_server_mode(void);
 void test_kill_client_mode(void);
 void test_kill_iommu(void);
+void test_kill_slots(void);
+void test_kill_slots_client(void);
 void test_kill_then_unregister(void);
 void test_kill_client_backlog_full(void);
 void test_kill_stuck_half_message(void);

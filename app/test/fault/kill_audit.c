@@ -38,6 +38,8 @@ kill_audit(struct lane *l, struct totals *t)
 	 * the library may then fail those accesses (and count them). */
 	bool slow = iommu && gap_us >= SLOW_FRONTEND_US;
 	uint32_t posted = atomic_load(&st->tx_posted);
+
+	t->slot_ops += atomic_load(&c->sh->slot_ops);
 	uint32_t recv = atomic_load(&p->g2h_received);
 	uint32_t h2g = atomic_load(&p->h2g_sent);
 	uint32_t got = atomic_load(&st->rx_got);

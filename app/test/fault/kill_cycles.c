@@ -71,6 +71,7 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 		.stream = ((uint32_t)(l->port->index + 1) << 20) | n,
 		.mergeable = n % 2 == 0,
 		.iommu = (l->port->flags & RTE_VHOST_USER_IOMMU_SUPPORT) != 0,
+		.slots = l->slots,
 	};
 
 	l->cycle = n;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The three kill runs: library as server, as client (the frontends
- * listen on a socket that outlives each of them), and as server with
- * a vIOMMU guest. Each is a warm-up run (registration, one cycle per
+ * The kill runs: library as server, as client (the frontends listen on
+ * a socket that outlives each of them), as server with a vIOMMU guest,
+ * and as server and client with frontends that add their memory one
+ * region at a time (CONFIGURE_MEM_SLOTS) and churn a spare region. Each is a warm-up run (registration, one cycle per
  * lane, teardown), the usage baseline, then the real run.
  */
 #include <stdio.h>
@@ -20,7 +21,7 @@
 #include "kill.h"
 
 static bool
-lanes_open(struct lane *lanes, int n, bool client, bool iommu)
+lanes_open(struct lane *lanes, int n, bool client, bool iommu, bool slots)
 {
 	int i;
 
@@ -31,10 +32,11 @@ lanes_open(struct lane *lanes, int n, bool client, bool iommu)
 
 		memset(l, 0, sizeof(*l));
 		l->listen_fd = -1;
+		l->slots = slots;
 		if (fault_child_init(&l->child) < 0)
 			return false;
 		snprintf(name, sizeof(name), "%s%s%d", client ? "cli" : "srv",
-				iommu ? "-iommu" : "", i);
+				iommu ? "-iommu" : slots ? "-slots" : "", i);
 		if (iommu)
 			flags |= RTE_VHOST_USER_IOMMU_SUPPORT;
 		if (client) {
@@ -144,9 +146,11 @@ print_totals(const char *mode, const struct totals *t)
 }
 
 static void
-kill_scenario(bool client, bool iommu)
+kill_scenario(bool client, bool iommu, bool slots)
 {
-	const char *mode = iommu ? "IOMMU server mode" : client ?
+	const char *mode = iommu ? "IOMMU server mode" : slots ?
+		(client ? "memory slots client mode" :
+		 "memory slots server mode") : client ?
 		"client mode" : "server mode";
 	int cycles = (int)fault_env_long("FAULT_KILL_CYCLES", CYCLES);
 	struct lane lanes[LANES];
@@ -155,21 +159,25 @@ kill_scenario(bool client, bool iommu)
 	int64_t half;
 	int i;
 
+	/* Half as many with memory slots: the same kill points, and the
+	 * program stays within its time on a loaded machine. */
+	if (slots && cycles > 1)
+		cycles /= 2;
 	memset(&warm, 0, sizeof(warm));
 	memset(&t, 0, sizeof(t));
 	warm.rng = t.rng = fault_seed() ^ (client ? 0xc11e47u : 0x5e12e2u) ^
-		(iommu ? 0x10u : 0);
+		(iommu ? 0x10u : 0) ^ (slots ? 0x20u : 0);
 	fault_scenario_start(&base);
 
 	/* Warm-up: a whole registration, cycle per lane and teardown, so
 	 * that lazy allocations are made before the baseline. */
-	CU_ASSERT_FATAL(lanes_open(lanes, LANES, client, iommu));
+	CU_ASSERT_FATAL(lanes_open(lanes, LANES, client, iommu, slots));
 	kill_run_cycles(lanes, LANES, LANES, &warm);
 	lanes_close(lanes, LANES);
 	CU_ASSERT_EQUAL(warm.failures, 0);
 	fault_scenario_baseline(&base);
 
-	CU_ASSERT_FATAL(lanes_open(lanes, LANES, client, iommu));
+	CU_ASSERT_FATAL(lanes_open(lanes, LANES, client, iommu, slots));
 	kill_run_cycles(lanes, LANES, cycles, &t);
 	lanes_close(lanes, LANES);
 	print_totals(mode, &t);
@@ -182,6 +190,11 @@ kill_scenario(bool client, bool iommu)
 	CU_ASSERT(t.plans[PLAN_RACE] > 0);
 	CU_ASSERT(t.plans[PLAN_TRAFFIC] > 0 && t.mid_burst > 0);
 	CU_ASSERT(t.g2h_received > 0 && t.h2g_got > 0);
+	if (slots) {
+		printf("    %s: %llu ADD_MEM_REG/REM_MEM_REG acknowledged\n",
+				mode, (unsigned long long)t.slot_ops);
+		CU_ASSERT(t.slot_ops > (uint64_t)cycles);
+	}
 	/* (How many die with the frontend depends on timing: the library
 	 * serves the rings of a dead frontend until it sees the socket
 	 * close, so TX packets left in the ring are often still received.)
@@ -197,17 +210,29 @@ kill_scenario(bool client, bool iommu)
 void
 test_kill_server_mode(void)
 {
-	kill_scenario(false, false);
+	kill_scenario(false, false, false);
 }
 
 void
 test_kill_client_mode(void)
 {
-	kill_scenario(true, false);
+	kill_scenario(true, false, false);
 }
 
 void
 test_kill_iommu(void)
 {
-	kill_scenario(false, true);
+	kill_scenario(false, true, false);
+}
+
+void
+test_kill_slots(void)
+{
+	kill_scenario(false, false, true);
+}
+
+void
+test_kill_slots_client(void)
+{
+	kill_scenario(true, false, true);
 }

@@ -4,7 +4,9 @@
  * of times, with the library as socket server (the frontend connects),
  * as client (the frontend listens; the library reconnects), and as
  * server with a guest behind a vIOMMU (IOTLB misses in flight, packets
- * held for them when the frontend dies). Then three faults at the
+ * held for them when the frontend dies), and as server and client with
+ * frontends that add their memory with ADD_MEM_REG and remove and add a
+ * spare region all along their traffic (memory slots). Then three faults at the
  * application's boundary: a socket unregistered right after its
  * frontend died, a client-mode frontend that comes back with its
  * listening queue full, and a frontend stuck in the middle of a message
@@ -46,6 +48,8 @@ static CU_TestInfo kill_tests[] = {
 	{ "server_mode", test_kill_server_mode },
 	{ "client_mode", test_kill_client_mode },
 	{ "iommu_server_mode", test_kill_iommu },
+	{ "slots_server_mode", test_kill_slots },
+	{ "slots_client_mode", test_kill_slots_client },
 	{ "then_unregister", test_kill_then_unregister },
 	{ "client_backlog_full", test_kill_client_backlog_full },
 	{ "stuck_half_message", test_kill_stuck_half_message },
