@@ -21,6 +21,7 @@ steps=(
 	"libFuzzer: messages, descriptor chains, IOTLB (30 s each) + regressions|app/test/fuzz/run_fuzz.sh 30"
 	"testpmd loopback on build/lib/vhost|app/test/integration/testpmd_loopback.sh build/lib/vhost"
 	"testpmd backend relaunch, frontend server=1|app/test/integration/testpmd_relaunch.sh build/lib/vhost"
+	"testpmd packed rings: virtio-user SIGKILLed under traffic, both socket modes|app/test/fault/testpmd_kill_packed.sh build/lib/vhost"
 	"testpmd: every virtio-user path, port restart, 9200-byte chains|app/test/integration/testpmd_paths.sh build/lib/vhost"
 	"telemetry /vhost/* via dpdk-telemetry.py on testpmd|app/test/integration/testpmd_telemetry.sh build/lib/vhost"
 	"OVS-DPDK: vhost-user ports, restarts, vIOMMU|app/test/integration/ovs/test_ovs.sh build/lib/vhost"
