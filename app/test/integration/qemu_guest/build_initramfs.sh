@@ -162,6 +162,13 @@ for m in $(cat /etc/modules.order); do
 	insmod /lib/modules/$m.ko || echo "GUEST-INFO insmod $m failed"
 done
 
+# The feature bits the virtio driver negotiated with the device, bit 0
+# first ("1" or "0" each): the host side reads VIRTIO_F_RING_PACKED (34)
+# from it to prove which ring layout the guest really uses.
+print_features() {
+	echo "GUEST-INFO virtio_features=$(cat /sys/class/net/eth0/device/features 2>/dev/null)"
+}
+
 # workload=migrate: the live-migration test's guest. Ping the host side
 # and rewrite memory until QEMU is killed; one GUEST-HB line per round
 # tells the host that the guest runs, its pings are answered and the
@@ -174,6 +181,7 @@ migrate_workload() {
 	done
 	ip link set lo up
 	if [ -e /sys/class/net/eth0 ]; then
+		print_features
 		ip link set eth0 up
 		ip addr add 10.0.0.2/24 dev eth0
 		ping -i 0.2 10.0.0.1 >/tmp/ping.out 2>&1 &
@@ -222,6 +230,7 @@ if [ -e $grp/type ]; then
 else
 	echo "GUEST-INFO iommu_domain=none"
 fi
+print_features
 
 ip link set lo up
 ip link set eth0 up || finish 0 0 link-up-failed

@@ -14,6 +14,11 @@
 #        lazy-noats    same in lazy mode. Fails under QEMU 7.2: it forwards no
 #                      domain-wide flush to vhost without ATS (fixed in QEMU
 #                      8.0); see doc/iotlb.md "Known limits". Not run in CI.
+#   MODE-packed        any of these with packed virtqueues (virtio-net-pci
+#                      packed=on), e.g. noiommu-packed, strict-packed. Every
+#                      run checks that the guest driver and the backend both
+#                      negotiated the layout asked for (VIRTIO_F_RING_PACKED,
+#                      bit 34: set with -packed, clear without).
 # Environment (optional):
 #   QG_PINGS=20      pings the guest sends (0.2 s apart)
 #   QG_TIMEOUT=90    hard limit in seconds for the guest to report
@@ -26,13 +31,19 @@
 set -euo pipefail
 
 die() { echo "run_ping: $*" >&2; exit 2; }
-[ $# -eq 2 ] || die "usage: $0 LIBDIR noiommu|strict|lazy|strict-noats|lazy-noats"
+[ $# -eq 2 ] || die "usage: $0 LIBDIR noiommu|strict|lazy|strict-noats|lazy-noats[-packed]"
 LIBDIR=$(cd "$1" && pwd) || die "no such LIBDIR: $1"
 MODE=$2
-case $MODE in noiommu | strict | lazy | strict-noats | lazy-noats) ;; *) die "bad MODE: $MODE" ;; esac
+# IOMMU_MODE is MODE without its ring suffix; RING the layout asked for.
+IOMMU_MODE=${MODE%-packed}
+RING="split"
+[ "$IOMMU_MODE" = "$MODE" ] || RING=packed
+case $IOMMU_MODE in noiommu | strict | lazy | strict-noats | lazy-noats) ;; *) die "bad MODE: $MODE" ;; esac
 [ -e "$LIBDIR/librte_vhost.so.23" ] || die "$LIBDIR has no librte_vhost.so.23"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=app/test/integration/qemu_guest/ring_witness.sh
+. "$HERE/ring_witness.sh"
 PINGS=${QG_PINGS:-20}
 TIMEOUT=${QG_TIMEOUT:-90}
 CACHE=${QG_CACHE:-/var/tmp/vhost-qemu-guest}
@@ -116,7 +127,7 @@ fail() {
 
 # --- testpmd ------------------------------------------------------------
 VDEV="net_vhost0,iface=$SOCK,queues=1"
-[ "$MODE" = noiommu ] || VDEV+=",iommu-support=1"
+[ "$IOMMU_MODE" = noiommu ] || VDEV+=",iommu-support=1"
 # --stats-period keeps testpmd running without a terminal until killed;
 # stdbuf makes its log readable while it runs. exec chains keep $! = testpmd.
 env LD_LIBRARY_PATH="$LIBDIR" stdbuf -oL -eL dpdk-testpmd \
@@ -141,12 +152,14 @@ WANT=$(readlink -f "$LIBDIR/librte_vhost.so.23")
 
 # --- QEMU -----------------------------------------------------------------
 NIC=virtio-net-pci,netdev=net0,mac=52:54:00:00:00:02,vectors=0,disable-legacy=on,romfile=
+# QEMU's default is packed=off: split rings.
+[ "$RING" = split ] || NIC+=,packed=on
 IOMMU=()
 # no_timer_check: under TCG on a busy host the boot-time IO-APIC timer probe
 # can miss and panic ("timer doesn't work through Interrupt-remapped
 # IO-APIC"), seen 2 times in ~25 boots here without it.
 BASE_APPEND="console=ttyS0 panic=-1 no_timer_check"
-case $MODE in
+case $IOMMU_MODE in
 noiommu)
 	NIC+=,iommu_platform=off
 	APPEND="$BASE_APPEND pingcount=$PINGS"
@@ -158,7 +171,7 @@ noiommu)
 	# guest really sent (checked below).
 	NIC+=,iommu_platform=on,ats=on
 	IOMMU=(-device "intel-iommu,intremap=on,device-iotlb=on" -trace vtd_inv_desc)
-	case $MODE in
+	case $IOMMU_MODE in
 	*-noats) ;;
 	*)
 		NIC+=,bus=rp0
@@ -166,7 +179,7 @@ noiommu)
 		;;
 	esac
 	s=1
-	case $MODE in lazy*) s=0 ;; esac
+	case $IOMMU_MODE in lazy*) s=0 ;; esac
 	APPEND="$BASE_APPEND intel_iommu=on iommu.strict=$s pingcount=$PINGS"
 	;;
 esac
@@ -213,19 +226,25 @@ echo "guest: $line (iommu_domain=${DOMAIN:-?})"
 
 case $line in *error=*) fail "guest: ${line##*error=}" ;; esac
 # A vIOMMU mode whose guest did not translate the NIC would test nothing.
-case $MODE:$DOMAIN in
+case $IOMMU_MODE:$DOMAIN in
 strict*:DMA | lazy*:DMA-FQ | noiommu:none) ;;
 *) fail "guest iommu domain '${DOMAIN}' does not match mode $MODE" ;;
 esac
 # ... nor would an ATS mode whose guest never invalidated the device IOTLB.
 DEVINV=$(grep -c 'invalidate desc type device' "$QEMU_LOG" 2>/dev/null || true)
-case $MODE in
+case $IOMMU_MODE in
 strict | lazy) [ "${DEVINV:-0}" -gt 0 ] || fail "guest sent no device-IOTLB invalidation: ATS not in use" ;;
 *-noats) [ "${DEVINV:-0}" -eq 0 ] || fail "guest sent $DEVINV device-IOTLB invalidations without ATS" ;;
 esac
+# ... nor would a packed mode that fell back to split rings (or the reverse).
+GUEST_RING=$(ring_of_bit "$(guest_packed_bit "$SERIAL")")
+BACKEND_RING=$(ring_of_bit "$(backend_packed_bit "$TP_LOG")")
+echo "rings: asked $RING, guest driver negotiated $GUEST_RING, backend negotiated $BACKEND_RING"
+[ "$GUEST_RING" = "$RING" ] && [ "$BACKEND_RING" = "$RING" ] ||
+	fail "asked for $RING rings, guest negotiated $GUEST_RING, backend $BACKEND_RING"
 if [ "$TX" -eq 0 ] || [ "$RX" -ne "$TX" ]; then
 	fail "lost $((TX - RX)) of $TX pings"
 fi
 RESULT=0
 finish
-echo "PASS mode=$MODE lib=$LIBDIR transmitted=$TX received=$RX lost=$LOST% time=$(elapsed)"
+echo "PASS mode=$MODE lib=$LIBDIR ring=$RING transmitted=$TX received=$RX lost=$LOST% time=$(elapsed)"
