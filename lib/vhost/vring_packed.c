@@ -10,6 +10,18 @@
 
 #include "dirty_log.h"
 #include "vring_packed.h"
+#include "write_trace.h"
+
+/* Log (and trace) a write of len bytes at gpa, made just before. */
+static __rte_always_inline void
+log_ring_write(struct vhost_device *dev, const struct vhost_virtqueue *vq,
+	       bool log, uint64_t gpa, uint64_t len)
+{
+	if (unlikely(log))
+		vhost_log_pages(dev, gpa, len);
+	if (unlikely(vhost_write_trace_on))
+		vhost_write_trace_record(vq, gpa, len, log, "used-ring");
+}
 
 void
 vhost_packed_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
@@ -33,20 +45,26 @@ vhost_packed_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		d->len = elems[i].len;
 		/* The driver polls the first element only: the others may
 		 * be complete in any order before it. */
-		if (i == 0)
+		if (i == 0) {
 			first_flags = flags;
-		else
+		} else {
 			d->flags = flags;
-		if (unlikely(log))
-			vhost_log_pages(dev, vq->desc_log_gpa +
+			log_ring_write(dev, vq, log, vq->desc_log_gpa +
 				p.idx * sizeof(struct vring_packed_desc),
 				sizeof(struct vring_packed_desc));
+		}
 		/* The walker counts at least one descriptor per chain. */
 		vhost_ring_pos_advance(vq, &p, ndesc != 0 ? ndesc : 1);
 	}
 	/* One release store makes the whole burst visible. */
 	__atomic_store_n(&vq->desc_packed[first_idx].flags, first_flags,
 			 __ATOMIC_RELEASE);
+	/* Logged after its flags: the frontend may harvest the log (and
+	 * send the page) between our log and our store, and nothing
+	 * would mark the page again. */
+	log_ring_write(dev, vq, log, vq->desc_log_gpa +
+		first_idx * sizeof(struct vring_packed_desc),
+		sizeof(struct vring_packed_desc));
 	vq->last_used_idx = p.idx;
 	vq->used_wrap = p.wrap;
 	vhost_packed_notify_guest(dev, vq);
@@ -104,9 +122,8 @@ vhost_packed_apply_notify(struct vhost_device *dev, struct vhost_virtqueue *vq)
 			 vq->guest_notify ? VRING_PACKED_EVENT_FLAG_ENABLE :
 					    VRING_PACKED_EVENT_FLAG_DISABLE,
 			 __ATOMIC_RELEASE);
-	if (vhost_log_enabled(dev))
-		vhost_log_pages(dev, vq->device_event_log_gpa,
-				sizeof(struct vring_packed_desc_event));
+	log_ring_write(dev, vq, vhost_log_enabled(dev), vq->device_event_log_gpa,
+		       sizeof(struct vring_packed_desc_event));
 }
 
 uint16_t

@@ -15,7 +15,9 @@
  * ns is CLOCK_MONOTONIC, comparable across the process's threads.
  * Used-ring writes are placed at the ring's logging address; with a
  * vIOMMU it is known only once the frontend asked for the ring to be
- * logged (before, gpa is the offset in the ring). */
+ * logged (before, gpa is the offset in the ring). Packed rings' used
+ * descriptors and device event area are "used-ring" writes too, at
+ * their guest physical addresses. */
 
 #include <stdbool.h>
 #include <stdint.h>
