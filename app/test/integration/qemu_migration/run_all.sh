@@ -4,6 +4,8 @@
 # guest pages and a guest that lives on.
 #
 # Usage: run_all.sh LIBDIR     (QM_MODES="plain viommu", QM_COUNT=3)
+# A mode may carry its own count, MODE:COUNT (e.g. QM_MODES="plain
+# plain-packed:2"); modes are plain, viommu, plain-packed, viommu-packed.
 # Ends with "N passed, M failed" (modes); exits 0 only if all passed.
 set -euo pipefail
 
@@ -20,10 +22,13 @@ export QM_CACHE=${QM_CACHE:-/var/tmp/vhost-qemu-guest}
 passed=0 failed=0
 summary=()
 start=$SECONDS
-for mode in $MODES; do
-	echo "=== mode $mode, $COUNT migrations (lib $LIBDIR)"
+for entry in $MODES; do
+	mode=${entry%%:*}
+	count=$COUNT
+	[ "$mode" = "$entry" ] || count=${entry#*:}
+	echo "=== mode $mode, $count migrations (lib $LIBDIR)"
 	out=$(mktemp)
-	if "$HERE/run_migration.sh" "$LIBDIR" "$mode" "$COUNT" 2>&1 | tee "$out"; then
+	if "$HERE/run_migration.sh" "$LIBDIR" "$mode" "$count" 2>&1 | tee "$out"; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))

@@ -13,6 +13,10 @@
 #        viommu   intel-iommu with device-iotlb, NIC behind a PCIe root port
 #                 (ATS), guest iommu.strict=1; the backend logs guest-physical
 #                 pages it translated from IOVAs
+#        plain-packed, viommu-packed: the same with packed virtqueues
+#                 (virtio-net-pci packed=on); the guest driver and every
+#                 backend (source and each destination) must have
+#                 negotiated VIRTIO_F_RING_PACKED, the split modes must not
 #   COUNT         migrations (default 3)
 # Environment (optional):
 #   QM_NIC=vhost     vhost: vhost-user NIC on testpmd; user: QEMU's own
@@ -39,11 +43,15 @@
 set -euo pipefail
 
 die() { echo "run_migration: $*" >&2; exit 2; }
-[ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 LIBDIR plain|viommu [COUNT]"
+[ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 LIBDIR plain|viommu[-packed] [COUNT]"
 LIBDIR=$(cd "$1" && pwd) || die "no such LIBDIR: $1"
 MODE=$2
 COUNT=${3:-3}
-case $MODE in plain | viommu) ;; *) die "bad MODE: $MODE" ;; esac
+# IOMMU_MODE is MODE without its ring suffix; RING the layout asked for.
+IOMMU_MODE=${MODE%-packed}
+RING="split"
+[ "$IOMMU_MODE" = "$MODE" ] || RING=packed
+case $IOMMU_MODE in plain | viommu) ;; *) die "bad MODE: $MODE" ;; esac
 [[ $COUNT =~ ^[0-9]+$ ]] && [ "$COUNT" -gt 0 ] || die "bad COUNT: $COUNT"
 [ -e "$LIBDIR/librte_vhost.so.23" ] || die "$LIBDIR has no librte_vhost.so.23"
 NIC_KIND=${QM_NIC:-vhost}
@@ -51,6 +59,8 @@ case $NIC_KIND in vhost | user | none) ;; *) die "bad QM_NIC: $NIC_KIND" ;; esac
 case ${QM_TCG_THREAD:-} in "" | single | multi) ;; *) die "bad QM_TCG_THREAD" ;; esac
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=app/test/integration/qemu_guest/ring_witness.sh
+. "$HERE/../qemu_guest/ring_witness.sh"
 CACHE=${QM_CACHE:-/var/tmp/vhost-qemu-guest}
 LCORES=${QM_LCORES:-0,1}
 # Not a multiple of 256 KiB: see QM_RAM_KIB above.
@@ -105,7 +115,7 @@ trap 'echo "FAIL reason: interrupted"; exit 130' INT TERM
 # --- building blocks ---------------------------------------------------------
 start_testpmd() { # N
 	local n=$1 vdev="net_vhost0,iface=$WORK/$1.sock,queues=1" end
-	[ "$MODE" = viommu ] && vdev+=",iommu-support=1"
+	[ "$IOMMU_MODE" = viommu ] && vdev+=",iommu-support=1"
 	local trace=()
 	[ "${QM_TRACE:-1}" = 0 ] || trace=(VHOST_WRITE_TRACE="$WORK/$n.trace")
 	env LD_LIBRARY_PATH="$LIBDIR" "${trace[@]}" stdbuf -oL -eL dpdk-testpmd \
@@ -142,7 +152,9 @@ start_qemu() { # N [incoming]
 		;;
 	user) nic=(-netdev "user,id=net0,net=10.0.0.0/24,host=10.0.0.1,dhcpstart=10.0.0.9") ;;
 	esac
-	if [ "$MODE" = viommu ]; then
+	# QEMU's default is packed=off: split rings.
+	[ "$RING" = split ] || dev+=,packed=on
+	if [ "$IOMMU_MODE" = viommu ]; then
 		dev+=,iommu_platform=on,ats=on,bus=rp0
 		iommu=(-device intel-iommu,intremap=on,device-iotlb=on
 			-device pcie-root-port,id=rp0,bus=pcie.0,chassis=1)
@@ -215,12 +227,32 @@ wait_hb() {
 
 qmp() { "$QMP" "$WORK/$1.qmp" "${@:2}"; }
 
+# ring_mismatch N [guest]: why instance N's backend (and with "guest" the
+# guest's virtio driver, which prints its features once at boot) did not
+# negotiate the ring layout asked for; nothing if they did. A destination
+# negotiates anew when it starts the device after cont.
+ring_mismatch() {
+	local n=$1 r
+	if [ "${2:-}" = guest ] && [ "$NIC_KIND" != none ]; then
+		r=$(ring_of_bit "$(guest_packed_bit "$WORK/$n.serial")")
+		[ "$r" = "$RING" ] || echo "guest driver negotiated $r rings, not $RING"
+	fi
+	if [ "$NIC_KIND" = vhost ]; then
+		r=$(ring_of_bit "$(backend_packed_bit "$WORK/$n.testpmd.log")")
+		[ "$r" = "$RING" ] || echo "backend $n negotiated $r rings, not $RING"
+	fi
+}
+
 # --- the chain ---------------------------------------------------------------
 boot() { # a fresh guest in a new instance: sets CUR
 	new_instance || return 1
 	CUR=$INST
 	log "boot: instance $CUR (pid ${QPID[$CUR]})"
 	wait_hb "$CUR" 1 0 900 || { echo "boot: no heartbeat: $(tail -n 3 "$WORK/$CUR.serial" | tr -cd '[:print:]\n')"; return 1; }
+	local why
+	why=$(ring_mismatch "$CUR" guest)
+	[ -z "$why" ] || { echo "boot: $why"; return 1; }
+	log "boot: $RING rings negotiated"
 }
 
 # migrate_once I: CUR -> a new instance; prints the MIGRATION line.
@@ -279,12 +311,13 @@ migrate_once() {
 		# ping replies: the guest runs and its NIC works there.
 		if wait_hb "$dst" 1 "$want_r" 600; then
 			alive=yes
+			why=$(ring_mismatch "$dst")
 		else
 			why="guest after cont: $(guest_trouble "$dst") last line: $(tail -n 1 "$WORK/$dst.serial" 2>/dev/null | tr -cd '[:print:]')"
 		fi
 	fi
 	local res=PASS
-	[ "$pages" = 0 ] && [ "$alive" = yes ] || res=FAIL
+	[ "$pages" = 0 ] && [ "$alive" = yes ] && [ -z "$why" ] || res=FAIL
 	# The backend's own record must show no write that escaped the log.
 	local v
 	for v in unlogged_with_log_all writes_after_get_vring_base dst_writes_before_cont; do
@@ -297,7 +330,7 @@ migrate_once() {
 			;;
 		esac
 	done
-	echo "MIGRATION $i/$COUNT mode=$MODE nic=$NIC_KIND lib=$LIBDIR result=$res differing_pages=$pages guest_alive=$alive${tinfo:+ $tinfo} $(cat "$WORK/$i.migrate.json" 2>/dev/null) time=$(elapsed)${why:+ reason: $why}"
+	echo "MIGRATION $i/$COUNT mode=$MODE nic=$NIC_KIND ring=$RING lib=$LIBDIR result=$res differing_pages=$pages guest_alive=$alive${tinfo:+ $tinfo} $(cat "$WORK/$i.migrate.json" 2>/dev/null) time=$(elapsed)${why:+ reason: $why}"
 	stop_instance "$src"
 	unset "QPID[$src]"
 	CUR=$dst
@@ -312,7 +345,7 @@ migrate_once() {
 	fi
 }
 
-log "mode=$MODE nic=$NIC_KIND tcg_thread=${QM_TCG_THREAD:-default} lib=$LIBDIR count=$COUNT work=$WORK"
+log "mode=$MODE nic=$NIC_KIND ring=$RING tcg_thread=${QM_TCG_THREAD:-default} lib=$LIBDIR count=$COUNT work=$WORK"
 if ! boot; then
 	ALL_OK=0
 	echo "SUMMARY mode=$MODE nic=$NIC_KIND migrations=0/$COUNT result=FAIL reason: first boot failed"
@@ -327,5 +360,5 @@ bad_n=$(echo "$results" | grep -vc '^0$' || true)
 total=$(echo "$results" | awk '{ s += $1 } END { print s + 0 }')
 res=PASS
 [ "$ALL_OK" -eq 1 ] || res=FAIL
-echo "SUMMARY mode=$MODE nic=$NIC_KIND tcg_thread=${QM_TCG_THREAD:-default} lib=$LIBDIR migrations_compared=$done_n/$COUNT with_differing_pages=$bad_n pages_total=$total result=$res time=$(elapsed)"
+echo "SUMMARY mode=$MODE nic=$NIC_KIND ring=$RING tcg_thread=${QM_TCG_THREAD:-default} lib=$LIBDIR migrations_compared=$done_n/$COUNT with_differing_pages=$bad_n pages_total=$total result=$res time=$(elapsed)"
 [ "$res" = PASS ]
