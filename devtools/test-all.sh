@@ -29,11 +29,13 @@ steps=(
 	"virtio-viommu attack modes on our library|drivers/net/virtio/test_viommu.sh -s 2 -l ours --only-attacks"
 	# lazy-noats is not run: without ATS, QEMU 7.2 does not forward a lazy
 	# guest's flushes (doc/iotlb.md, "Invalidations from QEMU 7.2").
-	"QEMU guest ping: no IOMMU, vIOMMU strict/lazy (ATS), strict without ATS|QEMU_MODES='noiommu strict lazy strict-noats' app/test/integration/qemu_guest/run_all.sh build/lib/vhost"
+	# Packed rings (packed=on): without and with the vIOMMU; each mode
+	# checks that guest and backend negotiated them.
+	"QEMU guest ping: no IOMMU, vIOMMU strict/lazy (ATS), strict without ATS; packed: no IOMMU, strict|QEMU_MODES='noiommu strict lazy strict-noats noiommu-packed strict-packed' app/test/integration/qemu_guest/run_all.sh build/lib/vhost"
 	"QEMU memory hot-plug: 20 DIMMs with our library, refused past 8 slots with Debian's|app/test/integration/qemu_guest/run_hotplug.sh build/lib/vhost expect-all && app/test/integration/qemu_guest/run_hotplug.sh /usr/lib/x86_64-linux-gnu expect-refusal"
 	# Guest RAM of 512 MiB - 8 KiB keeps QEMU 7.2 off its TCG dirty
 	# bitmap bug (doc/live-migration.md).
-	"QEMU live migration: plain and vIOMMU, 3 each, RAM compared|QM_COUNT=3 app/test/integration/qemu_migration/run_all.sh build/lib/vhost"
+	"QEMU live migration: plain and vIOMMU, 3 each, packed 2 each, RAM compared|QM_COUNT=3 QM_MODES='plain viommu plain-packed:2 viommu-packed:2' app/test/integration/qemu_migration/run_all.sh build/lib/vhost"
 	# Last: EAL runtime directories and hugepage files nobody maps.
 	"nothing left in /var/run/dpdk or /dev/hugepages|devtools/leftovers.sh check $leftover_snap"
 )
