@@ -7,13 +7,16 @@
 # without letting us stop the sender before the receiver. Output goes
 # through `stdbuf -oL` so the log can be polled for a command's answer.
 #
-# Callers set TP_DIR (a scratch directory) and call tp_cleanup on exit.
+# Callers set TP_DIR (a scratch directory) and call tp_cleanup on exit, or
+# let tp_suite (below) do both.
 
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 # Writing to the fifo of a testpmd that died must fail, not kill us.
 trap '' PIPE
 declare -A TP_PID=() TP_FD=()
 TP_PREFIXES=()
+# Why the current case failed (tp_bad); empty while it goes well.
+TP_PROBLEM=""
 
 # tp_start NAME LIBDIR EAL-AND-APP-ARGS...
 # Starts testpmd NAME with its own --file-prefix. LIBDIR, if not empty,
@@ -179,4 +182,174 @@ tp_cleanup() {
 		rm -rf "/var/run/dpdk/$prefix"
 	done
 	TP_PREFIXES=()
+}
+
+# tp_why NAME WHAT: the reason a wait for WHAT from testpmd NAME failed.
+tp_why() {
+	if tp_alive "$1"; then
+		echo "timed out waiting for $1 $2"
+	else
+		echo "$1 testpmd exited before $2"
+	fi
+}
+
+# tp_fwd_queues NAME RX|TX NQ: per-queue packet counts of the last forward
+# statistics NAME printed (at `stop` or `quit`), "q0 q1 ..." for NQ queues.
+# testpmd prints a "Forward Stats" block per stream only with several
+# streams, and none for a stream that moved nothing (0); with one queue
+# the count is the port's.
+tp_fwd_queues() {
+	awk -v want="$2" -v nq="$3" '
+		/Telling cores to stop/ {
+			for (i = 0; i < nq; i++) c[i] = 0
+			streams = 0; port = 0
+		}
+		/Forward Stats for RX Port=/ {
+			line = $0
+			sub(/.*RX Port= *[0-9]+\/Queue= */, "", line)
+			rxq = line + 0
+			sub(/.*TX Port= *[0-9]+\/Queue= */, "", line)
+			txq = line + 0
+			getline
+			for (i = 1; i < NF; i++) {
+				if ($i == "RX-packets:") rx = $(i + 1)
+				if ($i == "TX-packets:") tx = $(i + 1)
+			}
+			if (want == "RX") c[rxq] = rx; else c[txq] = tx
+			streams++
+		}
+		/Forward statistics for port/ { inport = 1; next }
+		inport && $1 == want "-packets:" { port = $2 }
+		inport && $1 == "TX-packets:" { inport = 0 }
+		END {
+			if (streams == 0 && nq == 1) c[0] = port
+			s = ""; for (i = 0; i < nq; i++) s = s c[i] " "; print s
+		}
+	' "$TP_DIR/$1.log"
+}
+
+# tp_negotiated_packed NAME: whether the features the vhost device of
+# testpmd NAME last came up with include bit 34
+# (VIRTIO_F_RING_PACKED). virtio-user falls back to split rings silently
+# when the backend does not offer packed ones, so a packed case checks.
+tp_negotiated_packed() {
+	local f
+	f=$(grep -o 'negotiated [Vv]irtio features: 0x[0-9a-f]*\|negotiated features 0x[0-9a-f]*' \
+		"$TP_DIR/$1.log" | tail -1 | grep -o '0x[0-9a-f]*$') || return 1
+	(( (f >> 34) & 1 ))
+}
+
+# --- Suites of cases ----------------------------------------------------
+# testpmd_loopback.sh, testpmd_paths.sh and testpmd_relaunch.sh run cases
+# the same way:
+#
+#   tp_suite NAME "$@"          LIBDIR checked, TP_LOGROOT made, exit trap
+#   TP_CASES=regex TP_BUDGET=s TP_KEEP_LOGS=... (the script's own env names)
+#   run_case() {
+#       tp_case "$name" || return 0
+#       ... step || tp_bad "why" || return 1 ...
+#       tp_case_end
+#   }
+#   tp_suite_end                "N passed, M failed", the exit status
+#
+# A case's logs go to its own directory, TP_DIR=TP_LOGROOT/CASE; they are
+# removed at exit unless a case failed or TP_KEEP_LOGS is set.
+
+# tp_want_lib "$@": the one argument of a script, LIBDIR. Sets want_lib (the
+# real path of LIBDIR/librte_vhost.so.23, the library testpmd must map) and
+# libdir (its directory). Exits 2 on a wrong usage; prints a FAIL line and
+# returns 1 if LIBDIR has no library.
+tp_want_lib() {
+	if [ $# -ne 1 ]; then
+		echo "usage: $0 LIBDIR" >&2
+		exit 2
+	fi
+	want_lib=$(realpath -e "$1/librte_vhost.so.23") || {
+		echo "FAIL setup: no librte_vhost.so.23 in $1"
+		return 1
+	}
+	libdir=$(dirname "$want_lib")
+}
+
+# tp_suite NAME "$@": start suite NAME (it names the log directory
+# /tmp/vhost-NAME.* and prefixes the suite's own lines).
+tp_suite() {
+	TP_SUITE=$1
+	shift
+	tp_want_lib "$@" || { echo "0 passed, 1 failed"; exit 1; }
+	TP_LOGROOT=$(mktemp -d "/tmp/vhost-$TP_SUITE.XXXXXX")
+	TP_DIR=$TP_LOGROOT
+	TP_CASES=. TP_BUDGET=600 TP_KEEP_LOGS=
+	TP_PASSED=0 TP_FAILED=0 TP_CASE=""
+	trap tp_suite_exit EXIT
+	trap 'exit 130' INT TERM
+	echo "$TP_SUITE: library $want_lib"
+}
+
+tp_suite_exit() {
+	tp_cleanup
+	rm -f "$TP_LOGROOT"/*/*.sock "$TP_LOGROOT"/*/*.in
+	if [ "$TP_FAILED" -eq 0 ] && [ -z "$TP_KEEP_LOGS" ]; then
+		rm -rf "$TP_LOGROOT"
+	else
+		echo "$TP_SUITE: logs kept in $TP_LOGROOT"
+	fi
+}
+
+# tp_case CASE: begin case CASE. Returns 1 if TP_CASES does not select
+# it, or if the suite ran longer than TP_BUDGET seconds: a hanging library
+# must not hold CI forever, so the later cases fail without running.
+tp_case() {
+	TP_CASE=$1
+	[[ $TP_CASE =~ $TP_CASES ]] || return 1
+	if [ "$SECONDS" -ge "$TP_BUDGET" ]; then
+		echo "FAIL $TP_CASE: not run, time budget of ${TP_BUDGET}s used up"
+		TP_FAILED=$((TP_FAILED + 1))
+		return 1
+	fi
+	TP_PROBLEM=""
+	TP_DIR="$TP_LOGROOT/$TP_CASE"
+	mkdir -p "$TP_DIR"
+}
+
+# tp_bad WHY: record why the current case failed (the first reason wins)
+# and return 1, for `step || tp_bad "why" || return 1`.
+tp_bad() {
+	[ -n "$TP_PROBLEM" ] || TP_PROBLEM=$1
+	return 1
+}
+
+# tp_check_mapped NAME: testpmd NAME mapped want_lib, not another
+# librte_vhost (tp_bad otherwise).
+tp_check_mapped() {
+	local mapped
+	mapped=$(tp_mapped_vhost "$1" || true)
+	[ "$mapped" = "$want_lib" ] ||
+		tp_bad "$1 testpmd mapped '${mapped:-no librte_vhost}', not $want_lib"
+}
+
+# tp_case_end [DETAIL]: the case's verdict: FAIL with tp_bad's reason and
+# the tails of its testpmd logs, or PASS (with DETAIL in brackets).
+# shellcheck disable=SC2120 # DETAIL is optional
+tp_case_end() {
+	if [ -n "$TP_PROBLEM" ]; then
+		echo "FAIL $TP_CASE: $TP_PROBLEM"
+		local f
+		for f in "$TP_DIR"/vhost*.log "$TP_DIR/virtio.log"; do
+			[ -f "$f" ] || continue
+			echo "---- tail of $(basename "$f") ----"
+			grep -v '^ *$' "$f" | tail -n 12 || true
+		done
+		TP_FAILED=$((TP_FAILED + 1))
+	else
+		echo "PASS $TP_CASE${1:+ ($1)}"
+		TP_PASSED=$((TP_PASSED + 1))
+	fi
+}
+
+# tp_suite_end: the summary line; fails unless every case passed and at
+# least one ran.
+tp_suite_end() {
+	echo "$TP_PASSED passed, $TP_FAILED failed"
+	[ "$TP_FAILED" -eq 0 ] && [ "$TP_PASSED" -gt 0 ]
 }

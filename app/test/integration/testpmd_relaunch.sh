@@ -31,94 +31,20 @@
 #        RELAUNCH_KEEP_LOGS set to keep the logs of a passing run
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-	echo "usage: $0 LIBDIR" >&2
-	exit 2
-fi
 here=$(dirname "$(realpath "$0")")
-want_lib=$(realpath -e "$1/librte_vhost.so.23") || {
-	echo "FAIL setup: no librte_vhost.so.23 in $1"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-libdir=$(dirname "$want_lib")
+# shellcheck source=SCRIPTDIR/testpmd_common.sh
+. "$here/testpmd_common.sh"
+tp_suite relaunch "$@"
 times=${RELAUNCH_TIMES:-2}
 duration=${RELAUNCH_SECONDS:-1}
-only=${RELAUNCH_CASES:-.}
-budget=${RELAUNCH_BUDGET:-480}
+TP_CASES=${RELAUNCH_CASES:-.}
+TP_BUDGET=${RELAUNCH_BUDGET:-480}
+TP_KEEP_LOGS=${RELAUNCH_KEEP_LOGS:-}
 # virtio-user's ring size: the bound on packets lost per queue.
 ring=1024
 
-logroot=$(mktemp -d /tmp/vhost-relaunch.XXXXXX)
-TP_DIR=$logroot
-# shellcheck source=SCRIPTDIR/testpmd_common.sh
-. "$here/testpmd_common.sh"
-passed=0 failed=0
-finish() {
-	tp_cleanup
-	rm -f "$logroot"/*/*.sock "$logroot"/*/*.in
-	if [ "$failed" -eq 0 ] && [ -z "${RELAUNCH_KEEP_LOGS:-}" ]; then
-		rm -rf "$logroot"
-	else
-		echo "relaunch: logs kept in $logroot"
-	fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
-echo "relaunch: library $want_lib"
-
 eal_vhost=(-l "0,1" --main-lcore 0 --no-pci -m 256)
 eal_virtio=(-l "0,1" --main-lcore 1 --no-pci -m 256 --single-file-segments)
-
-# Why the current case failed; empty while it goes well.
-problem=""
-bad() {
-	[ -n "$problem" ] || problem=$1
-	return 1
-}
-
-# why NAME WHAT: the reason a wait for WHAT from testpmd NAME failed.
-why() {
-	if tp_alive "$1"; then
-		echo "timed out waiting for $1 $2"
-	else
-		echo "$1 testpmd exited before $2"
-	fi
-}
-
-# fwd_queues NAME RX|TX: per-queue packet counts of the last forward
-# statistics NAME printed (at `stop` or `quit`), "q0 q1 ..." for $q
-# queues. testpmd prints a block per stream only with several streams,
-# and not for streams that moved nothing (0); one queue: the port's.
-fwd_queues() {
-	awk -v want="$2" -v nq="$q" '
-		/Telling cores to stop/ {
-			for (i = 0; i < nq; i++) c[i] = 0
-			streams = 0; port = 0
-		}
-		/Forward Stats for RX Port=/ {
-			line = $0
-			sub(/.*RX Port= *[0-9]+\/Queue= */, "", line)
-			rxq = line + 0
-			sub(/.*TX Port= *[0-9]+\/Queue= */, "", line)
-			txq = line + 0
-			getline
-			for (i = 1; i < NF; i++) {
-				if ($i == "RX-packets:") rx = $(i + 1)
-				if ($i == "TX-packets:") tx = $(i + 1)
-			}
-			if (want == "RX") c[rxq] = rx; else c[txq] = tx
-			streams++
-		}
-		/Forward statistics for port/ { inport = 1; next }
-		inport && $1 == want "-packets:" { port = $2 }
-		inport && $1 == "TX-packets:" { inport = 0 }
-		END {
-			if (streams == 0 && nq == 1) c[0] = port
-			s = ""; for (i = 0; i < nq; i++) s = s c[i] " "; print s
-		}
-	' "$TP_DIR/$1.log"
-}
 
 # A vhost testpmd log per launch: vhost.log is the current one.
 launch=0
@@ -126,19 +52,12 @@ start_vhost() {
 	[ -f "$TP_DIR/vhost.log" ] && mv "$TP_DIR/vhost.log" "$TP_DIR/vhost-$launch.log"
 	launch=$((launch + 1))
 	tp_start vhost "$libdir" "${vhost_args[@]}"
-	tp_wait_log vhost 'link state change event' 1 60 || bad "$(why vhost "link up (launch $launch)")" || return 1
-	tp_wait_log vhost 'testpmd> ' 1 10 || bad "$(why vhost "its prompt")" || return 1
-	local mapped
-	mapped=$(tp_mapped_vhost vhost || true)
-	[ "$mapped" = "$want_lib" ] ||
-		bad "vhost testpmd mapped '${mapped:-no librte_vhost}', not $want_lib" || return 1
-	# virtio-user falls back to split rings silently if packed is not
-	# offered: the features the device came up with include bit 34.
+	tp_wait_log vhost 'link state change event' 1 60 || tp_bad "$(tp_why vhost "link up (launch $launch)")" || return 1
+	tp_wait_log vhost 'testpmd> ' 1 10 || tp_bad "$(tp_why vhost "its prompt")" || return 1
+	tp_check_mapped vhost || return 1
 	if [ "$ringtype" = packed ]; then
-		local f
-		f=$(grep -o 'negotiated [Vv]irtio features: 0x[0-9a-f]*\|negotiated features 0x[0-9a-f]*' \
-			"$TP_DIR/vhost.log" | tail -1 | grep -o '0x[0-9a-f]*$') || f=0
-		(( (f >> 34) & 1 )) || bad "launch $launch: VIRTIO_F_RING_PACKED not negotiated"
+		tp_negotiated_packed vhost ||
+			tp_bad "launch $launch: VIRTIO_F_RING_PACKED not negotiated"
 	fi
 }
 
@@ -162,21 +81,21 @@ clean_phase() {
 	tp_cmd "$receiver" start
 	tp_cmd "$sender" start
 	tp_sleep "$duration"
-	tp_stop "$sender" || bad "$(why "$sender" "stop")" || return 1
+	tp_stop "$sender" || tp_bad "$(tp_why "$sender" "stop")" || return 1
 	local tx
 	tx=$(tp_fwd_count "$sender" TX)
 	tp_drain "$receiver" "$tx" 30
-	tp_stop "$receiver" || bad "$(why "$receiver" "stop")" || return 1
+	tp_stop "$receiver" || tp_bad "$(tp_why "$receiver" "stop")" || return 1
 	local sent got
-	sent=$(fwd_queues "$sender" TX)
-	got=$(fwd_queues "$receiver" RX)
+	sent=$(tp_fwd_queues "$sender" TX "$q")
+	got=$(tp_fwd_queues "$receiver" RX "$q")
 	echo "  launch $launch $1 clean: sent per queue [$sent] received [$got]"
-	[ "$tx" -gt 0 ] || bad "launch $launch $1: $sender sent nothing" || return 1
+	[ "$tx" -gt 0 ] || tp_bad "launch $launch $1: $sender sent nothing" || return 1
 	[ "$sent" = "$got" ] ||
-		bad "launch $launch $1: per queue, $receiver got [$got] of [$sent]" || return 1
+		tp_bad "launch $launch $1: per queue, $receiver got [$got] of [$sent]" || return 1
 	local n
 	for n in $got; do
-		[ "$n" -gt 0 ] || bad "launch $launch $1: a queue moved nothing: [$got]" || return 1
+		[ "$n" -gt 0 ] || tp_bad "launch $launch $1: a queue moved nothing: [$got]" || return 1
 	done
 }
 
@@ -205,31 +124,31 @@ spanning_phase() {
 	fi
 	tp_cmd vhost start
 	tp_sleep "$duration"
-	tp_stop "$sender" || bad "$(why "$sender" "stop")" || return 1
+	tp_stop "$sender" || tp_bad "$(tp_why "$sender" "stop")" || return 1
 	local tx rx per
 	if [ "$dir" = v2h ]; then
 		tx=$(tp_fwd_count virtio TX)
 		tp_drain vhost $((tx - old)) 30
-		tp_stop vhost || bad "$(why vhost "stop")" || return 1
+		tp_stop vhost || tp_bad "$(tp_why vhost "stop")" || return 1
 		new=$(tp_fwd_count vhost RX)
 		rx=$((old + new))
-		per=$(fwd_queues vhost RX)
+		per=$(tp_fwd_queues vhost RX "$q")
 	else
 		new=$(tp_fwd_count vhost TX)
 		tx=$((old + new))
 		tp_drain virtio "$tx" 30
-		tp_stop virtio || bad "$(why virtio "stop")" || return 1
+		tp_stop virtio || tp_bad "$(tp_why virtio "stop")" || return 1
 		rx=$(tp_fwd_count virtio RX)
-		per=$(fwd_queues vhost TX)
+		per=$(tp_fwd_queues vhost TX "$q")
 	fi
 	local lost=$((tx - rx))
 	echo "  launch $launch $dir across the relaunch: sent $tx, received $rx (old launch $old, new $new: per queue [$per]), lost $lost"
-	[ "$old" -gt 0 ] || bad "launch $((launch - 1)) $dir: nothing moved before the quit" || return 1
+	[ "$old" -gt 0 ] || tp_bad "launch $((launch - 1)) $dir: nothing moved before the quit" || return 1
 	[ "$lost" -ge 0 ] && [ "$lost" -le $((q * ring)) ] ||
-		bad "launch $launch $dir: $lost packets lost across the relaunch (bound $((q * ring)))" || return 1
+		tp_bad "launch $launch $dir: $lost packets lost across the relaunch (bound $((q * ring)))" || return 1
 	local n
 	for n in $per; do
-		[ "$n" -gt 0 ] || bad "launch $launch $dir: traffic did not resume on every queue: [$per]" || return 1
+		[ "$n" -gt 0 ] || tp_bad "launch $launch $dir: traffic did not resume on every queue: [$per]" || return 1
 	done
 }
 
@@ -240,18 +159,10 @@ run_case() {
 	q=$1
 	local mrg=$2
 	ringtype=${3:-split}
-	case="relaunch-q$q-mrg$mrg"
-	[ "$ringtype" = split ] || case+="-$ringtype"
-	[[ $case =~ $only ]] || return 0
-	if [ "$SECONDS" -ge "$budget" ]; then
-		echo "FAIL $case: not run, time budget of ${budget}s used up"
-		failed=$((failed + 1))
-		return
-	fi
-	problem=""
+	local name="relaunch-q$q-mrg$mrg"
+	[ "$ringtype" = split ] || name+="-$ringtype"
+	tp_case "$name" || return 0
 	launch=0
-	TP_DIR="$logroot/$case"
-	mkdir -p "$TP_DIR"
 	local sock="$TP_DIR/vhost.sock"
 	# --no-flush-rx: testpmd's start otherwise drains the receive queues
 	# without counting what it drops, and a relaunched receiver finds the
@@ -267,36 +178,24 @@ run_case() {
 		"--rxd=$ring" "--txd=$ring"
 
 	local dirs=(v2h h2v) i=0
-	if tp_wait_sock virtio "$sock" 60 || bad "$(why virtio "its socket")"; then
+	if tp_wait_sock virtio "$sock" 60 || tp_bad "$(tp_why virtio "its socket")"; then
 		if start_vhost && { tp_wait_log virtio 'testpmd> ' 1 10 ||
-				bad "$(why virtio "its prompt")"; }; then
+				tp_bad "$(tp_why virtio "its prompt")"; }; then
 			while [ "$i" -lt "$times" ]; do
 				clean_phase "${dirs[$((i % 2))]}" || break
 				spanning_phase "${dirs[$(((i + 1) % 2))]}" || break
 				i=$((i + 1))
 			done
-			[ -n "$problem" ] || clean_phase "${dirs[$((i % 2))]}" || true
+			[ -n "$TP_PROBLEM" ] || clean_phase "${dirs[$((i % 2))]}" || true
 		fi
 	fi
 	tp_quit virtio
 	tp_quit vhost
 	# Our library's error for a ring left out of step (none in Debian's).
 	if grep -qs 'avail index .* ahead of' "$TP_DIR"/vhost*.log; then
-		bad "the library refused an avail index: $(grep -hs 'ahead of' "$TP_DIR"/vhost*.log | head -n 1)" || true
+		tp_bad "the library refused an avail index: $(grep -hs 'ahead of' "$TP_DIR"/vhost*.log | head -n 1)" || true
 	fi
-	if [ -n "$problem" ]; then
-		echo "FAIL $case: $problem"
-		local f
-		for f in "$TP_DIR"/vhost*.log "$TP_DIR/virtio.log"; do
-			[ -f "$f" ] || continue
-			echo "---- tail of $(basename "$f") ----"
-			grep -v '^ *$' "$f" | tail -n 12
-		done
-		failed=$((failed + 1))
-	else
-		echo "PASS $case ($times relaunches)"
-		passed=$((passed + 1))
-	fi
+	tp_case_end "$times relaunches"
 }
 
 for ringtype in split packed; do
@@ -308,5 +207,4 @@ for ringtype in split packed; do
 	done
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+tp_suite_end

@@ -13,21 +13,12 @@
 #        TELEMETRY_KEEP_LOGS set to keep the logs of a passing run
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-	echo "usage: $0 LIBDIR" >&2
-	exit 2
-fi
 here=$(dirname "$(realpath "$0")")
-want_lib=$(realpath -e "$1/librte_vhost.so.23") || {
-	echo "FAIL setup: no librte_vhost.so.23 in $1"
-	exit 1
-}
-libdir=$(dirname "$want_lib")
-duration=${TELEMETRY_SECONDS:-2}
-
-TP_DIR=$(mktemp -d /tmp/vhost-telemetry.XXXXXX)
 # shellcheck source=SCRIPTDIR/testpmd_common.sh
 . "$here/testpmd_common.sh"
+tp_want_lib "$@" || exit 1
+duration=${TELEMETRY_SECONDS:-2}
+TP_DIR=$(mktemp -d /tmp/vhost-telemetry.XXXXXX)
 status=1
 finish() {
 	tp_cleanup
@@ -65,8 +56,7 @@ tp_start virtio "" -l 0,1 --main-lcore 1 --no-pci -m 256 --single-file-segments 
 tp_wait_log vhost 'link state change event' 1 20 || fail "vhost link never came up"
 tp_wait_log vhost 'testpmd> ' 1 10 || fail "no vhost prompt"
 tp_wait_log virtio 'testpmd> ' 1 10 || fail "no virtio prompt"
-mapped=$(tp_mapped_vhost vhost || true)
-[ "$mapped" = "$want_lib" ] || fail "vhost testpmd mapped '${mapped:-nothing}', not $want_lib"
+tp_check_mapped vhost || fail "$TP_PROBLEM"
 vhost_prefix=${TP_PREFIXES[0]}
 echo "telemetry: library $want_lib, vhost file prefix $vhost_prefix"
 
