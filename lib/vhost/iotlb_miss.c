@@ -13,7 +13,7 @@
 #include "vhost_msg.h"
 
 /* Backend -> frontend request carrying an IOTLB message. */
-#define VHOST_USER_SLAVE_IOTLB_MSG 1
+#define VHOST_USER_BACKEND_IOTLB_MSG 1
 
 static uint64_t
 ms_to_cycles(uint64_t ms)
@@ -231,7 +231,7 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		if (p->sent)
 			continue;
 		memset(&msgs[n], 0, sizeof(msgs[n]));
-		msgs[n].hdr.request = VHOST_USER_SLAVE_IOTLB_MSG;
+		msgs[n].hdr.request = VHOST_USER_BACKEND_IOTLB_MSG;
 		msgs[n].hdr.flags = VHOST_USER_VERSION;
 		msgs[n].hdr.size = sizeof(msgs[n].body);
 		msgs[n].body.iova = p->iova;
@@ -241,14 +241,14 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	}
 	/* One write for the whole burst; never block a datapath thread:
 	 * if the channel is full, the misses stay unsent for next time. */
-	rte_spinlock_lock(&dev->slave_lock);
+	rte_spinlock_lock(&dev->backend_req_lock);
 	/* Ask for an answer while there is room to remember the question:
 	 * "not mapped" then fails the access at once. */
 	ask = ask && dev->asked_count + n <= VHOST_IOTLB_MAX_ASKED;
 	for (uint16_t i = 0; ask && i < n; i++)
 		msgs[i].hdr.flags |= VHOST_USER_NEED_REPLY;
-	if (dev->slave_fd >= 0)
-		sent = send(dev->slave_fd, msgs, n * sizeof(msgs[0]),
+	if (dev->backend_req_fd >= 0)
+		sent = send(dev->backend_req_fd, msgs, n * sizeof(msgs[0]),
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (ask && sent == (ssize_t)(n * sizeof(msgs[0]))) {
 		for (uint16_t i = 0; i < n; i++) {
@@ -260,7 +260,7 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 			a->vring = vq->index;
 		}
 	}
-	rte_spinlock_unlock(&dev->slave_lock);
+	rte_spinlock_unlock(&dev->backend_req_lock);
 	if (sent != (ssize_t)(n * sizeof(msgs[0]))) {
 		if (sent > 0)	/* a partial write would desynchronise */
 			VHOST_DEV_LOG(ERR, dev, "backend channel: short write of IOTLB misses");

@@ -43,8 +43,8 @@ vhost_device_alloc(void)
 		if (dev == NULL)
 			break;
 		dev->vid = i;
-		dev->slave_fd = -1;
-		rte_spinlock_init(&dev->slave_lock);
+		dev->backend_req_fd = -1;
+		rte_spinlock_init(&dev->backend_req_lock);
 		dev->conn_fd = -1;
 		pthread_mutex_init(&dev->ctrl_lock, NULL);
 		devices[i] = dev;
@@ -92,7 +92,7 @@ vhost_device_reset(struct vhost_device *dev)
 	vhost_mem_table_free(dev->mem);
 	dev->mem = NULL;
 	vhost_log_unmap(dev);
-	vhost_slave_channel_close(dev);
+	vhost_backend_req_close(dev);
 	dev->features = 0;
 	dev->protocol_features = 0;
 	dev->flags = 0;

@@ -208,11 +208,11 @@ struct vhost_device {
 	struct vhost_iotlb iotlb;
 	uint32_t iotlb_max_entries;
 
-	/* Backend request channel (SET_SLAVE_REQ_FD): IOTLB misses are
+	/* Backend request channel (SET_BACKEND_REQ_FD): IOTLB misses are
 	 * sent on it from datapath threads. */
-	int slave_fd;
-	rte_spinlock_t slave_lock;
-	/* Misses sent with NEED_REPLY, oldest first (under slave_lock):
+	int backend_req_fd;
+	rte_spinlock_t backend_req_lock;
+	/* Misses sent with NEED_REPLY, oldest first (under backend_req_lock):
 	 * answers come back in order. */
 	struct vhost_iotlb_asked {
 		uint64_t iova;
@@ -237,8 +237,8 @@ struct vhost_device {
 	bool held_waiting;
 	/* Answers read from the backend channel, not yet whole (event
 	 * thread; room for 64 answers of 20 bytes). */
-	uint8_t slave_in[1280];
-	uint32_t slave_in_len;
+	uint8_t backend_req_in[1280];
+	uint32_t backend_req_in_len;
 	char ifname[PATH_MAX];
 	/* Held while a frontend request's handler runs (it may replace the
 	 * memory table or free rings), and by observers on other threads

@@ -75,6 +75,8 @@ static const char *const feature_names[64] = {
 	[38] = "notification_data",
 };
 
+/* Named after DPDK 22.11's macros, which readers of /vhost/device know:
+ * "slave_req" is the spec's BACKEND_REQ, "slave_send_fd" BACKEND_SEND_FD. */
 static const char *const protocol_feature_names[64] = {
 	[VHOST_USER_PROTOCOL_F_MQ] = "mq",
 	[VHOST_USER_PROTOCOL_F_LOG_SHMFD] = "log_shmfd",

@@ -43,7 +43,7 @@ const struct vhost_handler vhost_handlers[VHOST_USER_MAX_REQUEST] = {
 	[VHOST_USER_SET_VRING_ENABLE] = { vhost_on_set_vring_enable, STATE, VHOST_FDS_NONE, true, true, false },
 	[VHOST_USER_SEND_RARP] = { vhost_on_send_rarp, U64, VHOST_FDS_NONE, false, false, false },
 	[VHOST_USER_NET_SET_MTU] = { vhost_on_net_set_mtu, U64, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_SET_SLAVE_REQ_FD] = { vhost_on_set_slave_req_fd, 0, VHOST_FDS_ONE, false, true, false },
+	[VHOST_USER_SET_BACKEND_REQ_FD] = { vhost_on_set_backend_req_fd, 0, VHOST_FDS_ONE, false, true, false },
 	/* Takes each ring's locks itself, one ring at a time. */
 	[VHOST_USER_IOTLB_MSG] = { vhost_on_iotlb_msg, sizeof(struct vhost_iotlb_msg), VHOST_FDS_NONE, false, false, false },
 	[VHOST_USER_SET_STATUS] = { vhost_on_set_status, U64, VHOST_FDS_NONE, false, false, false },

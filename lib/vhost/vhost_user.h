@@ -68,7 +68,7 @@ int vhost_on_set_vring_call(struct vhost_device *dev, struct vhost_user_msg *msg
 int vhost_on_set_vring_err(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_set_vring_enable(struct vhost_device *dev, struct vhost_user_msg *msg);
 
-int vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg);
+int vhost_on_set_backend_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg);
 int vhost_on_iotlb_msg(struct vhost_device *dev, struct vhost_user_msg *msg);
 
 /* After the messages of one wake-up: deliver the packets the rings
@@ -89,7 +89,7 @@ void vhost_iotlb_retry_held(struct vhost_device *dev);
 void vhost_iotlb_mem_table_changed(struct vhost_device *dev);
 
 /* Stop watching and close the backend request channel. */
-void vhost_slave_channel_close(struct vhost_device *dev);
+void vhost_backend_req_close(struct vhost_device *dev);
 
 /* Read and handle one message from the device's connection. Returns 0,
  * 1 if no message was waiting, or a negative value when the connection

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
 /* Handlers of the device IOTLB requests: the backend request channel
- * (SET_SLAVE_REQ_FD) and IOTLB_MSG updates and invalidations. */
+ * (SET_BACKEND_REQ_FD) and IOTLB_MSG updates and invalidations. */
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -35,7 +35,7 @@ unlock_ring(const struct vhost_device *dev, struct vhost_virtqueue *vq)
 }
 
 /* The frontend's answer to a miss sent with NEED_REPLY. */
-struct slave_reply {
+struct backend_reply {
 	struct vhost_msg_header hdr;
 	uint64_t result;
 } __attribute__((packed));
@@ -43,7 +43,7 @@ struct slave_reply {
 /* One answer: non-zero means the IOVA is not mapped. Returns 0, or -1
  * if it is not an answer (the channel is out of step). */
 static int
-slave_reply_handle(struct vhost_device *dev, const struct slave_reply *reply)
+backend_reply_handle(struct vhost_device *dev, const struct backend_reply *reply)
 {
 	struct vhost_iotlb_asked asked;
 
@@ -53,15 +53,15 @@ slave_reply_handle(struct vhost_device *dev, const struct slave_reply *reply)
 			reply->hdr.request, reply->hdr.flags, reply->hdr.size);
 		return -1;
 	}
-	rte_spinlock_lock(&dev->slave_lock);
+	rte_spinlock_lock(&dev->backend_req_lock);
 	if (dev->asked_count == 0) {
-		rte_spinlock_unlock(&dev->slave_lock);
+		rte_spinlock_unlock(&dev->backend_req_lock);
 		return 0;
 	}
 	asked = dev->asked[dev->asked_head];
 	dev->asked_head = (dev->asked_head + 1) % VHOST_IOTLB_MAX_ASKED;
 	dev->asked_count--;
-	rte_spinlock_unlock(&dev->slave_lock);
+	rte_spinlock_unlock(&dev->backend_req_lock);
 
 	if (reply->result == 0 || asked.vring >= dev->nr_vring)
 		return 0;
@@ -76,17 +76,17 @@ slave_reply_handle(struct vhost_device *dev, const struct slave_reply *reply)
 }
 
 /* The answers come as a batch when the misses went as one: read what is
- * there in one go (a partial answer waits in dev->slave_in for its end). */
+ * there in one go (a partial answer waits in dev->backend_req_in for its end). */
 static void
-slave_channel_read(int fd, void *arg)
+backend_req_read(int fd, void *arg)
 {
 	struct vhost_device *dev = arg;
-	struct slave_reply r;
+	struct backend_reply r;
 	size_t done = 0;
 	ssize_t n;
 
-	n = recv(fd, dev->slave_in + dev->slave_in_len,
-		 sizeof(dev->slave_in) - dev->slave_in_len, MSG_DONTWAIT);
+	n = recv(fd, dev->backend_req_in + dev->backend_req_in_len,
+		 sizeof(dev->backend_req_in) - dev->backend_req_in_len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -95,45 +95,45 @@ slave_channel_read(int fd, void *arg)
 		fd_event_del(fd);	/* closed: stop reading */
 		return;
 	}
-	dev->slave_in_len += n;
-	for (; dev->slave_in_len - done >= sizeof(r); done += sizeof(r)) {
-		memcpy(&r, dev->slave_in + done, sizeof(r));
-		if (slave_reply_handle(dev, &r) < 0) {
+	dev->backend_req_in_len += n;
+	for (; dev->backend_req_in_len - done >= sizeof(r); done += sizeof(r)) {
+		memcpy(&r, dev->backend_req_in + done, sizeof(r));
+		if (backend_reply_handle(dev, &r) < 0) {
 			fd_event_del(fd);	/* out of step: stop reading */
-			dev->slave_in_len = 0;
+			dev->backend_req_in_len = 0;
 			return;
 		}
 	}
-	memmove(dev->slave_in, dev->slave_in + done, dev->slave_in_len - done);
-	dev->slave_in_len -= done;
+	memmove(dev->backend_req_in, dev->backend_req_in + done, dev->backend_req_in_len - done);
+	dev->backend_req_in_len -= done;
 }
 
 /* Stop using the backend channel (device reset or a new channel). */
 void
-vhost_slave_channel_close(struct vhost_device *dev)
+vhost_backend_req_close(struct vhost_device *dev)
 {
-	if (dev->slave_fd < 0)
+	if (dev->backend_req_fd < 0)
 		return;
-	fd_event_del(dev->slave_fd);
-	rte_spinlock_lock(&dev->slave_lock);
-	close(dev->slave_fd);
-	dev->slave_fd = -1;
+	fd_event_del(dev->backend_req_fd);
+	rte_spinlock_lock(&dev->backend_req_lock);
+	close(dev->backend_req_fd);
+	dev->backend_req_fd = -1;
 	dev->asked_count = 0;
-	dev->slave_in_len = 0;
-	rte_spinlock_unlock(&dev->slave_lock);
+	dev->backend_req_in_len = 0;
+	rte_spinlock_unlock(&dev->backend_req_lock);
 }
 
 int
-vhost_on_set_slave_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg)
+vhost_on_set_backend_req_fd(struct vhost_device *dev, struct vhost_user_msg *msg)
 {
 	int fd = msg->fds[0];
 
 	msg->fds[0] = -1;
-	vhost_slave_channel_close(dev);
-	rte_spinlock_lock(&dev->slave_lock);
-	dev->slave_fd = fd;
-	rte_spinlock_unlock(&dev->slave_lock);
-	if (fd_event_add(fd, slave_channel_read, dev) < 0)
+	vhost_backend_req_close(dev);
+	rte_spinlock_lock(&dev->backend_req_lock);
+	dev->backend_req_fd = fd;
+	rte_spinlock_unlock(&dev->backend_req_lock);
+	if (fd_event_add(fd, backend_req_read, dev) < 0)
 		VHOST_DEV_LOG(WARNING, dev, "backend channel answers will not be read");
 	return VH_OK;
 }

@@ -882,7 +882,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dev->features = (cfg & 1) ? 1ULL << VIRTIO_F_ACCESS_PLATFORM : 0;
 	dev->hdr_len = (cfg & 8) ? sizeof(struct virtio_net_hdr_mrg_rxbuf) :
 		sizeof(struct virtio_net_hdr);
-	dev->slave_fd = -1;	/* misses are recorded, never sent */
+	dev->backend_req_fd = -1;	/* misses are recorded, never sent */
 	vq.size = (uint16_t)(1u << ((cfg >> 4) % 9));
 	vq.desc = (struct vring_desc *)(void *)(g->host[0] + DESC_GPA);
 	vq.access_ok = true;

@@ -530,7 +530,7 @@ check_held_fds(void)
 		check_fd(dev->vq[i]->callfd, "call fd", i);
 		check_fd(dev->vq[i]->errfd, "err fd", i);
 	}
-	check_fd(dev->slave_fd, "backend channel", 0);
+	check_fd(dev->backend_req_fd, "backend channel", 0);
 	for (uint32_t i = 0; dev->mem != NULL && i < dev->mem->nregions; i++) {
 		const struct rte_vhost_mem_region *r = &dev->mem->regions[i];
 		uint64_t avail;
