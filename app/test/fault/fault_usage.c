@@ -74,7 +74,7 @@ fault_usage_take(struct fault_usage *u)
 	unsigned int s;
 
 	memset(u, 0, sizeof(*u));
-	u->fds = fe_fd_count();
+	u->fds = test_count_fds();
 	u->memfd_maps = memfd_maps();
 	u->rss_kb = rss_kb();
 	for (s = 0; s < rte_socket_count(); s++) {

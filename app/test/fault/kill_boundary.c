@@ -86,7 +86,7 @@ test_kill_then_unregister(void)
 				atomic_load(&p->new_connection) !=
 				atomic_load(&p->destroy_connection))
 			late++;
-		if (fe_fd_count() > base.fds)
+		if (test_count_fds() > base.fds)
 			fds++;
 		/* Whatever comes late must have come before the next one. */
 		fe_wait_fd_count(base.fds, FE_WAIT_MS);

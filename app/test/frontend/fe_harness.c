@@ -327,23 +327,6 @@ fe_wait_vring_state(struct fe_backend *b, int ring, int state,
 	return true;
 }
 
-int
-fe_fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	/* Minus the fd of the directory stream itself. */
-	return n - 1;
-}
-
 void
 fe_fd_snapshot(struct fe_fdset *s)
 {
@@ -391,7 +374,7 @@ fe_wait_fd_count(int target, int timeout_ms)
 	int64_t deadline = fm_now_ms() + timeout_ms;
 	int n;
 
-	while ((n = fe_fd_count()) > target && fm_now_ms() < deadline)
+	while ((n = test_count_fds()) > target && fm_now_ms() < deadline)
 		usleep(2000);
 	return n;
 }

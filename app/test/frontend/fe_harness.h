@@ -15,6 +15,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "test_res.h"	/* test_count_fds(), test_count_maps() */
+
 /* Rings whose vring_state_changed events are recorded. */
 #define FE_MAX_VRINGS 8
 /* How long an event the test caused may take to show up. */
@@ -81,8 +83,6 @@ void fe_fd_snapshot(struct fe_fdset *s);
 /* Prints the fds open now that were not in s, with what they are. */
 void fe_fd_print_new(const struct fe_fdset *s);
 
-/* Open fds of this process. */
-int fe_fd_count(void);
 /* Waits until the fd count is at most target; returns the last count. */
 int fe_wait_fd_count(int target, int timeout_ms);
 

@@ -67,7 +67,7 @@ fe_witness_ok(const char *after)
 void
 fe_case_begin(void)
 {
-	case_base = fe_fd_count();
+	case_base = test_count_fds();
 	fe_fd_snapshot(&case_fds);
 }
 
@@ -224,7 +224,7 @@ fe_victim_main(const char *name, CU_SuiteInfo *suites, int argc,
 	if (fe_target != NULL && witness_backend != NULL && witness_open()) {
 		/* Let the witness's connection settle before counting. */
 		usleep(100 * 1000);
-		run_base = fe_fd_count();
+		run_base = test_count_fds();
 		ret = fe_run(suites, argc, argv);
 		fe_dev_close(&fe_witness, true);
 	}

@@ -69,22 +69,6 @@ struct res {
 	size_t rte_heap;
 };
 
-static int
-count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strchr(line, '\n') != NULL)
-			n++;
-	fclose(f);
-	return n;
-}
-
 static size_t
 rte_heap_bytes(void)
 {
@@ -101,8 +85,8 @@ rte_heap_bytes(void)
 static void
 res_take(struct res *r)
 {
-	r->fds = fe_fd_count();
-	r->maps = count_maps();
+	r->fds = test_count_fds();
+	r->maps = test_count_maps(NULL);
 	r->heap = mallinfo2().uordblks;
 	r->rte_heap = rte_heap_bytes();
 }
@@ -920,13 +904,13 @@ test_cve_2020_10722(void)
 				(unsigned long long)cases[k].size);
 		fd = sealable_memfd(8192);
 		CU_ASSERT_FATAL(fd >= 0);
-		before = fe_fd_count();
+		before = test_count_fds();
 		mark = fe_log_mark();
 		CU_ASSERT(expect_nack(what, FM_REQ_SET_LOG_BASE, payload,
 				sizeof(payload), &fd, 1));
 		CU_ASSERT(fe_log_expect(mark, what, pat));
 		/* The backend's copy of the fd is closed, nothing mapped. */
-		CU_ASSERT_EQUAL(fe_fd_count(), before);
+		CU_ASSERT_EQUAL(test_count_fds(), before);
 		CU_ASSERT(memfd_unmapped(fd, what));
 		close(fd);
 	}
@@ -1200,7 +1184,7 @@ test_cve_2021_3839(void)
 				(unsigned long long)sets[k].mmap_size);
 		fd = sealable_memfd(4096);
 		CU_ASSERT_FATAL(fd >= 0);
-		before = fe_fd_count();
+		before = test_count_fds();
 		r = send_request(what, REQ_SET_INFLIGHT_FD, &sets[k],
 				INFLIGHT_SIZE, &fd, 1);
 		if (r != FM_NACK)
@@ -1208,7 +1192,7 @@ test_cve_2021_3839(void)
 					fm_result_name(r));
 		bad += r != FM_NACK;
 		go = r == FM_NACK;
-		CU_ASSERT_EQUAL(fe_fd_count(), before);
+		CU_ASSERT_EQUAL(test_count_fds(), before);
 		CU_ASSERT(memfd_unmapped(fd, what));
 		close(fd);
 	}

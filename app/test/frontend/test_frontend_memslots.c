@@ -136,16 +136,7 @@ nregions(void)
 static int
 tag_mappings(void)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, "memfd:" XTAG) != NULL;
-	fclose(f);
-	return n;
+	return test_count_maps("memfd:" XTAG);
 }
 
 /* Posts one TX packet (header + bytes in one descriptor) in x. */

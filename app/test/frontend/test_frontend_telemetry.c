@@ -232,7 +232,7 @@ test_churn(void)
 	atomic_bool stop = false;
 	static char buf[REPLY_MAX];
 	unsigned long present = 0, absent = 0;
-	int fds = fe_fd_count(), fd, failures = 0;
+	int fds = test_count_fds(), fd, failures = 0;
 
 	memset(obs, 0, sizeof(obs));
 	for (int i = 0; i < OBSERVERS; i++) {

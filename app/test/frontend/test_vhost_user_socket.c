@@ -638,7 +638,7 @@ test_dirty_log(void)
 static void
 test_unregister_while_connected(void)
 {
-	int base = fe_fd_count();
+	int base = test_count_fds();
 
 	TMPB = fe_backend_start("unreg", 0);
 	CU_ASSERT_FATAL(TMPB != NULL);
@@ -663,7 +663,7 @@ test_server_reconnect_cycles(void)
 
 	/* Settle: the previous test's connection may still be closing. */
 	fe_wait_fd_count(0, FE_QUIET_MS);
-	base = fe_fd_count();
+	base = test_count_fds();
 	news = atomic_load(&B->new_device);
 	destroys = atomic_load(&B->destroy_device);
 	for (i = 0; i < 4; i++) {

@@ -7,7 +7,6 @@
  * process's fds (leak checks), and EAL set-up. Each target is one C
  * file that includes this. */
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "../common/test_res.h"	/* test_count_fds() */
 
 /* Undefined behaviour is compiled recoverable (so that known open bugs
  * can be suppressed while exploring, see known_bugs.supp) but must stop
@@ -117,23 +118,6 @@ fz_bytes(struct fz_in *in, void *dst, size_t len)
 	memset((uint8_t *)dst + take, 0, len - take);
 	in->p += take;
 	in->n -= take;
-}
-
-/* Open fds of this process, the directory stream's own excluded. */
-static inline int
-fz_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
 }
 
 #ifdef FUZZ_WITH_EAL

@@ -859,7 +859,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = { data, size };
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int fds_before = fz_count_fds(), conns = atomic_load(&new_conns), sock;
+	int fds_before = test_count_fds(), conns = atomic_load(&new_conns), sock;
 	uint8_t junk[1];
 
 	open_input_fds();
@@ -886,8 +886,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(!atomic_load(&running), "device still running after its connection closed");
 	check_unmapped();
 	close_input_fds();
-	FZ_CHECK(fz_count_fds() == fds_before, "%d fds open, %d before the input (fd leak)",
-		 fz_count_fds(), fds_before);
+	FZ_CHECK(test_count_fds() == fds_before, "%d fds open, %d before the input (fd leak)",
+		 test_count_fds(), fds_before);
 	FZ_CHECK(rte_mempool_avail_count(pool) == POOL_SIZE, "%u of %u mbufs in the pool (mbuf leak)",
 		 rte_mempool_avail_count(pool), POOL_SIZE);
 	return 0;

@@ -106,7 +106,7 @@ build() {
 	fi
 	for t in $TARGETS; do
 		[ -e "$HERE/$t.c" ] || die "unknown target $t"
-		deps=("$HERE/$t.c" "$HERE/fuzz_common.h" "$VHOST"/*.h)
+		deps=("$HERE/$t.c" "$HERE/fuzz_common.h" "$HERE/../common/test_res.h" "$VHOST"/*.h)
 		if [ "$t" = fuzz_iotlb ]; then
 			# The IOTLB alone, no EAL: fast and self-contained.
 			newer_than "$BUILD/$t" "${deps[@]}" "$VHOST/iotlb.c" || continue

@@ -107,7 +107,7 @@ test_grow_to_509_and_back(void)
 {
 	struct vhost_mem_table *mem = NULL;
 	static bool gone[VHOST_MAX_MEM_SLOTS];
-	int nfds = ut_count_fds();
+	int nfds = test_count_fds();
 	unsigned int i;
 
 	for (i = 0; i < VHOST_MAX_MEM_SLOTS; i++) {
@@ -117,7 +117,7 @@ test_grow_to_509_and_back(void)
 	}
 	CU_ASSERT_EQUAL(mem->nregions, VHOST_MAX_MEM_SLOTS);
 	CU_ASSERT(lookups_right(mem, VHOST_MAX_MEM_SLOTS, NULL));
-	CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), VHOST_MAX_MEM_SLOTS);
+	CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), VHOST_MAX_MEM_SLOTS);
 	/* No slot left. */
 	CU_ASSERT_EQUAL(add(&mem, VHOST_MAX_MEM_SLOTS), -ENOSPC);
 
@@ -131,15 +131,15 @@ test_grow_to_509_and_back(void)
 			CU_ASSERT(mem == NULL || lookups_right(mem, VHOST_MAX_MEM_SLOTS, gone));
 	}
 	CU_ASSERT_PTR_NULL(mem);
-	CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), 0);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), 0);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 }
 
 static void
 test_refusals(void)
 {
 	struct vhost_mem_table *mem = NULL, *next = NULL;
-	int nfds = ut_count_fds();
+	int nfds = test_count_fds();
 	int fd = ut_memfd(TAG, 4 * RSIZE);
 	struct vhost_user_mem_region r;
 
@@ -182,8 +182,8 @@ test_refusals(void)
 	CU_ASSERT_EQUAL(vhost_mem_table_remove(NULL, &r, &next, &gone, "ut"), -ENOENT);
 	close(fd);
 	CU_ASSERT_EQUAL(rem(&mem, 0), 0);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
-	CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), 0);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), 0);
 }
 
 /* ns per lookup of random addresses inside the table's regions, in
@@ -236,7 +236,7 @@ test_lookup_cost(void)
 	printf("\nMEMSLOT-LOOKUP regions=%u ns=%.1f (linear scan, for comparison)\n",
 		VHOST_MAX_MEM_SLOTS, time_lookups(mem, VHOST_MAX_MEM_SLOTS, true));
 	vhost_mem_table_free(mem);
-	CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), 0);
+	CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), 0);
 }
 
 static CU_TestInfo tests[] = {

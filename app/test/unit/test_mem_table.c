@@ -167,7 +167,7 @@ test_map_1_to_8_regions(void)
 		CU_ASSERT_EQUAL(vhost_mem_gpa_to_hva(mem, 0, &len), 0);
 		len = 1;
 		CU_ASSERT_EQUAL(vhost_mem_gpa_to_hva(mem, UINT64_MAX, &len), 0);
-		CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), (int)n);
+		CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), (int)n);
 
 		/* The table owns the fds now: free closes them. */
 		vhost_mem_table_free(mem);
@@ -175,7 +175,7 @@ test_map_1_to_8_regions(void)
 			CU_ASSERT_FALSE(ut_fd_is_open(fds[i]));
 			fds[i] = -1;
 		}
-		CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), 0);
+		CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), 0);
 	}
 	vhost_mem_table_free(NULL);	/* documented as fine */
 }
@@ -209,7 +209,7 @@ static void
 expect_refused(const char *what)
 {
 	struct vhost_mem_table *mem = NULL;
-	int nfds = ut_count_fds();
+	int nfds = test_count_fds();
 	int ret;
 
 	ret = vhost_mem_table_map(&msg, fds, &mem, what);
@@ -222,8 +222,8 @@ expect_refused(const char *what)
 			mem->regions[i].fd = dup(mem->regions[i].fd);
 		vhost_mem_table_free(mem);
 	}
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
-	CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), 0);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), 0);
 	for (unsigned int i = 0; i < RTE_DIM(fds); i++)
 		CU_ASSERT(fds[i] < 0 || ut_fd_is_open(fds[i]));
 }
@@ -374,7 +374,7 @@ test_refuse_late_region_no_leak(void)
 	 * keeps up to 7 freed chunks per size counted as in use (calloc
 	 * bypasses it, so the first refusals each leave one there). A leak
 	 * grows with every refusal; the caches do not. */
-	nfds = ut_count_fds();
+	nfds = test_count_fds();
 	rte_log_set_level((uint32_t)vhost_logtype, RTE_LOG_EMERG);
 	for (int round = 0; round < 2; round++) {
 		if (round == 1)
@@ -388,8 +388,8 @@ test_refuse_late_region_no_leak(void)
 	after = mallinfo2();
 	rte_log_set_level((uint32_t)vhost_logtype, (uint32_t)level);
 	CU_ASSERT_EQUAL(after.uordblks, before.uordblks);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
-	CU_ASSERT_EQUAL(ut_count_maps(MAPS_TAG), 0);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_maps(MAPS_TAG), 0);
 }
 
 static CU_TestInfo tests[] = {

@@ -174,22 +174,22 @@ test_fds(void)
 	int nfds;
 
 	make_memfds(fds, VHOST_MAX_MSG_FDS);
-	nfds = ut_count_fds();
+	nfds = test_count_fds();
 	peer_send(&w, len, fds, 1);
 	CU_ASSERT_EQUAL(vhost_msg_recv(sv[0], &msg), 1);
 	check_fds(fds, 1);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds + 1);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds + 1);
 	vhost_msg_close_fds(&msg);
 	CU_ASSERT_EQUAL(msg.fd_num, 0);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	len = make_wire(&w, VHOST_USER_SET_MEM_TABLE, sizeof(struct vhost_user_memory), 0);
 	peer_send(&w, len, fds, VHOST_MAX_MSG_FDS);
 	CU_ASSERT_EQUAL(vhost_msg_recv(sv[0], &msg), 1);
 	check_fds(fds, VHOST_MAX_MSG_FDS);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds + VHOST_MAX_MSG_FDS);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds + VHOST_MAX_MSG_FDS);
 	vhost_msg_close_fds(&msg);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	/* A fd taken by a handler (-1) is not closed again. */
 	peer_send(&w, len, fds, 2);
@@ -200,7 +200,7 @@ test_fds(void)
 	vhost_msg_close_fds(&msg);
 	CU_ASSERT(ut_fd_is_open(taken));
 	close(taken);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 	close_all(fds, VHOST_MAX_MSG_FDS);
 }
 
@@ -213,18 +213,18 @@ test_too_many_fds(void)
 	int nfds;
 
 	make_memfds(fds, 16);
-	nfds = ut_count_fds();
+	nfds = test_count_fds();
 	peer_send(&w, len, fds, VHOST_MAX_MSG_FDS + 1);
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
 	CU_ASSERT_EQUAL(msg.fd_num, 0);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	teardown();
 	setup();
 	peer_send(&w, len, fds, 16);
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
 	CU_ASSERT_EQUAL(msg.fd_num, 0);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 	close_all(fds, 16);
 }
 
@@ -236,14 +236,14 @@ test_oversized_payload(void)
 	int nfds;
 
 	make_memfds(fds, 2);
-	nfds = ut_count_fds();
+	nfds = test_count_fds();
 	/* One byte more than the union, all of it sent: refused on the
 	 * size, not read into (and past) the payload. */
 	peer_send(&w, make_wire(&w, VHOST_USER_SET_CONFIG, sizeof(msg.payload) + 1, 0),
 		  fds, 2);
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
 	CU_ASSERT_EQUAL(msg.fd_num, 0);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	/* Only a header: the size alone must be refused at once, without
 	 * waiting for 4 GiB that never come. */
@@ -280,11 +280,11 @@ test_peer_closes_midway(void)
 	peer_send(&w, 6, &fd, 1);
 	close(sv[1]);
 	sv[1] = -1;
-	nfds = ut_count_fds();	/* the fd in flight is not counted */
+	nfds = test_count_fds();	/* the fd in flight is not counted */
 	t0 = ut_now_ms();
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
 	CU_ASSERT(ut_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	teardown();
 	setup();
@@ -292,11 +292,11 @@ test_peer_closes_midway(void)
 	peer_send(&w, sizeof(w.hdr) + 8, &fd, 1);
 	close(sv[1]);
 	sv[1] = -1;
-	nfds = ut_count_fds();
+	nfds = test_count_fds();
 	t0 = ut_now_ms();
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
 	CU_ASSERT(ut_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 	close(fd);
 }
 
@@ -309,7 +309,7 @@ test_silent_peer_times_out(void)
 {
 	struct wire w;
 	int fd = ut_memfd("ut_msg", 4096);
-	int nfds = ut_count_fds();
+	int nfds = test_count_fds();
 	uint64_t t0, dt;
 
 	make_wire(&w, VHOST_USER_SET_LOG_BASE, 16, 0);
@@ -318,7 +318,7 @@ test_silent_peer_times_out(void)
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
 	dt = ut_now_ms() - t0;
 	CU_ASSERT(dt <= VHOST_MSG_TIMEOUT_MS + SLACK_MS);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	teardown();
 	setup();
@@ -327,7 +327,7 @@ test_silent_peer_times_out(void)
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
 	dt = ut_now_ms() - t0;
 	CU_ASSERT(dt <= VHOST_MSG_TIMEOUT_MS + SLACK_MS);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 	close(fd);
 }
 
@@ -407,14 +407,14 @@ test_send_round_trip(void)
 	uint8_t byte;
 
 	make_memfds(fds, 3);
-	nfds = ut_count_fds();
+	nfds = test_count_fds();
 	CU_ASSERT_EQUAL(vhost_msg_send(sv[1], &hdr, &a, fds, 3), 0);
 	CU_ASSERT_EQUAL(vhost_msg_recv(sv[0], &msg), 1);
 	CU_ASSERT_EQUAL(memcmp(&msg.hdr, &hdr, sizeof(hdr)), 0);
 	CU_ASSERT_EQUAL(memcmp(&msg.payload.addr, &a, sizeof(a)), 0);
 	check_fds(fds, 3);
 	vhost_msg_close_fds(&msg);
-	CU_ASSERT_EQUAL(ut_count_fds(), nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	/* No payload, no fds. */
 	hdr = (struct vhost_msg_header){ .request = VHOST_USER_GET_FEATURES,

@@ -531,13 +531,13 @@ test_log_pages(void)
 static void
 expect_log_refused(int fd, uint64_t size, uint64_t offset, const char *what)
 {
-	int nfds = ut_count_fds();
+	int nfds = test_count_fds();
 
 	if (vhost_log_map(dev, fd, size, offset) == 0)
 		fprintf(stderr, "\n  accepted a bad log: %s\n", what);
 	CU_ASSERT_PTR_NULL(dev->log_base);
 	CU_ASSERT_FALSE(ut_fd_is_open(fd));
-	CU_ASSERT_EQUAL(ut_count_fds(), fd >= 0 ? nfds - 1 : nfds);
+	CU_ASSERT_EQUAL(test_count_fds(), fd >= 0 ? nfds - 1 : nfds);
 	vhost_log_unmap(dev);
 }
 

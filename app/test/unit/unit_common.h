@@ -3,10 +3,9 @@
 #define UNIT_COMMON_H
 
 /* Helpers shared by the unit tests of lib/vhost: guest memory backed by
- * memfds, fd and mapping accounting (to prove refusals leak nothing),
- * and a CUnit runner. Everything is static: each test is one file. */
+ * memfds, fd and mapping accounting (test_res.h: to prove refusals leak
+ * nothing), and a CUnit runner. Everything is static: each test is one file. */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -21,11 +20,12 @@
 #include <rte_log.h>
 
 #include "mem_table.h"
+#include "test_res.h"
 #include "vhost_device.h"
 
 /* A memfd of size bytes (sparse: costs nothing until touched). The name
- * shows in /proc/self/maps as "/memfd:<name>", which ut_count_maps()
- * looks for. */
+ * shows in /proc/self/maps as "/memfd:<name>", which test_count_maps()
+ * can look for. */
 static inline int
 ut_memfd(const char *name, uint64_t size)
 {
@@ -80,40 +80,6 @@ static inline bool
 ut_fd_is_open(int fd)
 {
 	return fd >= 0 && fcntl(fd, F_GETFD) != -1;
-}
-
-/* Open fds of this process (the directory stream's own fd excluded). */
-static inline int
-ut_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
-/* Mappings of this process whose line in /proc/self/maps contains tag. */
-static inline int
-ut_count_maps(const char *tag)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, tag) != NULL)
-			n++;
-	fclose(f);
-	return n;
 }
 
 static inline uint64_t
