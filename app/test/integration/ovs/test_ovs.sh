@@ -43,6 +43,20 @@ else
 	}
 	libdir=$(dirname "$want_lib")
 fi
+# Debian's OVS-DPDK on a fresh machine: install it (root) if missing.
+# Its system service, where one starts, uses its own database and run
+# directory and no DPDK; this test runs a private ovs-vswitchd.
+if [ ! -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ] ||
+	! command -v ovsdb-tool >/dev/null; then
+	echo "ovs: installing openvswitch-switch-dpdk"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q openvswitch-switch-dpdk >/dev/null ||
+		{ apt-get update -q >/dev/null &&
+		  apt-get install -y -q openvswitch-switch-dpdk >/dev/null; } || {
+		echo "FAIL setup: cannot install openvswitch-switch-dpdk"
+		exit 1
+	}
+fi
 target=${OVS_TEST_PACKETS:-5000}
 viommu_pmd=$root/build/drivers/net/virtio/librte_net_virtio_viommu.so
 
