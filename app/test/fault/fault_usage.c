@@ -50,24 +50,6 @@ rss_kb(void)
 	return kb;
 }
 
-/* Mappings of memfds in this process: the frontends' guest memory, as
- * the frontends (or the parent of a forked one) and the library map it.
- */
-static int
-memfd_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, "/memfd:") != NULL;
-	fclose(f);
-	return n;
-}
-
 void
 fault_usage_take(struct fault_usage *u)
 {
@@ -75,7 +57,9 @@ fault_usage_take(struct fault_usage *u)
 
 	memset(u, 0, sizeof(*u));
 	u->fds = test_count_fds();
-	u->memfd_maps = memfd_maps();
+	/* Mappings of memfds: the frontends' guest memory, as the
+	 * frontends (or a forked one's parent) and the library map it. */
+	u->memfd_maps = test_count_maps("/memfd:");
 	u->rss_kb = rss_kb();
 	for (s = 0; s < rte_socket_count(); s++) {
 		struct rte_malloc_socket_stats st;
