@@ -83,15 +83,7 @@ vh_guest_maps() {
 
 # vh_stats: "RX TX" packets of the vhost port.
 vh_stats() {
-	local n
-	n=$(grep -c 'Tx-pps:' "$TP_DIR/vhost.log" || true)
-	tp_cmd vhost "show port stats 0"
-	tp_wait_log vhost 'Tx-pps:' $((n + 1)) 20 || return 1
-	awk '
-		/NIC statistics for port/ { rx = ""; tx = "" }
-		$1 == "RX-packets:" { rx = $2 }
-		$1 == "TX-packets:" { tx = $2 }
-		END { print rx, tx }' "$TP_DIR/vhost.log"
+	tp_port_fields vhost RX-packets TX-packets
 }
 
 # Link events (up and down) the vhost testpmd printed so far.

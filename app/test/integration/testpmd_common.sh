@@ -104,18 +104,28 @@ tp_fwd_count() {
 		END { print (val == "" ? -1 : val) }' "$TP_DIR/$1.log"
 }
 
-# tp_port_stats NAME: ask for port 0 stats; prints "RX-packets Rx-pps".
-# Rx-pps is testpmd's own rate since the previous call, timed by the TSC.
+# tp_port_fields NAME FIELD...: ask for port 0 stats and print the
+# values of the named fields of that answer (e.g. RX-packets TX-packets
+# Rx-pps), in that order, on one line.
+tp_port_fields() {
+	local name=$1 n
+	shift
+	n=$(grep -c 'Tx-pps:' "$TP_DIR/$name.log" || true)
+	tp_cmd "$name" "show port stats 0"
+	tp_wait_log "$name" 'Tx-pps:' $((n + 1)) 20 || return 1
+	awk -v want="$*" '
+		/NIC statistics for port/ { split("", v) }
+		{ v[$1] = $2 }
+		END { n = split(want, w, " ")
+		      for (i = 1; i <= n; i++)
+			      printf "%s%s", v[w[i] ":"], i < n ? " " : "\n" }' \
+		"$TP_DIR/$name.log"
+}
+
+# tp_port_stats NAME: "RX-packets Rx-pps" of port 0. Rx-pps is testpmd's
+# own rate since the previous call, timed by the TSC.
 tp_port_stats() {
-	local n
-	n=$(grep -c 'Rx-pps:' "$TP_DIR/$1.log" || true)
-	tp_cmd "$1" "show port stats 0"
-	tp_wait_log "$1" 'Rx-pps:' $((n + 1)) 10 || return 1
-	awk '
-		/NIC statistics for port/ { rx = ""; pps = "" }
-		$1 == "RX-packets:" { rx = $2 }
-		$1 == "Rx-pps:" { pps = $2 }
-		END { print rx, pps }' "$TP_DIR/$1.log"
+	tp_port_fields "$1" RX-packets Rx-pps
 }
 
 # tp_fwd_start NAME [TIMEOUT_S]: start forwarding and wait until it runs.
