@@ -9,7 +9,8 @@ devtools/setup.sh
 
 # What exists before the steps, so the last step can tell what they left.
 leftover_snap=$(mktemp)
-trap 'rm -f "$leftover_snap"' EXIT
+step_logs=$(mktemp -d)
+trap 'rm -rf "$leftover_snap" "$step_logs"' EXIT
 devtools/leftovers.sh snapshot "$leftover_snap"
 
 # ---- Test steps: "name|command", run in order from the repo root. ----
@@ -41,22 +42,36 @@ steps=(
 )
 # ---- end of test steps ----
 
-passed=0 failed=0
-summary=()
+passed=0 failed=0 n=0
+summary=() failed_logs=()
 for step in "${steps[@]}"; do
 	name=${step%%|*}
 	cmd=${step#*|}
+	n=$((n + 1))
+	log=$step_logs/$n.log
 	echo
 	echo "==== $name: $cmd"
 	start=$SECONDS
-	if bash -c "$cmd"; then
+	if bash -c "$cmd" 2>&1 | tee "$log"; then
 		result=ok
 		passed=$((passed + 1))
 	else
-		result="FAILED (exit $?)"
+		result="FAILED (exit ${PIPESTATUS[0]})"
 		failed=$((failed + 1))
+		failed_logs+=("$name|$log")
 	fi
 	summary+=("$(printf '%-45s %-16s %4ds' "$name" "$result" $((SECONDS - start)))")
+done
+
+# Often only the end of a CI log is kept: repeat, just before the summary,
+# the lines of each failed step that say what failed.
+for f in "${failed_logs[@]}"; do
+	echo
+	echo "==== why it failed: ${f%%|*}"
+	grep -a -n -i -E 'fail|error|assert|sanitizer|timeout|timed out|abort' \
+		"${f#*|}" | tail -n 40 || true
+	echo "---- its last lines:"
+	tail -n 15 "${f#*|}"
 done
 
 echo
