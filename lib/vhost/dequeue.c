@@ -309,6 +309,8 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint16_t nsegs = 0;
 		int ret;
 
+		if (!packed)
+			vhost_prefetch_descs(vq, consumed, max);
 		/* Pass 1: walk chains of the common shape. */
 		while (nw < max) {
 			if (packed && !vhost_packed_desc_avail(vq, p)) {

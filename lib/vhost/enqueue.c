@@ -331,6 +331,13 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		b.nsegs = 0;
 		b.nchains = 0;
 		b.npkts = 0;
+		/* A packet of the common shape takes one chain. */
+		if (!packed) {
+			uint16_t ahead = RTE_MIN(count - sent, RX_BATCH_PKTS);
+
+			vhost_prefetch_descs(vq, rc.consumed,
+					     RTE_MIN(rc.avail - rc.consumed, ahead));
+		}
 		/* Pass 1: walk the chains of a batch of packets. */
 		while (sent + b.npkts < count && !batch_full(&b)) {
 			struct rte_mbuf *m = pkts[sent + b.npkts];

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include <rte_prefetch.h>
+
 #include "dirty_log.h"
 #include "vhost_device.h"
 #include "vhost_log.h"
@@ -73,6 +75,21 @@ vhost_avail_head(const struct vhost_virtqueue *vq, uint16_t i)
 {
 	return ((volatile uint16_t *)vq->avail->ring)
 		[(uint16_t)(vq->last_avail_idx + i) & (vq->size - 1)];
+}
+
+/* Start loading the descriptors of the n avail entries from the i-th
+ * new one on. The guest has just written them, so each line is a miss;
+ * met one chain at a time, a batch's misses would come one after the
+ * other. A head out of range is left to the walker to refuse. */
+static __rte_always_inline void
+vhost_prefetch_descs(const struct vhost_virtqueue *vq, uint16_t i, uint16_t n)
+{
+	for (uint16_t k = 0; k < n; k++) {
+		uint16_t head = vhost_avail_head(vq, (uint16_t)(i + k));
+
+		if (likely(head < vq->size))
+			rte_prefetch0(&vq->desc[head]);
+	}
 }
 
 /* Publish n used elements and notify the guest if it wants it. */
