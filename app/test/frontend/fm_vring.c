@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Driver side of a split virtqueue for the fake master: see fm_vring.h. */
+/* Driver side of a virtqueue for the fake master: see fm_vring.h. */
 #include "fm_vring.h"
 
 #include <errno.h>
@@ -8,9 +8,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-int
-fm_vring_init(struct fm_vring *vr, struct fm_mem *mem, int region,
-		uint16_t size)
+#define PACKED_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
+#define PACKED_USED (1u << VRING_PACKED_DESC_F_USED)
+
+static int
+init_ring(struct fm_vring *vr, struct fm_mem *mem, int region,
+		uint16_t size, bool packed)
 {
 	uint16_t i;
 
@@ -20,10 +23,19 @@ fm_vring_init(struct fm_vring *vr, struct fm_mem *mem, int region,
 	if (size == 0 || (size & (size - 1)) != 0)
 		return -EINVAL;
 	vr->size = size;
-	/* Alignments from the virtio spec for split rings. */
+	vr->packed = packed;
+	/* Alignments from the virtio spec (packed: 16 and 4). */
 	vr->desc = fm_mem_alloc(mem, region, 16ull * size, 16);
-	vr->avail = fm_mem_alloc(mem, region, 6ull + 2ull * size, 2);
-	vr->used = fm_mem_alloc(mem, region, 6ull + 8ull * size, 4);
+	if (packed) {
+		vr->pdesc = (struct vring_packed_desc *)vr->desc;
+		vr->avail = fm_mem_alloc(mem, region, 4, 4);
+		vr->used = fm_mem_alloc(mem, region, 4, 4);
+		vr->avail_wrap = true;
+		vr->used_wrap = true;
+	} else {
+		vr->avail = fm_mem_alloc(mem, region, 6ull + 2ull * size, 2);
+		vr->used = fm_mem_alloc(mem, region, 6ull + 8ull * size, 4);
+	}
 	vr->free_ids = calloc(size, sizeof(*vr->free_ids));
 	vr->chains = calloc(size, sizeof(*vr->chains));
 	vr->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -39,6 +51,77 @@ fm_vring_init(struct fm_vring *vr, struct fm_mem *mem, int region,
 		vr->free_ids[i] = (uint16_t)(size - 1 - i);
 	vr->num_free = size;
 	return 0;
+}
+
+int
+fm_vring_init(struct fm_vring *vr, struct fm_mem *mem, int region,
+		uint16_t size)
+{
+	return init_ring(vr, mem, region, size, false);
+}
+
+int
+fm_vring_init_packed(struct fm_vring *vr, struct fm_mem *mem, int region,
+		uint16_t size)
+{
+	return init_ring(vr, mem, region, size, true);
+}
+
+bool
+fm_vring_packed_at(const struct fm_vring *vr, uint32_t pos, bool *used)
+{
+	bool wrap = (pos / vr->size) % 2 == 0;
+	uint16_t f = __atomic_load_n(&vr->pdesc[pos % vr->size].flags,
+			__ATOMIC_ACQUIRE);
+	bool a = (f & PACKED_AVAIL) != 0, u = (f & PACKED_USED) != 0;
+
+	if (used != NULL)
+		*used = a == wrap && u == wrap;
+	return a == wrap;
+}
+
+/* Flags of a packed descriptor made available in a lap of wrap. */
+static uint16_t
+packed_flags(bool wrap, bool write, bool next)
+{
+	return (uint16_t)((wrap ? PACKED_AVAIL : PACKED_USED) |
+		(write ? VRING_DESC_F_WRITE : 0) |
+		(next ? VRING_DESC_F_NEXT : 0));
+}
+
+/* Packed: the chain at the next positions, every descriptor carrying
+ * the buffer id, the head's flags stored last (they publish it). */
+static int
+add_packed(struct fm_vring *vr, const struct fm_seg *segs, int n)
+{
+	uint16_t ids[FM_MAX_CHAIN], pos = vr->avail_idx, head_flags = 0;
+	bool wrap = vr->avail_wrap;
+	int i;
+
+	/* One id per descriptor: fewer ids out than free positions. */
+	if (fm_vring_alloc(vr, n, ids) < 0)
+		return -ENOSPC;
+	for (i = 0; i < n; i++) {
+		struct vring_packed_desc *d = &vr->pdesc[pos];
+		uint16_t f = packed_flags(wrap, segs[i].write, i + 1 < n);
+
+		d->addr = segs[i].addr;
+		d->len = segs[i].len;
+		d->id = ids[0];
+		if (i == 0)
+			head_flags = f;
+		else
+			d->flags = f;
+		if (++pos == vr->size) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	}
+	__atomic_store_n(&vr->pdesc[vr->avail_idx].flags, head_flags,
+			__ATOMIC_RELEASE);
+	vr->avail_idx = pos;
+	vr->avail_wrap = wrap;
+	return ids[0];
 }
 
 void
@@ -97,6 +180,13 @@ fm_vring_add_chain(struct fm_vring *vr, const struct fm_seg *segs, int n)
 	uint16_t ids[FM_MAX_CHAIN];
 	int i;
 
+	if (vr->packed) {
+		int head = add_packed(vr, segs, n);
+
+		if (head >= 0)
+			record_segs(vr, (uint16_t)head, segs, n);
+		return head;
+	}
 	if (fm_vring_alloc(vr, n, ids) < 0)
 		return -ENOSPC;
 	for (i = 0; i < n; i++) {
@@ -121,6 +211,8 @@ fm_vring_add_indirect(struct fm_vring *vr, struct fm_mem *mem, int region,
 	uint16_t head;
 	int i;
 
+	if (vr->packed)
+		return -ENOTSUP;
 	if (n <= 0 || n > FM_MAX_CHAIN)
 		return -EINVAL;
 	table = fm_mem_alloc(mem, region, sizeof(*table) * n, 16);
@@ -142,12 +234,53 @@ fm_vring_add_indirect(struct fm_vring *vr, struct fm_mem *mem, int region,
 	return head;
 }
 
+/* Packed: the driver's used position as a count over every lap. */
+static uint32_t
+packed_used_pos(const struct fm_vring *vr)
+{
+	return (uint32_t)vr->last_used + (vr->used_wrap ? 0u : vr->size);
+}
+
+/* Packed: ring positions taken by the chain of id (1 for a bad id). */
+static uint16_t
+packed_chain_len(const struct fm_vring *vr, uint16_t id)
+{
+	return id < vr->size && vr->chains[id].nids > 0 ?
+		vr->chains[id].nids : 1;
+}
+
 uint16_t
 fm_vring_used_pending(const struct fm_vring *vr)
 {
-	uint16_t idx = __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
+	uint32_t pos = packed_used_pos(vr), n = 0;
+	bool used;
 
-	return (uint16_t)(idx - vr->last_used);
+	if (!vr->packed)
+		return (uint16_t)(__atomic_load_n(&vr->used->idx,
+				__ATOMIC_ACQUIRE) - vr->last_used);
+	while (n < vr->size && fm_vring_packed_at(vr, pos, &used) && used) {
+		pos += packed_chain_len(vr, vr->pdesc[pos % vr->size].id);
+		n++;
+	}
+	return (uint16_t)n;
+}
+
+/* Packed: the next used descriptor, if the device wrote it back. */
+static bool
+pop_packed(struct fm_vring *vr, struct vring_used_elem *elem)
+{
+	const struct vring_packed_desc *d = &vr->pdesc[vr->last_used];
+	uint32_t pos = packed_used_pos(vr);
+	bool used;
+
+	if (!fm_vring_packed_at(vr, pos, &used) || !used)
+		return false;
+	elem->id = d->id;
+	elem->len = d->len;
+	pos += packed_chain_len(vr, d->id);
+	vr->last_used = (uint16_t)(pos % vr->size);
+	vr->used_wrap = (pos / vr->size) % 2 == 0;
+	return true;
 }
 
 bool
@@ -157,10 +290,15 @@ fm_vring_pop_used(struct fm_vring *vr, struct vring_used_elem *elem,
 	struct fm_chain *c;
 	uint16_t i;
 
-	if (fm_vring_used_pending(vr) == 0)
-		return false;
-	*elem = vr->used->ring[vr->last_used % vr->size];
-	vr->last_used++;
+	if (vr->packed) {
+		if (!pop_packed(vr, elem))
+			return false;
+	} else {
+		if (fm_vring_used_pending(vr) == 0)
+			return false;
+		*elem = vr->used->ring[vr->last_used % vr->size];
+		vr->last_used++;
+	}
 	if (elem->id >= vr->size) {
 		/* A device bug; leave the ring as it is for the test to see. */
 		if (chain != NULL)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The driver (guest) side of one split virtqueue laid out in fake guest
- * memory, with its kick and call eventfds.
+ * The driver (guest) side of one virtqueue laid out in fake guest
+ * memory, with its kick and call eventfds: split, or packed
+ * (fm_vring_init_packed; chains written straight into the descriptor
+ * ring, no indirect tables, no direct access to the split fields).
  *
  * The descriptor table is written only when a chain is added, and every
  * field stays reachable (fm_vring.desc) so that tests can corrupt a chain
@@ -38,13 +40,22 @@ struct fm_chain {
 
 struct fm_vring {
 	uint16_t size;
+	bool packed;
+	/* Split: the three parts. Packed: desc is the descriptor ring
+	 * (pdesc), avail and used the driver and device event areas, so
+	 * that SET_VRING_ADDR sends them in the same fields. */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
+	struct vring_packed_desc *pdesc;
 	int kick_fd;
 	int call_fd;
-	uint16_t avail_idx;     /* next avail index the driver publishes */
-	uint16_t last_used;     /* next used entry the driver reads */
+	/* Split: next avail index published, next used entry read.
+	 * Packed: ring positions, each with its wrap counter. */
+	uint16_t avail_idx;
+	uint16_t last_used;
+	bool avail_wrap;
+	bool used_wrap;
 	uint16_t num_free;
 	uint16_t *free_ids;     /* stack of free descriptor ids */
 	struct fm_chain *chains; /* indexed by head id */
@@ -57,6 +68,21 @@ struct fm_vring {
 int fm_vring_init(struct fm_vring *vr, struct fm_mem *mem, int region,
 		uint16_t size);
 
+/* The same as a packed ring: descriptor ring, driver and device event
+ * areas (all zero: notifications enabled), wrap counters at 1. */
+int fm_vring_init_packed(struct fm_vring *vr, struct fm_mem *mem,
+		int region, uint16_t size);
+
+/*
+ * Packed: true if the descriptor at position pos (counted from the
+ * ring's start over every lap) was made available in its lap; *used
+ * (may be NULL) tells whether the device wrote it back as used in that
+ * lap. Reads only guest memory, so another process mapping the same
+ * ring may ask.
+ */
+bool fm_vring_packed_at(const struct fm_vring *vr, uint32_t pos,
+		bool *used);
+
 /* Closes the eventfds and frees bookkeeping. Safe to call twice. */
 void fm_vring_fini(struct fm_vring *vr);
 
@@ -66,7 +92,8 @@ void fm_vring_fini(struct fm_vring *vr);
  */
 int fm_vring_alloc(struct fm_vring *vr, int n, uint16_t *ids);
 
-/* Makes head available to the device (avail ring + index, release order). */
+/* Split only: makes head available to the device (avail ring + index,
+ * release order). */
 void fm_vring_publish(struct fm_vring *vr, uint16_t head);
 
 /*
@@ -78,7 +105,8 @@ int fm_vring_add_chain(struct fm_vring *vr, const struct fm_seg *segs,
 
 /*
  * Writes segs into an indirect table allocated in region `region` and
- * publishes one ring descriptor pointing at it. Returns the head or -errno.
+ * publishes one ring descriptor pointing at it. Returns the head or -errno
+ * (-ENOTSUP on a packed ring).
  */
 int fm_vring_add_indirect(struct fm_vring *vr, struct fm_mem *mem,
 		int region, const struct fm_seg *segs, int n);
