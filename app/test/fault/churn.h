@@ -17,6 +17,7 @@
 /* Scenario 2: SET_MEM_TABLE again and again, new fds and addresses,
  * regions hot-added and removed (churn_memtable.c). */
 void test_churn_mem_table(void);
+void test_churn_mem_table_packed(void);	/* the same, packed rings */
 
 /* Scenario 3: rings disabled and enabled, stopped (GET_VRING_BASE) and
  * restarted (churn_rings.c). */
@@ -29,8 +30,13 @@ void test_churn_iotlb(void);
 /* Scenario 5: memory regions added and removed one at a time
  * (ADD_MEM_REG / REM_MEM_REG), up to the slot limit (churn_memslots.c). */
 void test_churn_mem_slots(void);
+void test_churn_mem_slots_packed(void);	/* the same, packed rings */
 
 /* The churn duration for a run (warm-up or not). */
 int churn_ms(bool warm);
+
+/* One scenario's frame: a warm-up run, the usage baseline, the real run,
+ * the final checks under name. run(warm, packed). */
+void churn_scenario(const char *name, void (*run)(bool, bool), bool packed);
 
 #endif /* CHURN_H */

@@ -428,10 +428,11 @@ churn(struct slots_run *r, int rounds, int fds0)
 }
 
 static void
-run(bool warm)
+run(bool warm, bool packed)
 {
 	static const uint64_t none[2];
-	const char *name = warm ? "mem_slots warm-up" : "mem_slots";
+	const char *name = warm ? "mem_slots warm-up" :
+		packed ? "mem_slots packed" : "mem_slots";
 	struct slots_run *r = calloc(1, sizeof(*r));
 	int rounds = warm ? SLOT_WARM_ROUNDS :
 		(int)fault_env_long("FAULT_SLOT_ROUNDS", SLOT_ROUNDS);
@@ -443,6 +444,7 @@ run(bool warm)
 	r->rng = fault_seed() ^ 0x5107u;
 	CU_ASSERT_FATAL(fault_link_prepare(&r->k, "memslots",
 			RTE_VHOST_USER_NET_STATS_ENABLE, STREAM) == 0);
+	CU_ASSERT_FATAL(!packed || fault_link_packed(&r->k) == 0);
 	r->map = (struct fault_guest_map){ map_cb, unmap_cb, r };
 	r->k.g.map = &r->map;
 	r->k.protocol = FM_BIT(PF_CONFIGURE_MEM_SLOTS);
@@ -467,12 +469,13 @@ run(bool warm)
 	CU_ASSERT(fault_link_drain(&r->k));
 	fault_link_check(&r->k, name, none, none);
 	if (!warm) {
-		printf("    mem_slots: %d rounds, %u regions added, %u removed "
+		printf("    %s: %d rounds, %u regions added, %u removed "
 				"(REM_MEM_REG), %u sets replaced (SET_MEM_TABLE), "
 				"at most %d added (%d slots), %u refusals, %u "
 				"checkpoints, %d fd(s) per region; %u packets out "
-				"(%u through added regions), %u in\n", rounds,
-				r->adds, r->removes, r->replaced, r->most_live,
+				"(%u through added regions), %u in\n", name,
+				rounds, r->adds, r->removes, r->replaced,
+				r->most_live,
 				r->most_live + BASE_REGIONS, r->refusals, r->checks,
 				r->fds_per_region,
 				atomic_load(&r->k.st.tx_posted), r->bounced,
@@ -494,11 +497,11 @@ run(bool warm)
 void
 test_churn_mem_slots(void)
 {
-	struct fault_usage base;
+	churn_scenario("mem_slots", run, false);
+}
 
-	fault_scenario_start(&base);
-	run(true);
-	fault_scenario_baseline(&base);
-	run(false);
-	fault_scenario_finish("mem_slots", &base);
+void
+test_churn_mem_slots_packed(void)
+{
+	churn_scenario("mem_slots packed", run, true);
 }

@@ -311,10 +311,11 @@ release_views(struct mem_run *r)
 }
 
 static void
-run(bool warm)
+run(bool warm, bool packed)
 {
 	static const uint64_t none[2];
-	const char *name = warm ? "mem_table warm-up" : "mem_table";
+	const char *name = warm ? "mem_table warm-up" :
+		packed ? "mem_table packed" : "mem_table";
 	struct mem_run *r = calloc(1, sizeof(*r));
 	struct fault_port *p;
 	int i;
@@ -325,6 +326,7 @@ run(bool warm)
 	r->rng = fault_seed() ^ 0x3e3a7u;
 	CU_ASSERT_FATAL(fault_link_prepare(&r->k, "memtable",
 			RTE_VHOST_USER_NET_STATS_ENABLE, STREAM) == 0);
+	CU_ASSERT_FATAL(!packed || fault_link_packed(&r->k) == 0);
 	r->map = (struct fault_guest_map){ map_cb, unmap_cb, r };
 	r->k.g.map = &r->map;
 	CU_ASSERT_FATAL(fault_link_start(&r->k, FM_BIT(VIRTIO_F_VERSION_1) |
@@ -335,8 +337,8 @@ run(bool warm)
 	CU_ASSERT(fault_link_drain(&r->k));
 	fault_link_check(&r->k, name, none, none);
 	if (!warm) {
-		printf("    mem_table: %u packets out (%u through hot-added "
-				"regions), %u in; tables:",
+		printf("    %s: %u packets out (%u through hot-added "
+				"regions), %u in; tables:", name,
 				atomic_load(&r->k.st.tx_posted), r->bounced,
 				atomic_load(&r->k.st.rx_got));
 		for (i = 0; i < NB_CHANGES; i++)
@@ -365,11 +367,11 @@ run(bool warm)
 void
 test_churn_mem_table(void)
 {
-	struct fault_usage base;
+	churn_scenario("mem_table", run, false);
+}
 
-	fault_scenario_start(&base);
-	run(true);
-	fault_scenario_baseline(&base);
-	run(false);
-	fault_scenario_finish("mem_table", &base);
+void
+test_churn_mem_table_packed(void)
+{
+	churn_scenario("mem_table packed", run, true);
 }

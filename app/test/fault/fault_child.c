@@ -52,6 +52,7 @@ fault_stop_name(int stop)
 	static const char *const names[FAULT_STOP_NB] = {
 		"none", "connected", "negotiated", "half-message",
 		"memtable-in-flight", "memtable-done", "ring0",
+		"misses-pending",
 	};
 
 	return stop >= 0 && stop < FAULT_STOP_NB ? names[stop] : "?";
@@ -96,10 +97,17 @@ fault_child_prepare(struct fault_child *c, const char *path, int listen_fd,
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->listen_fd = listen_fd;
 	c->stop = plan->stop;
+	c->deaf_after = plan->deaf_after;
 	c->iommu = plan->iommu;
 	c->slots = plan->slots;
+	c->packed = plan->packed;
+	if ((c->packed && c->iommu) ||
+			(c->stop == FAULT_STOP_MISSES && !c->iommu))
+		return -1;
 	fm_config_default(&cfg);
 	c->features = cfg.features;
+	if (c->packed)
+		c->features |= FM_BIT(VIRTIO_F_RING_PACKED);
 	if (!plan->mergeable)
 		c->features &= ~FM_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	c->protocol = cfg.protocol;
@@ -110,7 +118,7 @@ fault_child_prepare(struct fault_child *c, const char *path, int listen_fd,
 				CHILD_REGION_SIZE, 4096) < 0 ||
 			(c->slots && fm_mem_add_region(&c->m.mem,
 				CHILD_SPARE_GPA, CHILD_SPARE_SIZE, 0) < 0) ||
-			fault_rings_layout(&c->m, 2, 0) < 0)
+			fault_rings_layout(&c->m, 2, 0, c->packed) < 0)
 		return -1;
 	/* The engine learns the features when the child negotiates. */
 	if (fault_guest_init(&c->g, &c->m, &c->sh->st, plan->stream,
@@ -300,7 +308,8 @@ child_main(struct fault_child *c)
 	set_phase(c, FAULT_PH_RINGS);
 	for (q = 0; q < 2; q++) {
 		r = c->iommu ? fault_iommu_ring_start(&c->x, (uint32_t)q) :
-			fault_ring_start(m, (uint32_t)q, 0, NULL);
+			fault_ring_start(m, (uint32_t)q,
+				fault_ring_base0(&m->vr[q]), NULL);
 		if (r != FM_OK)
 			give_up(c, r);
 		if (q == 0)
@@ -316,7 +325,13 @@ child_main(struct fault_child *c)
 		int moved = fault_guest_step(&c->g);
 
 		churn_slot(c, ++step);
-		if (c->iommu) {
+		if (c->stop == FAULT_STOP_MISSES && step >= c->deaf_after &&
+				atomic_load(&c->sh->parked) == 0) {
+			/* Deaf from now on: the device's misses pile up. */
+			atomic_store(&c->sh->deaf_since_us, now_us());
+			atomic_store(&c->sh->parked, FAULT_STOP_MISSES);
+		}
+		if (c->iommu && atomic_load(&c->sh->parked) == 0) {
 			moved += fault_iommu_serve(&c->x);
 			atomic_store(&c->sh->iommu_failures, c->x.failures);
 			atomic_store(&c->sh->iommu_refused,
@@ -393,14 +408,58 @@ fault_child_release(struct fault_child *c)
 	fm_master_attach(&c->m, -1);
 }
 
-uint16_t
-fault_child_avail_idx(const struct fault_child *c, int q)
+/* Ring position of chain n of ring q: TX chains take 1-3 descriptors,
+ * RX chains one. */
+static uint32_t
+chain_pos(int q, uint32_t n)
 {
-	return __atomic_load_n(&c->m.vr[q].avail->idx, __ATOMIC_ACQUIRE);
+	return q == 1 ? fault_guest_tx_pos(n) : n;
+}
+
+uint32_t
+fault_child_g2h_published(const struct fault_child *c)
+{
+	const struct fm_vring *vr = &c->m.vr[1];
+	uint32_t posted = atomic_load(&c->sh->st.tx_posted), n = posted;
+
+	if (!vr->packed)
+		return __atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE);
+	/* Two looked at, so that a count behind by more shows. */
+	while (n < posted + 2 && fm_vring_packed_at(vr, chain_pos(1, n),
+			NULL))
+		n++;
+	return n;
+}
+
+uint32_t
+fault_child_used(const struct fault_child *c, int q)
+{
+	const struct fm_vring *vr = &c->m.vr[q];
+	const struct fault_guest_stats *st = &c->sh->st;
+	uint32_t n;
+	bool used;
+
+	if (!vr->packed)
+		return __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
+	/* From what the guest took back (its counts lag at most the chain
+	 * it was taking, still marked used: it is posted again only
+	 * later), the chains the device wrote back after it, in order. */
+	n = q == 1 ? atomic_load(&st->tx_done) : atomic_load(&st->rx_got) +
+		atomic_load(&st->rx_bad) + atomic_load(&st->rx_empty) +
+		atomic_load(&st->revoked_back);
+	while (fm_vring_packed_at(vr, chain_pos(q, n), &used) && used)
+		n++;
+	return n;
 }
 
 uint16_t
-fault_child_used_idx(const struct fault_child *c, int q)
+fault_child_ring_base(const struct fault_child *c, int q, uint32_t count)
 {
-	return __atomic_load_n(&c->m.vr[q].used->idx, __ATOMIC_ACQUIRE);
+	const struct fm_vring *vr = &c->m.vr[q];
+	uint32_t pos = chain_pos(q, count);
+
+	if (!vr->packed)
+		return (uint16_t)count;
+	return (uint16_t)(pos % vr->size |
+			((pos / vr->size) % 2 == 0 ? 1u << 15 : 0));
 }

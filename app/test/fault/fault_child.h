@@ -46,6 +46,10 @@ enum fault_stop {
 	FAULT_STOP_MEMTABLE_SENT,	/* SET_MEM_TABLE sent, reply unread */
 	FAULT_STOP_MEMTABLE_DONE,	/* memory table acknowledged */
 	FAULT_STOP_RING0,	/* ring 0 running, ring 1 not set up */
+	FAULT_STOP_HANDSHAKE_NB,	/* the stops above: the handshake's */
+	/* vIOMMU, in traffic: misses left unanswered from then on (the
+	 * device holds packets for them), the guest still stepping. */
+	FAULT_STOP_MISSES = FAULT_STOP_HANDSHAKE_NB,
 	FAULT_STOP_NB
 };
 
@@ -65,6 +69,8 @@ struct fault_child_shared {
 	atomic_uint max_gap_us;
 	/* Memory slots: ADD_MEM_REG / REM_MEM_REG acknowledged. */
 	atomic_uint slot_ops;
+	/* FAULT_STOP_MISSES: when it stopped answering (kill_now_us). */
+	atomic_llong deaf_since_us;
 };
 
 struct fault_child {
@@ -77,8 +83,10 @@ struct fault_child {
 	uint64_t features;
 	uint64_t protocol;
 	int stop;		/* enum fault_stop */
+	unsigned int deaf_after;	/* see fault_child_plan */
 	bool iommu;		/* a guest behind a vIOMMU */
 	bool slots;		/* memory slots (see fault_child_plan) */
+	bool packed;		/* packed rings */
 	struct fault_iommu x;
 };
 
@@ -93,10 +101,14 @@ struct fault_child_plan {
 	bool iommu;		/* VIRTIO_F_IOMMU_PLATFORM, buffers at IOVAs
 				 * (fault_iommu.h), misses answered */
 	int stop;		/* where it parks (enum fault_stop) */
+	/* FAULT_STOP_MISSES: traffic steps before it stops answering. */
+	unsigned int deaf_after;
 	/* CONFIGURE_MEM_SLOTS: SET_MEM_TABLE with region 0 only, the
 	 * buffers' region and a spare one added with ADD_MEM_REG, and the
 	 * spare removed and added again all along the traffic. */
 	bool slots;
+	/* VIRTIO_F_RING_PACKED, rings laid out packed (not with iommu). */
+	bool packed;
 };
 
 /*
@@ -118,8 +130,21 @@ int fault_child_kill(struct fault_child *c);
 /* Releases the parent's copy of the guest (after the library let go). */
 void fault_child_release(struct fault_child *c);
 
-/* The dead frontend's rings as the parent sees them. */
-uint16_t fault_child_avail_idx(const struct fault_child *c, int q);
-uint16_t fault_child_used_idx(const struct fault_child *c, int q);
+/*
+ * The frontend's rings as the parent sees them, in chains counted from
+ * the start (split: modulo 2^16, the rings' own indexes). A packed ring
+ * has no index: the descriptors tell, found from the child's counts
+ * (fault_guest_tx_pos) and checked by their flags in each lap.
+ */
+/* TX chains made available (one more than tx_posted if the child died
+ * publishing one). */
+uint32_t fault_child_g2h_published(const struct fault_child *c);
+/* Chains of ring q the device gave back (q 1 TX, 0 RX). */
+uint32_t fault_child_used(const struct fault_child *c, int q);
+/* What rte_vhost_get_vring_base gives for ring q once count chains are
+ * done: the index, or (packed) the position with its wrap counter in
+ * bit 15. */
+uint16_t fault_child_ring_base(const struct fault_child *c, int q,
+		uint32_t count);
 
 #endif /* FAULT_CHILD_H */

@@ -95,7 +95,6 @@ fault_guest_restream(struct fault_guest *g, uint32_t stream)
 	g->rx_stream = stream | FAULT_STREAM_H2G;
 	g->tx_seq = 0;
 	g->rx_seq = 0;
-	g->layout = 0;
 }
 
 static int
@@ -231,14 +230,22 @@ post_rx(struct fault_guest *g)
 	return n;
 }
 
-/* Descriptors for a packet of len at addr, in the next layout. */
+uint32_t
+fault_guest_tx_pos(uint32_t seq)
+{
+	static const uint32_t in_turn[3] = { 0, 1, 3 };
+
+	return 6 * (seq / 3) + in_turn[seq % 3];
+}
+
+/* Descriptors for packet seq of len at addr: the layouts take 1, 2 and
+ * 3 descriptors in turn (fault_guest_tx_pos counts on it). */
 static int
-tx_segs(struct fault_guest *g, uint64_t addr, uint32_t len,
-		struct fm_seg *s)
+tx_segs(uint32_t seq, uint64_t addr, uint32_t len, struct fm_seg *s)
 {
 	uint32_t half = len / 2;
 
-	switch (g->layout++ % 3) {
+	switch (seq % 3) {
 	case 0:		/* header and packet together */
 		s[0] = (struct fm_seg){ addr, FM_NET_HDR_LEN + len, false };
 		return 1;
@@ -275,7 +282,7 @@ post_tx(struct fault_guest *g)
 		addr = map_buf(g, buf, total, false);
 		if (addr == UINT64_MAX)
 			break;
-		nseg = tx_segs(g, addr, len, segs);
+		nseg = tx_segs(g->tx_seq, addr, len, segs);
 		head = fm_vring_add_chain(vr, segs, nseg);
 		if (head < 0) {
 			unmap_buf(g, addr, total);

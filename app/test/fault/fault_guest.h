@@ -84,7 +84,6 @@ struct fault_guest {
 	/* Optional: one bit per TX seq revoked (the caller's memory). */
 	uint8_t *tx_revoked;
 	uint32_t tx_revoked_max;
-	unsigned int layout;	/* rotates the TX descriptor layouts */
 };
 
 /*
@@ -106,6 +105,14 @@ void fault_guest_restream(struct fault_guest *g, uint32_t stream);
  * moved (0: nothing to do).
  */
 int fault_guest_step(struct fault_guest *g);
+
+/*
+ * The ring position of TX packet seq's first descriptor, counted from
+ * the stream's start over every lap: packets take one, two and three
+ * descriptors in turn. On a packed ring it tells a dead frontend's
+ * descriptors apart (fault_child.h).
+ */
+uint32_t fault_guest_tx_pos(uint32_t seq);
 
 /* Buffers out with the device. */
 int fault_guest_tx_out(const struct fault_guest *g);

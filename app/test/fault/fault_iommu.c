@@ -157,7 +157,7 @@ fault_iommu_ring_start(struct fault_iommu *x, uint32_t q)
 
 	/* With the IOMMU, ring addresses are IOVAs too. */
 	fm_iommu_vring_addr(x->m, &x->io, q, &a);
-	return fault_ring_start(x->m, q, 0, &a);
+	return fault_ring_start(x->m, q, fault_ring_base0(&x->m->vr[q]), &a);
 }
 
 /*

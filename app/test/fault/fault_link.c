@@ -28,10 +28,25 @@ fault_link_prepare(struct fault_link *k, const char *name, uint64_t flags,
 			fm_mem_add_region(&k->m.mem, 0, FAULT_LINK_REGION, 0) < 0 ||
 			fm_mem_add_region(&k->m.mem, 1ull << 30,
 				FAULT_LINK_REGION, 4096) < 0 ||
-			fault_rings_layout(&k->m, 2, 0) < 0 ||
+			fault_rings_layout(&k->m, 2, 0, false) < 0 ||
 			fault_guest_init(&k->g, &k->m, &k->st, stream,
 				FAULT_LINK_TX_BUFS, FAULT_LINK_RX_BUFS, 2) < 0)
 		return -1;
+	return 0;
+}
+
+int
+fault_link_packed(struct fault_link *k)
+{
+	int q;
+
+	/* Nothing was announced yet: the split rings are just left. */
+	for (q = 0; q < k->m.nvrings; q++) {
+		fm_vring_fini(&k->m.vr[q]);
+		if (fm_vring_init_packed(&k->m.vr[q], &k->m.mem, 0,
+				FAULT_RING_SIZE) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -40,15 +55,23 @@ fault_link_start(struct fault_link *k, uint64_t features)
 {
 	int q;
 
+	if (k->m.vr[0].packed)
+		features |= FM_BIT(VIRTIO_F_RING_PACKED);
+
 	if (fm_negotiate(&k->m, features,
 			FM_BIT(FM_PF_REPLY_ACK) | k->protocol) != FM_OK ||
 			fm_set_mem_table(&k->m, &k->m.mem) != FM_OK)
 		return -1;
 	k->g.mergeable = (features & FM_BIT(VIRTIO_NET_F_MRG_RXBUF)) != 0;
 	for (q = 0; q < 2; q++)
-		if (fault_ring_start(&k->m, (uint32_t)q, 0, NULL) != FM_OK)
+		if (fault_ring_start(&k->m, (uint32_t)q,
+				fault_ring_base0(&k->m.vr[q]), NULL) != FM_OK)
 			return -1;
-	return fault_port_wait_active(k->port, FE_WAIT_MS) ? 0 : -1;
+	if (!fault_port_wait_active(k->port, FE_WAIT_MS))
+		return -1;
+	/* The library took the ring layout the frontend laid out. */
+	return atomic_load(&k->port->packed_devices) ==
+		(k->m.vr[0].packed ? 1 : 0) ? 0 : -1;
 }
 
 int

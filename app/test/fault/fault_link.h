@@ -40,9 +40,14 @@ struct fault_link {
 int fault_link_prepare(struct fault_link *k, const char *name,
 		uint64_t flags, uint32_t stream);
 
+/* After fault_link_prepare: the rings laid out again, packed (then
+ * fault_link_start negotiates VIRTIO_F_RING_PACKED). Returns 0 or -1. */
+int fault_link_packed(struct fault_link *k);
+
 /*
  * The whole handshake without IOMMU (features given, ring addresses in
- * user addresses); waits for new_device. Returns 0 or -1.
+ * user addresses, packed rings if laid out so); waits for new_device.
+ * Returns 0 or -1.
  */
 int fault_link_start(struct fault_link *k, uint64_t features);
 

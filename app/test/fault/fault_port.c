@@ -83,6 +83,7 @@ static int
 on_new_device(int vid)
 {
 	struct fault_port *p = port_of(vid);
+	uint64_t features;
 
 	if (p == NULL)
 		return -1;
@@ -94,6 +95,9 @@ on_new_device(int vid)
 	atomic_store(&p->vid, vid);
 	atomic_store(&p->active, true);
 	atomic_fetch_add(&p->new_device, 1);
+	if (rte_vhost_get_negotiated_features(vid, &features) == 0 &&
+			(features & (1ull << VIRTIO_F_RING_PACKED)) != 0)
+		atomic_fetch_add(&p->packed_devices, 1);
 	return 0;
 }
 

@@ -47,6 +47,7 @@ struct fault_port {
 	atomic_int new_connection;
 	atomic_int destroy_connection;
 	atomic_int new_device;
+	atomic_int packed_devices;	/* of those, with packed rings */
 	atomic_int destroy_device;
 	atomic_int vring_up;
 	atomic_int vring_down;

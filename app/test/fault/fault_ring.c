@@ -3,13 +3,13 @@
 #include "fault_ring.h"
 
 int
-fault_rings_layout(struct fm_master *m, int n, int region)
+fault_rings_layout(struct fm_master *m, int n, int region, bool packed)
 {
 	int q;
 
 	for (q = 0; q < n && q < FM_MAX_VRINGS; q++)
-		if (fm_vring_init(&m->vr[q], &m->mem, region,
-				FAULT_RING_SIZE) < 0)
+		if ((packed ? fm_vring_init_packed : fm_vring_init)(&m->vr[q],
+				&m->mem, region, FAULT_RING_SIZE) < 0)
 			return -1;
 	m->nvrings = n;
 	return 0;

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <CUnit/CUnit.h>
+
 #include "fault_child.h"
 #include "fault_port.h"
 
@@ -43,6 +45,23 @@
 /* The library's bound on packets held for IOTLB misses per ring
  * (VHOST_MAX_HELD_PKTS, README of lib/vhost's limits). */
 #define MAX_HELD 256
+/* FAULT_STOP_MISSES: the longest a deaf frontend lives while waiting
+ * for the library to hold packets, well inside the miss timeout. */
+#define DEAF_WAIT_US 200000
+
+/* One kind of kill run (kill_modes.c). */
+struct kill_mode {
+	const char *test;	/* CUnit name */
+	const char *name;	/* in the report */
+	bool client;		/* the library connects to the frontends */
+	bool iommu;		/* guests behind a vIOMMU */
+	bool slots;		/* memory added one region at a time */
+	bool packed;		/* packed rings */
+	/* Most deaths with IOTLB misses left pending (vIOMMU), each one
+	 * followed by a frontend that must get traffic going. */
+	bool deaf;
+	int cycles_div;		/* FAULT_KILL_CYCLES divided by this */
+};
 
 enum lane_state { LANE_IDLE, LANE_RUNNING, LANE_CLEANUP };
 
@@ -59,19 +78,23 @@ struct plan {
 	int stop;		/* PLAN_STOP: enum fault_stop */
 	int delay_us;		/* PLAN_RACE: after connecting */
 	uint32_t g2h_target;	/* PLAN_TRAFFIC: after this many packets */
+	unsigned int deaf_after;	/* FAULT_STOP_MISSES: traffic steps */
 };
 
 struct lane {
 	struct fault_port *port;
 	struct fault_child child;
 	int listen_fd;		/* client mode: the frontends' socket */
-	bool slots;		/* frontends add memory regions one by one */
+	const struct kill_mode *mode;
+	bool after_deaf;	/* the last frontend died deaf to misses */
 	enum lane_state state;
 	uint32_t cycle;
 	int conn_base;		/* destroy_connection before the cycle */
 	int dev_base;		/* new_device before the cycle */
+	int dev_packed;		/* packed_devices before the cycle */
 	struct plan plan;
 	int64_t reached_us;
+	int64_t killed_us;
 	int64_t killed_ms;
 	int64_t started_ms;
 	int64_t deadline_ms;
@@ -96,6 +119,8 @@ struct totals {
 	uint64_t g2h_dropped;		/* IOMMU: after miss timeouts */
 	int64_t max_loop_ms;		/* the test's own longest round */
 	uint64_t slot_ops;		/* ADD/REM_MEM_REG acknowledged */
+	int deaf_held;			/* deaf deaths, packets held */
+	int deaf_late;			/* deaf, killed after the wait */
 	/* Teardowns of frontends killed in the middle of a message. */
 	int64_t half_ms[MAX_HALF];
 	int nhalf;
@@ -115,12 +140,10 @@ void kill_run_cycles(struct lane *lanes, int n, int cycles,
 /* The checks after one death (kill_audit.c). */
 void kill_audit(struct lane *l, struct totals *t);
 
-/* The tests (kill_modes.c, kill_boundary.c). */
-void test_kill_server_mode(void);
-void test_kill_client_mode(void);
-void test_kill_iommu(void);
-void test_kill_slots(void);
-void test_kill_slots_client(void);
+/* The tests (kill_modes.c, kill_boundary.c). The suites of kill runs,
+ * one per group of modes, each a test program run of its own. */
+extern CU_TestInfo kill_split_tests[], kill_packed_tests[],
+	kill_iommu_tests[], kill_slots_tests[];
 void test_kill_then_unregister(void);
 void test_kill_client_backlog_full(void);
 void test_kill_stuck_half_message(void);

@@ -32,18 +32,25 @@ kill_audit(struct lane *l, struct totals *t)
 	const struct fault_vq_view *v = &p->at_stop;
 	int ph = (int)atomic_load(&st->phase);
 	bool ran = atomic_load(&p->new_device) > l->dev_base;
-	bool iommu = (p->flags & RTE_VHOST_USER_IOMMU_SUPPORT) != 0;
+	bool iommu = l->mode->iommu;
+	bool deaf = l->plan.kind == PLAN_STOP &&
+		l->plan.stop == FAULT_STOP_MISSES;
 	unsigned int gap_us = atomic_load(&c->sh->max_gap_us);
-	/* The frontend left a miss unanswered past the library's timeout:
-	 * the library may then fail those accesses (and count them). */
-	bool slow = iommu && gap_us >= SLOW_FRONTEND_US;
+	int64_t deaf_us = deaf ? l->killed_us -
+		atomic_load(&c->sh->deaf_since_us) : 0;
+	/* The frontend left a miss unanswered past the library's timeout
+	 * (paused, or deaf that long): the library may then fail those
+	 * accesses (and count them). */
+	bool slow = iommu && (gap_us >= SLOW_FRONTEND_US ||
+			deaf_us >= SLOW_FRONTEND_US);
 	uint32_t posted = atomic_load(&st->tx_posted);
 
 	t->slot_ops += atomic_load(&c->sh->slot_ops);
 	uint32_t recv = atomic_load(&p->g2h_received);
 	uint32_t h2g = atomic_load(&p->h2g_sent);
 	uint32_t got = atomic_load(&st->rx_got);
-	uint16_t used_tx = 0, used_rx = 0;
+	uint32_t used_tx = 0, used_rx = 0;
+	bool ends_ok;
 	struct dir_view d[2];
 	uint32_t sent = posted, held;
 	char why[320];
@@ -58,29 +65,31 @@ kill_audit(struct lane *l, struct totals *t)
 	if (ph >= FAULT_PH_RINGS) {
 		/* The ring knows what the frontend published, even the one
 		 * it was publishing when it died. */
-		uint16_t extra = (uint16_t)(fault_child_avail_idx(c, 1) -
-				(uint16_t)posted);
+		uint32_t published = fault_child_g2h_published(c);
+		uint16_t extra = (uint16_t)(published - (uint16_t)posted);
 
 		sent = posted + extra;
-		used_tx = fault_child_used_idx(c, 1);
-		used_rx = fault_child_used_idx(c, 0);
+		used_tx = fault_child_used(c, 1);
+		used_rx = fault_child_used(c, 0);
 		if (extra > 1) {
-			snprintf(why, sizeof(why), "TX avail index %u is %u "
+			snprintf(why, sizeof(why), "TX ring published %u, %u "
 					"past the %u packets posted",
-					fault_child_avail_idx(c, 1), extra,
-					posted);
+					published, extra, posted);
 			kill_failure(t, l, why);
 		}
 	}
 	held = h2g - (uint32_t)(d[0].good + d[0].dropped);
+	/* The library stopped where the guest's ring says it did. */
+	ends_ok = !ran || (v->last_avail[1] == fault_child_ring_base(c, 1,
+				used_tx) && v->last_used[1] ==
+			fault_child_ring_base(c, 1, used_tx));
 
 	/* Guest -> host: each chain the library gave back was received
 	 * intact and in order, or dropped (and counted) after a miss
 	 * timeout; the rest were lost in the ring. */
 	if (recv + d[1].dropped > sent || d[1].good != recv ||
-			used_tx != (uint16_t)(recv + d[1].dropped) ||
-			(ran && (v->last_avail[1] != used_tx ||
-				v->last_used[1] != used_tx)) ||
+			(uint16_t)used_tx != (uint16_t)(recv + d[1].dropped) ||
+			!ends_ok ||
 			atomic_load(&p->g2h_next) != recv +
 			atomic_load(&p->g2h_gaps) ||
 			atomic_load(&p->g2h_gaps) > d[1].dropped ||
@@ -103,7 +112,8 @@ kill_audit(struct lane *l, struct totals *t)
 	 * still held for one (freed with the device); refused buffers came
 	 * back empty. The guest read a prefix of what was written. */
 	if (d[0].good + d[0].dropped > h2g || held > (iommu ? MAX_HELD : 0) ||
-			used_rx != (uint16_t)(d[0].good + d[0].invalid) ||
+			(uint16_t)used_rx != (uint16_t)(d[0].good +
+				d[0].invalid) ||
 			got > d[0].good || atomic_load(&st->rx_bad) != 0 ||
 			atomic_load(&st->rx_empty) > d[0].invalid ||
 			atomic_load(&st->used_bad) != 0) {
@@ -150,6 +160,9 @@ kill_audit(struct lane *l, struct totals *t)
 				atomic_load(&c->sh->iommu_refused));
 		kill_failure(t, l, why);
 	}
+	if (ran && l->mode->packed != (atomic_load(&p->packed_devices) >
+			l->dev_packed))
+		kill_failure(t, l, "packed rings not negotiated as planned");
 	if (!ran && (recv != 0 || h2g != 0))
 		kill_failure(t, l, "packets moved without new_device");
 
@@ -172,4 +185,6 @@ kill_audit(struct lane *l, struct totals *t)
 	t->h2g_lost += h2g - got;
 	t->held += held;
 	t->h2g_dropped += d[0].dropped;
+	t->deaf_held += deaf && held > 0;
+	t->deaf_late += deaf && deaf_us >= DEAF_WAIT_US;
 }

@@ -42,17 +42,29 @@ kill_failure(struct totals *t, const struct lane *l, const char *what)
 }
 
 static void
-make_plan(struct plan *p, struct totals *t)
+make_plan(struct lane *l, struct totals *t)
 {
+	struct plan *p = &l->plan;
 	uint32_t r = fault_rand(&t->rng) % 100;
 
 	memset(p, 0, sizeof(*p));
+	/* After a frontend that died deaf, the next one must move
+	 * packets; three deaths in four deaf, in a deaf mode. */
+	if (l->after_deaf) {
+		r = 99;
+	} else if (l->mode->deaf && r < 75) {
+		p->kind = PLAN_STOP;
+		p->stop = FAULT_STOP_MISSES;
+		p->deaf_after = 1 + fault_rand(&t->rng) % 40;
+		return;
+	}
 	/* Half the deaths during traffic; the rest at every handshake
 	 * state, or at a random moment of it (a handshake lasts a few
 	 * hundred microseconds). */
 	if (r < 40) {
 		p->kind = PLAN_STOP;
-		p->stop = 1 + (int)(fault_rand(&t->rng) % (FAULT_STOP_NB - 1));
+		p->stop = 1 + (int)(fault_rand(&t->rng) %
+				(FAULT_STOP_HANDSHAKE_NB - 1));
 	} else if (r < 50) {
 		p->kind = PLAN_RACE;
 		p->delay_us = (int)(fault_rand(&t->rng) % 400);
@@ -70,13 +82,15 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 	struct fault_child_plan cp = {
 		.stream = ((uint32_t)(l->port->index + 1) << 20) | n,
 		.mergeable = n % 2 == 0,
-		.iommu = (l->port->flags & RTE_VHOST_USER_IOMMU_SUPPORT) != 0,
-		.slots = l->slots,
+		.iommu = l->mode->iommu,
+		.slots = l->mode->slots,
+		.packed = l->mode->packed,
 	};
 
 	l->cycle = n;
-	make_plan(&l->plan, t);
+	make_plan(l, t);
 	cp.stop = l->plan.kind == PLAN_STOP ? l->plan.stop : FAULT_STOP_NONE;
+	cp.deaf_after = l->plan.deaf_after;
 	if (fault_child_prepare(&l->child, l->port->path, l->listen_fd,
 			&cp) < 0) {
 		kill_failure(t, l, "cannot lay out the guest");
@@ -86,6 +100,7 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 	fault_port_reset_traffic(l->port, cp.stream);
 	l->conn_base = atomic_load(&l->port->destroy_connection);
 	l->dev_base = atomic_load(&l->port->new_device);
+	l->dev_packed = atomic_load(&l->port->packed_devices);
 	l->reached_us = 0;
 	l->started_ms = fm_now_ms();
 	l->deadline_ms = l->started_ms + CYCLE_TIMEOUT_MS;
@@ -98,6 +113,21 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 	return true;
 }
 
+/* A deaf frontend's device has a miss pending and packets held for the
+ * guest (taken by enqueue, neither written nor dropped yet). */
+static bool
+misses_held(const struct lane *l)
+{
+	struct fault_port *p = l->port;
+	int vid = atomic_load(&p->vid);
+	uint32_t h2g = atomic_load(&p->h2g_sent);
+	int64_t good = fe_vring_stat(vid, 0, "_good_packets");
+	int64_t drop = fe_vring_stat(vid, 0, "_dropped_packets");
+
+	return fe_vring_stat(vid, 0, "_iotlb_pending") > 0 && good >= 0 &&
+		drop >= 0 && h2g > (uint64_t)(good + drop);
+}
+
 /* True once it is time to kill. */
 static bool
 kill_due(struct lane *l)
@@ -108,7 +138,11 @@ kill_due(struct lane *l)
 
 	switch (l->plan.kind) {
 	case PLAN_STOP:
-		return atomic_load(&sh->parked) == l->plan.stop;
+		if (atomic_load(&sh->parked) != l->plan.stop)
+			return false;
+		return l->plan.stop != FAULT_STOP_MISSES || misses_held(l) ||
+			kill_now_us() - atomic_load(&sh->deaf_since_us) >=
+			DEAF_WAIT_US;
 	case PLAN_RACE:
 		if (atomic_load(&sh->st.phase) < FAULT_PH_CONNECTED)
 			return false;
@@ -122,8 +156,8 @@ kill_due(struct lane *l)
 		 * with packets of the frontend still in the ring. */
 		t0 = kill_now_us();
 		while (!(atomic_load(&p->in_burst) &&
-				fault_child_avail_idx(&l->child, 1) !=
-				fault_child_used_idx(&l->child, 1)) &&
+				fault_child_g2h_published(&l->child) !=
+				fault_child_used(&l->child, 1)) &&
 				kill_now_us() - t0 < MID_BURST_SPIN_US)
 			;
 		return true;
@@ -148,6 +182,7 @@ running_step(struct lane *l, struct totals *t)
 		if (fm_now_ms() >= l->deadline_ms)
 			kill_failure(t, l, "stuck before its kill point");
 		l->mid_burst = atomic_load(&l->port->in_burst);
+		l->killed_us = kill_now_us();
 		status = fault_child_kill(&l->child);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 			kill_failure(t, l, "frontend did not die of SIGKILL");
@@ -187,6 +222,8 @@ cleanup_step(struct lane *l, struct totals *t)
 			t->nhalf < MAX_HALF)
 		t->half_ms[t->nhalf++] = ms;
 	fault_child_release(&l->child);
+	l->after_deaf = l->plan.kind == PLAN_STOP &&
+		l->plan.stop == FAULT_STOP_MISSES;
 	ms = fm_now_ms() - l->started_ms;
 	if (ms > t->max_cycle_ms)
 		t->max_cycle_ms = ms;

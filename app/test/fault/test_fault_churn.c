@@ -22,11 +22,25 @@ churn_ms(bool warm)
 		(int)fault_env_long("FAULT_CHURN_MS", CHURN_MS);
 }
 
+void
+churn_scenario(const char *name, void (*run)(bool, bool), bool packed)
+{
+	struct fault_usage base;
+
+	fault_scenario_start(&base);
+	run(true, packed);
+	fault_scenario_baseline(&base);
+	run(false, packed);
+	fault_scenario_finish(name, &base);
+}
+
 static CU_TestInfo churn_tests[] = {
 	{ "mem_table", test_churn_mem_table },
 	{ "rings", test_churn_rings },
 	{ "iotlb", test_churn_iotlb },
 	{ "mem_slots", test_churn_mem_slots },
+	{ "mem_table_packed", test_churn_mem_table_packed },
+	{ "mem_slots_packed", test_churn_mem_slots_packed },
 	CU_TEST_INFO_NULL,
 };
 

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fault scenario 1: frontends killed with SIGKILL and replaced, hundreds
- * of times, with the library as socket server (the frontend connects),
- * as client (the frontend listens; the library reconnects), and as
- * server with a guest behind a vIOMMU (IOTLB misses in flight, packets
- * held for them when the frontend dies), and as server and client with
- * frontends that add their memory with ADD_MEM_REG and remove and add a
- * spare region all along their traffic (memory slots). Then three faults at the
+ * of times, with the library as socket server (the frontend connects)
+ * and as client (the frontend listens; the library reconnects), on split
+ * and on packed rings; as server with a guest behind a vIOMMU (IOTLB
+ * misses in flight, packets held for them when the frontend dies), also
+ * with most frontends killed after they stopped answering misses (the
+ * library holding packets for them) and each followed by one that must
+ * get traffic going; and as server and client with frontends that add
+ * their memory with ADD_MEM_REG and remove and add a spare region all
+ * along their traffic (memory slots). Then three faults at the
  * application's boundary: a socket unregistered right after its
  * frontend died, a client-mode frontend that comes back with its
  * listening queue full, and a frontend stuck in the middle of a message
  * while a vIOMMU device needs the event thread (kill_boundary.c).
+ * Each group is a suite, run on its own by meson (meson.build).
  *
  * Each cycle forks a frontend (fault_child.h) that connects, shakes
  * hands step by step and then moves packets both ways while the
@@ -23,7 +27,9 @@
  * After each death, once the library has torn the connection down:
  *  - new_device/destroy_device and connection callbacks balance;
  *  - guest -> host: the packets the frontend had made available (read
- *    from its rings, which the test still maps) are those the datapath
+ *    from its rings, which the test still maps: the avail index, or on
+ *    a packed ring the flags of the descriptors where the frontend's
+ *    counts say its chains start) are those the datapath
  *    received, in order and intact, plus those still in the ring, lost
  *    with the frontend; the library gave back (used ring) and counted
  *    (good_packets, last_avail_idx) exactly the ones received;
@@ -44,20 +50,21 @@
 #include "fault_env.h"
 #include "kill.h"
 
-static CU_TestInfo kill_tests[] = {
-	{ "server_mode", test_kill_server_mode },
-	{ "client_mode", test_kill_client_mode },
-	{ "iommu_server_mode", test_kill_iommu },
-	{ "slots_server_mode", test_kill_slots },
-	{ "slots_client_mode", test_kill_slots_client },
+static CU_TestInfo edge_tests[] = {
 	{ "then_unregister", test_kill_then_unregister },
 	{ "client_backlog_full", test_kill_client_backlog_full },
 	{ "stuck_half_message", test_kill_stuck_half_message },
 	CU_TEST_INFO_NULL,
 };
 
+/* One suite per meson test (meson.build): they run apart, each well
+ * inside its timeout on a loaded machine. */
 static CU_SuiteInfo suites[] = {
-	{ "kill", NULL, NULL, NULL, NULL, kill_tests },
+	{ "split", NULL, NULL, NULL, NULL, kill_split_tests },
+	{ "packed", NULL, NULL, NULL, NULL, kill_packed_tests },
+	{ "iommu", NULL, NULL, NULL, NULL, kill_iommu_tests },
+	{ "slots", NULL, NULL, NULL, NULL, kill_slots_tests },
+	{ "edge", NULL, NULL, NULL, NULL, edge_tests },
 	CU_SUITE_INFO_NULL,
 };
 
