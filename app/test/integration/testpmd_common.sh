@@ -108,14 +108,22 @@ tp_fwd_count() {
 # values of the named fields of that answer (e.g. RX-packets TX-packets
 # Rx-pps), in that order, on one line.
 tp_port_fields() {
-	local name=$1 n
+	local name=$1
 	shift
+	tp_portn_fields "$name" 0 "$@"
+}
+
+# tp_portn_fields NAME PORT FIELD...: the same for port PORT. Every
+# "Key: value" pair of a line counts (RX-bytes is the third of its line).
+tp_portn_fields() {
+	local name=$1 port=$2 n
+	shift 2
 	n=$(grep -c 'Tx-pps:' "$TP_DIR/$name.log" || true)
-	tp_cmd "$name" "show port stats 0"
+	tp_cmd "$name" "show port stats $port"
 	tp_wait_log "$name" 'Tx-pps:' $((n + 1)) 20 || return 1
 	awk -v want="$*" '
 		/NIC statistics for port/ { split("", v) }
-		{ v[$1] = $2 }
+		{ for (i = 1; i < NF; i++) if ($i ~ /:$/) v[$i] = $(i + 1) }
 		END { n = split(want, w, " ")
 		      for (i = 1; i <= n; i++)
 			      printf "%s%s", v[w[i] ":"], i < n ? " " : "\n" }' \
