@@ -24,6 +24,7 @@ steps=(
 	"testpmd backend relaunch, frontend server=1|app/test/integration/testpmd_relaunch.sh build/lib/vhost"
 	"testpmd packed rings: virtio-user SIGKILLed under traffic, both socket modes|app/test/fault/testpmd_kill_packed.sh build/lib/vhost"
 	"testpmd: every virtio-user path, port restart, 9200-byte chains|app/test/integration/testpmd_paths.sh build/lib/vhost"
+	"testpmd vm2vm: 8000-byte chains into a full or ample Rx ring|app/test/integration/testpmd_vm2vm.sh build/lib/vhost"
 	"telemetry /vhost/* via dpdk-telemetry.py on testpmd|app/test/integration/testpmd_telemetry.sh build/lib/vhost"
 	"OVS-DPDK: vhost-user ports, restarts, vIOMMU|app/test/integration/ovs/test_ovs.sh build/lib/vhost"
 	"virtio-viommu frontend: iommu off/static/dynamic, both libraries; scatter on ours|drivers/net/virtio/test_viommu.sh -s 2 -l both"
