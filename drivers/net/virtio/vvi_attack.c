@@ -3,7 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include <rte_cycles.h>
+#include <rte_alarm.h>
 #include <rte_malloc.h>
 
 #include "vvi_attack.h"
@@ -388,8 +388,27 @@ vvi_attack_rx_chain(struct vvi_attack *at, struct vvi_vring *vr,
 	return h;
 }
 
+/* The hold's end, on the EAL alarm thread: make the head available,
+ * count it well-formed (tx) and whether the device left it alone. The
+ * counters come first: once held is clear the lcore may hold again. */
+static void
+hold_expire(void *arg)
+{
+	struct vvi_vring *vr = arg;
+	struct vvi_attack *at = vr->hold_owner;
+	const uint16_t pos = vr->held_pos;
+
+	if (vr->hold_tx)
+		__atomic_fetch_add(&at->wellformed_tx, 1, __ATOMIC_RELAXED);
+	if (!vvi_vring_packed_release(vr)) {
+		__atomic_fetch_add(&at->held_taken, 1, __ATOMIC_RELAXED);
+		VVI_LOG(ERR, "attack=wrap: the device wrote back a descriptor that was not available (ring %u position %u)",
+			vr->index, pos);
+	}
+}
+
 void
-vvi_attack_pushed(struct vvi_attack *at, struct vvi_vring *vr)
+vvi_attack_pushed(struct vvi_attack *at, struct vvi_vring *vr, bool tx)
 {
 	uint64_t n;
 
@@ -398,23 +417,17 @@ vvi_attack_pushed(struct vvi_attack *at, struct vvi_vring *vr)
 	n = __atomic_load_n(&at->held, __ATOMIC_RELAXED);
 	if (!vvi_vring_packed_hold(vr, (unsigned int)(n % 3)))
 		return;
-	vr->held_until = rte_get_timer_cycles() +
-		rte_get_timer_hz() * VVI_HOLD_US / 1000000;
 	__atomic_fetch_add(&at->held, 1, __ATOMIC_RELAXED);
-}
-
-void
-vvi_attack_poll_hold(struct vvi_attack *at, struct vvi_vring *vr, bool tx)
-{
-	if (!vr->held || rte_get_timer_cycles() < vr->held_until)
-		return;
-	if (!vvi_vring_packed_release(vr)) {
-		__atomic_fetch_add(&at->held_taken, 1, __ATOMIC_RELAXED);
-		VVI_LOG(ERR, "attack=wrap: the device wrote back a descriptor that was not available (ring %u position %u)",
-			vr->index, vr->held_pos);
+	vr->hold_expire = hold_expire;
+	vr->hold_owner = at;
+	vr->hold_tx = tx;
+	/* A timer, not the next burst: a sender whose application stops
+	 * calling tx_burst would otherwise strand the packets queued
+	 * behind the head, which it reported sent. */
+	if (rte_eal_alarm_set(VVI_HOLD_US, hold_expire, vr) != 0) {
+		VVI_LOG(ERR, "attack=wrap: no alarm for the hold: released at once");
+		hold_expire(vr);
 	}
-	if (tx)
-		__atomic_fetch_add(&at->wellformed_tx, 1, __ATOMIC_RELAXED);
 }
 
 /* Rx straddle: the frame must be split exactly at the page boundary. */

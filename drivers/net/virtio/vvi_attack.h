@@ -100,16 +100,14 @@ vvi_attack_long_due(const struct vvi_attack *at, const struct vvi_vring *vr,
 static inline bool
 vvi_attack_can_hold(const struct vvi_attack *at, const struct vvi_vring *vr)
 {
-	return at->mode != VVI_ATTACK_WRAP || !vr->held;
+	return at->mode != VVI_ATTACK_WRAP || !vvi_vring_held(vr);
 }
 
 /* After pushing an attack chain: attack=wrap publishes it now, not
- * available (the caller flushed what was pushed before it). */
-void vvi_attack_pushed(struct vvi_attack *at, struct vvi_vring *vr);
-
-/* attack=wrap: makes a held chain available once its time is up;
- * counts it well-formed (tx) and whether the device left it alone. */
-void vvi_attack_poll_hold(struct vvi_attack *at, struct vvi_vring *vr,
+ * available (the caller flushed what was pushed before it), and an EAL
+ * alarm makes it available VVI_HOLD_US later, counting it well-formed
+ * (tx) and whether the device left it alone. */
+void vvi_attack_pushed(struct vvi_attack *at, struct vvi_vring *vr,
 	bool tx);
 
 /* An attack chain came back; rx ones are checked against model, the

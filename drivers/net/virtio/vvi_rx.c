@@ -160,7 +160,7 @@ post_attack(struct vvi_rxq *q)
 	q->sw[head] = (struct vvi_rx_slot){ .ndesc = n, .attack = true };
 	q->attack_inflight++;
 	vvi_vring_push(&q->vr, head, n);
-	vvi_attack_pushed(at, &q->vr);
+	vvi_attack_pushed(at, &q->vr, false);
 	return true;
 }
 
@@ -216,6 +216,7 @@ vvi_rxq_drain(struct vvi_rxq *q)
 {
 	struct vvi_dev *d = q->dev;
 
+	vvi_vring_cancel_hold(&q->vr);
 	for (uint16_t id = 0; id < q->vr.size && q->sw; id++) {
 		if (q->sw[id].m) {
 			if (d->args.iommu == VVI_IOMMU_DYNAMIC)
@@ -339,8 +340,6 @@ vvi_rx_burst(void *rxq, struct rte_mbuf **pkts, uint16_t n)
 		q->st.errors++;
 		nused = 0;
 	}
-	if (q->vr.held)
-		vvi_attack_poll_hold(&d->attack, &q->vr, false);
 	vvi_serve_misses(d, nused == 0);
 	while (nrx < n && nused > 0) {
 		struct vring_used_elem e[VVI_IOTLB_BATCH];

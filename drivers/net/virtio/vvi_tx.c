@@ -178,6 +178,7 @@ vvi_txq_drain(struct vvi_txq *q)
 {
 	if (q->sw == NULL || q->vr.mem == NULL)
 		return;
+	vvi_vring_cancel_hold(&q->vr);
 	reclaim(q);
 	for (uint16_t id = 0; id < q->vr.size; id++)
 		if (q->sw[id].ndesc)
@@ -319,7 +320,7 @@ post_attack(struct vvi_txq *q, const struct rte_mbuf *model)
 	q->sw[head] = (struct vvi_tx_slot){ .ndesc = n, .attack = true };
 	q->attack_inflight++;
 	vvi_vring_push(&q->vr, head, n);
-	vvi_attack_pushed(at, &q->vr);
+	vvi_attack_pushed(at, &q->vr, true);
 	return true;
 }
 
@@ -329,8 +330,6 @@ vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
 	struct vvi_txq *q = txq;
 	uint16_t ntx = 0, pushed = 0;
 
-	if (q->vr.held)
-		vvi_attack_poll_hold(&q->dev->attack, &q->vr, true);
 	vvi_serve_misses(q->dev, vvi_vring_used_count(&q->vr) == 0 &&
 		q->vr.nb_free < q->vr.size);
 	reclaim(q);

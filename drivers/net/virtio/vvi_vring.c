@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <rte_alarm.h>
 #include <rte_common.h>
 #include <rte_malloc.h>
 
@@ -105,8 +106,16 @@ vvi_vring_alloc(struct vvi_vring *vr, uint16_t index, uint16_t size,
 }
 
 void
+vvi_vring_cancel_hold(struct vvi_vring *vr)
+{
+	if (vr->hold_expire != NULL)
+		rte_eal_alarm_cancel(vr->hold_expire, vr);
+}
+
+void
 vvi_vring_free(struct vvi_vring *vr)
 {
+	vvi_vring_cancel_hold(vr);
 	if (vr->kickfd >= 0)
 		close(vr->kickfd);
 	if (vr->callfd >= 0)
@@ -121,6 +130,7 @@ vvi_vring_free(struct vvi_vring *vr)
 void
 vvi_vring_reset(struct vvi_vring *vr)
 {
+	vvi_vring_cancel_hold(vr);
 	if (vr->packed) {
 		vvi_vring_packed_reset(vr);
 		memset(vr->mem, 0, extra_offset(vr));

@@ -59,13 +59,20 @@ struct vvi_vring {
 	uint16_t batch_pos;
 	uint16_t batch_flags;
 	/* Packed: a head published with flags that do not make it
-	 * available (attack=wrap); never read back as used while held. */
+	 * available (attack=wrap); never read back as used while held.
+	 * The queue's lcore sets held; an EAL alarm (hold_expire, argument
+	 * the ring, context hold_owner) makes the head available and
+	 * clears it, with release: a hold ends on time even if the
+	 * application stops calling the burst function. A reset or free
+	 * of the ring cancels the alarm. */
 	bool held;
 	uint16_t held_pos;
 	uint16_t held_flags;	/* the flags that make it available */
 	uint16_t held_bogus;	/* the flags it was published with */
 	uint32_t held_len;
-	uint64_t held_until;	/* TSC */
+	void (*hold_expire)(void *vr);
+	void *hold_owner;
+	bool hold_tx;
 	uint16_t free_head;	/* free descriptors, linked by desc.next */
 	uint16_t nb_free;
 	int kickfd;
@@ -77,6 +84,10 @@ struct vvi_vring {
 int vvi_vring_alloc(struct vvi_vring *vr, uint16_t index, uint16_t size,
 	bool packed, size_t extra_len, int socket);
 void vvi_vring_free(struct vvi_vring *vr);
+
+/* Cancels the alarm of a held head (waits for one that is running);
+ * the head stays held. Reset and free do it first. */
+void vvi_vring_cancel_hold(struct vvi_vring *vr);
 
 /* Empties the rings and links every descriptor into the free list. */
 void vvi_vring_reset(struct vvi_vring *vr);
@@ -107,8 +118,17 @@ void vvi_vring_packed_reset(struct vvi_vring *vr);
  * available in the previous one. Returns false without a batch. */
 bool vvi_vring_packed_hold(struct vvi_vring *vr, unsigned int variant);
 /* Makes the held head available (and kicks). Returns false if the
- * device wrote the descriptor meanwhile. */
+ * device wrote the descriptor meanwhile. Called by the hold's alarm
+ * only, the one writer of held = false while the queue runs. */
 bool vvi_vring_packed_release(struct vvi_vring *vr);
+
+/* Whether a head is held now (acquire: once false, the head's
+ * available flags are visible). */
+static inline bool
+vvi_vring_held(const struct vvi_vring *vr)
+{
+	return __atomic_load_n(&vr->held, __ATOMIC_ACQUIRE);
+}
 
 /* Whether the descriptor at packed position pos is used for wrap w. */
 static inline bool
@@ -142,7 +162,7 @@ static inline uint16_t
 vvi_vring_used_count(const struct vvi_vring *vr)
 {
 	if (vr->packed) {
-		if (vr->held && vr->last_used == vr->held_pos)
+		if (vvi_vring_held(vr) && vr->last_used == vr->held_pos)
 			return 0;
 		return vvi_packed_is_used(vr, vr->last_used, vr->used_wrap) ?
 			(uint16_t)(vr->size - vr->nb_free) : 0;

@@ -119,7 +119,7 @@ vvi_vring_packed_hold(struct vvi_vring *vr, unsigned int variant)
 	uint16_t good, bits;
 	bool w;
 
-	if (!vr->batch_open || vr->held)
+	if (!vr->batch_open || vvi_vring_held(vr))
 		return false;
 	good = vr->batch_flags;
 	w = !!(good & VVI_PACKED_AVAIL);
@@ -134,7 +134,7 @@ vvi_vring_packed_hold(struct vvi_vring *vr, unsigned int variant)
 		bits = w ? VVI_PACKED_USED : VVI_PACKED_AVAIL;
 		break;
 	}
-	vr->held = true;
+	__atomic_store_n(&vr->held, true, __ATOMIC_RELAXED);
 	vr->held_pos = vr->batch_pos;
 	vr->held_flags = good;
 	vr->held_bogus = (good & ~ring) | bits;
@@ -152,13 +152,15 @@ vvi_vring_packed_release(struct vvi_vring *vr)
 	struct vring_packed_desc *d = &vr->pdesc[vr->held_pos];
 	bool untouched;
 
-	if (!vr->held)
+	if (!vvi_vring_held(vr))
 		return true;
 	untouched = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE) ==
 		vr->held_bogus && d->len == vr->held_len;
 	__atomic_store_n(&d->flags, vr->held_flags, __ATOMIC_RELEASE);
-	vr->held = false;
 	kick(vr);
+	/* Last: the queue's lcore reads the head's flags only after it
+	 * sees this, and may then hold the next chain. */
+	__atomic_store_n(&vr->held, false, __ATOMIC_RELEASE);
 	return untouched;
 }
 
@@ -168,7 +170,7 @@ vvi_vring_packed_next_used(struct vvi_vring *vr, struct vring_used_elem *e)
 	const struct vring_packed_desc *d = &vr->pdesc[vr->last_used];
 	uint16_t id, head, n = 1;
 
-	if ((vr->held && vr->last_used == vr->held_pos) ||
+	if ((vvi_vring_held(vr) && vr->last_used == vr->held_pos) ||
 			!vvi_packed_is_used(vr, vr->last_used, vr->used_wrap))
 		return false;
 	/* Read after the flags (acquire in vvi_packed_is_used). */
