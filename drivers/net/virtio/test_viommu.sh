@@ -518,13 +518,6 @@ if [ "$ATTACKS" = 1 ]; then
 		[ "$PACKED" = 1 ] || continue
 		for mode in indirect loop wrap badid; do
 			for dir in tx rx; do
-				# Open: in one CI run 31 of 5054 late-published
-				# chains were given back used but not received
-				# (README, "Partly there"); run it on request.
-				if [ "$mode/$dir" = wrap/tx ] && [ -z "${VIOMMU_WRAP_TX:-}" ]; then
-					echo "SKIP: $lib attack=wrap tx packed (VIOMMU_WRAP_TX=1 runs it)"
-					continue
-				fi
 				run_attack "$lib" "$mode" "$dir" packed
 			done
 		done
