@@ -13,6 +13,7 @@
 #include "vhost_log.h"
 #include "vhost_translate.h"
 #include "vring.h"
+#include "vring_packed.h"
 
 /* Snapshot a descriptor: the guest may rewrite it while we look, so
  * every check and use works on this copy. */
@@ -372,5 +373,61 @@ vhost_walk_ahead(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		(void)walk_chain(dev, vq, vhost_avail_head(vq, first + i), dir,
 				 segs, &nsegs, VHOST_MAX_PKT_SEGS, &c);
 		vq->walked_ahead = (uint16_t)(vq->last_avail_idx + first + i + 1);
+	}
+}
+
+/* Descriptors of the packed list at pos by its NEXT flags alone (a
+ * chain whose walk missed has no length yet), at most the ring size. */
+static uint16_t
+packed_list_len(const struct vhost_virtqueue *vq, uint16_t pos)
+{
+	const volatile struct vring_packed_desc *ring = vq->desc_packed;
+	uint32_t idx = pos;
+	uint16_t n = 1;
+
+	while ((ring[idx].flags & VRING_DESC_F_NEXT) && n < vq->size) {
+		idx = idx + 1 == vq->size ? 0 : idx + 1;
+		n++;
+	}
+	return n;
+}
+
+void
+vhost_walk_ahead_packed(const struct vhost_device *dev,
+			struct vhost_virtqueue *vq, uint16_t idx, bool wrap,
+			enum vhost_chain_dir dir)
+{
+	const uint32_t lap = 2u * vq->size;
+	struct vhost_ring_pos p = { idx, wrap };
+	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
+	struct vhost_chain c;
+	/* walked_ahead is a position in [0, 2 * size) here: what an
+	 * earlier burst walked from p on is asked already (a burst that
+	 * waits must stay short, the IOTLB writer waits for it); a value
+	 * more than a ring behind is stale. */
+	uint32_t done = ((uint32_t)vq->walked_ahead + lap -
+			 vhost_packed_linear(vq, idx, wrap)) % lap;
+
+	if (done > vq->size)
+		done = 0;
+	vhost_ring_pos_advance(vq, &p, (uint16_t)(done % vq->size));
+	if (done == vq->size)
+		return;
+	for (uint16_t i = 0; i < VHOST_IOTLB_MAX_PENDING; i++) {
+		uint16_t nsegs = 0, n;
+		int ret;
+
+		if (vq->nb_pending >= VHOST_IOTLB_MAX_PENDING ||
+		    !vhost_packed_desc_avail(vq, p))
+			break;
+		/* Only the misses it records matter, as for split rings. */
+		ret = walk_chain_packed(dev, vq, p.idx, dir, segs, &nsegs,
+					VHOST_MAX_PKT_SEGS, &c);
+		n = ret == -EAGAIN ? packed_list_len(vq, p.idx) : c.ndesc;
+		if (done + n > vq->size)
+			break;
+		done += n;
+		vhost_ring_pos_advance(vq, &p, n);
+		vq->walked_ahead = (uint16_t)vhost_packed_linear(vq, p.idx, p.wrap);
 	}
 }

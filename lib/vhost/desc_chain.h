@@ -180,6 +180,14 @@ general:
 void vhost_walk_ahead(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		      uint16_t first, uint16_t count, enum vhost_chain_dir dir);
 
+/* The same on a packed ring, from the chain at position idx (wrap
+ * counter wrap: the one that missed, whose length is not known) on,
+ * while the chains are available: up to VHOST_IOTLB_MAX_PENDING chains,
+ * at most a ring's worth of descriptors. */
+void vhost_walk_ahead_packed(const struct vhost_device *dev,
+			     struct vhost_virtqueue *vq, uint16_t idx,
+			     bool wrap, enum vhost_chain_dir dir);
+
 /* Cursor over a sequence of pieces. */
 struct vhost_seg_cursor {
 	const struct vhost_seg *seg;

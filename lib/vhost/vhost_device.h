@@ -141,7 +141,8 @@ struct vhost_virtqueue {
 	struct vhost_iotlb_pending pending[VHOST_IOTLB_MAX_PENDING];
 	uint16_t nb_pending;
 	uint16_t nb_unsent;
-	/* Avail index up to which vhost_walk_ahead has asked already. */
+	/* Where vhost_walk_ahead has asked up to: split, an avail index;
+	 * packed, a position in [0, 2 * size) (vhost_packed_linear). */
 	uint16_t walked_ahead;
 	/* Enqueue only: packets kept while their buffers miss. */
 	struct rte_mbuf **held;

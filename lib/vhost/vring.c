@@ -396,7 +396,7 @@ vhost_vring_set_packed_base(struct vhost_device *dev,
 	vq->avail_wrap = (base >> 15) & 1;
 	vq->last_used_idx = used_half ? used : avail;
 	vq->used_wrap = used_half ? (base >> 31) & 1 : vq->avail_wrap;
-	vq->walked_ahead = avail;
+	vq->walked_ahead = (uint16_t)vhost_packed_linear(vq, avail, vq->avail_wrap);
 	vq->signalled_used_valid = false;
 	return 0;
 }

@@ -114,7 +114,7 @@ resync_packed(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	vq->avail_wrap = p.wrap;
 	vq->last_used_idx = p.idx;
 	vq->used_wrap = p.wrap;
-	vq->walked_ahead = p.idx;
+	vq->walked_ahead = (uint16_t)vhost_packed_linear(vq, p.idx, p.wrap);
 	vq->signalled_used_valid = false;
 }
 
