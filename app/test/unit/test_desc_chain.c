@@ -1,33 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
-/* Descriptor chain walker (desc_chain.c) and the piece cursor. A device
- * and a virtqueue are built by hand over memfd guest memory: two regions
- * adjacent in guest physical space (0..64K, 64K..128K), mapped
- * separately, so a buffer across 64K becomes two pieces. Everything
- * from 128K up is unmapped. */
+/* Descriptor chain walker (desc_chain.c) and the piece cursor, on a
+ * device and a virtqueue built by hand over the two-region guest memory
+ * of ut_chain.h (0..64K, 64K..128K, nothing from 128K up). */
 
-#include <stdlib.h>
-
-#include "desc_chain.h"
 #include "vhost_user.h"
-#include "unit_common.h"
+#include "ut_chain.h"
 
-#define REG_SIZE 0x10000ULL
-#define R1_GPA REG_SIZE			/* second region starts here */
-#define GAP_GPA (2 * REG_SIZE)		/* first unmapped address */
 #define RING_SIZE 256
-
-static struct vhost_device *dev;
-static struct vhost_virtqueue vq;
-static struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
-
-static void *
-g2h(uint64_t gpa)
-{
-	uint64_t len = 1;
-
-	return (void *)(uintptr_t)vhost_mem_gpa_to_hva(dev->mem, gpa, &len);
-}
 
 static void
 set_desc(struct vring_desc *table, uint16_t i, uint64_t addr, uint32_t len,
@@ -46,40 +26,12 @@ ring_desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next
 	set_desc(vq.desc, i, addr, len, flags, next);
 }
 
-static int
-suite_init(void)
-{
-	dev = calloc(1, sizeof(*dev));
-	return dev == NULL ? -1 : 0;
-}
-
-static int
-suite_clean(void)
-{
-	free(dev);
-	return 0;
-}
-
 static void
 setup(void)
 {
-	memset(dev, 0, sizeof(*dev));
-	memset(&vq, 0, sizeof(vq));
-	strcpy(dev->ifname, "ut-desc");
-	CU_ASSERT_EQUAL_FATAL(ut_map_regions(&dev->mem, "ut_desc", 2, REG_SIZE,
-					     dev->ifname), 0);
+	ut_chain_setup("ut_desc", "ut-desc", 0);
 	vq.desc = g2h(0);
 	vq.size = RING_SIZE;
-	memset(segs, 0, sizeof(segs));
-}
-
-static void
-teardown(void)
-{
-	vhost_mem_table_free(dev->mem);
-	dev->mem = NULL;
-	free(vq.indirect_copy);
-	vq.indirect_copy = NULL;
 }
 
 static int
@@ -87,14 +39,6 @@ walk(uint16_t head, enum vhost_chain_dir dir, uint16_t *nsegs,
      uint16_t max_segs, struct vhost_chain *c)
 {
 	return vhost_walk_chain(dev, &vq, head, dir, segs, nsegs, max_segs, c);
-}
-
-static void
-check_seg(unsigned int i, uint64_t gpa, uint32_t len)
-{
-	CU_ASSERT_EQUAL(segs[i].gpa, gpa);
-	CU_ASSERT_EQUAL(segs[i].len, len);
-	CU_ASSERT_PTR_EQUAL(segs[i].hva, g2h(gpa));
 }
 
 /* The chain must be refused: error, no piece appended (the caller's
@@ -105,19 +49,12 @@ expect_bad(uint16_t head, enum vhost_chain_dir dir, uint16_t max_segs,
 {
 	uint64_t bad_before = vq.stats.v[VHOST_STAT_BAD_CHAINS];
 	struct vhost_chain c = { .head = 0xdead };
-	uint16_t nsegs = 2;
+	uint16_t nsegs;
 	int ret;
 
-	segs[0] = (struct vhost_seg){ .hva = (uint8_t *)1, .len = 11, .gpa = 111 };
-	segs[1] = (struct vhost_seg){ .hva = (uint8_t *)2, .len = 22, .gpa = 222 };
+	ut_chain_mark_segs(&nsegs);
 	ret = walk(head, dir, &nsegs, max_segs, &c);
-	if (ret >= 0)
-		fprintf(stderr, "\n  accepted a bad chain: %s\n", what);
-	CU_ASSERT(ret < 0);
-	CU_ASSERT_EQUAL(nsegs, 2);
-	CU_ASSERT_EQUAL(segs[0].len, 11);
-	CU_ASSERT_EQUAL(segs[1].gpa, 222);
-	CU_ASSERT_EQUAL(vq.stats.v[VHOST_STAT_BAD_CHAINS], bad_before + 1);
+	ut_chain_check_refused(ret, nsegs, bad_before, what);
 	/* The counter applications read as invalid_descriptor_chains. */
 	CU_ASSERT_STRING_EQUAL(vhost_vq_stat_names[VHOST_STAT_BAD_CHAINS],
 			       "invalid_descriptor_chains");
@@ -708,7 +645,8 @@ static CU_TestInfo tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{ "desc_chain", suite_init, suite_clean, setup, teardown, tests },
+	{ "desc_chain", ut_dev_suite_init, ut_dev_suite_clean, setup,
+	  ut_chain_teardown, tests },
 	CU_SUITE_INFO_NULL,
 };
 

@@ -3,35 +3,17 @@
 /* The packed-ring walker (desc_chain.c): lists of consecutive ring
  * descriptors, indirect tables, refused chains with the id and count
  * they are returned with, and the inline path against the general one.
- * Guest memory as in test_desc_chain.c: two regions adjacent in guest
- * physical space (0..64K, 64K..128K), nothing from 128K up. The ring
- * (255 entries: packed sizes need not be powers of two) is at 0. */
+ * Guest memory of ut_chain.h: two regions adjacent in guest physical
+ * space (0..64K, 64K..128K), nothing from 128K up. The ring (255
+ * entries: packed sizes need not be powers of two) is at 0. */
 
-#include <stdlib.h>
+#include "ut_chain.h"
 
-#include "desc_chain.h"
-#include "unit_common.h"
-
-#define REG_SIZE 0x10000ULL
-#define R1_GPA REG_SIZE
-#define GAP_GPA (2 * REG_SIZE)
 #define RING_SIZE 255
 #define AV (1u << VRING_PACKED_DESC_F_AVAIL)	/* available, wrap 1 */
 #define F_NEXT VRING_DESC_F_NEXT
 #define F_W VRING_DESC_F_WRITE
 #define F_IND VRING_DESC_F_INDIRECT
-
-static struct vhost_device *dev;
-static struct vhost_virtqueue vq;
-static struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
-
-static void *
-g2h(uint64_t gpa)
-{
-	uint64_t len = 1;
-
-	return (void *)(uintptr_t)vhost_mem_gpa_to_hva(dev->mem, gpa, &len);
-}
 
 static void
 set_pdesc(struct vring_packed_desc *table, uint32_t i, uint64_t addr,
@@ -49,41 +31,12 @@ ring(uint32_t i, uint64_t addr, uint32_t len, uint16_t id, uint16_t flags)
 	set_pdesc(vq.desc_packed, i, addr, len, id, flags | AV);
 }
 
-static int
-suite_init(void)
-{
-	dev = calloc(1, sizeof(*dev));
-	return dev == NULL ? -1 : 0;
-}
-
-static int
-suite_clean(void)
-{
-	free(dev);
-	return 0;
-}
-
 static void
 setup(void)
 {
-	memset(dev, 0, sizeof(*dev));
-	memset(&vq, 0, sizeof(vq));
-	strcpy(dev->ifname, "ut-packed");
-	dev->features = 1ULL << VIRTIO_F_RING_PACKED;
-	CU_ASSERT_EQUAL_FATAL(ut_map_regions(&dev->mem, "ut_packed", 2, REG_SIZE,
-					     dev->ifname), 0);
+	ut_chain_setup("ut_packed", "ut-packed", 1ULL << VIRTIO_F_RING_PACKED);
 	vq.desc_packed = g2h(0);
 	vq.size = RING_SIZE;
-	memset(segs, 0, sizeof(segs));
-}
-
-static void
-teardown(void)
-{
-	vhost_mem_table_free(dev->mem);
-	dev->mem = NULL;
-	free(vq.indirect_copy);
-	vq.indirect_copy = NULL;
 }
 
 static int
@@ -94,14 +47,6 @@ walk(uint16_t pos, enum vhost_chain_dir dir, uint16_t *nsegs,
 				       max_segs, c);
 }
 
-static void
-check_seg(unsigned int i, uint64_t gpa, uint32_t len)
-{
-	CU_ASSERT_EQUAL(segs[i].gpa, gpa);
-	CU_ASSERT_EQUAL(segs[i].len, len);
-	CU_ASSERT_PTR_EQUAL(segs[i].hva, g2h(gpa));
-}
-
 /* Refused: error, no piece appended, counted, and returned to the guest
  * with the list's buffer id and descriptor count. */
 static void
@@ -110,19 +55,12 @@ expect_bad(uint16_t pos, enum vhost_chain_dir dir, uint16_t id,
 {
 	uint64_t bad_before = vq.stats.v[VHOST_STAT_BAD_CHAINS];
 	struct vhost_chain c = { .id = 0xdead, .ndesc = 0xdead };
-	uint16_t nsegs = 2;
+	uint16_t nsegs;
 	int ret;
 
-	segs[0] = (struct vhost_seg){ .hva = (uint8_t *)1, .len = 11, .gpa = 111 };
-	segs[1] = (struct vhost_seg){ .hva = (uint8_t *)2, .len = 22, .gpa = 222 };
+	ut_chain_mark_segs(&nsegs);
 	ret = walk(pos, dir, &nsegs, VHOST_MAX_PKT_SEGS, &c);
-	if (ret >= 0)
-		fprintf(stderr, "\n  accepted a bad chain: %s\n", what);
-	CU_ASSERT(ret < 0);
-	CU_ASSERT_EQUAL(nsegs, 2);
-	CU_ASSERT_EQUAL(segs[0].len, 11);
-	CU_ASSERT_EQUAL(segs[1].gpa, 222);
-	CU_ASSERT_EQUAL(vq.stats.v[VHOST_STAT_BAD_CHAINS], bad_before + 1);
+	ut_chain_check_refused(ret, nsegs, bad_before, what);
 	if (c.id != id || c.ndesc != ndesc)
 		fprintf(stderr, "\n  %s: returned as id %u ndesc %u, not %u %u\n",
 			what, c.id, c.ndesc, id, ndesc);
@@ -403,7 +341,8 @@ static CU_TestInfo tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{ "desc_chain_packed", suite_init, suite_clean, setup, teardown, tests },
+	{ "desc_chain_packed", ut_dev_suite_init, ut_dev_suite_clean, setup,
+	  ut_chain_teardown, tests },
 	CU_SUITE_INFO_NULL,
 };
 

@@ -12,12 +12,9 @@
  * The frontend's addresses (uaddr) are U + gpa. */
 
 #include <stddef.h>
-#include <stdlib.h>
-#include <sys/eventfd.h>
 
-#include "dirty_log.h"
 #include "vring.h"
-#include "unit_common.h"
+#include "ut_device.h"
 
 #define MEM_SIZE 0x10000ULL
 #define U 0x7e0000000000ULL
@@ -26,23 +23,7 @@
 #define AVAIL_GPA 0x4000ULL
 #define USED_GPA 0x5ffcULL
 
-/* Dirty log: a 4 KiB file, the bitmap is 8 bytes at offset 16 (pages
- * 0..63). Everything else in the file must stay zero. */
-#define LOG_FILE 4096
-#define LOG_OFF 16
-#define LOG_SIZE 8
-
-static struct vhost_device *dev;
-static struct vhost_virtqueue vq;
 static uint8_t *logview;	/* our own mapping of the whole log file */
-
-static void *
-g2h(uint64_t gpa)
-{
-	uint64_t len = 1;
-
-	return (void *)(uintptr_t)vhost_mem_gpa_to_hva(dev->mem, gpa, &len);
-}
 
 static void
 good_addrs(void)
@@ -66,34 +47,11 @@ avail_event_word(void)
 	return (volatile uint16_t *)&vq.used->ring[QSZ];
 }
 
-static int
-suite_init(void)
-{
-	dev = calloc(1, sizeof(*dev));
-	return dev == NULL ? -1 : 0;
-}
-
-static int
-suite_clean(void)
-{
-	free(dev);
-	return 0;
-}
-
 static void
 setup(void)
 {
-	struct vhost_user_memory m = { .nregions = 1 };
-	int fd = ut_memfd("ut_vring", MEM_SIZE);
-
-	CU_ASSERT_FATAL(fd >= 0);
-	memset(dev, 0, sizeof(*dev));
-	memset(&vq, 0, sizeof(vq));
-	strcpy(dev->ifname, "ut-vring");
-	m.regions[0] = (struct vhost_user_mem_region){
-		.guest_phys_addr = 0, .userspace_addr = U, .memory_size = MEM_SIZE,
-	};
-	CU_ASSERT_EQUAL_FATAL(vhost_mem_table_map(&m, &fd, &dev->mem, dev->ifname), 0);
+	ut_dev_reset("ut-vring", 0);
+	ut_dev_map_one("ut_vring", MEM_SIZE, U);
 	vq.size = QSZ;
 	vq.callfd = -1;
 	vq.kickfd = -1;
@@ -108,9 +66,8 @@ teardown(void)
 		close(vq.callfd);
 	vhost_log_unmap(dev);
 	if (logview != NULL)
-		munmap(logview, LOG_FILE);
-	vhost_mem_table_free(dev->mem);
-	dev->mem = NULL;
+		munmap(logview, UT_LOG_FILE);
+	ut_dev_unmap();
 }
 
 static void
@@ -118,16 +75,6 @@ translate_ok(void)
 {
 	CU_ASSERT_EQUAL_FATAL(vhost_vring_translate(dev, &vq), 0);
 	CU_ASSERT_FATAL(vq.access_ok);
-}
-
-static uint64_t
-calls(void)
-{
-	eventfd_t v = 0;
-
-	if (eventfd_read(vq.callfd, &v) < 0)
-		return 0;	/* EAGAIN: not signalled */
-	return v;
 }
 
 static void
@@ -144,40 +91,30 @@ publish(uint16_t id, uint32_t len, uint16_t n)
 static void
 map_log(void)
 {
-	int fd = ut_memfd("ut_log", LOG_FILE);
-
-	CU_ASSERT_FATAL(fd >= 0);
-	logview = mmap(NULL, LOG_FILE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CU_ASSERT_FATAL(logview != MAP_FAILED);
-	CU_ASSERT_EQUAL_FATAL(vhost_log_map(dev, fd, LOG_SIZE, LOG_OFF), 0);
-	CU_ASSERT_FALSE(ut_fd_is_open(fd));
+	logview = ut_log_map();
 	CU_ASSERT_PTR_NOT_NULL(dev->log_base);
-	CU_ASSERT_EQUAL(dev->log_size, LOG_SIZE);
+	CU_ASSERT_EQUAL(dev->log_size, UT_LOG_SIZE);
 }
 
 /* The bitmap as one number: bit n = page n dirty. */
 static uint64_t
 dirty(void)
 {
-	uint64_t v = 0;
-
-	for (int i = LOG_SIZE - 1; i >= 0; i--)
-		v = (v << 8) | logview[LOG_OFF + i];
-	return v;
+	return ut_log_bits(logview);
 }
 
 static void
 clear_log(void)
 {
-	memset(logview + LOG_OFF, 0, LOG_SIZE);
+	memset(logview + UT_LOG_OFF, 0, UT_LOG_SIZE);
 }
 
 /* Nothing was written outside the bitmap. */
 static void
 check_log_guards(void)
 {
-	for (unsigned int i = 0; i < LOG_FILE; i++) {
-		if (i >= LOG_OFF && i < LOG_OFF + LOG_SIZE)
+	for (unsigned int i = 0; i < UT_LOG_FILE; i++) {
+		if (i >= UT_LOG_OFF && i < UT_LOG_OFF + UT_LOG_SIZE)
 			continue;
 		if (logview[i] != 0) {
 			CU_FAIL("dirty log written outside the bitmap");
@@ -339,21 +276,21 @@ test_notify_no_event_idx(void)
 	CU_ASSERT_FATAL(vq.callfd >= 0);
 	vq.avail->flags = 0;
 	publish(0, 1, 1);
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 	publish(0, 1, 2);
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 
 	vq.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	publish(0, 1, 1);
 	publish(0, 1, 5);
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 
 	vq.avail->flags = 0;
 	publish(0, 1, 1);
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 	/* Nothing published, nothing signalled. */
 	publish(0, 1, 0);
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	CU_ASSERT_EQUAL(vq.stats.v[VHOST_STAT_GUEST_NOTIFICATIONS], 3);
 }
 
@@ -368,45 +305,45 @@ test_notify_event_idx(void)
 	/* First signal ever: always sent (nothing known signalled yet). */
 	*used_event_word() = 100;
 	publish(0, 1, 1);			/* idx 1 */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 
 	/* Guest wants a call once idx passes 3. */
 	*used_event_word() = 3;
 	publish(0, 1, 1);			/* idx 2 */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	publish(0, 1, 1);			/* idx 3 */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	publish(0, 1, 1);			/* idx 4: crossed */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 	publish(0, 1, 1);			/* idx 5: already told */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 
 	/* Crossed within one batch. */
 	*used_event_word() = 10;
 	publish(0, 1, 3);			/* idx 8 */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	publish(0, 1, 10);			/* idx 18, passes 10 */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 
 	/* An event behind the last signal is not crossed again. */
 	*used_event_word() = 5;
 	publish(0, 1, 1);
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 
 	/* NO_INTERRUPT means nothing with EVENT_IDX: used_event rules. */
 	vq.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	*used_event_word() = 19;
 	publish(0, 1, 1);			/* idx 20 */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 
 	/* Across the 16-bit wrap. */
 	vq.last_used_idx = 65534;
 	vq.signalled_used = 65534;
 	*used_event_word() = 65535;
 	publish(0, 1, 1);			/* idx 65535 */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	publish(0, 1, 1);			/* idx 0 */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 	CU_ASSERT_EQUAL(vq.stats.v[VHOST_STAT_GUEST_NOTIFICATIONS], 5);
 }
 
@@ -591,7 +528,7 @@ static CU_TestInfo tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{ "vring", suite_init, suite_clean, setup, teardown, tests },
+	{ "vring", ut_dev_suite_init, ut_dev_suite_clean, setup, teardown, tests },
 	CU_SUITE_INFO_NULL,
 };
 

@@ -7,13 +7,9 @@
  *   device events    gpa 0x6000
  * The frontend's addresses (uaddr) are U + gpa. */
 
-#include <stdlib.h>
-#include <sys/eventfd.h>
-
-#include "dirty_log.h"
 #include "vring.h"
 #include "vring_packed.h"
-#include "unit_common.h"
+#include "ut_device.h"
 
 #define MEM_SIZE 0x10000ULL
 #define U 0x7e0000000000ULL
@@ -23,42 +19,11 @@
 #define AV VHOST_PACKED_AVAIL
 #define US VHOST_PACKED_USED
 
-#define LOG_FILE 4096
-#define LOG_OFF 16
-#define LOG_SIZE 8
-
-static struct vhost_device *dev;
-static struct vhost_virtqueue vq;
-
-static int
-suite_init(void)
-{
-	dev = calloc(1, sizeof(*dev));
-	return dev == NULL ? -1 : 0;
-}
-
-static int
-suite_clean(void)
-{
-	free(dev);
-	return 0;
-}
-
 static void
 setup(void)
 {
-	struct vhost_user_memory m = { .nregions = 1 };
-	int fd = ut_memfd("ut_vring_packed", MEM_SIZE);
-
-	CU_ASSERT_FATAL(fd >= 0);
-	memset(dev, 0, sizeof(*dev));
-	memset(&vq, 0, sizeof(vq));
-	strcpy(dev->ifname, "ut-vring-packed");
-	dev->features = 1ULL << VIRTIO_F_RING_PACKED;
-	m.regions[0] = (struct vhost_user_mem_region){
-		.guest_phys_addr = 0, .userspace_addr = U, .memory_size = MEM_SIZE,
-	};
-	CU_ASSERT_EQUAL_FATAL(vhost_mem_table_map(&m, &fd, &dev->mem, dev->ifname), 0);
+	ut_dev_reset("ut-vring-packed", 1ULL << VIRTIO_F_RING_PACKED);
+	ut_dev_map_one("ut_vring_packed", MEM_SIZE, U);
 	vq.size = QSZ;
 	vq.callfd = -1;
 	vq.kickfd = -1;
@@ -75,8 +40,7 @@ teardown(void)
 	if (vq.callfd >= 0)
 		close(vq.callfd);
 	vhost_log_unmap(dev);
-	vhost_mem_table_free(dev->mem);
-	dev->mem = NULL;
+	ut_dev_unmap();
 }
 
 static void
@@ -213,16 +177,6 @@ test_used_publish(void)
 	CU_ASSERT_EQUAL(vq.last_used_idx, 2);
 }
 
-static uint64_t
-calls(void)
-{
-	eventfd_t v = 0;
-
-	if (eventfd_read(vq.callfd, &v) < 0)
-		return 0;
-	return v;
-}
-
 static void
 test_notify(void)
 {
@@ -232,47 +186,47 @@ test_notify(void)
 
 	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_ENABLE;
 	publish(0, 1, 1, 1);
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
 	publish(0, 1, 1, 4);
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	/* DESC without EVENT_IDX is not a valid wish: notify. */
 	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_DESC;
 	publish(0, 1, 1, 1);
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 
 	/* With EVENT_IDX: the used descriptor at offset 10, wrap 1. */
 	dev->features |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
 	vq.driver_event->off_wrap = 10 | 1u << 15;
 	publish(0, 1, 1, 3);			/* 6 .. 8 */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	publish(0, 1, 1, 3);			/* 9 .. 11: covers 10 */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 	publish(0, 1, 1, 1);			/* 12: behind */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	/* A multi-descriptor chain's skipped slots count too. */
 	vq.driver_event->off_wrap = 14 | 1u << 15;
 	publish(0, 4, 1, 1);			/* 13 .. 16 */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 
 	/* Across the wrap: offset 1 of the next lap (wrap 0). */
 	vq.last_used_idx = QSZ - 2;
 	vq.signalled_used = vhost_packed_linear(&vq, QSZ - 2, true);
 	vq.driver_event->off_wrap = 1;
 	publish(0, 1, 1, 2);			/* 1023, 1024 */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	publish(0, 1, 1, 1);			/* 0 (wrap 0) */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	publish(0, 1, 1, 1);			/* 1 (wrap 0) */
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 	/* The same offset with the old wrap value is a lap behind. */
 	vq.driver_event->off_wrap = 3 | 1u << 15;
 	publish(0, 1, 1, 3);			/* 2 .. 4 */
-	CU_ASSERT_EQUAL(calls(), 0);
+	CU_ASSERT_EQUAL(ut_calls(), 0);
 	/* An offset outside the ring: notify rather than stall. */
 	vq.driver_event->off_wrap = 0x7fff;
 	publish(0, 1, 1, 1);
-	CU_ASSERT_EQUAL(calls(), 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
 }
 
 static void
@@ -308,25 +262,17 @@ test_base(void)
 static void
 test_log(void)
 {
-	int fd = ut_memfd("ut_log", LOG_FILE);
-	uint8_t *view;
-	uint64_t bits = 0;
+	uint8_t *view = ut_log_map();
 
-	CU_ASSERT_FATAL(fd >= 0);
-	view = mmap(NULL, LOG_FILE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CU_ASSERT_FATAL(view != MAP_FAILED);
-	CU_ASSERT_EQUAL_FATAL(vhost_log_map(dev, fd, LOG_SIZE, LOG_OFF), 0);
 	dev->features |= 1ULL << VHOST_F_LOG_ALL;
 	translate_ok();
-	memset(view + LOG_OFF, 0, LOG_SIZE);
+	memset(view + UT_LOG_OFF, 0, UT_LOG_SIZE);
 	/* Descriptors 255 (page 0) and 256 (page 1). */
 	vq.last_used_idx = 255;
 	publish(0, 1, 1, 2);
 	vhost_vring_apply_notify(dev, &vq);	/* page 6 */
-	for (int i = LOG_SIZE - 1; i >= 0; i--)
-		bits = (bits << 8) | view[LOG_OFF + i];
-	CU_ASSERT_EQUAL(bits, 1ULL << 0 | 1ULL << 1 | 1ULL << 6);
-	munmap(view, LOG_FILE);
+	CU_ASSERT_EQUAL(ut_log_bits(view), 1ULL << 0 | 1ULL << 1 | 1ULL << 6);
+	munmap(view, UT_LOG_FILE);
 }
 
 /* Restart the ring at base (16-bit form, as virtio-user sends it) on the
@@ -420,7 +366,7 @@ static CU_TestInfo tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{ "vring_packed", suite_init, suite_clean, setup, teardown, tests },
+	{ "vring_packed", ut_dev_suite_init, ut_dev_suite_clean, setup, teardown, tests },
 	CU_SUITE_INFO_NULL,
 };
 
