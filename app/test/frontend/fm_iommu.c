@@ -466,23 +466,18 @@ fm_iommu_handshake(struct fm_master *m, struct fm_iommu *io,
 	return FM_OK;
 }
 
+/* fm_net_reader for buffers at IOVAs. */
+static int
+read_iova(const void *io, uint64_t iova, void *out, uint32_t len)
+{
+	return fm_iommu_read(io, iova, out, len) < 0 ? -1 : 0;
+}
+
 int
 fm_iommu_read_chain(const struct fm_iommu *io, const struct fm_chain *c,
 		uint32_t len, uint8_t *out)
 {
-	uint32_t done = 0;
-	int i;
-
-	for (i = 0; i < c->nsegs && done < len; i++) {
-		uint32_t l = c->segs[i].len;
-
-		if (l > len - done)
-			l = len - done;
-		if (fm_iommu_read(io, c->segs[i].addr, out + done, l) < 0)
-			return -1;
-		done += l;
-	}
-	return done == len ? (int)len : -1;
+	return fm_net_read_chain_with(read_iova, io, c, len, out);
 }
 
 int
@@ -490,35 +485,6 @@ fm_iommu_net_recv(struct fm_vring *vr, const struct fm_iommu *io,
 		bool mergeable, struct virtio_net_hdr_mrg_rxbuf *hdr,
 		uint8_t *out, uint32_t cap, int *nbufs)
 {
-	/* Room for a whole 64 KiB packet plus headers. */
-	static uint8_t tmp[FM_MAX_CHAIN * 4096];
-	struct vring_used_elem e;
-	struct fm_chain c;
-	uint32_t total = 0;
-	int want = 1, got = 0;
-
-	*nbufs = 0;
-	while (got < want) {
-		if (!fm_vring_pop_used(vr, &e, &c))
-			return -1;
-		got++;
-		*nbufs = got;
-		if (e.len > sizeof(tmp) - total ||
-				fm_iommu_read_chain(io, &c, e.len, tmp + total) < 0)
-			return -1;
-		total += e.len;
-		if (got == 1) {
-			if (total < FM_NET_HDR_LEN)
-				return -1;
-			memcpy(hdr, tmp, FM_NET_HDR_LEN);
-			if (mergeable)
-				want = hdr->num_buffers;
-			if (want < 1)
-				return -1;
-		}
-	}
-	if (total - FM_NET_HDR_LEN > cap)
-		return -1;
-	memcpy(out, tmp + FM_NET_HDR_LEN, total - FM_NET_HDR_LEN);
-	return (int)(total - FM_NET_HDR_LEN);
+	return fm_net_recv_with(vr, read_iova, io, mergeable, hdr, out, cap,
+			nbufs);
 }

@@ -66,32 +66,48 @@ fm_net_post_rx(struct fm_vring *vr, struct fm_mem *mem, int region,
 	return fm_vring_add_chain(vr, segs, nsegs);
 }
 
+/* fm_net_reader for buffers at guest physical addresses. */
+static int
+read_gpa(const void *mem, uint64_t gpa, void *out, uint32_t len)
+{
+	const uint8_t *p = fm_gpa_ptr(mem, gpa, len);
+
+	if (p == NULL)
+		return -1;
+	memcpy(out, p, len);
+	return 0;
+}
+
 int
-fm_net_read_chain(const struct fm_mem *mem, const struct fm_chain *c,
-		uint32_t len, uint8_t *out)
+fm_net_read_chain_with(fm_net_reader read, const void *ctx,
+		const struct fm_chain *c, uint32_t len, uint8_t *out)
 {
 	uint32_t done = 0;
 	int i;
 
 	for (i = 0; i < c->nsegs && done < len; i++) {
 		uint32_t l = c->segs[i].len;
-		const uint8_t *p;
 
 		if (l > len - done)
 			l = len - done;
-		p = fm_gpa_ptr(mem, c->segs[i].addr, l);
-		if (p == NULL)
+		if (read(ctx, c->segs[i].addr, out + done, l) < 0)
 			return -1;
-		memcpy(out + done, p, l);
 		done += l;
 	}
 	return done == len ? (int)len : -1;
 }
 
 int
-fm_net_recv(struct fm_vring *vr, const struct fm_mem *mem, bool mergeable,
-		struct virtio_net_hdr_mrg_rxbuf *hdr, uint8_t *out,
-		uint32_t cap, int *nbufs)
+fm_net_read_chain(const struct fm_mem *mem, const struct fm_chain *c,
+		uint32_t len, uint8_t *out)
+{
+	return fm_net_read_chain_with(read_gpa, mem, c, len, out);
+}
+
+int
+fm_net_recv_with(struct fm_vring *vr, fm_net_reader read, const void *ctx,
+		bool mergeable, struct virtio_net_hdr_mrg_rxbuf *hdr,
+		uint8_t *out, uint32_t cap, int *nbufs)
 {
 	/* Room for a whole 64 KiB packet plus headers. */
 	static uint8_t tmp[FM_MAX_CHAIN * 4096];
@@ -107,7 +123,8 @@ fm_net_recv(struct fm_vring *vr, const struct fm_mem *mem, bool mergeable,
 		got++;
 		*nbufs = got;
 		if (e.len > sizeof(tmp) - total ||
-				fm_net_read_chain(mem, &c, e.len, tmp + total) < 0)
+				fm_net_read_chain_with(read, ctx, &c, e.len,
+						tmp + total) < 0)
 			return -1;
 		total += e.len;
 		if (got == 1) {
@@ -124,4 +141,13 @@ fm_net_recv(struct fm_vring *vr, const struct fm_mem *mem, bool mergeable,
 		return -1;
 	memcpy(out, tmp + FM_NET_HDR_LEN, total - FM_NET_HDR_LEN);
 	return (int)(total - FM_NET_HDR_LEN);
+}
+
+int
+fm_net_recv(struct fm_vring *vr, const struct fm_mem *mem, bool mergeable,
+		struct virtio_net_hdr_mrg_rxbuf *hdr, uint8_t *out,
+		uint32_t cap, int *nbufs)
+{
+	return fm_net_recv_with(vr, read_gpa, mem, mergeable, hdr, out, cap,
+			nbufs);
 }

@@ -47,6 +47,24 @@ int fm_net_post_rx(struct fm_vring *vr, struct fm_mem *mem, int region,
 		uint32_t seg_len, int nsegs, bool indirect);
 
 /*
+ * Copies len bytes at addr, a buffer address as the driver wrote it (a
+ * guest physical address, or an IOVA behind the vIOMMU), into out.
+ * Returns 0, or -1 if that range is not mapped.
+ */
+typedef int (*fm_net_reader)(const void *ctx, uint64_t addr, void *out,
+		uint32_t len);
+
+/*
+ * fm_net_read_chain and fm_net_recv for any buffer address: each piece is
+ * read through read(ctx, ...).
+ */
+int fm_net_read_chain_with(fm_net_reader read, const void *ctx,
+		const struct fm_chain *c, uint32_t len, uint8_t *out);
+int fm_net_recv_with(struct fm_vring *vr, fm_net_reader read, const void *ctx,
+		bool mergeable, struct virtio_net_hdr_mrg_rxbuf *hdr,
+		uint8_t *out, uint32_t cap, int *nbufs);
+
+/*
  * Copies the first len bytes stored in a chain's segments into out.
  * Returns len, or -1 if the chain holds fewer bytes or is not in guest
  * memory.
