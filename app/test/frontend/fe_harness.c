@@ -482,6 +482,22 @@ fe_run(CU_SuiteInfo *suites, int argc, char **argv)
 	return failed == 0 ? 0 : 1;
 }
 
+int
+fe_main_one_backend(const char *name, const char *bname,
+		struct fe_backend **b, CU_SuiteInfo *suites, int argc,
+		char **argv)
+{
+	int ret = 2;
+
+	if (fe_init(name) != 0)
+		return 2;
+	*b = fe_backend_start(bname, 0);
+	if (*b != NULL)
+		ret = fe_run(suites, argc, argv);
+	fe_fini();
+	return ret;
+}
+
 int64_t
 fe_vring_stat(int vid, uint16_t q, const char *name)
 {

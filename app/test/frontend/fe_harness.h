@@ -103,6 +103,14 @@ int fe_mbuf_copy_out(const struct rte_mbuf *m, uint8_t *out, uint32_t cap);
  */
 int fe_run(CU_SuiteInfo *suites, int argc, char **argv);
 
+/*
+ * The whole main() of a test program on one backend: EAL for name, the
+ * backend bname (no flags) started into *b, then the suites (fe_run).
+ */
+int fe_main_one_backend(const char *name, const char *bname,
+		struct fe_backend **b, CU_SuiteInfo *suites, int argc,
+		char **argv);
+
 /* A per-ring counter of device vid whose name ends with name after an
  * underscore ("good_packets" or "_good_packets" for "rx_q0_good_packets"),
  * or -1. */

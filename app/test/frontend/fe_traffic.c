@@ -49,6 +49,14 @@ finish_open(struct fe_dev *d, const struct fm_config *cfg)
 	return 0;
 }
 
+void
+fe_dev_init(struct fe_dev *d)
+{
+	memset(d, 0, sizeof(*d));
+	fm_master_attach(&d->m, -1);
+	d->vid = -1;
+}
+
 int
 fe_dev_open(struct fe_dev *d, struct fe_backend *b,
 		const struct fm_config *cfg)

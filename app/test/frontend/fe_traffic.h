@@ -24,6 +24,9 @@ struct fe_dev {
 	int buf_region; /* where the checks below put packet buffers */
 };
 
+/* A device not connected yet (no socket, no vid): each test starts so. */
+void fe_dev_init(struct fe_dev *d);
+
 /*
  * Connects to b, runs the handshake of cfg (defaults if NULL) and waits
  * for new_device. Returns 0, or -1 after printing why.

@@ -40,9 +40,7 @@ static struct fe_dev D;
 static void
 test_setup(void)
 {
-	memset(&D, 0, sizeof(D));
-	fm_master_attach(&D.m, -1);
-	D.vid = -1;
+	fe_dev_init(&D);
 }
 
 static void
@@ -445,13 +443,5 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	int ret = 2;
-
-	if (fe_init("bad_desc") != 0)
-		return 2;
-	B = fe_backend_start("bad", 0);
-	if (B != NULL)
-		ret = fe_run(suites, argc, argv);
-	fe_fini();
-	return ret;
+	return fe_main_one_backend("bad_desc", "bad", &B, suites, argc, argv);
 }

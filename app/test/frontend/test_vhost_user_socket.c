@@ -40,11 +40,8 @@ start_backends(void)
 static void
 test_setup(void)
 {
-	memset(&D, 0, sizeof(D));
-	memset(&D2, 0, sizeof(D2));
-	fm_master_attach(&D.m, -1);
-	fm_master_attach(&D2.m, -1);
-	D.vid = D2.vid = -1;
+	fe_dev_init(&D);
+	fe_dev_init(&D2);
 }
 
 static void
