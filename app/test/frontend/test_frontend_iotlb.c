@@ -159,6 +159,19 @@ page_alloc(struct iodev *x, int region, int npages)
 			FM_IOMMU_PAGE);
 }
 
+/* npages fresh pages of BUF_REGION that the guest maps at iova with
+ * perm; the backend is not told. */
+static uint8_t *
+guest_map(uint64_t iova, int npages, uint8_t perm)
+{
+	uint8_t *p = page_alloc(&D, BUF_REGION, npages);
+
+	CU_ASSERT_FATAL(p != NULL);
+	CU_ASSERT_FATAL(fm_iommu_map(&D.io, iova, p,
+			FM_IOMMU_PAGE * (uint64_t)npages, perm) == 0);
+	return p;
+}
+
 /* A packet without 0xee bytes: 0xee is what tests scribble. */
 static void
 packet_no_ee(uint8_t *buf, uint32_t len, uint32_t seed)
@@ -244,6 +257,24 @@ mbuf_is(struct rte_mbuf *m, const uint8_t *want, uint32_t len)
 	if (memcmp(got, want, len) != 0)
 		return fe_fail("host got other bytes");
 	return true;
+}
+
+/* The TX chain head carrying pkt[0..len) comes out as one packet
+ * (misses answered meanwhile) and comes back as used. */
+static void
+expect_tx_one(const uint8_t *pkt, uint32_t len, uint32_t head)
+{
+	struct vring_used_elem e;
+	struct rte_mbuf *mb[4];
+	int n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
+
+	CU_ASSERT_EQUAL(n, 1);
+	if (n >= 1)
+		CU_ASSERT(mbuf_is(mb[0], pkt, len));
+	while (n > 0)
+		rte_pktmbuf_free(mb[--n]);
+	CU_ASSERT(fm_vring_pop_used(&D.d.m.vr[FE_TXQ], &e, NULL) &&
+			e.id == head);
 }
 
 /* Guest -> host through a buffer at its region IOVA. */
@@ -525,17 +556,12 @@ test_tx_miss_update(void)
 	struct vring_used_elem e;
 	struct rte_vhost_stat_name names[128];
 	uint16_t used0;
-	uint8_t *page;
 	int head[3], n, i, total = 0;
 	bool seen_hits = false, seen_misses = false;
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	vr = &D.d.m.vr[FE_TXQ];
-	page = page_alloc(&D, BUF_REGION, 1);
-	CU_ASSERT_FATAL(page != NULL);
-	/* The guest maps the page; the backend is not told. */
-	CU_ASSERT_FATAL(fm_iommu_map(&D.io, P, page, FM_IOMMU_PAGE,
-			VHOST_ACCESS_RO) == 0);
+	guest_map(P, 1, VHOST_ACCESS_RO);
 	for (i = 0; i < 3; i++)
 		fe_packet(pkt[i], len[i], 31 + (uint32_t)i);
 	used0 = __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
@@ -611,10 +637,7 @@ test_rx_miss_held(void)
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	vr = &D.d.m.vr[FE_RXQ];
-	area = page_alloc(&D, BUF_REGION, N);
-	CU_ASSERT_FATAL(area != NULL);
-	CU_ASSERT_FATAL(fm_iommu_map(&D.io, Q, area, N * FM_IOMMU_PAGE,
-			VHOST_ACCESS_RW) == 0);
+	area = guest_map(Q, N, VHOST_ACCESS_RW);
 	for (i = 0; i < N; i++) {
 		CU_ASSERT_FATAL(post_rx(&D, Q + FM_IOMMU_PAGE * (uint64_t)i,
 				2048) >= 0);
@@ -916,7 +939,7 @@ test_straddle(void)
 	uint8_t *x1, *y1, *x2, *y2, *x3, *y3;
 	uint64_t data, buf;
 	uint16_t head;
-	int n, h;
+	int h;
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	tx = &D.d.m.vr[FE_TXQ];
@@ -945,13 +968,7 @@ test_straddle(void)
 	h = post_tx(&D, P + FM_IOMMU_PAGE - 1500, pkt, sizeof(pkt));
 	CU_ASSERT_FATAL(h >= 0);
 	fm_vring_kick(tx);
-	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
-	CU_ASSERT_EQUAL(n, 1);
-	if (n >= 1)
-		CU_ASSERT(mbuf_is(mb[0], pkt, sizeof(pkt)));
-	while (n > 0)
-		rte_pktmbuf_free(mb[--n]);
-	CU_ASSERT(fm_vring_pop_used(tx, &e, NULL) && e.id == (uint32_t)h);
+	expect_tx_one(pkt, sizeof(pkt), (uint32_t)h);
 
 	/* TX through an indirect table that itself spans the two pages. */
 	fe_packet(pkt, 1000, 72);
@@ -970,13 +987,7 @@ test_straddle(void)
 		.len = sizeof(table), .flags = VRING_DESC_F_INDIRECT, .next = 0 };
 	fm_vring_publish(tx, head);
 	fm_vring_kick(tx);
-	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
-	CU_ASSERT_EQUAL(n, 1);
-	if (n >= 1)
-		CU_ASSERT(mbuf_is(mb[0], pkt, 1000));
-	while (n > 0)
-		rte_pktmbuf_free(mb[--n]);
-	CU_ASSERT(fm_vring_pop_used(tx, &e, NULL) && e.id == head);
+	expect_tx_one(pkt, 1000, head);
 
 	/* RX: 1000 bytes of the buffer in one page, 2000 in the other. */
 	fe_packet(pkt, 2000, 73);
@@ -1009,31 +1020,19 @@ test_invalidate(void)
 	static uint8_t pkt[500];
 	const uint64_t P = IOVA_TEST(9);
 	struct vhost_iotlb_msg miss[8];
-	struct vring_used_elem e;
-	struct rte_mbuf *mb[4];
 	struct fm_vring *tx;
-	uint8_t *page;
 	int h, n;
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	tx = &D.d.m.vr[FE_TXQ];
-	page = page_alloc(&D, BUF_REGION, 1);
-	CU_ASSERT_FATAL(page != NULL);
-	CU_ASSERT_FATAL(fm_iommu_map(&D.io, P, page, FM_IOMMU_PAGE,
-			VHOST_ACCESS_RO) == 0);
+	guest_map(P, 1, VHOST_ACCESS_RO);
 	CU_ASSERT_EQUAL_FATAL(fm_iotlb_update_mapped(&D.d.m, &D.io, P,
 			FM_IOMMU_PAGE), FM_OK);
 	fe_packet(pkt, 500, 81);
 	h = post_tx(&D, P, pkt, 500);
 	CU_ASSERT_FATAL(h >= 0);
 	fm_vring_kick(tx);
-	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
-	CU_ASSERT_EQUAL(n, 1);
-	if (n >= 1)
-		CU_ASSERT(mbuf_is(mb[0], pkt, 500));
-	while (n > 0)
-		rte_pktmbuf_free(mb[--n]);
-	CU_ASSERT(fm_vring_pop_used(tx, &e, NULL) && e.id == (uint32_t)h);
+	expect_tx_one(pkt, 500, (uint32_t)h);
 	/* Nothing was missed so far. */
 	CU_ASSERT_EQUAL(fm_iommu_collect_misses(&D.io, miss, 8, 0, 0), 0);
 
@@ -1051,13 +1050,7 @@ test_invalidate(void)
 	CU_ASSERT_FATAL(n >= 1);
 	CU_ASSERT_EQUAL(FM_PAGE_OF(miss[0].iova), P);
 	CU_ASSERT_EQUAL_FATAL(fm_iommu_answer(&D.d.m, &D.io, &miss[0]), FM_OK);
-	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
-	CU_ASSERT_EQUAL(n, 1);
-	if (n >= 1)
-		CU_ASSERT(mbuf_is(mb[0], pkt, 500));
-	while (n > 0)
-		rte_pktmbuf_free(mb[--n]);
-	CU_ASSERT(fm_vring_pop_used(tx, &e, NULL) && e.id == (uint32_t)h);
+	expect_tx_one(pkt, 500, (uint32_t)h);
 }
 
 /* INVALIDATE over the rings themselves: the queues stop using them,
@@ -1068,8 +1061,6 @@ test_invalidate_rings(void)
 	static uint8_t pkt[400];
 	struct vhost_iotlb_msg miss[32];
 	struct ring_part parts[6];
-	struct vring_used_elem e;
-	struct rte_mbuf *mb[4];
 	struct fm_vring *tx;
 	uint64_t iova;
 	int h, n, i, ring_misses = 0;
@@ -1096,13 +1087,7 @@ test_invalidate_rings(void)
 		CU_ASSERT_EQUAL(fm_iommu_answer(&D.d.m, &D.io, &miss[i]), FM_OK);
 	}
 	CU_ASSERT(ring_misses >= 1);
-	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
-	CU_ASSERT_EQUAL(n, 1);
-	if (n >= 1)
-		CU_ASSERT(mbuf_is(mb[0], pkt, 400));
-	while (n > 0)
-		rte_pktmbuf_free(mb[--n]);
-	CU_ASSERT(fm_vring_pop_used(tx, &e, NULL) && e.id == (uint32_t)h);
+	expect_tx_one(pkt, 400, (uint32_t)h);
 	CU_ASSERT(traffic_ok(&D));
 }
 
@@ -1248,13 +1233,44 @@ freeze_in_burst(struct racer *r, pthread_t th, const struct fm_vring *vr,
 	}
 }
 
-
 static void
 drain_misses(struct iodev *x)
 {
 	struct vhost_iotlb_msg miss[64];
 
 	fm_iommu_collect_misses(&x->io, miss, 64, 0, 100);
+}
+
+/* Starts the racer on D (tx: dequeueing, else enqueueing r->proto, set
+ * by the caller) with the freeze handler on. */
+static void
+race_start(struct racer *r, pthread_t *th, bool tx)
+{
+	r->vid = D.d.vid;
+	r->tx = tx;
+	pthread_getaffinity_np(pthread_self(), sizeof(r->main_set),
+			&r->main_set);
+	freeze_handler(true);
+	CU_ASSERT_FATAL(pthread_create(th, NULL, racer_main, r) == 0);
+}
+
+static void
+race_stop(struct racer *r, pthread_t th)
+{
+	atomic_store(&r->stop, true);
+	pthread_join(th, NULL);
+	freeze_handler(false);
+}
+
+/* After the reply to an INVALIDATE of vr's buffers (used index at_reply
+ * then) and the master's reuse of them: whether vr published anything
+ * in the next millisecond, misses asked meanwhile answered. */
+static bool
+published_after(const struct fm_vring *vr, uint16_t at_reply)
+{
+	usleep(1000);
+	drain_misses(&D);
+	return __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE) != at_reply;
 }
 
 /*
@@ -1336,17 +1352,10 @@ test_invalidate_concurrent_tx(void)
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	tx = &D.d.m.vr[FE_TXQ];
-	area = page_alloc(&D, BUF_REGION, K * STRIDE / FM_IOMMU_PAGE);
-	CU_ASSERT_FATAL(area != NULL);
-	CU_ASSERT_FATAL(fm_iommu_map(&D.io, R, area, K * STRIDE,
-			VHOST_ACCESS_RO) == 0);
+	area = guest_map(R, K * STRIDE / FM_IOMMU_PAGE, VHOST_ACCESS_RO);
 	packet_no_ee(good, LEN, 91);
 	memset(&r, 0, sizeof(r));
-	r.vid = D.d.vid;
-	r.tx = true;
-	pthread_getaffinity_np(pthread_self(), sizeof(r.main_set), &r.main_set);
-	freeze_handler(true);
-	CU_ASSERT_FATAL(pthread_create(&th, NULL, racer_main, &r) == 0);
+	race_start(&r, &th, true);
 
 	deadline = fm_now_ms() + 1200;
 	while (fm_now_ms() < deadline) {
@@ -1373,9 +1382,7 @@ test_invalidate_concurrent_tx(void)
 		 * now. */
 		at_reply = __atomic_load_n(&tx->used->idx, __ATOMIC_ACQUIRE);
 		scribble(area, K * STRIDE);
-		usleep(1000);
-		drain_misses(&D);
-		if (__atomic_load_n(&tx->used->idx, __ATOMIC_ACQUIRE) != at_reply)
+		if (published_after(tx, at_reply))
 			progressed++;
 		/* Give the buffers back their packets, then the mapping. */
 		for (k = 0; k < K; k++) {
@@ -1404,9 +1411,7 @@ test_invalidate_concurrent_tx(void)
 		atomic_store(&r.nstash, 0);
 		iterations++;
 	}
-	atomic_store(&r.stop, true);
-	pthread_join(th, NULL);
-	freeze_handler(false);
+	race_stop(&r, th);
 	for (k = 0; k < (int)atomic_load(&r.nstash); k++)
 		rte_pktmbuf_free(r.stash[k]);
 	printf("    FE: %d rounds, %d packets, %d scribbled, %d other, %d published after the reply\n",
@@ -1442,19 +1447,12 @@ test_invalidate_concurrent_rx(void)
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	rx = &D.d.m.vr[FE_RXQ];
-	area = page_alloc(&D, BUF_REGION, K * BUF / FM_IOMMU_PAGE);
-	CU_ASSERT_FATAL(area != NULL);
-	CU_ASSERT_FATAL(fm_iommu_map(&D.io, S, area, K * BUF,
-			VHOST_ACCESS_RW) == 0);
+	area = guest_map(S, K * BUF / FM_IOMMU_PAGE, VHOST_ACCESS_RW);
 	packet_no_ee(good, LEN, 92);
 	memset(&r, 0, sizeof(r));
-	r.vid = D.d.vid;
-	r.tx = false;
-	pthread_getaffinity_np(pthread_self(), sizeof(r.main_set), &r.main_set);
 	r.proto = fe_mbuf_make(good, LEN, 0);
 	CU_ASSERT_FATAL(r.proto != NULL);
-	freeze_handler(true);
-	CU_ASSERT_FATAL(pthread_create(&th, NULL, racer_main, &r) == 0);
+	race_start(&r, &th, false);
 
 	deadline = fm_now_ms() + 1000;
 	while (fm_now_ms() < deadline) {
@@ -1470,9 +1468,7 @@ test_invalidate_concurrent_rx(void)
 			break;
 		at_reply = __atomic_load_n(&rx->used->idx, __ATOMIC_ACQUIRE);
 		memset(area, SCRIBBLE, K * BUF);
-		usleep(1000);
-		drain_misses(&D);
-		if (__atomic_load_n(&rx->used->idx, __ATOMIC_ACQUIRE) != at_reply)
+		if (published_after(rx, at_reply))
 			progressed++;
 		if (!all_bytes(area, SCRIBBLE, K * BUF))
 			written++;
@@ -1499,9 +1495,7 @@ test_invalidate_concurrent_rx(void)
 		}
 		iterations++;
 	}
-	atomic_store(&r.stop, true);
-	pthread_join(th, NULL);
-	freeze_handler(false);
+	race_stop(&r, th);
 	rte_pktmbuf_free(r.proto);
 	printf("    FE: %d rounds, %u packets, %d published and %d written after the reply, %d wrong\n",
 			iterations, atomic_load(&r.delivered), progressed,
