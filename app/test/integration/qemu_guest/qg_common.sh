@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2034 # the variables set here are the callers'
 # What run_ping.sh and run_hotplug.sh share (sourced, not run): the library
 # check, the run's own directory, starting and stopping testpmd and QEMU,
-# the guest's result line. The caller defines
+# the guest's result line (run_migration.sh takes qg_stop only). The
+# caller defines
 #   fail REASON   its verdict line, then qg_log_tails, then exit 1
 # and sets RESULT=0 once it passed (the logs are removed then).
 

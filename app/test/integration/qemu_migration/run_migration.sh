@@ -61,6 +61,9 @@ case ${QM_TCG_THREAD:-} in "" | single | multi) ;; *) die "bad QM_TCG_THREAD" ;;
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=app/test/integration/qemu_guest/ring_witness.sh
 . "$HERE/../qemu_guest/ring_witness.sh"
+# qg_stop: signal one of our own children, escalate to KILL.
+# shellcheck source=app/test/integration/qemu_guest/qg_common.sh
+. "$HERE/../qemu_guest/qg_common.sh"
 CACHE=${QM_CACHE:-/var/tmp/vhost-qemu-guest}
 LCORES=${QM_LCORES:-0,1}
 # Not a multiple of 256 KiB: see QM_RAM_KIB above.
@@ -80,22 +83,11 @@ declare -A QPID=() TPID=()
 NEXT=0
 ALL_OK=1
 
-stop() { # PID SIGNAL SECONDS: signal our own child, escalate to KILL
-	local pid=$1 sig=$2 t=$(($3 * 10))
-	[ -n "$pid" ] || return 0
-	kill -"$sig" "$pid" 2>/dev/null || return 0
-	while kill -0 "$pid" 2>/dev/null && [ $t -gt 0 ]; do
-		sleep 0.1
-		t=$((t - 1))
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 stop_instance() { # N: QEMU first (a clean vhost-user disconnect), then testpmd
 	local n=$1
-	stop "${QPID[$n]:-}" TERM 3
+	qg_stop "${QPID[$n]:-}" TERM 3
 	QPID[$n]=
-	stop "${TPID[$n]:-}" INT 5
+	qg_stop "${TPID[$n]:-}" INT 5
 	TPID[$n]=
 	rm -f /dev/hugepages/"$TAG-$n"map_* 2>/dev/null || true
 	rm -rf /var/run/dpdk/"$TAG-$n" 2>/dev/null || true
