@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# Loopback matrix for net_virtio_viommu (vhost-user master with an emulated
+# Loopback matrix for net_virtio_viommu (vhost-user frontend with an emulated
 # vIOMMU) against Debian's dpdk-testpmd vhost PMD, on Debian's librte_vhost
 # ("dpdk") and on ours ("ours", build/lib/vhost):
 #

@@ -21,7 +21,7 @@ vvi_iommu_init(struct vvi_iommu *io, const struct vvi_args *a,
 	io->working_set = a->working_set;
 	io->seed = a->iommu_seed;
 	io->chan = chan;
-	io->slave_fd = -1;
+	io->backend_fd = -1;
 	io->quit_fd = -1;
 	pthread_mutex_init(&io->lock, NULL);
 	/* A buffer of up to 64K starting anywhere in a page fits a window. */

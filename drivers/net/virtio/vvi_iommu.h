@@ -93,15 +93,15 @@ struct vvi_iommu {
 	uint64_t thread_misses;		/* of the misses, by the control thread */
 	uint64_t invalidate_batches;
 	uint64_t errors;
-	/* Backend request channel (vvi_iommu_chan.c). slave_lock: one
-	 * reader of slave_fd at a time (the thread or a polling lcore). */
-	pthread_mutex_t slave_lock;
-	bool slave_gone;
+	/* Backend request channel (vvi_iommu_chan.c). backend_lock: one
+	 * reader of backend_fd at a time (the thread or a polling lcore). */
+	pthread_mutex_t backend_lock;
+	bool backend_gone;
 	uint64_t polled_at;	/* TSC of the last vvi_iommu_chan_poll */
-	/* Bytes read from slave_fd, not yet a whole request (slave_lock). */
+	/* Bytes read from backend_fd, not yet a whole request (backend_lock). */
 	uint8_t rbuf[8192];
 	size_t rlen;
-	int slave_fd;
+	int backend_fd;
 	int quit_fd;
 	pthread_t thread;
 	bool thread_started;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The backend request ("slave") channel: the backend reports IOTLB misses
- * on it; they are answered with UPDATEs on the master channel, the way
+ * The backend request channel: the backend reports IOTLB misses
+ * on it; they are answered with UPDATEs on the front-end channel, the way
  * QEMU's vIOMMU does. A control thread serves them when nobody else
  * does, but the polling lcores serve them first (vvi_iommu_chan_poll):
  * with every CPU held by a busy-polling lcore, a woken control thread
@@ -39,7 +39,7 @@ add_request(struct req_batch *b, const struct vvi_msg_hdr *hdr,
 	struct vhost_iotlb_msg msg;
 	int miss = -1;
 
-	if (hdr->request != VVI_SLAVE_IOTLB_MSG ||
+	if (hdr->request != VVI_BACKEND_IOTLB_MSG ||
 			(size_t)size < sizeof(msg)) {
 		VVI_LOG(WARNING, "backend request %u (size %d) not handled",
 			hdr->request, size);
@@ -92,7 +92,7 @@ serve_batch(struct vvi_iommu *io, struct req_batch *b)
 		reply[nreply].ack = miss < 0 || res[miss] < 0;
 		nreply++;
 	}
-	if (nreply > 0 && send(io->slave_fd, reply, nreply * sizeof(reply[0]),
+	if (nreply > 0 && send(io->backend_fd, reply, nreply * sizeof(reply[0]),
 			MSG_NOSIGNAL) != (ssize_t)(nreply * sizeof(reply[0])))
 		VVI_LOG(ERR, "backend channel: replies not sent: %s",
 			strerror(errno));
@@ -118,7 +118,7 @@ fill(struct vvi_iommu *io)
 
 	if (iov.iov_len == 0)
 		return 0;
-	n = recvmsg(io->slave_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = recvmsg(io->backend_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	if (n == 0)
@@ -170,7 +170,7 @@ take(struct vvi_iommu *io, struct vvi_msg_hdr *hdr, uint8_t *payload)
  * the misses of a burst together gets its UPDATEs together, and they are
  * read together. With once, one batch only: a datapath caller must get
  * back to its ring, or a backend asking one page at a time would keep it
- * here. Caller holds io->slave_lock. Returns 0, or -errno once the
+ * here. Caller holds io->backend_lock. Returns 0, or -errno once the
  * channel is gone. */
 static int
 drain(struct vvi_iommu *io, bool once)
@@ -180,7 +180,7 @@ drain(struct vvi_iommu *io, bool once)
 	struct vvi_msg_hdr hdr;
 	int r = 0;
 
-	while (!io->slave_gone) {
+	while (!io->backend_gone) {
 		r = fill(io);
 		while (r >= 0 && b.nreq < VVI_IOTLB_BATCH &&
 				(r = take(io, &hdr, buf)) >= 0)
@@ -197,25 +197,25 @@ drain(struct vvi_iommu *io, bool once)
 		if (r < 0 || once)
 			break;
 	}
-	if (r < 0 && !io->slave_gone) {
-		io->slave_gone = true;
+	if (r < 0 && !io->backend_gone) {
+		io->backend_gone = true;
 		if (r != -EPIPE)
 			VVI_LOG(ERR, "backend channel: %s", strerror(-r));
 	}
-	return io->slave_gone ? -EPIPE : 0;
+	return io->backend_gone ? -EPIPE : 0;
 }
 
 void
 vvi_iommu_chan_poll(struct vvi_iommu *io)
 {
-	if (io->slave_fd < 0 || io->slave_gone)
+	if (io->backend_fd < 0 || io->backend_gone)
 		return;
 	__atomic_store_n(&io->polled_at, rte_get_timer_cycles(),
 		__ATOMIC_RELAXED);
-	if (pthread_mutex_trylock(&io->slave_lock) != 0)
+	if (pthread_mutex_trylock(&io->backend_lock) != 0)
 		return;
 	drain(io, true);
-	pthread_mutex_unlock(&io->slave_lock);
+	pthread_mutex_unlock(&io->backend_lock);
 }
 
 /* Whether a polling lcore serves the channel: in dynamic mode it polls
@@ -238,7 +238,7 @@ chan_thread(void *arg)
 {
 	struct vvi_iommu *io = arg;
 	struct pollfd p[2] = {
-		{ .fd = io->slave_fd, .events = POLLIN },
+		{ .fd = io->backend_fd, .events = POLLIN },
 		{ .fd = io->quit_fd, .events = POLLIN },
 	};
 	int r;
@@ -257,9 +257,9 @@ chan_thread(void *arg)
 			usleep(VVI_CHAN_DEFER_US);
 			continue;
 		}
-		pthread_mutex_lock(&io->slave_lock);
+		pthread_mutex_lock(&io->backend_lock);
 		r = drain(io, false);
-		pthread_mutex_unlock(&io->slave_lock);
+		pthread_mutex_unlock(&io->backend_lock);
 		if (r < 0)
 			break;
 	}
@@ -280,10 +280,10 @@ vvi_iommu_chan_open(struct vvi_iommu *io)
 		close(sv[1]);
 		return r;
 	}
-	io->slave_fd = sv[0];
-	io->slave_gone = false;
+	io->backend_fd = sv[0];
+	io->backend_gone = false;
 	io->rlen = 0;
-	pthread_mutex_init(&io->slave_lock, NULL);
+	pthread_mutex_init(&io->backend_lock, NULL);
 	r = rte_ctrl_thread_create(&io->thread, "vvi-iotlb", NULL, chan_thread,
 		io);
 	if (r != 0) {
@@ -306,10 +306,10 @@ vvi_iommu_chan_close(struct vvi_iommu *io)
 		pthread_join(io->thread, NULL);
 		io->thread_started = false;
 	}
-	if (io->slave_fd >= 0)
-		close(io->slave_fd);
+	if (io->backend_fd >= 0)
+		close(io->backend_fd);
 	if (io->quit_fd >= 0)
 		close(io->quit_fd);
-	io->slave_fd = -1;
+	io->backend_fd = -1;
 	io->quit_fd = -1;
 }

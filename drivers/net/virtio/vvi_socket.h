@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Master (frontend) requests used here. */
+/* Frontend requests used here. */
 enum vvi_req {
 	VVI_GET_FEATURES = 1,
 	VVI_SET_FEATURES = 2,
@@ -23,12 +23,12 @@ enum vvi_req {
 	VVI_SET_PROTOCOL_FEATURES = 16,
 	VVI_GET_QUEUE_NUM = 17,
 	VVI_SET_VRING_ENABLE = 18,
-	VVI_SET_SLAVE_REQ_FD = 21,
+	VVI_SET_BACKEND_REQ_FD = 21,
 	VVI_IOTLB_MSG = 22,
 };
 
-/* Backend -> frontend request on the slave channel. */
-#define VVI_SLAVE_IOTLB_MSG 1
+/* Backend -> frontend request on the backend request channel. */
+#define VVI_BACKEND_IOTLB_MSG 1
 
 #define VVI_FLAG_VERSION 0x1u
 #define VVI_FLAG_VERSION_MASK 0x3u
@@ -38,7 +38,7 @@ enum vvi_req {
 /* Protocol feature bits. */
 #define VVI_PROTO_MQ 0
 #define VVI_PROTO_REPLY_ACK 3
-#define VVI_PROTO_SLAVE_REQ 5
+#define VVI_PROTO_BACKEND_REQ 5
 
 /* At most 8 fds per message (the memory table's regions). */
 #define VVI_MAX_FDS 8
@@ -53,7 +53,7 @@ struct vvi_msg_hdr {
 	uint32_t size;
 };
 
-/* The master channel. Every request and its reply run under lock. */
+/* The front-end channel. Every request and its reply run under lock. */
 struct vvi_chan {
 	int fd;
 	bool reply_ack;		/* REPLY_ACK negotiated */

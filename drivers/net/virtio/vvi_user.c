@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The vhost-user master sequence: features and protocol features at
+ * The vhost-user frontend sequence: features and protocol features at
  * probe; memory table, IOTLB and rings at start; ring stop at stop.
  */
 #include <errno.h>
@@ -79,7 +79,7 @@ negotiate_protocol(struct vvi_dev *d)
 	if (r < 0)
 		return r;
 	if (d->args.iommu != VVI_IOMMU_OFF)
-		want |= BIT(VVI_PROTO_SLAVE_REQ);
+		want |= BIT(VVI_PROTO_BACKEND_REQ);
 	if ((offered & want) != want) {
 		VVI_LOG(ERR, "backend lacks protocol features %#" PRIx64,
 			want & ~offered);
@@ -104,14 +104,14 @@ negotiate_protocol(struct vvi_dev *d)
 }
 
 static int
-open_slave_channel(struct vvi_dev *d)
+open_backend_channel(struct vvi_dev *d)
 {
 	int fd, r;
 
 	fd = vvi_iommu_chan_open(&d->iommu);
 	if (fd < 0)
 		return fd;
-	r = vvi_chan_call(&d->chan, VVI_SET_SLAVE_REQ_FD, NULL, 0, &fd, 1,
+	r = vvi_chan_call(&d->chan, VVI_SET_BACKEND_REQ_FD, NULL, 0, &fd, 1,
 		NULL, 0);
 	close(fd);
 	return r;
@@ -145,7 +145,7 @@ vvi_user_connect(struct vvi_dev *d)
 		r = -ENOTSUP;
 	}
 	if (r == 0 && d->args.iommu != VVI_IOMMU_OFF)
-		r = open_slave_channel(d);
+		r = open_backend_channel(d);
 	if (r < 0) {
 		vvi_user_disconnect(d);
 		return r;
