@@ -17,6 +17,7 @@
 
 #include "fm_conn.h"
 #include "test_eal.h"
+#include "test_run.h"
 
 #define FE_MAX_BACKENDS 8
 
@@ -450,36 +451,7 @@ fe_mbuf_copy_out(const struct rte_mbuf *m, uint8_t *out, uint32_t cap)
 int
 fe_run(CU_SuiteInfo *suites, int argc, char **argv)
 {
-	unsigned int failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	if (CU_register_suites(suites) != CUE_SUCCESS) {
-		CU_cleanup_registry();
-		return 2;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (argc > 1) {
-		CU_pSuite s = CU_get_suite(argv[1]);
-		CU_pTest t = s != NULL && argc > 2 ? CU_get_test(s, argv[2]) :
-			NULL;
-
-		if (s == NULL || (argc > 2 && t == NULL)) {
-			fprintf(stderr, "no such suite/test\n");
-			CU_cleanup_registry();
-			return 2;
-		}
-		if (t != NULL)
-			CU_basic_run_test(s, t);
-		else
-			CU_basic_run_suite(s);
-	} else {
-		CU_basic_run_tests();
-	}
-	failed = CU_get_number_of_failures() +
-		CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed == 0 ? 0 : 1;
+	return test_run(suites, argc, argv);
 }
 
 int

@@ -97,10 +97,7 @@ struct rte_mbuf *fe_mbuf_make(const uint8_t *data, uint32_t len,
 /* Copies an mbuf chain's bytes out. Returns pkt_len, or -1 if too big. */
 int fe_mbuf_copy_out(const struct rte_mbuf *m, uint8_t *out, uint32_t cap);
 
-/*
- * Registers suites and runs them in CUnit basic mode. argv[1] and argv[2]
- * may name one suite and one test. Returns 0 only if all passed.
- */
+/* test_run() (test_run.h): the CUnit runner of every test program. */
 int fe_run(CU_SuiteInfo *suites, int argc, char **argv);
 
 /*

@@ -17,6 +17,7 @@
 #include <linux/vhost_types.h>
 
 #include "iotlb.h"
+#include "test_run.h"
 
 #define RO VHOST_ACCESS_RO
 #define WO VHOST_ACCESS_WO
@@ -1377,7 +1378,6 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	unsigned int failed;
 	const char *s = getenv("IOTLB_SEED");
 
 	/* A failing seed can be replayed: IOTLB_SEED=0x... or argv[1]. */
@@ -1388,17 +1388,6 @@ main(int argc, char **argv)
 	printf("iotlb random seed: 0x%" PRIx64 " (IOTLB_SEED=... replays)\n",
 	       seed);
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	if (CU_register_suites(suites) != CUE_SUCCESS) {
-		CU_cleanup_registry();
-		return 2;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_tests_failed();
-	if (CU_get_error() != CUE_SUCCESS)
-		failed++;
-	CU_cleanup_registry();
-	return failed != 0 ? 1 : 0;
+	/* argv[1] is the seed here, not a suite. */
+	return test_run(suites, 1, argv);
 }

@@ -657,5 +657,5 @@ main(int argc, char **argv)
 	alarm(20);
 	/* The walker logs each refused chain; the logs are expected. */
 	ut_quiet_vhost_info();
-	return ut_run(suites, argc, argv);
+	return test_run(suites, argc, argv);
 }

@@ -351,5 +351,5 @@ main(int argc, char **argv)
 {
 	alarm(20);
 	ut_quiet_vhost_info();
-	return ut_run(suites, argc, argv);
+	return test_run(suites, argc, argv);
 }

@@ -463,5 +463,5 @@ int
 main(int argc, char **argv)
 {
 	alarm(30);	/* a hung receive fails the run instead of stalling it */
-	return ut_run(suites, argc, argv);
+	return test_run(suites, argc, argv);
 }

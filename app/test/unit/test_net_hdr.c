@@ -520,7 +520,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	/* argv is CUnit's (suite, test); EAL had its own. */
-	ret = ut_run(suites, argc, argv);
+	ret = test_run(suites, argc, argv);
 	rte_mempool_free(pool);
 	test_eal_cleanup();
 	return ret;

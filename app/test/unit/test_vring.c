@@ -536,5 +536,5 @@ int
 main(int argc, char **argv)
 {
 	ut_quiet_vhost_info();
-	return ut_run(suites, argc, argv);
+	return test_run(suites, argc, argv);
 }

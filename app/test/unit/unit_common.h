@@ -4,7 +4,8 @@
 
 /* Helpers shared by the unit tests of lib/vhost: guest memory backed by
  * memfds, fd and mapping accounting (test_res.h: to prove refusals leak
- * nothing), and a CUnit runner. Everything is static: each test is one file. */
+ * nothing); the CUnit runner is test_run() (test_run.h). Everything is
+ * static: each test is one file. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "mem_table.h"
 #include "test_res.h"
+#include "test_run.h"
 #include "vhost_device.h"
 
 /* A memfd of size bytes (sparse: costs nothing until touched). The name
@@ -97,43 +99,6 @@ static inline void
 ut_quiet_vhost_info(void)
 {
 	rte_log_set_level_pattern("lib.vhost", RTE_LOG_NOTICE);
-}
-
-/* Run every suite in basic mode; or one suite (argv[1]) or one test of
- * it (argv[2]) when debugging. Non-zero if anything failed. */
-static inline int
-ut_run(CU_SuiteInfo *suites, int argc, char **argv)
-{
-	unsigned int failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	if (CU_register_suites(suites) != CUE_SUCCESS) {
-		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-		CU_cleanup_registry();
-		return 2;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (argc > 1) {
-		CU_pSuite s = CU_get_suite(argv[1]);
-		CU_pTest t = (s != NULL && argc > 2) ? CU_get_test(s, argv[2]) : NULL;
-
-		if (s == NULL || (argc > 2 && t == NULL)) {
-			fprintf(stderr, "no such suite or test\n");
-			CU_cleanup_registry();
-			return 2;
-		}
-		if (t != NULL)
-			CU_basic_run_test(s, t);
-		else
-			CU_basic_run_suite(s);
-	} else {
-		CU_basic_run_tests();
-	}
-	/* A suite whose init failed ran no test: that is a failure too. */
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed == 0 ? 0 : 1;
 }
 
 #endif /* UNIT_COMMON_H */
