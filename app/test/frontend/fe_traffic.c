@@ -226,6 +226,17 @@ fe_traffic_ok(struct fe_dev *d)
 }
 
 bool
+fe_all_bytes(const uint8_t *p, uint8_t v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+bool
 fe_canaries_intact(const struct fe_canary *c, int n)
 {
 	int i;

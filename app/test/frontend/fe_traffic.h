@@ -8,6 +8,7 @@
 #define FE_TRAFFIC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fake_master.h"
@@ -80,6 +81,9 @@ struct fe_canary {
 	const uint8_t *p;
 	uint32_t len;
 };
+
+/* True if the n bytes at p all hold v. */
+bool fe_all_bytes(const uint8_t *p, uint8_t v, size_t n);
 
 /* True if every canary byte still holds FM_NET_POISON. */
 bool fe_canaries_intact(const struct fe_canary *c, int n);

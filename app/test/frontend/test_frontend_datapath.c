@@ -75,17 +75,6 @@ hdr_is_plain(const struct virtio_net_hdr_mrg_rxbuf *h)
 		h->hdr.csum_start == 0 && h->hdr.csum_offset == 0;
 }
 
-static bool
-all_bytes(const uint8_t *p, uint8_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
 /* --- host -> guest --- */
 
 static void
@@ -112,7 +101,7 @@ test_rx_single_buffer(void)
 	fe_packet(want, sizeof(want), 7);
 	CU_ASSERT(memcmp(buf + FM_NET_HDR_LEN, want, sizeof(want)) == 0);
 	/* Nothing written past the packet. */
-	CU_ASSERT(all_bytes(buf + FM_NET_HDR_LEN + 100, FM_NET_POISON,
+	CU_ASSERT(fe_all_bytes(buf + FM_NET_HDR_LEN + 100, FM_NET_POISON,
 			2048 - FM_NET_HDR_LEN - 100));
 	CU_ASSERT_EQUAL(fm_vring_used_pending(rxq()), 0);
 	CU_ASSERT(fm_vring_take_calls(rxq()) > 0);

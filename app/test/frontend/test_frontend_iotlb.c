@@ -382,17 +382,6 @@ traffic_ok(struct iodev *x)
 		tx_check(x, 60, 3) && tx_check(x, 1500, 4);
 }
 
-static bool
-all_bytes(const uint8_t *p, uint8_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
 /* --- 1. negotiation --- */
 
 static void
@@ -653,7 +642,7 @@ test_rx_miss_held(void)
 	/* Nothing written yet. */
 	CU_ASSERT_EQUAL(fm_vring_used_pending(vr), 0);
 	for (i = 0; i < N; i++)
-		CU_ASSERT(all_bytes(area + FM_IOMMU_PAGE * (uint64_t)i,
+		CU_ASSERT(fe_all_bytes(area + FM_IOMMU_PAGE * (uint64_t)i,
 				FM_NET_POISON, 2048));
 
 	n = fm_iommu_collect_misses(&D.io, miss, 16, 100, 1000);
@@ -732,7 +721,7 @@ test_permission_rx_read_only(void)
 	n = fm_iommu_net_recv(rx, &D.io, true, &hdr, got, sizeof(got), &nbufs);
 	CU_ASSERT_EQUAL(n, 200);
 	CU_ASSERT(n == 200 && memcmp(got, pkt, 200) == 0);
-	CU_ASSERT(all_bytes(ro_page, FM_NET_POISON, 2048));
+	CU_ASSERT(fe_all_bytes(ro_page, FM_NET_POISON, 2048));
 	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_refused") > refused0);
 	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "invalid_descriptor_chains") > bad0);
 	CU_ASSERT(rx_check(&D, 300, 54));
@@ -776,7 +765,7 @@ test_permission_rx_read_only_alone(void)
 		CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 		CU_ASSERT_EQUAL(e.len, 0);
 	}
-	CU_ASSERT(all_bytes(ro_page, FM_NET_POISON, 2048));
+	CU_ASSERT(fe_all_bytes(ro_page, FM_NET_POISON, 2048));
 	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_refused"), refused0 + 1);
 	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_RXQ, "invalid_descriptor_chains"),
 			bad0 + 1);
@@ -1003,7 +992,7 @@ test_straddle(void)
 	CU_ASSERT_EQUAL(e.len, FM_NET_HDR_LEN + 2000);
 	CU_ASSERT_FATAL(fm_iommu_read(&D.io, buf, got, 3000) == 0);
 	CU_ASSERT(memcmp(got + FM_NET_HDR_LEN, pkt, 2000) == 0);
-	CU_ASSERT(all_bytes(got + FM_NET_HDR_LEN + 2000, FM_NET_POISON,
+	CU_ASSERT(fe_all_bytes(got + FM_NET_HDR_LEN + 2000, FM_NET_POISON,
 			3000 - FM_NET_HDR_LEN - 2000));
 	/* The pages seen by the master directly. */
 	CU_ASSERT(memcmp(x3 + FM_IOMMU_PAGE - 1000 + FM_NET_HDR_LEN, pkt,
@@ -1470,7 +1459,7 @@ test_invalidate_concurrent_rx(void)
 		memset(area, SCRIBBLE, K * BUF);
 		if (published_after(rx, at_reply))
 			progressed++;
-		if (!all_bytes(area, SCRIBBLE, K * BUF))
+		if (!fe_all_bytes(area, SCRIBBLE, K * BUF))
 			written++;
 		if (fm_iotlb_update_mapped(&D.d.m, &D.io, S, K * BUF) != FM_OK)
 			break;
