@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The scripted vhost-user master: see fake_master.h. */
+/* The scripted vhost-user frontend: see fake_master.h. */
 #include "fake_master.h"
 
 #include <errno.h>
@@ -313,7 +313,7 @@ fm_vring_addr_of(const struct fm_master *m, uint32_t index,
 
 	memset(a, 0, sizeof(*a));
 	a->index = index;
-	/* Master user addresses, not guest-physical ones (no IOMMU). */
+	/* Frontend user addresses, not guest-physical ones (no IOMMU). */
 	a->desc_user_addr = fm_ptr_uaddr(vr->desc);
 	a->avail_user_addr = fm_ptr_uaddr(vr->avail);
 	a->used_user_addr = fm_ptr_uaddr(vr->used);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * A scripted vhost-user master (frontend): one connection to a backend,
+ * A scripted vhost-user frontend: one connection to a backend,
  * its guest memory and its virtqueues, plus one helper per request and a
  * full handshake. Every helper sends exactly what it is given, so tests
  * build malformed requests from the same pieces (or go down to fm_send).
@@ -21,7 +21,7 @@
 #include "fm_net.h"
 #include "fm_vring.h"
 
-/* Master -> backend request ids (the vhost-user spec; not in uapi). */
+/* Frontend -> backend request ids (the vhost-user spec; not in uapi). */
 enum fm_request {
 	FM_REQ_NONE = 0,
 	FM_REQ_GET_FEATURES = 1,
@@ -44,7 +44,7 @@ enum fm_request {
 	FM_REQ_SET_VRING_ENABLE = 18,
 	FM_REQ_SEND_RARP = 19,
 	FM_REQ_NET_SET_MTU = 20,
-	FM_REQ_SET_SLAVE_REQ_FD = 21,
+	FM_REQ_SET_BACKEND_REQ_FD = 21,
 	FM_REQ_IOTLB_MSG = 22,
 	FM_REQ_GET_CONFIG = 24,
 	FM_REQ_GET_INFLIGHT_FD = 31,
@@ -65,7 +65,7 @@ enum fm_protocol_feature {
 	FM_PF_RARP = 2,
 	FM_PF_REPLY_ACK = 3,
 	FM_PF_MTU = 4,
-	FM_PF_SLAVE_REQ = 5,
+	FM_PF_BACKEND_REQ = 5,
 	FM_PF_CONFIG = 9,
 	FM_PF_STATUS = 16,
 };
@@ -130,7 +130,7 @@ struct fm_config {
  */
 void fm_config_default(struct fm_config *cfg);
 
-/* Starts a master on an already connected socket. */
+/* Starts a frontend on an already connected socket. */
 void fm_master_attach(struct fm_master *m, int sock);
 
 /* Connects to a backend listening at path. Returns 0 or -errno. */
@@ -192,7 +192,7 @@ int fm_set_vring_fd(struct fm_master *m, uint32_t request, uint32_t index,
 /* SET_MEM_TABLE describing mem (which may differ from m->mem). */
 int fm_set_mem_table(struct fm_master *m, const struct fm_mem *mem);
 
-/* The vring address payload for m->vr[index], in master user addresses. */
+/* The vring address payload for m->vr[index], in frontend user addresses. */
 void fm_vring_addr_of(const struct fm_master *m, uint32_t index,
 		struct vhost_vring_addr *a);
 

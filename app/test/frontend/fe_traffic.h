@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * A device as a test holds it: one fake master connected to one backend,
+ * A device as a test holds it: one scripted frontend connected to one backend,
  * handshaken, plus round-trip traffic checks that every test program uses
  * to prove that a device (still) works.
  */
@@ -40,7 +40,7 @@ int fe_dev_open_sock(struct fe_dev *d, struct fe_backend *b, int sock,
 		const struct fm_config *cfg);
 
 /*
- * Closes the master. With wait, also waits for destroy_device and
+ * Closes the frontend. With wait, also waits for destroy_device and
  * returns false if it did not come.
  */
 bool fe_dev_close(struct fe_dev *d, bool wait);

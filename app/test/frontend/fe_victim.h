@@ -25,7 +25,7 @@ extern struct fe_backend *fe_target;
 extern struct fe_dev fe_victim;
 extern struct fe_dev fe_witness;
 
-/* The victim's master: every case talks through it. */
+/* The victim's frontend: every case talks through it. */
 #define VM (&fe_victim.m)
 
 /* How far the victim gets before the malformed message. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* vhost-user framing for the fake master: see fm_conn.h. */
+/* vhost-user framing for the scripted frontend: see fm_conn.h. */
 #include "fm_conn.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vhost-user framing as a master (frontend) sees it: unix stream sockets,
+ * vhost-user framing as a frontend sees it: unix stream sockets,
  * a 12-byte header, a payload and up to 8 fds as SCM_RIGHTS.
  *
  * Nothing here validates what it sends: the header fields, the payload

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The master side of the device IOTLB: see fm_iommu.h. */
+/* The frontend side of the device IOTLB: see fm_iommu.h. */
 #include "fm_iommu.h"
 
 #include <errno.h>
@@ -177,7 +177,7 @@ fm_iommu_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol)
 	/* QEMU wants both: misses need the channel, updates the ack. */
 	return fm_negotiate(m, features | FM_BIT(FM_F_IOMMU_PLATFORM) |
 			FM_BIT(FM_F_PROTOCOL_FEATURES),
-			protocol | FM_BIT(FM_PF_SLAVE_REQ) |
+			protocol | FM_BIT(FM_PF_BACKEND_REQ) |
 			FM_BIT(FM_PF_REPLY_ACK));
 }
 
@@ -188,7 +188,7 @@ fm_iommu_set_slave_req_fd(struct fm_master *m, struct fm_iommu *io)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return FM_SENDFAIL;
-	ret = fm_request(m, FM_REQ_SET_SLAVE_REQ_FD, NULL, 0, &sv[1], 1,
+	ret = fm_request(m, FM_REQ_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1,
 			NULL);
 	/* The backend has its own copy now (or never will). */
 	close(sv[1]);

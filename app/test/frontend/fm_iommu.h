@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The master side of a device IOTLB (VIRTIO_F_IOMMU_PLATFORM): what QEMU
+ * The frontend side of a device IOTLB (VIRTIO_F_IOMMU_PLATFORM): what QEMU
  * does for a vhost-user device behind a vIOMMU.
  *
- *  - negotiation of IOMMU_PLATFORM with SLAVE_REQ and REPLY_ACK, and the
- *    backend request channel (SET_SLAVE_REQ_FD with one end of a
- *    socketpair; the master keeps the other end);
+ *  - negotiation of IOMMU_PLATFORM with BACKEND_REQ and REPLY_ACK, and the
+ *    backend request channel (SET_BACKEND_REQ_FD with one end of a
+ *    socketpair; the frontend keeps the other end);
  *  - an emulated IOMMU: the guest's own page tables, IOVA ranges mapped
- *    to master pointers (which are the user addresses the backend knows)
+ *    to frontend pointers (which are the user addresses the backend knows)
  *    with a permission. IOVAs are chosen apart from both GPAs and user
  *    addresses, so a backend that skips the translation touches nothing
  *    valid;
@@ -15,7 +15,7 @@
  *  - reading the MISS requests the backend sends on the request channel
  *    and answering them from the emulated IOMMU, with bounded waits.
  *
- * Like the rest of the fake master it validates nothing it sends, and it
+ * Like the rest of the scripted frontend it validates nothing it sends, and it
  * needs no DPDK.
  */
 #ifndef FM_IOMMU_H
@@ -31,7 +31,7 @@
 /* VIRTIO_F_IOMMU_PLATFORM (VIRTIO_F_ACCESS_PLATFORM in newer headers). */
 #define FM_F_IOMMU_PLATFORM 33
 
-/* Backend -> master request carrying a struct vhost_iotlb_msg. */
+/* Backend -> frontend request carrying a struct vhost_iotlb_msg. */
 #define FM_SLAVE_IOTLB_MSG 1
 
 /* The wire size of struct vhost_iotlb_msg (three u64, two u8, padding). */
@@ -60,7 +60,7 @@ struct fm_iommu_map {
 };
 
 struct fm_iommu {
-	int slave_fd;	/* master end of the backend request channel, or -1 */
+	int slave_fd;	/* frontend end of the backend request channel, or -1 */
 	int nmaps;
 	struct fm_iommu_map maps[FM_IOMMU_MAX_MAPS];
 	/* How a miss is answered: 0 sends the whole guest mapping that
@@ -93,12 +93,12 @@ int fm_iommu_map_regions(struct fm_iommu *io, const struct fm_mem *mem,
 /* The newest mapping containing iova, or NULL. */
 const struct fm_iommu_map *fm_iommu_lookup(const struct fm_iommu *io,
 		uint64_t iova);
-/* Master pointer for [iova, iova + len) if one mapping holds it all. */
+/* Frontend pointer for [iova, iova + len) if one mapping holds it all. */
 void *fm_iommu_ptr(const struct fm_iommu *io, uint64_t iova, uint64_t len);
-/* An IOVA of a master pointer (newest mapping holding it), or UINT64_MAX. */
+/* An IOVA of a frontend pointer (newest mapping holding it), or UINT64_MAX. */
 uint64_t fm_iommu_iova(const struct fm_iommu *io, const void *p);
 /* Copies to/from guest memory through IOVAs, mapping by mapping (the
- * pieces need not be contiguous for the master). Returns 0 or -EFAULT. */
+ * pieces need not be contiguous for the frontend). Returns 0 or -EFAULT. */
 int fm_iommu_write(const struct fm_iommu *io, uint64_t iova,
 		const void *src, uint64_t len);
 int fm_iommu_read(const struct fm_iommu *io, uint64_t iova, void *dst,
@@ -108,14 +108,14 @@ int fm_iommu_fill(const struct fm_iommu *io, uint64_t iova, uint8_t byte,
 
 /*
  * Feature phase of fm_negotiate with VIRTIO_F_IOMMU_PLATFORM added to
- * features and SLAVE_REQ + REPLY_ACK to protocol.
+ * features and BACKEND_REQ + REPLY_ACK to protocol.
  */
 int fm_iommu_negotiate(struct fm_master *m, uint64_t features,
 		uint64_t protocol);
 
 /*
  * Creates the backend request channel (a socketpair), sends one end with
- * SET_SLAVE_REQ_FD and keeps the other in io->slave_fd. Returns an
+ * SET_BACKEND_REQ_FD and keeps the other in io->slave_fd. Returns an
  * fm_result.
  */
 int fm_iommu_set_slave_req_fd(struct fm_master *m, struct fm_iommu *io);

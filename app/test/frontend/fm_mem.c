@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Fake guest memory for the fake master: see fm_mem.h. */
+/* Fake guest memory for the scripted frontend: see fm_mem.h. */
 #include "fm_mem.h"
 
 #include <errno.h>

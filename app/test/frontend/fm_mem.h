@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fake guest memory: regions of memfd memory, each placed at a chosen
- * guest-physical address. The master's own mapping address is what it
+ * guest-physical address. The frontend's own mapping address is what it
  * sends as userspace_addr, as QEMU does; the backend maps the same fd
  * on its side.
  */
@@ -19,7 +19,7 @@ struct fm_region {
 	uint64_t size;
 	/* Where the region starts inside fd (the wire's mmap_offset). */
 	uint64_t mmap_offset;
-	/* Master's mapping of [mmap_offset, mmap_offset + size). */
+	/* Frontend's mapping of [mmap_offset, mmap_offset + size). */
 	uint8_t *base;
 	/* Bump allocator: bytes handed out so far. */
 	uint64_t used;
@@ -69,13 +69,13 @@ void fm_mem_free(struct fm_mem *mem);
 void *fm_mem_alloc(struct fm_mem *mem, int region, uint64_t size,
 		uint64_t align);
 
-/* Master pointer for [gpa, gpa + len) if it lies in one region, else NULL. */
+/* Frontend pointer for [gpa, gpa + len) if it lies in one region, else NULL. */
 void *fm_gpa_ptr(const struct fm_mem *mem, uint64_t gpa, uint64_t len);
 
-/* Guest-physical address of a master pointer, or UINT64_MAX. */
+/* Guest-physical address of a frontend pointer, or UINT64_MAX. */
 uint64_t fm_ptr_gpa(const struct fm_mem *mem, const void *p);
 
-/* The userspace_addr the master announces for a pointer. */
+/* The userspace_addr the frontend announces for a pointer. */
 static inline uint64_t
 fm_ptr_uaddr(const void *p)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* virtio-net driver helpers for the fake master: see fm_net.h. */
+/* virtio-net driver helpers for the scripted frontend: see fm_net.h. */
 #include "fm_net.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Driver side of a virtqueue for the fake master: see fm_vring.h. */
+/* Driver side of a virtqueue for the scripted frontend: see fm_vring.h. */
 #include "fm_vring.h"
 
 #include <errno.h>

@@ -209,7 +209,7 @@ static const char *const ring_fault_names[R_COUNT] = {
 };
 
 /*
- * A region whose end is not where another region starts in the master's
+ * A region whose end is not where another region starts in the frontend's
  * address space (mmap may place them back to back), so that crossing its
  * end really leaves the table.
  */

@@ -38,7 +38,7 @@
 #include "fe_victim.h"
 #include "fm_iommu.h"
 
-/* Requests and protocol features the fake master has no name for. */
+/* Requests and protocol features the scripted frontend has no name for. */
 #define REQ_SET_INFLIGHT_FD 32u
 #define PF_INFLIGHT_SHMFD 12
 
@@ -50,7 +50,7 @@
 /* Datapath errors are logged at most every 250 ms per call site. */
 #define RATELIMIT_GAP_US (300 * 1000)
 
-/* Registered with IOMMU support, which offers SLAVE_REQ. */
+/* Registered with IOMMU support, which offers BACKEND_REQ. */
 static struct fe_backend *iommu_backend;
 
 /* Lets the datapath's log rate limit expire before the next error. */
@@ -294,7 +294,7 @@ txq(void)
 	return &VM->vr[FE_TXQ];
 }
 
-/* Copies between master memory and [gpa, gpa + len), which may span
+/* Copies between frontend memory and [gpa, gpa + len), which may span
  * regions that are contiguous in guest-physical space. */
 static bool
 gpa_copy(const struct fm_mem *mem, uint64_t gpa, void *buf, uint32_t len,
@@ -835,28 +835,28 @@ test_cve_2019_14818(void)
 
 	/* The backend request channel, replaced again and again. */
 	fm_config_default(&cfg);
-	cfg.protocol |= FM_BIT(FM_PF_SLAVE_REQ);
+	cfg.protocol |= FM_BIT(FM_PF_BACKEND_REQ);
 	CU_ASSERT_FATAL(case_open_cfg(iommu_backend, &cfg));
 	res_take(&a);
 	for (round = 0; round <= REPEAT; round++) {
 		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
 				0, sv) == 0);
-		r = fm_request(VM, FM_REQ_SET_SLAVE_REQ_FD, NULL, 0, &sv[1], 1,
+		r = fm_request(VM, FM_REQ_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1,
 				NULL);
 		close(sv[1]);
 		if (old >= 0)
 			close(old);
 		old = sv[0];
 		if (r != FM_OK) {
-			fe_fail("SET_SLAVE_REQ_FD: %s", fm_result_name(r));
-			CU_FAIL("SET_SLAVE_REQ_FD refused");
+			fe_fail("SET_BACKEND_REQ_FD: %s", fm_result_name(r));
+			CU_FAIL("SET_BACKEND_REQ_FD refused");
 			break;
 		}
 		if (round == 0)
 			res_take(&a);
 	}
 	res_take(&b);
-	CU_ASSERT(res_steady(&a, &b, "repeated SET_SLAVE_REQ_FD"));
+	CU_ASSERT(res_steady(&a, &b, "repeated SET_BACKEND_REQ_FD"));
 	CU_ASSERT(victim_works(name));
 	if (old >= 0)
 		close(old);
@@ -1458,7 +1458,7 @@ cve_suite_init(void)
 {
 	if (fe_log_capture_start() < 0)
 		return -1;
-	/* IOMMU support offers SLAVE_REQ (the request channel). */
+	/* IOMMU support offers BACKEND_REQ (the request channel). */
 	iommu_backend = fe_backend_start("cve-iommu",
 			RTE_VHOST_USER_IOMMU_SUPPORT);
 	return iommu_backend != NULL ? 0 : -1;

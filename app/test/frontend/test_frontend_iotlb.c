@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Device IOTLB (VIRTIO_F_IOMMU_PLATFORM) through a real vhost-user
- * connection: the master plays QEMU with a vIOMMU (fm_iommu.h). Every
+ * connection: the frontend plays QEMU with a vIOMMU (fm_iommu.h). Every
  * address the backend gets (rings, descriptors, indirect tables) is an
  * IOVA, never a GPA or a user address, so nothing works unless the
- * backend translates through the IOTLB the master fills.
+ * backend translates through the IOTLB the frontend fills.
  *
  * Checked: negotiation, rings at IOVAs (misses, the device waits), misses
  * on both directions without losing packets, permissions, misses never
@@ -395,7 +395,7 @@ test_negotiation(void)
 	CU_ASSERT((f & FM_BIT(FM_F_IOMMU_PLATFORM)) != 0);
 	CU_ASSERT_EQUAL(fm_get_u64(&m, FM_REQ_GET_PROTOCOL_FEATURES, &pf),
 			FM_OK);
-	CU_ASSERT((pf & FM_BIT(FM_PF_SLAVE_REQ)) != 0);
+	CU_ASSERT((pf & FM_BIT(FM_PF_BACKEND_REQ)) != 0);
 	CU_ASSERT((pf & FM_BIT(FM_PF_REPLY_ACK)) != 0);
 	fm_master_close(&m);
 
@@ -412,7 +412,7 @@ test_negotiation(void)
 	CU_ASSERT((f & FM_BIT(FM_F_IOMMU_PLATFORM)) != 0);
 	CU_ASSERT_EQUAL(rte_vhost_get_negotiated_protocol_features(D.d.vid,
 			&pf), 0);
-	CU_ASSERT((pf & FM_BIT(FM_PF_SLAVE_REQ)) != 0);
+	CU_ASSERT((pf & FM_BIT(FM_PF_BACKEND_REQ)) != 0);
 	CU_ASSERT(traffic_ok(&D));
 }
 
@@ -934,7 +934,7 @@ test_straddle(void)
 	tx = &D.d.m.vr[FE_TXQ];
 	rx = &D.d.m.vr[FE_RXQ];
 	/* Each IOVA pair maps pages of two regions: never contiguous for
-	 * the master nor for the backend. */
+	 * the frontend nor for the backend. */
 	x1 = page_alloc(&D, 1, 1);
 	y1 = page_alloc(&D, 0, 1);
 	x2 = page_alloc(&D, 1, 1);
@@ -994,7 +994,7 @@ test_straddle(void)
 	CU_ASSERT(memcmp(got + FM_NET_HDR_LEN, pkt, 2000) == 0);
 	CU_ASSERT(fe_all_bytes(got + FM_NET_HDR_LEN + 2000, FM_NET_POISON,
 			3000 - FM_NET_HDR_LEN - 2000));
-	/* The pages seen by the master directly. */
+	/* The pages seen by the frontend directly. */
 	CU_ASSERT(memcmp(x3 + FM_IOMMU_PAGE - 1000 + FM_NET_HDR_LEN, pkt,
 			1000 - FM_NET_HDR_LEN) == 0);
 	CU_ASSERT(memcmp(y3, pkt + 1000 - FM_NET_HDR_LEN,
@@ -1082,14 +1082,14 @@ test_invalidate_rings(void)
 
 /* A datapath thread for the concurrent invalidation tests. It does
  * little besides calling the library, so that it is in a burst most of
- * the time: TX packets are handed over to the master to check, RX sends
+ * the time: TX packets are handed over to the frontend to check, RX sends
  * one prebuilt packet again and again. */
 #define RACER_STASH 64
 struct racer {
 	int vid;
 	bool tx;		/* dequeue, else enqueue */
 	struct rte_mbuf *proto;	/* RX: the packet enqueued */
-	cpu_set_t main_set;	/* where the master runs */
+	cpu_set_t main_set;	/* where the frontend runs */
 	atomic_bool stop;
 	atomic_bool in_call;	/* inside the library right now */
 	atomic_uint delivered;
@@ -1099,7 +1099,7 @@ struct racer {
 };
 
 /* Threads inherit the EAL main thread's pinning (-l 0): move to the
- * other CPUs, or the master's busy waits would starve this thread. */
+ * other CPUs, or the frontend's busy waits would starve this thread. */
 static void
 unpin_from_main(const cpu_set_t *main_set)
 {
@@ -1252,7 +1252,7 @@ race_stop(struct racer *r, pthread_t th)
 }
 
 /* After the reply to an INVALIDATE of vr's buffers (used index at_reply
- * then) and the master's reuse of them: whether vr published anything
+ * then) and the frontend's reuse of them: whether vr published anything
  * in the next millisecond, misses asked meanwhile answered. */
 static bool
 published_after(const struct fm_vring *vr, uint16_t at_reply)
@@ -1264,7 +1264,7 @@ published_after(const struct fm_vring *vr, uint16_t at_reply)
 
 /*
  * INVALIDATE with NEED_REPLY, watching the socket without sleeping so
- * that the reply is seen as soon as it is sent: the sooner the master
+ * that the reply is seen as soon as it is sent: the sooner the frontend
  * reuses the memory, the smaller an access after the reply that it can
  * catch. Returns an fm_result.
  */
@@ -1315,7 +1315,7 @@ scribble(uint8_t *p, size_t len)
 }
 
 /*
- * TX: the master invalidates the buffers while a thread dequeues (and is
+ * TX: the frontend invalidates the buffers while a thread dequeues (and is
  * frozen mid-burst), and scribbles over them as soon as the reply
  * arrives. A backend that reads them after its reply delivers scribbled
  * bytes, or publishes chains after it.
@@ -1414,7 +1414,7 @@ test_invalidate_concurrent_tx(void)
 }
 
 /*
- * RX: the same with a thread enqueueing. After the reply the master
+ * RX: the same with a thread enqueueing. After the reply the frontend
  * scribbles over the buffers: nothing may be written there, nor any
  * chain completed, until the next update.
  */

@@ -453,7 +453,7 @@ test_oversized_message(void)
 	fe_dev_close(&fe_victim, true);
 }
 
-/* Half a header, then the master goes away. */
+/* Half a header, then the frontend goes away. */
 static void
 test_truncated_header(void)
 {
@@ -474,7 +474,7 @@ test_truncated_header(void)
  * devices must not (their control plane keeps answering).
  * Debian's DPDK 22.11 fails: it reads the payload with a blocking read()
  * in its single vhost-events thread, so every socket's messages wait
- * until this master sends more or closes.
+ * until this frontend sends more or closes.
  */
 static void
 test_payload_never_arrives(void)

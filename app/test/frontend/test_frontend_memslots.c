@@ -33,7 +33,7 @@
 #define XREG_GPA(i) (0x100000000ull + (uint64_t)(i) * 0x200000ull)
 #define XTAG "fe-memslot"
 
-/* A region the test adds: its own memfd, mapped on the master's side. */
+/* A region the test adds: its own memfd, mapped on the frontend's side. */
 struct xreg {
 	int fd;
 	uint8_t *base;
@@ -132,7 +132,7 @@ nregions(void)
 	return n;
 }
 
-/* Mappings of XTAG memfds in this process (master's and backend's). */
+/* Mappings of XTAG memfds in this process (frontend's and backend's). */
 static int
 tag_mappings(void)
 {
@@ -374,7 +374,7 @@ test_add_remove_under_traffic(void)
 /*
  * Chains posted into a region, then the region removed before the
  * backend ran: the TX chain comes back with length 0 and is counted; the
- * RX buffer is not written (the master still maps it and checks).
+ * RX buffer is not written (the frontend still maps it and checks).
  */
 static void
 test_remove_with_chains(void)
@@ -633,7 +633,7 @@ main(int argc, char **argv)
 {
 	struct rlimit rl;
 
-	/* 509 regions: the backend holds an fd for each, the master too. */
+	/* 509 regions: the backend holds an fd for each, the frontend too. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
 		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
 		setrlimit(RLIMIT_NOFILE, &rl);

@@ -118,7 +118,7 @@ test_handshake_new_device_once(void)
 	CU_ASSERT(fe_traffic_ok(&D));
 }
 
-/* The backend's view of the memory table is the master's memory. */
+/* The backend's view of the memory table is the frontend's memory. */
 static void
 test_handshake_mem_table_view(void)
 {
@@ -140,7 +140,7 @@ test_handshake_mem_table_view(void)
 				break;
 		CU_ASSERT_FATAL(i < mem->nregions);
 		CU_ASSERT_EQUAL(mem->regions[i].size, r->size);
-		/* Shared memory: a byte the master writes is there (this
+		/* Shared memory: a byte the frontend writes is there (this
 		 * also proves mmap_offset was honoured). */
 		memset(r->base + 4096 + 100, 0x5a + j, 8);
 		p = (uint8_t *)(uintptr_t)rte_vhost_va_from_guest_pa(mem,
@@ -153,7 +153,7 @@ test_handshake_mem_table_view(void)
 	free(mem);
 }
 
-/* rte_vhost_get_vhost_vring shows the rings the master laid out. */
+/* rte_vhost_get_vhost_vring shows the rings the frontend laid out. */
 static void
 test_handshake_vring_view(void)
 {
@@ -720,9 +720,9 @@ test_client_mode_no_reconnect(void)
 		close(s);
 }
 
-/* The backend starts first and keeps trying until the master listens. */
+/* The backend starts first and keeps trying until the frontend listens. */
 static void
-test_client_mode_master_late(void)
+test_client_mode_frontend_late(void)
 {
 	char path[256];
 	int s;
@@ -789,7 +789,7 @@ static CU_TestInfo reconnect_tests[] = {
 	{ "server_reconnect_cycles", test_server_reconnect_cycles },
 	{ "client_mode_reconnects", test_client_mode_reconnects },
 	{ "client_mode_no_reconnect", test_client_mode_no_reconnect },
-	{ "client_mode_master_late", test_client_mode_master_late },
+	{ "client_mode_frontend_late", test_client_mode_frontend_late },
 	{ "two_sockets", test_two_sockets },
 	CU_TEST_INFO_NULL,
 };

@@ -76,7 +76,7 @@ enum fd_kind {
 	FD_SMALL,	/* memfd, 4 KiB: a dirty log, or a too-small region */
 	FD_EVENT_A,	/* eventfds: kick, call, err */
 	FD_EVENT_B,
-	FD_SLAVE,	/* a socket: the backend request channel */
+	FD_BACKEND,	/* a socket: the backend request channel */
 	FD_RDONLY,	/* the guest memfd opened read-only: mmap fails */
 	FD_KINDS
 };
@@ -84,7 +84,7 @@ enum fd_kind {
 /* Created afresh for each input (same state whatever ran before). */
 static int kfd[FD_KINDS];
 static struct stat kfd_stat[FD_KINDS];	/* what each one is (check_held_fds) */
-static int slave_peer;		/* our end of FD_SLAVE */
+static int backend_peer;		/* our end of FD_BACKEND */
 static char tmpdir[64];
 static char sock_path[NSOCK][108];
 static struct rte_mempool *pool;
@@ -650,7 +650,7 @@ do_message(int sock, uint8_t ctl, struct fz_in *in)
  * [size shift, perm extra, how]: how bit 0 skips the UPDATE, bit 1
  * answers a miss sent with NEED_REPLY with "not mapped" (non-zero), bit
  * 2 leaves it unanswered. The channel is parsed leniently: the input
- * may have passed FD_SLAVE as a call fd, which writes 8 junk bytes. */
+ * may have passed FD_BACKEND as a call fd, which writes 8 junk bytes. */
 static bool
 answer_misses(int sock, struct fz_in *in)
 {
@@ -662,8 +662,8 @@ answer_misses(int sock, struct fz_in *in)
 	int answered = 0;
 
 	while (answered < 64 &&
-	       recv(slave_peer, &miss, sizeof(miss), MSG_DONTWAIT | MSG_PEEK) == sizeof(miss)) {
-		if (recv(slave_peer, &miss, sizeof(miss), MSG_DONTWAIT) != sizeof(miss) ||
+	       recv(backend_peer, &miss, sizeof(miss), MSG_DONTWAIT | MSG_PEEK) == sizeof(miss)) {
+		if (recv(backend_peer, &miss, sizeof(miss), MSG_DONTWAIT) != sizeof(miss) ||
 		    miss.hdr.request != 1 || miss.hdr.size != sizeof(miss.m) ||
 		    miss.m.type != VHOST_IOTLB_MISS)
 			break;
@@ -689,7 +689,7 @@ answer_misses(int sock, struct fz_in *in)
 				.result = (how & 2) != 0,
 			};
 
-			if (send(slave_peer, &ans, sizeof(ans), MSG_NOSIGNAL) != sizeof(ans))
+			if (send(backend_peer, &ans, sizeof(ans), MSG_NOSIGNAL) != sizeof(ans))
 				break;
 		}
 		if (!(how & 1) &&
@@ -698,7 +698,7 @@ answer_misses(int sock, struct fz_in *in)
 		answered++;
 	}
 	/* Whatever is left is junk or more than we answer at once. */
-	while (recv(slave_peer, &miss, sizeof(miss), MSG_DONTWAIT) > 0)
+	while (recv(backend_peer, &miss, sizeof(miss), MSG_DONTWAIT) > 0)
 		;
 	/* Let the event thread take the answers before the datapath runs. */
 	if (answered > 0) {
@@ -773,8 +773,8 @@ open_input_fds(void)
 	kfd[FD_EVENT_B] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		abort();
-	kfd[FD_SLAVE] = sp[0];
-	slave_peer = sp[1];
+	kfd[FD_BACKEND] = sp[0];
+	backend_peer = sp[1];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", kfd[FD_GUEST]);
 	kfd[FD_RDONLY] = open(path, O_RDONLY | O_CLOEXEC);
 	if (kfd[FD_EVENT_A] < 0 || kfd[FD_EVENT_B] < 0 || kfd[FD_RDONLY] < 0)
@@ -805,7 +805,7 @@ close_input_fds(void)
 {
 	for (int k = 0; k < FD_KINDS; k++)
 		FZ_CHECK(close(kfd[k]) == 0, "fd kind %d (%d) was closed by the library", k, kfd[k]);
-	FZ_CHECK(close(slave_peer) == 0, "our end of the backend channel was closed by the library");
+	FZ_CHECK(close(backend_peer) == 0, "our end of the backend channel was closed by the library");
 }
 
 static void

@@ -68,16 +68,16 @@ GET_FEATURES, SET_FEATURES, SET_OWNER, RESET_OWNER, SET_MEM_TABLE = 1, 2, 3, 4, 
 SET_LOG_BASE, SET_LOG_FD, SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE = 6, 7, 8, 9, 10
 GET_VRING_BASE, SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR = 11, 12, 13, 14
 GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM = 15, 16, 17
-SET_VRING_ENABLE, SEND_RARP, NET_SET_MTU, SET_SLAVE_REQ_FD, IOTLB_MSG = 18, 19, 20, 21, 22
+SET_VRING_ENABLE, SEND_RARP, NET_SET_MTU, SET_BACKEND_REQ_FD, IOTLB_MSG = 18, 19, 20, 21, 22
 GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG = 36, 37, 38
 SET_STATUS, GET_STATUS = 39, 40
 
-FD_GUEST, FD_GUEST2, FD_SMALL, FD_EV_A, FD_EV_B, FD_SLAVE, FD_RDONLY = range(7)
+FD_GUEST, FD_GUEST2, FD_SMALL, FD_EV_A, FD_EV_B, FD_BACKEND, FD_RDONLY = range(7)
 
 F_CSUM, F_GUEST_CSUM, F_MTU = 0, 1, 3
 F_GUEST_TSO4, F_HOST_TSO4, F_HOST_UFO, F_MRG_RXBUF, F_MQ = 7, 11, 14, 15, 22
 F_LOG_ALL, F_INDIRECT, F_EVENT_IDX, F_PROTOCOL, F_V1, F_IOMMU = 26, 28, 29, 30, 32, 33
-P_MQ, P_LOG_SHMFD, P_RARP, P_REPLY_ACK, P_MTU, P_SLAVE_REQ, P_STATUS = 0, 1, 2, 3, 4, 5, 16
+P_MQ, P_LOG_SHMFD, P_RARP, P_REPLY_ACK, P_MTU, P_BACKEND_REQ, P_STATUS = 0, 1, 2, 3, 4, 5, 16
 P_MEM_SLOTS = 15
 
 UADDR = 0x7f0000000000          # the frontend's address of guest memory
@@ -178,14 +178,14 @@ def handshake(iommu=False, features=(F_MRG_RXBUF, F_INDIRECT), ack=False,
         proto |= 1 << p
     if iommu:
         feats |= 1 << F_IOMMU
-        proto |= 1 << P_SLAVE_REQ
+        proto |= 1 << P_BACKEND_REQ
     # Sockets: 0 plain, 1 IOMMU (+EXTBUF), 2 LINEARBUF, 3 and 4 IOMMU
     # with IOTLB entry lifetimes of 1 s and 1 us.
     b = u8(sock if sock is not None else (1 if iommu else 0))
     b += msg(GET_FEATURES) + msg(SET_OWNER) + msg(GET_PROTOCOL_FEATURES)
     b += msg(SET_PROTOCOL_FEATURES, u64(proto)) + msg(SET_FEATURES, u64(feats), 9 if ack else 1)
     if iommu:
-        b += msg(SET_SLAVE_REQ_FD, fds=[FD_SLAVE])
+        b += msg(SET_BACKEND_REQ_FD, fds=[FD_BACKEND])
     b += msg(SET_MEM_TABLE, mem_table([(0, MB, UADDR, 0)]), 9 if ack else 1, fds=[FD_GUEST])
     for q in queues:
         b += setup_ring(q, iommu, ack)
@@ -251,9 +251,9 @@ def messages_corpus():
     # Only the rings mapped: buffers miss, packets are held, then the
     # update arrives and delivers them.
     b = u8(1) + msg(GET_FEATURES) + msg(SET_OWNER)
-    b += msg(SET_PROTOCOL_FEATURES, u64((1 << P_REPLY_ACK) | (1 << P_SLAVE_REQ)))
+    b += msg(SET_PROTOCOL_FEATURES, u64((1 << P_REPLY_ACK) | (1 << P_BACKEND_REQ)))
     b += msg(SET_FEATURES, u64((1 << F_V1) | (1 << F_PROTOCOL) | (1 << F_IOMMU) | (1 << F_MRG_RXBUF)))
-    b += msg(SET_SLAVE_REQ_FD, fds=[FD_SLAVE])
+    b += msg(SET_BACKEND_REQ_FD, fds=[FD_BACKEND])
     b += msg(SET_MEM_TABLE, mem_table([(0, MB, UADDR, 0)]), fds=[FD_GUEST])
     b += setup_ring(0, True) + setup_ring(1, True)
     b += answer_misses(0, 3)       # the rings' misses, page by page
@@ -353,7 +353,7 @@ def messages_corpus():
     write(t, 'iommu_flush', b)
     # Two regions contiguous in the frontend's address space, mapped apart
     # by the library: a ring across them is refused.
-    b = u8(1) + msg(SET_PROTOCOL_FEATURES, u64((1 << P_REPLY_ACK) | (1 << P_SLAVE_REQ)))
+    b = u8(1) + msg(SET_PROTOCOL_FEATURES, u64((1 << P_REPLY_ACK) | (1 << P_BACKEND_REQ)))
     b += msg(SET_FEATURES, u64((1 << F_V1) | (1 << F_PROTOCOL) | (1 << F_IOMMU)))
     b += msg(SET_MEM_TABLE, mem_table([(0, MB, UADDR, 0), (MB, 0x10000, UADDR + MB, 0)]), 9,
              fds=[FD_GUEST, FD_GUEST2])
@@ -371,9 +371,9 @@ def messages_corpus():
     # Misses answered "not mapped" on the backend channel: the buffers'
     # accesses fail at once instead of after the miss timeout.
     b = u8(1) + msg(SET_OWNER)
-    b += msg(SET_PROTOCOL_FEATURES, u64((1 << P_REPLY_ACK) | (1 << P_SLAVE_REQ)))
+    b += msg(SET_PROTOCOL_FEATURES, u64((1 << P_REPLY_ACK) | (1 << P_BACKEND_REQ)))
     b += msg(SET_FEATURES, u64((1 << F_V1) | (1 << F_PROTOCOL) | (1 << F_IOMMU) | (1 << F_MRG_RXBUF)))
-    b += msg(SET_SLAVE_REQ_FD, fds=[FD_SLAVE])
+    b += msg(SET_BACKEND_REQ_FD, fds=[FD_BACKEND])
     b += msg(SET_MEM_TABLE, mem_table([(0, MB, UADDR, 0)]), fds=[FD_GUEST])
     b += setup_ring(0, True) + setup_ring(1, True)
     b += msg(IOTLB_MSG, iotlb(0, 0x10000, UADDR, 3, 2), 9)
