@@ -357,21 +357,31 @@ fm_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol)
 }
 
 int
-fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
+fm_layout_vring(struct fm_master *m, uint32_t index, uint16_t size,
 		int region)
 {
 	struct fm_vring *vr;
-	struct vhost_vring_addr a;
 
 	if (index >= FM_MAX_VRINGS)
-		return FM_SENDFAIL;
+		return -1;
 	vr = &m->vr[index];
 	if (vr->size != 0)
 		fm_vring_fini(vr);
 	if (fm_vring_init(vr, &m->mem, region, size) < 0)
-		return FM_SENDFAIL;
+		return -1;
 	if ((int)index >= m->nvrings)
 		m->nvrings = (int)index + 1;
+	return 0;
+}
+
+int
+fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
+		int region)
+{
+	struct vhost_vring_addr a;
+
+	if (fm_layout_vring(m, index, size, region) < 0)
+		return FM_SENDFAIL;
 	fm_vring_addr_of(m, index, &a);
 	return fm_start_vring(m, index, &a, 0, false);
 }
@@ -400,6 +410,42 @@ fm_start_vring(struct fm_master *m, uint32_t index,
 }
 
 int
+fm_set_config_mtu(struct fm_master *m, const struct fm_config *cfg)
+{
+	if (cfg->mtu == 0)
+		return FM_OK;
+	return fm_set_u64(m, FM_REQ_NET_SET_MTU, cfg->mtu);
+}
+
+int
+fm_add_config_regions(struct fm_master *m, const struct fm_config *cfg)
+{
+	int i;
+
+	if (m->mem.nregions != 0)
+		return 0;
+	for (i = 0; i < cfg->nregions; i++)
+		if (fm_mem_add_region(&m->mem, cfg->regions[i].gpa,
+				cfg->regions[i].size,
+				cfg->regions[i].mmap_offset) < 0)
+			return -1;
+	return 0;
+}
+
+int
+fm_enable_vrings(struct fm_master *m, int n)
+{
+	int ret, i;
+
+	for (i = 0; i < n; i++) {
+		ret = fm_set_state(m, FM_REQ_SET_VRING_ENABLE, (uint32_t)i, 1);
+		if (ret != FM_OK)
+			return ret;
+	}
+	return FM_OK;
+}
+
+int
 fm_handshake(struct fm_master *m, const struct fm_config *cfg)
 {
 	int ret, i;
@@ -407,18 +453,11 @@ fm_handshake(struct fm_master *m, const struct fm_config *cfg)
 	ret = fm_negotiate(m, cfg->features, cfg->protocol);
 	if (ret != FM_OK)
 		return ret;
-	if (cfg->mtu != 0) {
-		ret = fm_set_u64(m, FM_REQ_NET_SET_MTU, cfg->mtu);
-		if (ret != FM_OK)
-			return ret;
-	}
-	if (m->mem.nregions == 0) {
-		for (i = 0; i < cfg->nregions; i++)
-			if (fm_mem_add_region(&m->mem, cfg->regions[i].gpa,
-					cfg->regions[i].size,
-					cfg->regions[i].mmap_offset) < 0)
-				return FM_SENDFAIL;
-	}
+	ret = fm_set_config_mtu(m, cfg);
+	if (ret != FM_OK)
+		return ret;
+	if (fm_add_config_regions(m, cfg) < 0)
+		return FM_SENDFAIL;
 	ret = fm_set_mem_table(m, &m->mem);
 	if (ret != FM_OK)
 		return ret;
@@ -431,10 +470,5 @@ fm_handshake(struct fm_master *m, const struct fm_config *cfg)
 	if (cfg->leave_disabled ||
 			!(cfg->features & FM_BIT(FM_F_PROTOCOL_FEATURES)))
 		return FM_OK;
-	for (i = 0; i < cfg->nvrings; i++) {
-		ret = fm_set_state(m, FM_REQ_SET_VRING_ENABLE, (uint32_t)i, 1);
-		if (ret != FM_OK)
-			return ret;
-	}
-	return FM_OK;
+	return fm_enable_vrings(m, cfg->nvrings);
 }

@@ -211,9 +211,24 @@ int fm_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol);
 int fm_start_vring(struct fm_master *m, uint32_t index,
 		const struct vhost_vring_addr *a, uint32_t base, bool base_first);
 
+/* Lays out m->vr[index] (size entries) in `region`, replacing a ring
+ * laid out there before; sends nothing. Returns 0 or -1. */
+int fm_layout_vring(struct fm_master *m, uint32_t index, uint16_t size,
+		int region);
+
 /* Lays out m->vr[index] in `region` and sends NUM, ADDR, BASE, CALL, KICK. */
 int fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
 		int region);
+
+/* NET_SET_MTU of cfg->mtu, unless 0. Returns an fm_result. */
+int fm_set_config_mtu(struct fm_master *m, const struct fm_config *cfg);
+
+/* Adds cfg's regions to m's guest memory unless it has some already.
+ * Returns 0, or -1 if a region could not be made. */
+int fm_add_config_regions(struct fm_master *m, const struct fm_config *cfg);
+
+/* SET_VRING_ENABLE 1 on rings 0..n-1. Returns an fm_result. */
+int fm_enable_vrings(struct fm_master *m, int n);
 
 /* The whole handshake of cfg. Returns an fm_result. */
 int fm_handshake(struct fm_master *m, const struct fm_config *cfg);

@@ -402,17 +402,9 @@ fm_iommu_setup_vring(struct fm_master *m, struct fm_iommu *io,
 		uint32_t index, uint16_t size, int region)
 {
 	struct vhost_vring_addr a;
-	struct fm_vring *vr;
 
-	if (index >= FM_MAX_VRINGS)
+	if (fm_layout_vring(m, index, size, region) < 0)
 		return FM_SENDFAIL;
-	vr = &m->vr[index];
-	if (vr->size != 0)
-		fm_vring_fini(vr);
-	if (fm_vring_init(vr, &m->mem, region, size) < 0)
-		return FM_SENDFAIL;
-	if ((int)index >= m->nvrings)
-		m->nvrings = (int)index + 1;
 	fm_iommu_vring_addr(m, io, index, &a);
 	if (a.desc_user_addr == UINT64_MAX || a.avail_user_addr == UINT64_MAX ||
 			a.used_user_addr == UINT64_MAX)
@@ -432,18 +424,11 @@ fm_iommu_handshake(struct fm_master *m, struct fm_iommu *io,
 	ret = fm_iommu_set_slave_req_fd(m, io);
 	if (ret != FM_OK)
 		return ret;
-	if (cfg->mtu != 0) {
-		ret = fm_set_u64(m, FM_REQ_NET_SET_MTU, cfg->mtu);
-		if (ret != FM_OK)
-			return ret;
-	}
-	if (m->mem.nregions == 0) {
-		for (i = 0; i < cfg->nregions; i++)
-			if (fm_mem_add_region(&m->mem, cfg->regions[i].gpa,
-					cfg->regions[i].size,
-					cfg->regions[i].mmap_offset) < 0)
-				return FM_SENDFAIL;
-	}
+	ret = fm_set_config_mtu(m, cfg);
+	if (ret != FM_OK)
+		return ret;
+	if (fm_add_config_regions(m, cfg) < 0)
+		return FM_SENDFAIL;
 	if (io->nmaps == 0 &&
 			fm_iommu_map_regions(io, &m->mem, VHOST_ACCESS_RW) < 0)
 		return FM_SENDFAIL;
@@ -458,12 +443,7 @@ fm_iommu_handshake(struct fm_master *m, struct fm_iommu *io,
 	}
 	if (cfg->leave_disabled)
 		return FM_OK;
-	for (i = 0; i < cfg->nvrings; i++) {
-		ret = fm_set_state(m, FM_REQ_SET_VRING_ENABLE, (uint32_t)i, 1);
-		if (ret != FM_OK)
-			return ret;
-	}
-	return FM_OK;
+	return fm_enable_vrings(m, cfg->nvrings);
 }
 
 /* fm_net_reader for buffers at IOVAs. */
