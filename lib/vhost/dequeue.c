@@ -351,13 +351,9 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			/* Keep the chain (and those after it, for order) in
 			 * the ring for a later burst; ask for the buffers
 			 * after it too. */
-			if (packed)
-				vhost_walk_ahead_packed(dev, vq, pos.idx, pos.wrap,
-							VHOST_CHAIN_DEVICE_READS);
-			else
-				vhost_walk_ahead(dev, vq, consumed + 1,
-						 avail - consumed - 1,
-						 VHOST_CHAIN_DEVICE_READS);
+			vhost_walk_ahead_after_miss(dev, vq, consumed, avail,
+						    pos.idx, pos.wrap,
+						    VHOST_CHAIN_DEVICE_READS, packed);
 			break;
 		}
 		if (stop == TX_STOP_EMPTY)
@@ -386,13 +382,11 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			 * burst. Nothing is lost. */
 			rte_pktmbuf_free(m);
 			pkts[received] = NULL;
-			if (ret == -EAGAIN && packed)
-				vhost_walk_ahead_packed(dev, vq, pos.idx, pos.wrap,
-							VHOST_CHAIN_DEVICE_READS);
-			else if (ret == -EAGAIN)
-				vhost_walk_ahead(dev, vq, consumed + 1,
-						 avail - consumed - 1,
-						 VHOST_CHAIN_DEVICE_READS);
+			if (ret == -EAGAIN)
+				vhost_walk_ahead_after_miss(dev, vq, consumed, avail,
+							    pos.idx, pos.wrap,
+							    VHOST_CHAIN_DEVICE_READS,
+							    packed);
 			break;
 		}
 		consumed++;

@@ -188,6 +188,21 @@ void vhost_walk_ahead_packed(const struct vhost_device *dev,
 			     struct vhost_virtqueue *vq, uint16_t idx,
 			     bool wrap, enum vhost_chain_dir dir);
 
+/* A burst stopped on an IOTLB miss at its consumed-th new chain (split:
+ * of avail new entries; packed: at ring position idx, wrap counter
+ * wrap): ask for the chains after it too, on either layout. */
+static __rte_always_inline void
+vhost_walk_ahead_after_miss(const struct vhost_device *dev,
+			    struct vhost_virtqueue *vq, uint16_t consumed,
+			    uint16_t avail, uint16_t idx, bool wrap,
+			    enum vhost_chain_dir dir, const bool packed)
+{
+	if (packed)
+		vhost_walk_ahead_packed(dev, vq, idx, wrap, dir);
+	else
+		vhost_walk_ahead(dev, vq, consumed + 1, avail - consumed - 1, dir);
+}
+
 /* Cursor over a sequence of pieces. */
 struct vhost_seg_cursor {
 	const struct vhost_seg *seg;

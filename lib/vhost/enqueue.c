@@ -369,14 +369,11 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 				 * stay with the caller; the buffers are walked
 				 * again next time. On a miss, ask for the
 				 * buffers after it too. */
-				if (rc.missed && packed)
-					vhost_walk_ahead_packed(dev, vq, rc.pos.idx,
-								rc.pos.wrap,
-								VHOST_CHAIN_DEVICE_WRITES);
-				else if (rc.missed)
-					vhost_walk_ahead(dev, vq, rc.consumed + 1,
-							 rc.avail - rc.consumed - 1,
-							 VHOST_CHAIN_DEVICE_WRITES);
+				if (rc.missed)
+					vhost_walk_ahead_after_miss(dev, vq,
+						rc.consumed, rc.avail, rc.pos.idx,
+						rc.pos.wrap, VHOST_CHAIN_DEVICE_WRITES,
+						packed);
 				room = false;
 				break;
 			}
