@@ -408,14 +408,6 @@ fault_child_release(struct fault_child *c)
 	fm_master_attach(&c->m, -1);
 }
 
-/* Ring position of chain n of ring q: TX chains take 1-3 descriptors,
- * RX chains one. */
-static uint32_t
-chain_pos(int q, uint32_t n)
-{
-	return q == 1 ? fault_guest_tx_pos(n) : n;
-}
-
 uint32_t
 fault_child_g2h_published(const struct fault_child *c)
 {
@@ -425,8 +417,8 @@ fault_child_g2h_published(const struct fault_child *c)
 	if (!vr->packed)
 		return __atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE);
 	/* Two looked at, so that a count behind by more shows. */
-	while (n < posted + 2 && fm_vring_packed_at(vr, chain_pos(1, n),
-			NULL))
+	while (n < posted + 2 && fm_vring_packed_at(vr,
+			fault_guest_chain_pos(1, n), NULL))
 		n++;
 	return n;
 }
@@ -447,7 +439,8 @@ fault_child_used(const struct fault_child *c, int q)
 	n = q == 1 ? atomic_load(&st->tx_done) : atomic_load(&st->rx_got) +
 		atomic_load(&st->rx_bad) + atomic_load(&st->rx_empty) +
 		atomic_load(&st->revoked_back);
-	while (fm_vring_packed_at(vr, chain_pos(q, n), &used) && used)
+	while (fm_vring_packed_at(vr, fault_guest_chain_pos(q, n), &used) &&
+			used)
 		n++;
 	return n;
 }
@@ -455,11 +448,5 @@ fault_child_used(const struct fault_child *c, int q)
 uint16_t
 fault_child_ring_base(const struct fault_child *c, int q, uint32_t count)
 {
-	const struct fm_vring *vr = &c->m.vr[q];
-	uint32_t pos = chain_pos(q, count);
-
-	if (!vr->packed)
-		return (uint16_t)count;
-	return (uint16_t)(pos % vr->size |
-			((pos / vr->size) % 2 == 0 ? 1u << 15 : 0));
+	return fault_guest_ring_base(&c->m.vr[q], q, count);
 }

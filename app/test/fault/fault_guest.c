@@ -238,6 +238,20 @@ fault_guest_tx_pos(uint32_t seq)
 	return 6 * (seq / 3) + in_turn[seq % 3];
 }
 
+uint32_t
+fault_guest_chain_pos(int q, uint32_t n)
+{
+	return q == G2H ? fault_guest_tx_pos(n) : n;
+}
+
+uint16_t
+fault_guest_ring_base(const struct fm_vring *vr, int q, uint32_t count)
+{
+	if (!vr->packed)
+		return (uint16_t)count;
+	return fault_ring_pos_base(vr, fault_guest_chain_pos(q, count));
+}
+
 /* Descriptors for packet seq of len at addr: the layouts take 1, 2 and
  * 3 descriptors in turn (fault_guest_tx_pos counts on it). */
 static int

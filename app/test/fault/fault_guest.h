@@ -114,6 +114,19 @@ int fault_guest_step(struct fault_guest *g);
  */
 uint32_t fault_guest_tx_pos(uint32_t seq);
 
+/* The ring position of chain n of ring q: TX chains (q 1) take 1-3
+ * descriptors (fault_guest_tx_pos), RX chains (q 0) one. */
+uint32_t fault_guest_chain_pos(int q, uint32_t n);
+
+/*
+ * The base of ring q (1 TX, 0 RX: one descriptor per chain) once count
+ * chains of a stream that started at position 0 are done, as
+ * GET_VRING_BASE and rte_vhost_get_vring_base give it: the index, or on
+ * a packed ring the position with its wrap counter (fault_ring_pos_base).
+ */
+uint16_t fault_guest_ring_base(const struct fm_vring *vr, int q,
+		uint32_t count);
+
 /* Buffers out with the device. */
 int fault_guest_tx_out(const struct fault_guest *g);
 int fault_guest_rx_out(const struct fault_guest *g);

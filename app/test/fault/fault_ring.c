@@ -16,7 +16,7 @@ fault_rings_layout(struct fm_master *m, int n, int region, bool packed)
 }
 
 int
-fault_ring_start(struct fm_master *m, uint32_t q, uint16_t base,
+fault_ring_start(struct fm_master *m, uint32_t q, uint32_t base,
 		const struct vhost_vring_addr *a)
 {
 	struct vhost_vring_addr own;
@@ -42,12 +42,62 @@ fault_ring_start(struct fm_master *m, uint32_t q, uint16_t base,
 	return r;
 }
 
+/* Packed: the guest's used position over two laps. */
+static uint32_t
+packed_used_pos(const struct fm_vring *vr)
+{
+	return (uint32_t)vr->last_used + (vr->used_wrap ? 0u : vr->size);
+}
+
+/* Packed: walks the used descriptors after the guest's position until
+ * one of buffer id head (*found) or the first not used. Returns the
+ * position where it stopped (over laps, from packed_used_pos). */
+static uint32_t
+packed_walk_used(const struct fm_vring *vr, uint16_t head, bool *found)
+{
+	uint32_t pos = packed_used_pos(vr), n;
+	bool used;
+
+	*found = false;
+	for (n = 0; n < vr->size && fm_vring_packed_at(vr, pos, &used) &&
+			used; n++) {
+		uint16_t id = vr->pdesc[pos % vr->size].id;
+
+		if (id == head) {
+			*found = true;
+			break;
+		}
+		/* A bad id takes one position (fm_vring_pop_used too). */
+		pos += id < vr->size && vr->chains[id].nids > 0 ?
+			vr->chains[id].nids : 1;
+	}
+	return pos;
+}
+
+uint16_t
+fault_ring_used_base(const struct fm_vring *vr)
+{
+	bool found;
+
+	if (!vr->packed)
+		return __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
+	/* No id is the ring's size: walks to the end. */
+	return fault_ring_pos_base(vr, packed_walk_used(vr, vr->size,
+			&found));
+}
+
 bool
 fault_ring_used_pending_has(const struct fm_vring *vr, uint16_t head)
 {
-	uint16_t idx = __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
+	uint16_t idx;
 	uint16_t i;
+	bool found;
 
+	if (vr->packed) {
+		packed_walk_used(vr, head, &found);
+		return found;
+	}
+	idx = __atomic_load_n(&vr->used->idx, __ATOMIC_ACQUIRE);
 	for (i = vr->last_used; i != idx; i++)
 		if (vr->used->ring[i % vr->size].id == head)
 			return true;
