@@ -22,6 +22,7 @@ void test_churn_mem_table_packed(void);	/* the same, packed rings */
 /* Scenario 3: rings disabled and enabled, stopped (GET_VRING_BASE) and
  * restarted (churn_rings.c). */
 void test_churn_rings(void);
+void test_churn_rings_packed(void);	/* the same, packed rings */
 
 /* Scenario 4: IOTLB updates, invalidations, revocations and flushes
  * (churn_iotlb.c). */
