@@ -27,6 +27,7 @@ void test_churn_rings_packed(void);	/* the same, packed rings */
 /* Scenario 4: IOTLB updates, invalidations, revocations and flushes
  * (churn_iotlb.c). */
 void test_churn_iotlb(void);
+void test_churn_iotlb_packed(void);	/* the same, packed rings */
 
 /* Scenario 5: memory regions added and removed one at a time
  * (ADD_MEM_REG / REM_MEM_REG), up to the slot limit (churn_memslots.c). */

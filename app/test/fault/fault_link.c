@@ -79,13 +79,16 @@ fault_link_start_iommu(struct fault_link *k, struct fault_iommu *x,
 		uint32_t seed)
 {
 	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	uint64_t features = FM_BIT(VIRTIO_F_VERSION_1) |
+		FM_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	uint32_t q;
 
+	if (k->m.vr[0].packed)
+		features |= FM_BIT(VIRTIO_F_RING_PACKED);
 	fault_iommu_init(x, &k->m, &k->g, seed);
 	k->serve = fault_iommu_serve_cb;
 	k->serve_ctx = x;
-	if (fault_iommu_negotiate(x, FM_BIT(VIRTIO_F_VERSION_1) |
-			FM_BIT(VIRTIO_NET_F_MRG_RXBUF)) != FM_OK ||
+	if (fault_iommu_negotiate(x, features) != FM_OK ||
 			fm_set_mem_table(&k->m, &k->m.mem) != FM_OK)
 		return -1;
 	for (q = 0; q < 2; q++)
@@ -97,7 +100,8 @@ fault_link_start_iommu(struct fault_link *k, struct fault_iommu *x,
 		if (fault_iommu_serve(x) == 0)
 			usleep(100);
 	}
-	return 0;
+	return atomic_load(&k->port->packed_devices) ==
+		(k->m.vr[0].packed ? 1 : 0) ? 0 : -1;
 }
 
 void

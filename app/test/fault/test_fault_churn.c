@@ -42,6 +42,7 @@ static CU_TestInfo churn_tests[] = {
 	{ "mem_table_packed", test_churn_mem_table_packed },
 	{ "mem_slots_packed", test_churn_mem_slots_packed },
 	{ "rings_packed", test_churn_rings_packed },
+	{ "iotlb_packed", test_churn_iotlb_packed },
 	CU_TEST_INFO_NULL,
 };
 
