@@ -101,8 +101,7 @@ fault_child_prepare(struct fault_child *c, const char *path, int listen_fd,
 	c->iommu = plan->iommu;
 	c->slots = plan->slots;
 	c->packed = plan->packed;
-	if ((c->packed && c->iommu) ||
-			(c->stop == FAULT_STOP_MISSES && !c->iommu))
+	if (c->stop == FAULT_STOP_MISSES && !c->iommu)
 		return -1;
 	fm_config_default(&cfg);
 	c->features = cfg.features;

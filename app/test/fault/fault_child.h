@@ -107,7 +107,7 @@ struct fault_child_plan {
 	 * buffers' region and a spare one added with ADD_MEM_REG, and the
 	 * spare removed and added again all along the traffic. */
 	bool slots;
-	/* VIRTIO_F_RING_PACKED, rings laid out packed (not with iommu). */
+	/* VIRTIO_F_RING_PACKED, rings laid out packed. */
 	bool packed;
 };
 

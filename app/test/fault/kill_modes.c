@@ -3,7 +3,8 @@
  * The kill runs (the table at the end): library as server, as client
  * (the frontends listen on a socket that outlives each of them), both on
  * split and on packed rings; as server with a vIOMMU guest, also with
- * most frontends killed while they leave misses unanswered; and as
+ * most frontends killed while they leave misses unanswered, both on
+ * split and on packed rings; and as
  * server and client with frontends that add their memory one region at
  * a time (CONFIGURE_MEM_SLOTS) and churn a spare region. Each is a
  * warm-up run (registration, one cycle per lane, teardown), the usage
@@ -234,7 +235,8 @@ kill_scenario(const struct kill_mode *mode)
  */
 enum {
 	M_SERVER, M_CLIENT, M_PACKED_SERVER, M_PACKED_CLIENT, M_IOMMU,
-	M_IOMMU_DEAF, M_SLOTS_SERVER, M_SLOTS_CLIENT,
+	M_IOMMU_DEAF, M_PACKED_IOMMU, M_PACKED_IOMMU_DEAF, M_SLOTS_SERVER,
+	M_SLOTS_CLIENT,
 };
 
 static const struct kill_mode modes[] = {
@@ -251,6 +253,11 @@ static const struct kill_mode modes[] = {
 		false, true, false, false, false, 1 },
 	[M_IOMMU_DEAF] = { "srv-deaf", "IOMMU misses pending",
 		false, true, false, false, true, 5 },
+	[M_PACKED_IOMMU] = { "srv-packed-iommu", "packed IOMMU server mode",
+		false, true, false, true, false, 2 },
+	[M_PACKED_IOMMU_DEAF] = { "srv-packed-deaf",
+		"packed IOMMU misses pending",
+		false, true, false, true, true, 5 },
 	[M_SLOTS_SERVER] = { "srv-slots", "memory slots server mode",
 		false, false, true, false, false, 2 },
 	[M_SLOTS_CLIENT] = { "cli-slots", "memory slots client mode",
@@ -265,6 +272,8 @@ MODE_TEST(M_PACKED_SERVER)
 MODE_TEST(M_PACKED_CLIENT)
 MODE_TEST(M_IOMMU)
 MODE_TEST(M_IOMMU_DEAF)
+MODE_TEST(M_PACKED_IOMMU)
+MODE_TEST(M_PACKED_IOMMU_DEAF)
 MODE_TEST(M_SLOTS_SERVER)
 MODE_TEST(M_SLOTS_CLIENT)
 
@@ -283,6 +292,12 @@ CU_TestInfo kill_packed_tests[] = {
 CU_TestInfo kill_iommu_tests[] = {
 	{ "server_mode", test_M_IOMMU },
 	{ "misses_pending", test_M_IOMMU_DEAF },
+	CU_TEST_INFO_NULL,
+};
+
+CU_TestInfo kill_packed_iommu_tests[] = {
+	{ "server_mode", test_M_PACKED_IOMMU },
+	{ "misses_pending", test_M_PACKED_IOMMU_DEAF },
 	CU_TEST_INFO_NULL,
 };
 

@@ -7,7 +7,7 @@
  * misses in flight, packets held for them when the frontend dies), also
  * with most frontends killed after they stopped answering misses (the
  * library holding packets for them) and each followed by one that must
- * get traffic going; and as server and client with frontends that add
+ * get traffic going, both on split and on packed rings; and as server and client with frontends that add
  * their memory with ADD_MEM_REG and remove and add a spare region all
  * along their traffic (memory slots). Then three faults at the
  * application's boundary: a socket unregistered right after its
@@ -63,6 +63,7 @@ static CU_SuiteInfo suites[] = {
 	{ "split", NULL, NULL, NULL, NULL, kill_split_tests },
 	{ "packed", NULL, NULL, NULL, NULL, kill_packed_tests },
 	{ "iommu", NULL, NULL, NULL, NULL, kill_iommu_tests },
+	{ "packed_iommu", NULL, NULL, NULL, NULL, kill_packed_iommu_tests },
 	{ "slots", NULL, NULL, NULL, NULL, kill_slots_tests },
 	{ "edge", NULL, NULL, NULL, NULL, edge_tests },
 	CU_SUITE_INFO_NULL,
