@@ -367,7 +367,10 @@ fm_layout_vring(struct fm_master *m, uint32_t index, uint16_t size,
 	vr = &m->vr[index];
 	if (vr->size != 0)
 		fm_vring_fini(vr);
-	if (fm_vring_init(vr, &m->mem, region, size) < 0)
+	/* The layout SET_FEATURES agreed on. */
+	if ((m->features & FM_BIT(VIRTIO_F_RING_PACKED) ?
+			fm_vring_init_packed : fm_vring_init)(vr, &m->mem,
+			region, size) < 0)
 		return -1;
 	if ((int)index >= m->nvrings)
 		m->nvrings = (int)index + 1;
@@ -383,7 +386,9 @@ fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
 	if (fm_layout_vring(m, index, size, region) < 0)
 		return FM_SENDFAIL;
 	fm_vring_addr_of(m, index, &a);
-	return fm_start_vring(m, index, &a, 0, false);
+	/* A new ring starts at 0; a packed one's wrap counters at 1. */
+	return fm_start_vring(m, index, &a,
+			m->vr[index].packed ? 1u << 15 : 0, false);
 }
 
 int

@@ -212,7 +212,8 @@ int fm_start_vring(struct fm_master *m, uint32_t index,
 		const struct vhost_vring_addr *a, uint32_t base, bool base_first);
 
 /* Lays out m->vr[index] (size entries) in `region`, replacing a ring
- * laid out there before; sends nothing. Returns 0 or -1. */
+ * laid out there before, packed if VIRTIO_F_RING_PACKED was negotiated;
+ * sends nothing. Returns 0 or -1. */
 int fm_layout_vring(struct fm_master *m, uint32_t index, uint16_t size,
 		int region);
 
