@@ -203,6 +203,38 @@ fm_vring_add_chain(struct fm_vring *vr, const struct fm_seg *segs, int n)
 	return ids[0];
 }
 
+/* Packed: segs in a table of packed descriptors (only WRITE means
+ * anything there), one ring descriptor with INDIRECT pointing at it. */
+static int
+add_packed_indirect(struct fm_vring *vr, struct fm_mem *mem, int region,
+		const struct fm_seg *segs, int n)
+{
+	struct vring_packed_desc *table, *d = &vr->pdesc[vr->avail_idx];
+	uint16_t head;
+	int i;
+
+	table = fm_mem_alloc(mem, region, sizeof(*table) * n, 16);
+	if (table == NULL || fm_vring_alloc(vr, 1, &head) < 0)
+		return -ENOSPC;
+	for (i = 0; i < n; i++) {
+		table[i].addr = segs[i].addr;
+		table[i].len = segs[i].len;
+		table[i].id = 0;
+		table[i].flags = segs[i].write ? VRING_DESC_F_WRITE : 0;
+	}
+	d->addr = fm_ptr_gpa(mem, table);
+	d->len = (uint32_t)(sizeof(*table) * n);
+	d->id = head;
+	record_segs(vr, head, segs, n);
+	__atomic_store_n(&d->flags, (uint16_t)(packed_flags(vr->avail_wrap,
+			false, false) | VRING_DESC_F_INDIRECT), __ATOMIC_RELEASE);
+	if (++vr->avail_idx == vr->size) {
+		vr->avail_idx = 0;
+		vr->avail_wrap = !vr->avail_wrap;
+	}
+	return head;
+}
+
 int
 fm_vring_add_indirect(struct fm_vring *vr, struct fm_mem *mem, int region,
 		const struct fm_seg *segs, int n)
@@ -211,10 +243,10 @@ fm_vring_add_indirect(struct fm_vring *vr, struct fm_mem *mem, int region,
 	uint16_t head;
 	int i;
 
-	if (vr->packed)
-		return -ENOTSUP;
 	if (n <= 0 || n > FM_MAX_CHAIN)
 		return -EINVAL;
+	if (vr->packed)
+		return add_packed_indirect(vr, mem, region, segs, n);
 	table = fm_mem_alloc(mem, region, sizeof(*table) * n, 16);
 	if (table == NULL || fm_vring_alloc(vr, 1, &head) < 0)
 		return -ENOSPC;

@@ -3,7 +3,8 @@
  * The driver (guest) side of one virtqueue laid out in fake guest
  * memory, with its kick and call eventfds: split, or packed
  * (fm_vring_init_packed; chains written straight into the descriptor
- * ring, no indirect tables, no direct access to the split fields).
+ * ring or as one indirect descriptor, no direct access to the split
+ * fields).
  *
  * The descriptor table is written only when a chain is added, and every
  * field stays reachable (fm_vring.desc) so that tests can corrupt a chain
@@ -105,8 +106,9 @@ int fm_vring_add_chain(struct fm_vring *vr, const struct fm_seg *segs,
 
 /*
  * Writes segs into an indirect table allocated in region `region` and
- * publishes one ring descriptor pointing at it. Returns the head or -errno
- * (-ENOTSUP on a packed ring).
+ * publishes one ring descriptor pointing at it. Returns the head (packed:
+ * the buffer id; the descriptor is at the avail position before the call)
+ * or -errno. A packed table holds packed descriptors with only WRITE set.
  */
 int fm_vring_add_indirect(struct fm_vring *vr, struct fm_mem *mem,
 		int region, const struct fm_seg *segs, int n);
