@@ -15,6 +15,12 @@
  * again); a used index that cannot be true (the base is kept, the
  * datapath's error is logged once, a ring restart recovers); a consistent
  * restart (nothing logged).
+ *
+ * Packed rings (no used index; the descriptors' flags tell): the right
+ * base (nothing logged), a base a lap behind (the same index with the
+ * other wrap counter) with and without chains outstanding, a base ahead
+ * of the driver (resynchronised, one warning per ring), and a base inside
+ * a chain (kept, with an error; a restart with the right base recovers).
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +54,7 @@ struct rdev {
 	bool iommu;
 	bool client;		/* the library connects; the frontend listens */
 	bool base_first;	/* NUM, BASE, ADDR (virtio-user) */
+	bool packed;		/* VIRTIO_F_RING_PACKED */
 	int lfd;
 	const char *name;
 	uint8_t *bufs[2];	/* per ring, QSIZE buffers of BUF_LEN */
@@ -167,6 +174,8 @@ rdev_open(struct rdev *x, const char *name, bool mergeable)
 	fm_config_default(&x->cfg);
 	if (!mergeable)
 		x->cfg.features &= ~FM_BIT(VIRTIO_NET_F_MRG_RXBUF);
+	if (x->packed)
+		x->cfg.features |= FM_BIT(VIRTIO_F_RING_PACKED);
 	if (!backend_up(x))
 		return false;
 	if (x->iommu)
@@ -611,6 +620,171 @@ test_consistent_restart(void)
 	CU_ASSERT_EQUAL(fe_log_count(mark, "resuming at|impossible|ahead of"), 0);
 }
 
+/* Packed: where the device stands once the guest took back every used
+ * chain, as SET_VRING_BASE carries it (wrap counter in bit 15), with the
+ * wrap counter flipped if lap_off. */
+static uint32_t
+packed_base(const struct rdev *x, int q, bool lap_off)
+{
+	const struct fm_vring *vr = &x->d.m.vr[q];
+
+	return vr->last_used | (uint32_t)(vr->used_wrap != lap_off) << 15;
+}
+
+/* Expects one warning for ring q: base resumed at the guest's used
+ * position. */
+static bool
+packed_warned(const struct rdev *x, size_t mark, int q, uint32_t base,
+		bool lap_off)
+{
+	const struct fm_vring *vr = &x->d.m.vr[q];
+	char re[256];
+
+	snprintf(re, sizeof(re), "WARNING: .*vring %d: packed base %u \\(wrap %u\\) from the frontend, but the ring's descriptors were used up to %u \\(wrap %u\\)%s: resuming there",
+		q, base & 0x7fff, base >> 15, vr->last_used, vr->used_wrap,
+		lap_off ? " \\(the base is a lap off\\)" : "");
+	return fe_log_expect(mark, q == FE_TXQ ? "TX ring warning" :
+			"RX ring warning", re);
+}
+
+/* The right base (QEMU's, or a frontend that tracked it): nothing to
+ * say, and what waited moves. 300 packets each way wrap the 256-entry
+ * rings once. */
+static void
+test_packed_right_base(void)
+{
+	uint32_t bases[2];
+	size_t mark;
+
+	R.packed = true;
+	CU_ASSERT_FATAL(rdev_open(&R, "packed-right", true));
+	CU_ASSERT_FATAL(traffic(&R, 300));
+	CU_ASSERT_FATAL(post_tx(&R, 5) && post_rx(&R, 7));
+	bases[FE_RXQ] = packed_base(&R, FE_RXQ, false);
+	bases[FE_TXQ] = packed_base(&R, FE_TXQ, false);
+	CU_ASSERT_EQUAL(bases[FE_TXQ], 300 - QSIZE);	/* 44, wrap 0 */
+	mark = fe_log_mark();
+	CU_ASSERT_FATAL(rdev_restart(&R, bases));
+	CU_ASSERT(host_tx(&R, 5));
+	CU_ASSERT(host_rx(&R, 7));
+	CU_ASSERT(traffic(&R, 50));
+	CU_ASSERT(counted(&R, FE_TXQ, 55));
+	CU_ASSERT(counted(&R, FE_RXQ, 57));
+	CU_ASSERT_EQUAL(fe_log_count(mark, "resuming|keeping|vring [01]: packed"), 0);
+}
+
+/*
+ * The same index with the other wrap counter: the driver cannot be more
+ * than a ring ahead of the device, so the base is a lap off, whatever
+ * the descriptor at it shows. With chains outstanding (the driver ahead
+ * of the device), then with none (the driver where the device is).
+ */
+static void
+test_packed_base_lap_behind(void)
+{
+	uint32_t bases[2];
+	size_t mark;
+
+	R.packed = true;
+	CU_ASSERT_FATAL(rdev_open(&R, "packed-lap", true));
+	CU_ASSERT_FATAL(traffic(&R, 300));
+	CU_ASSERT_FATAL(post_tx(&R, 5) && post_rx(&R, 7));
+	bases[FE_RXQ] = packed_base(&R, FE_RXQ, true);
+	bases[FE_TXQ] = packed_base(&R, FE_TXQ, true);
+	mark = fe_log_mark();
+	CU_ASSERT_FATAL(rdev_restart(&R, bases));
+	CU_ASSERT(packed_warned(&R, mark, FE_RXQ, bases[FE_RXQ], true));
+	CU_ASSERT(packed_warned(&R, mark, FE_TXQ, bases[FE_TXQ], true));
+	CU_ASSERT(host_tx(&R, 5));
+	CU_ASSERT(host_rx(&R, 7));
+	CU_ASSERT(traffic(&R, 300));
+	CU_ASSERT_EQUAL(fe_log_count(mark, "resuming there"), 2);
+	CU_ASSERT_EQUAL(fe_log_count(mark, "ERR"), 0);
+
+	/* Nothing outstanding: 605 descriptors each way so far. */
+	bases[FE_RXQ] = packed_base(&R, FE_RXQ, true);
+	bases[FE_TXQ] = packed_base(&R, FE_TXQ, true);
+	mark = fe_log_mark();
+	CU_ASSERT_FATAL(rdev_restart(&R, bases));
+	CU_ASSERT(packed_warned(&R, mark, FE_RXQ, bases[FE_RXQ], false));
+	CU_ASSERT(packed_warned(&R, mark, FE_TXQ, bases[FE_TXQ], false));
+	CU_ASSERT(traffic(&R, 100));
+	CU_ASSERT(counted(&R, FE_TXQ, 100));
+	CU_ASSERT(counted(&R, FE_RXQ, 100));
+	CU_ASSERT_EQUAL(fe_log_count(mark, "resuming there"), 2);
+}
+
+/* The guest sends one packet in two descriptors: header, then packet. */
+static bool
+post_tx_two_desc(struct rdev *x)
+{
+	uint32_t k = x->posted[1]++;
+	uint8_t *p;
+	uint64_t a = buf_of(x, 1, k, &p);
+	struct fm_seg s[2] = {
+		{ a, FM_NET_HDR_LEN, false },
+		{ a + FM_NET_HDR_LEN, PKT_LEN, false },
+	};
+
+	memset(p, 0, FM_NET_HDR_LEN);
+	fe_packet(p + FM_NET_HDR_LEN, PKT_LEN, TX_SEED + k);
+	if (fm_vring_add_chain(&x->d.m.vr[FE_TXQ], s, 2) < 0)
+		return fe_fail("cannot post TX packet %u", k);
+	fm_vring_kick(&x->d.m.vr[FE_TXQ]);
+	return true;
+}
+
+/*
+ * Garbage bases. Ahead of the driver (by 56 in the same lap) cannot be
+ * true either: resynchronised from the flags, as a lap off. Inside a
+ * chain the driver made available: the ring cannot say where the device
+ * stands, so the frontend's base is kept with an error; the frontend
+ * restarting the ring with the right base recovers it.
+ */
+static void
+test_packed_base_garbage(void)
+{
+	struct vhost_vring_addr a;
+	uint32_t bases[2], base;
+	size_t mark;
+	int before;
+
+	R.packed = true;
+	CU_ASSERT_FATAL(rdev_open(&R, "packed-garbage", true));
+	CU_ASSERT_FATAL(traffic(&R, 300));
+	bases[FE_RXQ] = (packed_base(&R, FE_RXQ, false) + 56) & 0xffff;
+	bases[FE_TXQ] = (packed_base(&R, FE_TXQ, false) + 56) & 0xffff;
+	mark = fe_log_mark();
+	CU_ASSERT_FATAL(rdev_restart(&R, bases));
+	CU_ASSERT(packed_warned(&R, mark, FE_RXQ, bases[FE_RXQ], true));
+	CU_ASSERT(packed_warned(&R, mark, FE_TXQ, bases[FE_TXQ], true));
+	CU_ASSERT(traffic(&R, 50));
+
+	/* A chain of two at 94, 95 (wrap 0); base 95 is inside it. */
+	CU_ASSERT_FATAL(post_tx_two_desc(&R));
+	bases[FE_RXQ] = packed_base(&R, FE_RXQ, false);
+	bases[FE_TXQ] = packed_base(&R, FE_TXQ, false) + 1;
+	CU_ASSERT_EQUAL(bases[FE_TXQ], 95);
+	mark = fe_log_mark();
+	CU_ASSERT_FATAL(rdev_restart(&R, bases));
+	CU_ASSERT(fe_log_expect(mark, "TX ring error",
+			"ERR: .*vring 1: packed base 95 \\(wrap 0\\) from the frontend disagrees with the ring \\(driver at 96, wrap 0\\): 95 \\(wrap 0\\) is inside a chain; keeping the frontend's base"));
+	CU_ASSERT_EQUAL(fe_log_count(mark, "vring 0: packed|resuming"), 0);
+
+	/* The frontend restarts the ring with the right base. */
+	mark = fe_log_mark();
+	CU_ASSERT_FATAL(fm_get_vring_base(&R.d.m, FE_TXQ, &base) == FM_OK);
+	before = atomic_load(&R.d.b->new_device);
+	ring_addr(&R, FE_TXQ, &a);
+	CU_ASSERT_FATAL(fm_start_vring(&R.d.m, FE_TXQ, &a,
+			packed_base(&R, FE_TXQ, false), false) == FM_OK);
+	CU_ASSERT_FATAL(fm_set_state(&R.d.m, FM_REQ_SET_VRING_ENABLE, FE_TXQ, 1) == FM_OK);
+	CU_ASSERT_FATAL(wait_running(&R, before));
+	CU_ASSERT(host_tx(&R, 1));
+	CU_ASSERT(traffic(&R, 50));
+	CU_ASSERT_EQUAL(fe_log_count(mark, "resuming|keeping"), 0);
+}
+
 static CU_TestInfo reconnect_tests[] = {
 	{ "resync_client_mode", test_resync_client_mode },
 	{ "resync_base_first", test_resync_base_first },
@@ -618,6 +792,9 @@ static CU_TestInfo reconnect_tests[] = {
 	{ "used_index_impossible", test_used_index_impossible },
 	{ "garbage_used_index_good_base", test_garbage_used_index_good_base },
 	{ "consistent_restart", test_consistent_restart },
+	{ "packed_right_base", test_packed_right_base },
+	{ "packed_base_lap_behind", test_packed_base_lap_behind },
+	{ "packed_base_garbage", test_packed_base_garbage },
 	CU_TEST_INFO_NULL,
 };
 

@@ -347,6 +347,70 @@ test_resync(void)
 	set_desc(3, AV | US, 3);
 	p = restart(1u << 15 | 7);
 	CU_ASSERT(p.idx == 0 && !p.wrap);
+
+	/* The driver at 10 (lap 1): 0..5 used, 6..9 its. Base 6 with the
+	 * other wrap counter (a lap behind) is flipped; with the right one
+	 * it stands. Base 20 of lap 1 is ahead of the driver: flipped to
+	 * lap 0, where 20.. were used, then 0..5: resume at 6. */
+	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
+	for (uint16_t i = 0; i < 6; i++)
+		set_desc(i, AV | US, i);
+	for (uint16_t i = 6; i < 10; i++)
+		set_desc(i, AV, i);
+	p = restart(6);
+	CU_ASSERT(p.idx == 6 && p.wrap);
+	p = restart(1u << 15 | 6);
+	CU_ASSERT(p.idx == 6 && p.wrap);
+	p = restart(1u << 15 | 20);
+	CU_ASSERT(p.idx == 6 && p.wrap);
+	/* Bases 7 and 8 are inside the driver's chain 6..8: kept (an
+	 * error says so), the ring cannot tell where the device stands.
+	 * 6 starts the chain, after a used one: it stands. */
+	set_desc(6, AV | VRING_DESC_F_NEXT, 8);
+	set_desc(7, AV | VRING_DESC_F_NEXT, 8);
+	set_desc(8, AV, 8);
+	p = restart(1u << 15 | 7);
+	CU_ASSERT(p.idx == 7 && p.wrap);
+	p = restart(1u << 15 | 8);
+	CU_ASSERT(p.idx == 8 && p.wrap);
+	p = restart(1u << 15 | 6);
+	CU_ASSERT(p.idx == 6 && p.wrap);
+
+	/* The driver filled the ring: 6.. of lap 1 and 0..5 of lap 0 are
+	 * its, nothing is used. Base 6 of lap 0 (the driver's own position,
+	 * a lap ahead) resumes a ring behind it; 6 of lap 1 stands. */
+	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
+	for (uint16_t i = 6; i < QSZ; i++)
+		set_desc(i, AV, i);
+	for (uint16_t i = 0; i < 6; i++)
+		set_desc(i, US, i);
+	p = restart(6);
+	CU_ASSERT(p.idx == 6 && p.wrap);
+	p = restart(1u << 15 | 6);
+	CU_ASSERT(p.idx == 6 && p.wrap);
+
+	/* Everything used: lap 1 to the end, then 0..5 of lap 0; the
+	 * driver is at 6 of lap 0 with nothing outstanding. Base 6 of lap
+	 * 1 (a lap behind) resumes at 6 of lap 0; that one stands. */
+	for (uint16_t i = 6; i < QSZ; i++)
+		set_desc(i, AV | US, i);
+	for (uint16_t i = 0; i < 6; i++)
+		set_desc(i, 0, i);
+	p = restart(1u << 15 | 6);
+	CU_ASSERT(p.idx == 6 && !p.wrap);
+	p = restart(6);
+	CU_ASSERT(p.idx == 6 && !p.wrap);
+
+	/* AVAIL bits that change at more than one place: the driver's
+	 * position is unknown, the base is kept. */
+	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
+	for (uint16_t i = 0; i < 6; i++)
+		set_desc(i, AV | US, i);
+	for (uint16_t i = 10; i < 12; i++)
+		set_desc(i, AV, i);
+	p = restart(1u << 15 | 3);
+	CU_ASSERT(p.idx == 3 && p.wrap);
+
 	/* Not armed (a running ring translated again): no check. */
 	CU_ASSERT_EQUAL_FATAL(vhost_vring_set_packed_base(dev, &vq, 1u << 15 | 7), 0);
 	vq.resync_armed = false;
