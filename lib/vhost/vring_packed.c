@@ -112,16 +112,26 @@ vhost_packed_notify_guest(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		dev->ops->guest_notified(dev->vid);
 }
 
+/* The driver kicks as the device event area says. With EVENT_IDX, an
+ * enabled ring asks for a kick when the driver makes available the
+ * descriptor at our avail position (descriptor mode), as the split
+ * layout's avail_event does: the driver kicks once for what arrives
+ * after this call, not for every batch it adds (DPDK and QEMU do the
+ * same). The offset is stored before the flags that make it count. */
 void
 vhost_packed_apply_notify(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
 	volatile struct vring_packed_desc_event *ev = vq->device_event;
+	uint16_t flags = VRING_PACKED_EVENT_FLAG_DISABLE;
 
-	ev->off_wrap = 0;
-	__atomic_store_n(&vq->device_event->flags,
-			 vq->guest_notify ? VRING_PACKED_EVENT_FLAG_ENABLE :
-					    VRING_PACKED_EVENT_FLAG_DISABLE,
-			 __ATOMIC_RELEASE);
+	if (vq->guest_notify && vhost_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
+		ev->off_wrap = (uint16_t)(vq->last_avail_idx |
+			(unsigned int)vq->avail_wrap << VRING_PACKED_EVENT_F_WRAP_CTR);
+		flags = VRING_PACKED_EVENT_FLAG_DESC;
+	} else if (vq->guest_notify) {
+		flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+	}
+	__atomic_store_n(&vq->device_event->flags, flags, __ATOMIC_RELEASE);
 	log_ring_write(dev, vq, vhost_log_enabled(dev), vq->device_event_log_gpa,
 		       sizeof(struct vring_packed_desc_event));
 }

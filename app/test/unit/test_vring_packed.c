@@ -229,6 +229,40 @@ test_notify(void)
 	CU_ASSERT_EQUAL(ut_calls(), 1);
 }
 
+/* The device event area: whether, and with EVENT_IDX when, the driver
+ * kicks. */
+static void
+test_device_event(void)
+{
+	volatile struct vring_packed_desc_event *ev;
+
+	translate_ok();
+	ev = vq.device_event;
+	vq.guest_notify = false;
+	vhost_vring_apply_notify(dev, &vq);
+	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+	vq.guest_notify = true;
+	vhost_vring_apply_notify(dev, &vq);
+	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+
+	/* With EVENT_IDX: a kick for the descriptor at our avail position,
+	 * with its wrap counter. */
+	dev->features |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	vq.last_avail_idx = 1020;
+	vq.avail_wrap = false;
+	vhost_vring_apply_notify(dev, &vq);
+	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	CU_ASSERT_EQUAL(ev->off_wrap, 1020);
+	vq.last_avail_idx = 3;
+	vq.avail_wrap = true;
+	vhost_vring_apply_notify(dev, &vq);
+	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	CU_ASSERT_EQUAL(ev->off_wrap, 3 | 1u << 15);
+	vq.guest_notify = false;
+	vhost_vring_apply_notify(dev, &vq);
+	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+}
+
 static void
 test_base(void)
 {
@@ -423,6 +457,7 @@ static CU_TestInfo tests[] = {
 	{ "avail detection and positions", test_avail },
 	{ "used write-back", test_used_publish },
 	{ "guest notification (event suppression)", test_notify },
+	{ "device event area (driver kicks)", test_device_event },
 	{ "vring base with wrap counters", test_base },
 	{ "dirty log", test_log },
 	{ "resync of a restarted ring from its flags", test_resync },
