@@ -101,7 +101,7 @@ check_frozen(struct rings_run *r, enum op op, unsigned int mask)
 static void
 toggle(struct rings_run *r, enum op op, unsigned int mask)
 {
-	struct fm_master *m = &r->k.m;
+	struct fm_frontend *m = &r->k.m;
 	uint32_t q;
 
 	for (q = 0; q < 2; q++)
@@ -123,7 +123,7 @@ static void
 stop_restart(struct rings_run *r, enum op op, unsigned int mask)
 {
 	struct fault_port *p = r->k.port;
-	struct fm_master *m = &r->k.m;
+	struct fm_frontend *m = &r->k.m;
 	int destroys = atomic_load(&p->destroy_device);
 	int news = atomic_load(&p->new_device);
 	uint32_t base[2] = { 0, 0 };

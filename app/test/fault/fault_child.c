@@ -64,7 +64,7 @@ fault_child_init(struct fault_child *c)
 	memset(c, 0, sizeof(*c));
 	c->pid = -1;
 	c->listen_fd = -1;
-	fm_master_attach(&c->m, -1);
+	fm_frontend_attach(&c->m, -1);
 	c->sh = mmap(NULL, sizeof(*c->sh), PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (c->sh == MAP_FAILED) {
@@ -91,8 +91,8 @@ fault_child_prepare(struct fault_child *c, const char *path, int listen_fd,
 {
 	struct fm_config cfg;
 
-	fm_master_close(&c->m);
-	fm_master_attach(&c->m, -1);
+	fm_frontend_close(&c->m);
+	fm_frontend_attach(&c->m, -1);
 	memset(c->sh, 0, sizeof(*c->sh));
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->listen_fd = listen_fd;
@@ -206,7 +206,7 @@ stop_point(struct fault_child *c, enum fault_stop s)
  * is waiting for the rest when the frontend dies.
  */
 static int
-send_mem_table(const struct fm_master *m, const struct fm_mem *mem,
+send_mem_table(const struct fm_frontend *m, const struct fm_mem *mem,
 		bool half)
 {
 	struct fm_wire_memory wire;
@@ -220,7 +220,7 @@ send_mem_table(const struct fm_master *m, const struct fm_mem *mem,
 
 /* ADD_MEM_REG (with the region's fd) or REM_MEM_REG of region i. */
 static int
-mem_reg(struct fm_master *m, uint32_t req, int i)
+mem_reg(struct fm_frontend *m, uint32_t req, int i)
 {
 	const struct fm_region *g = &m->mem.r[i];
 	struct {
@@ -253,7 +253,7 @@ churn_slot(struct fault_child *c, unsigned int step)
 static void __attribute__((noreturn))
 child_main(struct fault_child *c)
 {
-	struct fm_master *m = &c->m;
+	struct fm_frontend *m = &c->m;
 	int64_t end = fm_now_ms() + CHILD_MAX_LIFE_MS, last;
 	unsigned int step = 0;
 	struct fm_mem table;
@@ -403,8 +403,8 @@ fault_child_release(struct fault_child *c)
 	c->iommu = false;
 	/* The parent's copy never has the socket (only the child did). */
 	c->m.sock = -1;
-	fm_master_close(&c->m);
-	fm_master_attach(&c->m, -1);
+	fm_frontend_close(&c->m);
+	fm_frontend_attach(&c->m, -1);
 }
 
 uint32_t

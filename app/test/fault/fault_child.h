@@ -5,7 +5,7 @@
  * the child connects (or accepts, when the library is the client), runs
  * the handshake step by step, then sends and receives packets until it
  * is killed. It never touches DPDK, the library or malloc: only the
- * fake master and the guest memory it got.
+ * scripted frontend and the guest memory it got.
  *
  * What the child knows survives it in a shared mapping: how far it got
  * (phase) and its guest counters. What it sent is also in the rings the
@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fault_guest.h"
 #include "fault_iommu.h"
 
@@ -76,7 +76,7 @@ struct fault_child_shared {
 struct fault_child {
 	pid_t pid;
 	struct fault_child_shared *sh;
-	struct fm_master m;	/* the guest; m.sock is the child's */
+	struct fm_frontend m;	/* the guest; m.sock is the child's */
 	struct fault_guest g;
 	char path[256];		/* the library's socket (server mode) */
 	int listen_fd;		/* >= 0: accept on it (library is client) */

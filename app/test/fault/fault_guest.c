@@ -45,7 +45,7 @@ unmap_buf(struct fault_guest *g, uint64_t addr, uint32_t len)
 }
 
 int
-fault_guest_init(struct fault_guest *g, struct fm_master *m,
+fault_guest_init(struct fault_guest *g, struct fm_frontend *m,
 		struct fault_guest_stats *st, uint32_t stream, int ntx, int nrx,
 		int nregions)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The guest's side of steady traffic on queue pair 0 of an fm_master:
+ * The guest's side of steady traffic on queue pair 0 of an fm_frontend:
  * numbered packets out (fault_pkt.h) through a fixed set of buffers that
  * are reused as the device returns them, and receive buffers posted
  * again and again, each packet received checked for stream, order and
@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fault_ring.h"
 
 /* One buffer: the 12-byte header and the largest packet. */
@@ -56,7 +56,7 @@ struct fault_guest_map {
 };
 
 struct fault_guest {
-	struct fm_master *m;
+	struct fm_frontend *m;
 	struct fault_guest_stats *st;
 	const struct fault_guest_map *map;
 	uint32_t tx_stream;	/* stamped on TX packets */
@@ -92,7 +92,7 @@ struct fault_guest {
  * names this guest's TX packets; RX packets carry stream |
  * FAULT_STREAM_H2G. Returns 0 or -1 (no room).
  */
-int fault_guest_init(struct fault_guest *g, struct fm_master *m,
+int fault_guest_init(struct fault_guest *g, struct fm_frontend *m,
 		struct fault_guest_stats *st, uint32_t stream, int ntx, int nrx,
 		int nregions);
 

@@ -73,7 +73,7 @@ fault_iommu_serve(struct fault_iommu *x)
 		struct vhost_iotlb_msg miss;
 		const struct fm_iommu_map *mp;
 		uint64_t result;
-		int r = fm_recv(x->io.slave_fd, &msg, 0);
+		int r = fm_recv(x->io.backend_req_fd, &msg, 0);
 
 		if (r == -ETIMEDOUT)
 			return n;
@@ -83,7 +83,7 @@ fault_iommu_serve(struct fault_iommu *x)
 		}
 		fm_msg_close_fds(&msg);
 		memcpy(&miss, msg.payload, sizeof(miss));
-		if (msg.request != FM_SLAVE_IOTLB_MSG ||
+		if (msg.request != FM_BACKEND_IOTLB_MSG ||
 				msg.size != FM_IOTLB_MSG_SIZE ||
 				miss.type != VHOST_IOTLB_MISS) {
 			x->failures++;
@@ -99,7 +99,7 @@ fault_iommu_serve(struct fault_iommu *x)
 			result = 1;
 		}
 		if (msg.flags & FM_FLAG_NEED_REPLY)
-			fm_send(x->io.slave_fd, msg.request,
+			fm_send(x->io.backend_req_fd, msg.request,
 					FM_FLAG_VERSION | FM_FLAG_REPLY,
 					sizeof(result), &result, sizeof(result),
 					NULL, 0);
@@ -114,7 +114,7 @@ fault_iommu_serve_cb(void *x)
 }
 
 void
-fault_iommu_init(struct fault_iommu *x, struct fm_master *m,
+fault_iommu_init(struct fault_iommu *x, struct fm_frontend *m,
 		struct fault_guest *g, uint32_t seed)
 {
 	memset(x, 0, sizeof(*x));
@@ -141,7 +141,7 @@ fault_iommu_negotiate(struct fault_iommu *x, uint64_t features)
 	int r = fm_iommu_negotiate(x->m, features, 0);
 
 	if (r == FM_OK)
-		r = fm_iommu_set_slave_req_fd(x->m, &x->io);
+		r = fm_iommu_set_backend_req_fd(x->m, &x->io);
 	if (r == FM_OK && fm_iommu_map_regions(&x->io, &x->m->mem,
 			VHOST_ACCESS_RW) < 0)
 		r = FM_SENDFAIL;

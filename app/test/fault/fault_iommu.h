@@ -18,12 +18,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fault_guest.h"
 #include "fm_iommu.h"
 
 struct fault_iommu {
-	struct fm_master *m;
+	struct fm_frontend *m;
 	struct fault_guest *g;
 	struct fm_iommu io;
 	struct fault_guest_map map;	/* given to the guest engine */
@@ -42,11 +42,11 @@ struct fault_iommu {
 };
 
 /*
- * Ties x to master m and its guest engine g (whose buffers are then
+ * Ties x to frontend m and its guest engine g (whose buffers are then
  * mapped through x). Sends nothing; needs no DPDK (forked frontends use
  * it too).
  */
-void fault_iommu_init(struct fault_iommu *x, struct fm_master *m,
+void fault_iommu_init(struct fault_iommu *x, struct fm_frontend *m,
 		struct fault_guest *g, uint32_t seed);
 void fault_iommu_fini(struct fault_iommu *x);
 

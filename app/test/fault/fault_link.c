@@ -19,12 +19,12 @@ fault_link_prepare(struct fault_link *k, const char *name, uint64_t flags,
 		uint32_t stream)
 {
 	memset(k, 0, sizeof(*k));
-	fm_master_attach(&k->m, -1);
+	fm_frontend_attach(&k->m, -1);
 	k->port = fault_port_start(name, flags);
 	if (k->port == NULL)
 		return -1;
 	fault_port_reset_traffic(k->port, stream);
-	if (fm_master_connect(&k->m, k->port->path) < 0 ||
+	if (fm_frontend_connect(&k->m, k->port->path) < 0 ||
 			fm_mem_add_region(&k->m.mem, 0, FAULT_LINK_REGION, 0) < 0 ||
 			fm_mem_add_region(&k->m.mem, 1ull << 30,
 				FAULT_LINK_REGION, 4096) < 0 ||
@@ -109,7 +109,7 @@ fault_link_close(struct fault_link *k)
 {
 	bool connected = k->m.sock >= 0;
 
-	fm_master_close(&k->m);
+	fm_frontend_close(&k->m);
 	if (k->port == NULL)
 		return;
 	/* The library closes on its own thread; wait before unregistering

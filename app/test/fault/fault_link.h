@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A device whose frontend lives in this process: a port (the library's
- * side, served by the datapath thread) and a fake master with the guest
+ * side, served by the datapath thread) and a scripted frontend with the guest
  * traffic engine (fault_guest.h) on the other side. Used by the witness
  * and by the scenarios that mistreat a live device (memory tables, ring
  * stops, IOTLB), where no packet may be lost: draining stops new traffic
@@ -15,13 +15,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fault_guest.h"
 #include "fault_port.h"
 
 struct fault_link {
 	struct fault_port *port;
-	struct fm_master m;
+	struct fm_frontend m;
 	struct fault_guest g;
 	struct fault_guest_stats st;
 	/* Called while draining (an IOMMU frontend answers misses). */
@@ -61,7 +61,7 @@ struct fault_iommu;
 int fault_link_start_iommu(struct fault_link *k, struct fault_iommu *x,
 		uint32_t seed);
 
-/* Closes the master, waits for the library to let go, unregisters. */
+/* Closes the frontend, waits for the library to let go, unregisters. */
 void fault_link_close(struct fault_link *k);
 
 /* Runs the guest for ms (stepping, never sleeping long). */

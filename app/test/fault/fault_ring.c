@@ -3,7 +3,7 @@
 #include "fault_ring.h"
 
 int
-fault_rings_layout(struct fm_master *m, int n, int region, bool packed)
+fault_rings_layout(struct fm_frontend *m, int n, int region, bool packed)
 {
 	int q;
 
@@ -16,7 +16,7 @@ fault_rings_layout(struct fm_master *m, int n, int region, bool packed)
 }
 
 int
-fault_ring_start(struct fm_master *m, uint32_t q, uint32_t base,
+fault_ring_start(struct fm_frontend *m, uint32_t q, uint32_t base,
 		const struct vhost_vring_addr *a)
 {
 	struct vhost_vring_addr own;

@@ -13,15 +13,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 
 /* Ring size of every fault-test queue. */
 #define FAULT_RING_SIZE 256
 
 /* Lays out m->vr[0..n) in region (eventfds included), split or packed
- * (the master must then negotiate VIRTIO_F_RING_PACKED). Returns 0 or
+ * (the frontend must then negotiate VIRTIO_F_RING_PACKED). Returns 0 or
  * -1. */
-int fault_rings_layout(struct fm_master *m, int n, int region, bool packed);
+int fault_rings_layout(struct fm_frontend *m, int n, int region, bool packed);
 
 /* SET_VRING_BASE of a ring that has not run yet: index 0, or on a
  * packed ring position 0 in the first lap (wrap counter 1, bit 15). */
@@ -45,12 +45,12 @@ fault_ring_pos_base(const struct fm_vring *vr, uint32_t pos)
 }
 
 /*
- * Announces ring q as laid out: NUM, ADDR (a, or the master's own
+ * Announces ring q as laid out: NUM, ADDR (a, or the frontend's own
  * addresses if NULL), BASE (on a packed ring 32 bits: the avail
  * position and, above, the used one), CALL, KICK, then ENABLE 1.
  * Returns an fm_result.
  */
-int fault_ring_start(struct fm_master *m, uint32_t q, uint32_t base,
+int fault_ring_start(struct fm_frontend *m, uint32_t q, uint32_t base,
 		const struct vhost_vring_addr *a);
 
 /* How far the device has given chains back, as the guest can see it

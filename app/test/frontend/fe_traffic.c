@@ -53,7 +53,7 @@ void
 fe_dev_init(struct fe_dev *d)
 {
 	memset(d, 0, sizeof(*d));
-	fm_master_attach(&d->m, -1);
+	fm_frontend_attach(&d->m, -1);
 	d->vid = -1;
 }
 
@@ -64,7 +64,7 @@ fe_dev_open(struct fe_dev *d, struct fe_backend *b,
 	d->b = b;
 	d->vid = -1;
 	d->buf_region = 0;
-	if (fm_master_connect(&d->m, b->path) < 0) {
+	if (fm_frontend_connect(&d->m, b->path) < 0) {
 		fe_fail("cannot connect to %s", b->path);
 		return -1;
 	}
@@ -78,7 +78,7 @@ fe_dev_open_sock(struct fe_dev *d, struct fe_backend *b, int sock,
 	d->b = b;
 	d->vid = -1;
 	d->buf_region = 0;
-	fm_master_attach(&d->m, sock);
+	fm_frontend_attach(&d->m, sock);
 	return finish_open(d, cfg);
 }
 
@@ -89,11 +89,11 @@ fe_dev_close(struct fe_dev *d, bool wait)
 	int before;
 
 	if (!connected || d->b == NULL) {
-		fm_master_close(&d->m);
+		fm_frontend_close(&d->m);
 		return true;
 	}
 	before = atomic_load(&d->b->destroy_device);
-	fm_master_close(&d->m);
+	fm_frontend_close(&d->m);
 	/* No device was made if new_device never came: nothing to wait. */
 	if (!wait || d->vid < 0)
 		return true;

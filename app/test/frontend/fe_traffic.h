@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fe_harness.h"
 
 /* Virtqueue ids of queue pair 0 as rte_vhost numbers them. */
@@ -19,7 +19,7 @@
 #define FE_TXQ 1 /* guest transmits: rte_vhost_dequeue_burst */
 
 struct fe_dev {
-	struct fm_master m;
+	struct fm_frontend m;
 	struct fe_backend *b;
 	int vid;
 	int buf_region; /* where the checks below put packet buffers */

@@ -84,7 +84,7 @@ fe_victim_connect(enum fe_level lvl)
 	v->vid = -1;
 	if (lvl == FE_RUNNING)
 		return fe_dev_open(v, fe_target, &cfg) == 0;
-	if (fm_master_connect(&v->m, fe_target->path) < 0)
+	if (fm_frontend_connect(&v->m, fe_target->path) < 0)
 		return fe_fail("victim cannot connect");
 	if (fm_negotiate(&v->m, cfg.features, cfg.protocol) != FM_OK)
 		return fe_fail("victim negotiation failed");
@@ -190,7 +190,7 @@ void
 fe_victim_setup(void)
 {
 	memset(&fe_victim, 0, sizeof(fe_victim));
-	fm_master_attach(&fe_victim.m, -1);
+	fm_frontend_attach(&fe_victim.m, -1);
 	fe_victim.vid = -1;
 }
 

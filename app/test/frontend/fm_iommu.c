@@ -14,14 +14,14 @@ void
 fm_iommu_init(struct fm_iommu *io)
 {
 	memset(io, 0, sizeof(*io));
-	io->slave_fd = -1;
+	io->backend_req_fd = -1;
 }
 
 void
 fm_iommu_fini(struct fm_iommu *io)
 {
-	if (io->slave_fd >= 0)
-		close(io->slave_fd);
+	if (io->backend_req_fd >= 0)
+		close(io->backend_req_fd);
 	fm_iommu_init(io);
 }
 
@@ -172,7 +172,7 @@ fm_iommu_fill(const struct fm_iommu *io, uint64_t iova, uint8_t byte,
 }
 
 int
-fm_iommu_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol)
+fm_iommu_negotiate(struct fm_frontend *m, uint64_t features, uint64_t protocol)
 {
 	/* QEMU wants both: misses need the channel, updates the ack. */
 	return fm_negotiate(m, features | FM_BIT(FM_F_IOMMU_PLATFORM) |
@@ -182,7 +182,7 @@ fm_iommu_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol)
 }
 
 int
-fm_iommu_set_slave_req_fd(struct fm_master *m, struct fm_iommu *io)
+fm_iommu_set_backend_req_fd(struct fm_frontend *m, struct fm_iommu *io)
 {
 	int sv[2], ret;
 
@@ -196,14 +196,14 @@ fm_iommu_set_slave_req_fd(struct fm_master *m, struct fm_iommu *io)
 		close(sv[0]);
 		return ret;
 	}
-	if (io->slave_fd >= 0)
-		close(io->slave_fd);
-	io->slave_fd = sv[0];
+	if (io->backend_req_fd >= 0)
+		close(io->backend_req_fd);
+	io->backend_req_fd = sv[0];
 	return FM_OK;
 }
 
 int
-fm_iotlb_msg(struct fm_master *m, const struct vhost_iotlb_msg *msg)
+fm_iotlb_msg(struct fm_frontend *m, const struct vhost_iotlb_msg *msg)
 {
 	return fm_request_flags(m, FM_REQ_IOTLB_MSG,
 			FM_FLAG_VERSION | FM_FLAG_NEED_REPLY, msg,
@@ -211,7 +211,7 @@ fm_iotlb_msg(struct fm_master *m, const struct vhost_iotlb_msg *msg)
 }
 
 int
-fm_iotlb_update(struct fm_master *m, uint64_t iova, uint64_t size,
+fm_iotlb_update(struct fm_frontend *m, uint64_t iova, uint64_t size,
 		uint64_t uaddr, uint8_t perm)
 {
 	struct vhost_iotlb_msg msg;
@@ -226,7 +226,7 @@ fm_iotlb_update(struct fm_master *m, uint64_t iova, uint64_t size,
 }
 
 int
-fm_iotlb_invalidate(struct fm_master *m, uint64_t iova, uint64_t size)
+fm_iotlb_invalidate(struct fm_frontend *m, uint64_t iova, uint64_t size)
 {
 	struct vhost_iotlb_msg msg;
 
@@ -238,7 +238,7 @@ fm_iotlb_invalidate(struct fm_master *m, uint64_t iova, uint64_t size)
 }
 
 int
-fm_iotlb_update_mapped(struct fm_master *m, const struct fm_iommu *io,
+fm_iotlb_update_mapped(struct fm_frontend *m, const struct fm_iommu *io,
 		uint64_t iova, uint64_t size)
 {
 	uint64_t done = 0;
@@ -270,9 +270,9 @@ fm_iommu_recv_miss(struct fm_iommu *io, struct vhost_iotlb_msg *miss,
 	static struct fm_msg msg;
 	int ret;
 
-	if (io->slave_fd < 0)
+	if (io->backend_req_fd < 0)
 		return FM_CLOSED;
-	ret = fm_recv(io->slave_fd, &msg, timeout_ms);
+	ret = fm_recv(io->backend_req_fd, &msg, timeout_ms);
 	if (ret == -ETIMEDOUT)
 		return 0;
 	if (ret == 0)
@@ -284,11 +284,12 @@ fm_iommu_recv_miss(struct fm_iommu *io, struct vhost_iotlb_msg *miss,
 		/* A backend waiting for an answer must not stall on us. */
 		uint64_t zero = 0;
 
-		fm_send(io->slave_fd, msg.request,
+		fm_send(io->backend_req_fd, msg.request,
 				FM_FLAG_VERSION | FM_FLAG_REPLY, sizeof(zero),
 				&zero, sizeof(zero), NULL, 0);
 	}
-	if (msg.request != FM_SLAVE_IOTLB_MSG || msg.size != FM_IOTLB_MSG_SIZE ||
+	if (msg.request != FM_BACKEND_IOTLB_MSG ||
+			msg.size != FM_IOTLB_MSG_SIZE ||
 			(msg.flags & FM_FLAG_VERSION_MASK) != FM_FLAG_VERSION)
 		return FM_BADREPLY;
 	memcpy(miss, msg.payload, sizeof(*miss));
@@ -329,7 +330,7 @@ fm_iommu_collect_misses(struct fm_iommu *io, struct vhost_iotlb_msg *out,
 }
 
 int
-fm_iommu_answer(struct fm_master *m, struct fm_iommu *io,
+fm_iommu_answer(struct fm_frontend *m, struct fm_iommu *io,
 		const struct vhost_iotlb_msg *miss)
 {
 	const struct fm_iommu_map *mp = fm_iommu_lookup(io, miss->iova);
@@ -360,7 +361,7 @@ fm_iommu_answer(struct fm_master *m, struct fm_iommu *io,
 }
 
 int
-fm_iommu_serve(struct fm_master *m, struct fm_iommu *io, int wait_ms)
+fm_iommu_serve(struct fm_frontend *m, struct fm_iommu *io, int wait_ms)
 {
 	int answered = 0;
 	int wait = wait_ms;
@@ -384,7 +385,7 @@ fm_iommu_serve(struct fm_master *m, struct fm_iommu *io, int wait_ms)
 }
 
 void
-fm_iommu_vring_addr(const struct fm_master *m, const struct fm_iommu *io,
+fm_iommu_vring_addr(const struct fm_frontend *m, const struct fm_iommu *io,
 		uint32_t index, struct vhost_vring_addr *a)
 {
 	const struct fm_vring *vr = &m->vr[index];
@@ -398,7 +399,7 @@ fm_iommu_vring_addr(const struct fm_master *m, const struct fm_iommu *io,
 }
 
 int
-fm_iommu_setup_vring(struct fm_master *m, struct fm_iommu *io,
+fm_iommu_setup_vring(struct fm_frontend *m, struct fm_iommu *io,
 		uint32_t index, uint16_t size, int region)
 {
 	struct vhost_vring_addr a;
@@ -413,7 +414,7 @@ fm_iommu_setup_vring(struct fm_master *m, struct fm_iommu *io,
 }
 
 int
-fm_iommu_handshake(struct fm_master *m, struct fm_iommu *io,
+fm_iommu_handshake(struct fm_frontend *m, struct fm_iommu *io,
 		const struct fm_config *cfg)
 {
 	int ret, i;
@@ -421,7 +422,7 @@ fm_iommu_handshake(struct fm_master *m, struct fm_iommu *io,
 	ret = fm_iommu_negotiate(m, cfg->features, cfg->protocol);
 	if (ret != FM_OK)
 		return ret;
-	ret = fm_iommu_set_slave_req_fd(m, io);
+	ret = fm_iommu_set_backend_req_fd(m, io);
 	if (ret != FM_OK)
 		return ret;
 	ret = fm_set_config_mtu(m, cfg);

@@ -26,13 +26,13 @@
 
 #include <linux/vhost_types.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 
 /* VIRTIO_F_IOMMU_PLATFORM (VIRTIO_F_ACCESS_PLATFORM in newer headers). */
 #define FM_F_IOMMU_PLATFORM 33
 
 /* Backend -> frontend request carrying a struct vhost_iotlb_msg. */
-#define FM_SLAVE_IOTLB_MSG 1
+#define FM_BACKEND_IOTLB_MSG 1
 
 /* The wire size of struct vhost_iotlb_msg (three u64, two u8, padding). */
 #define FM_IOTLB_MSG_SIZE 32u
@@ -60,7 +60,8 @@ struct fm_iommu_map {
 };
 
 struct fm_iommu {
-	int slave_fd;	/* frontend end of the backend request channel, or -1 */
+	/* The frontend's end of the backend request channel, or -1. */
+	int backend_req_fd;
 	int nmaps;
 	struct fm_iommu_map maps[FM_IOMMU_MAX_MAPS];
 	/* How a miss is answered: 0 sends the whole guest mapping that
@@ -110,25 +111,25 @@ int fm_iommu_fill(const struct fm_iommu *io, uint64_t iova, uint8_t byte,
  * Feature phase of fm_negotiate with VIRTIO_F_IOMMU_PLATFORM added to
  * features and BACKEND_REQ + REPLY_ACK to protocol.
  */
-int fm_iommu_negotiate(struct fm_master *m, uint64_t features,
+int fm_iommu_negotiate(struct fm_frontend *m, uint64_t features,
 		uint64_t protocol);
 
 /*
  * Creates the backend request channel (a socketpair), sends one end with
- * SET_BACKEND_REQ_FD and keeps the other in io->slave_fd. Returns an
+ * SET_BACKEND_REQ_FD and keeps the other in io->backend_req_fd. Returns an
  * fm_result.
  */
-int fm_iommu_set_slave_req_fd(struct fm_master *m, struct fm_iommu *io);
+int fm_iommu_set_backend_req_fd(struct fm_frontend *m, struct fm_iommu *io);
 
 /* IOTLB_MSG with NEED_REPLY, whatever was negotiated. Returns an
  * fm_result (FM_NACK: the backend answered with a non-zero u64). */
-int fm_iotlb_msg(struct fm_master *m, const struct vhost_iotlb_msg *msg);
-int fm_iotlb_update(struct fm_master *m, uint64_t iova, uint64_t size,
+int fm_iotlb_msg(struct fm_frontend *m, const struct vhost_iotlb_msg *msg);
+int fm_iotlb_update(struct fm_frontend *m, uint64_t iova, uint64_t size,
 		uint64_t uaddr, uint8_t perm);
-int fm_iotlb_invalidate(struct fm_master *m, uint64_t iova, uint64_t size);
+int fm_iotlb_invalidate(struct fm_frontend *m, uint64_t iova, uint64_t size);
 /* UPDATE for [iova, iova + size) as the guest maps it (one message per
  * mapping piece). Returns an fm_result, FM_IOMMU_NOMAP on a hole. */
-int fm_iotlb_update_mapped(struct fm_master *m, const struct fm_iommu *io,
+int fm_iotlb_update_mapped(struct fm_frontend *m, const struct fm_iommu *io,
 		uint64_t iova, uint64_t size);
 
 /*
@@ -154,7 +155,7 @@ int fm_iommu_collect_misses(struct fm_iommu *io, struct vhost_iotlb_msg *out,
  * has no mapping for it with the permission asked (nothing is sent:
  * QEMU's translation would fail too).
  */
-int fm_iommu_answer(struct fm_master *m, struct fm_iommu *io,
+int fm_iommu_answer(struct fm_frontend *m, struct fm_iommu *io,
 		const struct vhost_iotlb_msg *miss);
 
 /*
@@ -162,17 +163,17 @@ int fm_iommu_answer(struct fm_master *m, struct fm_iommu *io,
  * queued. Returns how many were answered (unmappable ones are skipped)
  * or a negative fm_result.
  */
-int fm_iommu_serve(struct fm_master *m, struct fm_iommu *io, int wait_ms);
+int fm_iommu_serve(struct fm_frontend *m, struct fm_iommu *io, int wait_ms);
 
 /* The SET_VRING_ADDR payload of m->vr[index], in IOVAs. */
-void fm_iommu_vring_addr(const struct fm_master *m, const struct fm_iommu *io,
+void fm_iommu_vring_addr(const struct fm_frontend *m, const struct fm_iommu *io,
 		uint32_t index, struct vhost_vring_addr *a);
 
 /*
  * As fm_setup_vring, with the ring addresses given as IOVAs (the ring
  * memory must be in io's mappings: fm_iommu_map_regions).
  */
-int fm_iommu_setup_vring(struct fm_master *m, struct fm_iommu *io,
+int fm_iommu_setup_vring(struct fm_frontend *m, struct fm_iommu *io,
 		uint32_t index, uint16_t size, int region);
 
 /*
@@ -182,7 +183,7 @@ int fm_iommu_setup_vring(struct fm_master *m, struct fm_iommu *io,
  * backend's IOTLB: it misses on the rings, and the device starts only
  * once those misses are answered (fm_iommu_serve).
  */
-int fm_iommu_handshake(struct fm_master *m, struct fm_iommu *io,
+int fm_iommu_handshake(struct fm_frontend *m, struct fm_iommu *io,
 		const struct fm_config *cfg);
 
 /* Copies the first len bytes of a chain whose segments are IOVAs. */

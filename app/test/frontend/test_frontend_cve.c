@@ -586,7 +586,7 @@ test_cve_2018_1059(void)
 	memset(&fe_victim, 0, sizeof(fe_victim));
 	fe_victim.b = NULL; /* no device is made: nothing to wait for */
 	fe_victim.vid = -1;
-	CU_ASSERT_FATAL(fm_master_connect(VM, iommu_backend->path) == 0);
+	CU_ASSERT_FATAL(fm_frontend_connect(VM, iommu_backend->path) == 0);
 	CU_ASSERT_FATAL(fm_iommu_negotiate(VM, cfg.features, cfg.protocol) ==
 			FM_OK);
 	for (i = 0; i < cfg.nregions; i++)

@@ -11,7 +11,7 @@
 #include <CUnit/CUnit.h>
 #include <rte_vhost.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fe_harness.h"
 #include "fe_traffic.h"
 

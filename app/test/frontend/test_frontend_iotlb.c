@@ -27,7 +27,7 @@
 #include <rte_log.h>
 #include <rte_vhost.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fe_harness.h"
 #include "fe_traffic.h"
 #include "fm_iommu.h"
@@ -68,7 +68,7 @@ static void
 iodev_reset(struct iodev *x)
 {
 	memset(x, 0, sizeof(*x));
-	fm_master_attach(&x->d.m, -1);
+	fm_frontend_attach(&x->d.m, -1);
 	fm_iommu_init(&x->io);
 	x->d.vid = -1;
 }
@@ -124,7 +124,7 @@ iodev_open(struct iodev *x, struct fe_backend *b)
 	x->d.b = b;
 	x->d.buf_region = BUF_REGION;
 	fm_config_default(&cfg);
-	if (fm_master_connect(&x->d.m, b->path) < 0) {
+	if (fm_frontend_connect(&x->d.m, b->path) < 0) {
 		fe_fail("cannot connect to %s", b->path);
 		return -1;
 	}
@@ -387,24 +387,24 @@ traffic_ok(struct iodev *x)
 static void
 test_negotiation(void)
 {
-	struct fm_master m;
+	struct fm_frontend m;
 	uint64_t f = 0, pf = 0;
 
-	CU_ASSERT_FATAL(fm_master_connect(&m, BI->path) == 0);
+	CU_ASSERT_FATAL(fm_frontend_connect(&m, BI->path) == 0);
 	CU_ASSERT_EQUAL(fm_get_u64(&m, FM_REQ_GET_FEATURES, &f), FM_OK);
 	CU_ASSERT((f & FM_BIT(FM_F_IOMMU_PLATFORM)) != 0);
 	CU_ASSERT_EQUAL(fm_get_u64(&m, FM_REQ_GET_PROTOCOL_FEATURES, &pf),
 			FM_OK);
 	CU_ASSERT((pf & FM_BIT(FM_PF_BACKEND_REQ)) != 0);
 	CU_ASSERT((pf & FM_BIT(FM_PF_REPLY_ACK)) != 0);
-	fm_master_close(&m);
+	fm_frontend_close(&m);
 
 	/* Registered without IOMMU support: not offered. */
-	CU_ASSERT_FATAL(fm_master_connect(&m, BP->path) == 0);
+	CU_ASSERT_FATAL(fm_frontend_connect(&m, BP->path) == 0);
 	f = FM_BIT(FM_F_IOMMU_PLATFORM);
 	CU_ASSERT_EQUAL(fm_get_u64(&m, FM_REQ_GET_FEATURES, &f), FM_OK);
 	CU_ASSERT((f & FM_BIT(FM_F_IOMMU_PLATFORM)) == 0);
-	fm_master_close(&m);
+	fm_frontend_close(&m);
 
 	/* The whole way: the application sees what was negotiated. */
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
@@ -468,7 +468,7 @@ test_rings_at_iovas(void)
 	D.d.b = BI;
 	D.d.buf_region = BUF_REGION;
 	fm_config_default(&cfg);
-	CU_ASSERT_FATAL(fm_master_connect(&D.d.m, BI->path) == 0);
+	CU_ASSERT_FATAL(fm_frontend_connect(&D.d.m, BI->path) == 0);
 	CU_ASSERT_EQUAL_FATAL(fm_iommu_handshake(&D.d.m, &D.io, &cfg), FM_OK);
 	ring_parts(&D, parts);
 	for (i = 0; i < 6; i++)
@@ -1711,7 +1711,7 @@ test_update_storm(void)
 
 /* Refused with an error reply, and the connection still serves. */
 static void
-expect_nack(struct fm_master *m, const char *name, const void *payload,
+expect_nack(struct fm_frontend *m, const char *name, const void *payload,
 		uint32_t size, uint32_t payload_len)
 {
 	int r = fm_expect_refused(m, FM_REQ_IOTLB_MSG, payload, size,
@@ -1801,7 +1801,7 @@ test_malformed(void)
 
 	/* Without IOMMU_PLATFORM negotiated there is no IOTLB. */
 	memset(&plain, 0, sizeof(plain));
-	fm_master_attach(&plain.m, -1);
+	fm_frontend_attach(&plain.m, -1);
 	CU_ASSERT_FATAL(fe_dev_open(&plain, BI, NULL) == 0);
 	good.uaddr = fm_ptr_uaddr(plain.m.mem.r[1].base);
 	expect_nack(&plain.m, "IOTLB without IOMMU",

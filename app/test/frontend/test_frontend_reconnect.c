@@ -29,7 +29,7 @@
 #include <CUnit/CUnit.h>
 #include <rte_vhost.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fe_harness.h"
 #include "fe_log.h"
 #include "fe_traffic.h"
@@ -70,7 +70,7 @@ static void
 test_setup(void)
 {
 	memset(&R, 0, sizeof(R));
-	fm_master_attach(&R.d.m, -1);
+	fm_frontend_attach(&R.d.m, -1);
 	fm_iommu_init(&R.io);
 	R.d.vid = -1;
 	R.lfd = -1;
@@ -132,7 +132,7 @@ backend_up(struct rdev *x)
 	}
 	if (sock < 0)
 		return fe_fail("no connection between frontend and backend");
-	fm_master_reattach(&x->d.m, sock);
+	fm_frontend_reattach(&x->d.m, sock);
 	return true;
 }
 
@@ -213,7 +213,7 @@ rdev_restart(struct rdev *x, const uint32_t base[2])
 	if (x->iommu) {
 		ret = fm_iommu_negotiate(&x->d.m, x->cfg.features, x->cfg.protocol);
 		if (ret == FM_OK)
-			ret = fm_iommu_set_slave_req_fd(&x->d.m, &x->io);
+			ret = fm_iommu_set_backend_req_fd(&x->d.m, &x->io);
 	} else {
 		ret = fm_negotiate(&x->d.m, x->cfg.features, x->cfg.protocol);
 	}

@@ -15,7 +15,7 @@
 #include <CUnit/CUnit.h>
 #include <rte_vhost.h>
 
-#include "fake_master.h"
+#include "fake_frontend.h"
 #include "fe_harness.h"
 #include "fe_traffic.h"
 
@@ -62,7 +62,7 @@ test_teardown(void)
 static void
 test_handshake_new_device_once(void)
 {
-	struct fm_master *m = &D.m;
+	struct fm_frontend *m = &D.m;
 	struct fm_config cfg;
 	uint64_t feat = 0, pf = 0, drv = 0;
 	uint16_t mtu = 0;
@@ -72,7 +72,7 @@ test_handshake_new_device_once(void)
 	fm_config_default(&cfg);
 	fe_backend_reset_events(B);
 	D.b = B;
-	CU_ASSERT_FATAL(fm_master_connect(m, B->path) == 0);
+	CU_ASSERT_FATAL(fm_frontend_connect(m, B->path) == 0);
 	CU_ASSERT_FATAL(fm_negotiate(m, cfg.features, cfg.protocol) == FM_OK);
 	/* GET_FEATURES and GET_PROTOCOL_FEATURES offer what the API says. */
 	CU_ASSERT(rte_vhost_driver_get_features(B->path, &drv) == 0);
@@ -255,7 +255,7 @@ all_zero(const uint8_t *p, uint64_t n)
 
 /* Re-sends a ring's setup with a base, as QEMU does after a stop. */
 static void
-resume_vring(struct fm_master *m, uint32_t q, uint32_t base)
+resume_vring(struct fm_frontend *m, uint32_t q, uint32_t base)
 {
 	struct vhost_vring_addr a;
 
@@ -647,7 +647,7 @@ test_unregister_while_connected(void)
 	CU_ASSERT_EQUAL(atomic_load(&TMPB->destroy_device), 1);
 	CU_ASSERT(fm_wait_closed(D.m.sock, FE_WAIT_MS));
 	TMPB = NULL;
-	fm_master_close(&D.m);
+	fm_frontend_close(&D.m);
 	CU_ASSERT(fe_wait_fd_count(base, FE_WAIT_MS) <= base);
 }
 

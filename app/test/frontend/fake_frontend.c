@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The scripted vhost-user frontend: see fake_master.h. */
-#include "fake_master.h"
+/* The scripted vhost-user frontend: see fake_frontend.h. */
+#include "fake_frontend.h"
 
 #include <errno.h>
 #include <string.h>
@@ -30,7 +30,7 @@ fm_config_default(struct fm_config *cfg)
 }
 
 void
-fm_master_attach(struct fm_master *m, int sock)
+fm_frontend_attach(struct fm_frontend *m, int sock)
 {
 	int i;
 
@@ -44,11 +44,11 @@ fm_master_attach(struct fm_master *m, int sock)
 }
 
 int
-fm_master_connect(struct fm_master *m, const char *path)
+fm_frontend_connect(struct fm_frontend *m, const char *path)
 {
 	int fd = fm_connect(path, FM_REPLY_TIMEOUT_MS);
 
-	fm_master_attach(m, -1);
+	fm_frontend_attach(m, -1);
 	if (fd < 0)
 		return fd;
 	m->sock = fd;
@@ -56,7 +56,7 @@ fm_master_connect(struct fm_master *m, const char *path)
 }
 
 void
-fm_master_reattach(struct fm_master *m, int sock)
+fm_frontend_reattach(struct fm_frontend *m, int sock)
 {
 	if (m->sock >= 0 && m->sock != sock)
 		close(m->sock);
@@ -68,7 +68,7 @@ fm_master_reattach(struct fm_master *m, int sock)
 }
 
 void
-fm_master_close(struct fm_master *m)
+fm_frontend_close(struct fm_frontend *m)
 {
 	int i;
 
@@ -97,7 +97,7 @@ fm_result_name(int result)
 }
 
 bool
-fm_ack(const struct fm_master *m)
+fm_ack(const struct fm_frontend *m)
 {
 	return (m->protocol & FM_BIT(FM_PF_REPLY_ACK)) != 0;
 }
@@ -131,7 +131,7 @@ send_result(int err)
 
 /* Receives the reply to request. Returns an fm_result. */
 static int
-recv_reply(struct fm_master *m, uint32_t request, struct fm_msg *msg)
+recv_reply(struct fm_frontend *m, uint32_t request, struct fm_msg *msg)
 {
 	int ret = fm_recv(m->sock, msg, FM_REPLY_TIMEOUT_MS);
 
@@ -159,7 +159,7 @@ payload_u64(const struct fm_msg *msg)
 }
 
 int
-fm_request_flags(struct fm_master *m, uint32_t request, uint32_t flags,
+fm_request_flags(struct fm_frontend *m, uint32_t request, uint32_t flags,
 		const void *payload, uint32_t size, const int *fds, int nfds,
 		struct fm_msg *reply)
 {
@@ -186,7 +186,7 @@ fm_request_flags(struct fm_master *m, uint32_t request, uint32_t flags,
 }
 
 int
-fm_request(struct fm_master *m, uint32_t request, const void *payload,
+fm_request(struct fm_frontend *m, uint32_t request, const void *payload,
 		uint32_t size, const int *fds, int nfds, struct fm_msg *reply)
 {
 	uint32_t flags = FM_FLAG_VERSION;
@@ -198,7 +198,7 @@ fm_request(struct fm_master *m, uint32_t request, const void *payload,
 }
 
 int
-fm_expect_refused(struct fm_master *m, uint32_t request,
+fm_expect_refused(struct fm_frontend *m, uint32_t request,
 		const void *payload, uint32_t size, uint32_t payload_len,
 		const int *fds, int nfds)
 {
@@ -220,7 +220,7 @@ fm_expect_refused(struct fm_master *m, uint32_t request,
 }
 
 int
-fm_get_u64(struct fm_master *m, uint32_t request, uint64_t *val)
+fm_get_u64(struct fm_frontend *m, uint32_t request, uint64_t *val)
 {
 	static struct fm_msg msg;
 	int ret = fm_request(m, request, NULL, 0, NULL, 0, &msg);
@@ -235,19 +235,19 @@ fm_get_u64(struct fm_master *m, uint32_t request, uint64_t *val)
 }
 
 int
-fm_set_u64(struct fm_master *m, uint32_t request, uint64_t val)
+fm_set_u64(struct fm_frontend *m, uint32_t request, uint64_t val)
 {
 	return fm_request(m, request, &val, sizeof(val), NULL, 0, NULL);
 }
 
 int
-fm_send_noarg(struct fm_master *m, uint32_t request)
+fm_send_noarg(struct fm_frontend *m, uint32_t request)
 {
 	return fm_request(m, request, NULL, 0, NULL, 0, NULL);
 }
 
 int
-fm_set_state(struct fm_master *m, uint32_t request, uint32_t index,
+fm_set_state(struct fm_frontend *m, uint32_t request, uint32_t index,
 		uint32_t num)
 {
 	struct vhost_vring_state s = { .index = index, .num = num };
@@ -256,7 +256,7 @@ fm_set_state(struct fm_master *m, uint32_t request, uint32_t index,
 }
 
 int
-fm_get_vring_base(struct fm_master *m, uint32_t index, uint32_t *num)
+fm_get_vring_base(struct fm_frontend *m, uint32_t index, uint32_t *num)
 {
 	static struct fm_msg msg;
 	struct vhost_vring_state s = { .index = index, .num = 0 };
@@ -276,14 +276,14 @@ fm_get_vring_base(struct fm_master *m, uint32_t index, uint32_t *num)
 }
 
 int
-fm_set_vring_addr(struct fm_master *m, const struct vhost_vring_addr *a)
+fm_set_vring_addr(struct fm_frontend *m, const struct vhost_vring_addr *a)
 {
 	return fm_request(m, FM_REQ_SET_VRING_ADDR, a, sizeof(*a), NULL, 0,
 			NULL);
 }
 
 int
-fm_set_vring_fd(struct fm_master *m, uint32_t request, uint32_t index,
+fm_set_vring_fd(struct fm_frontend *m, uint32_t request, uint32_t index,
 		int fd)
 {
 	uint64_t v = index & FM_VRING_IDX_MASK;
@@ -295,7 +295,7 @@ fm_set_vring_fd(struct fm_master *m, uint32_t request, uint32_t index,
 }
 
 int
-fm_set_mem_table(struct fm_master *m, const struct fm_mem *mem)
+fm_set_mem_table(struct fm_frontend *m, const struct fm_mem *mem)
 {
 	struct fm_wire_memory wire;
 	int fds[FM_MAX_REGIONS];
@@ -306,7 +306,7 @@ fm_set_mem_table(struct fm_master *m, const struct fm_mem *mem)
 }
 
 void
-fm_vring_addr_of(const struct fm_master *m, uint32_t index,
+fm_vring_addr_of(const struct fm_frontend *m, uint32_t index,
 		struct vhost_vring_addr *a)
 {
 	const struct fm_vring *vr = &m->vr[index];
@@ -320,7 +320,7 @@ fm_vring_addr_of(const struct fm_master *m, uint32_t index,
 }
 
 int
-fm_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol)
+fm_negotiate(struct fm_frontend *m, uint64_t features, uint64_t protocol)
 {
 	int ret;
 
@@ -357,7 +357,7 @@ fm_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol)
 }
 
 int
-fm_layout_vring(struct fm_master *m, uint32_t index, uint16_t size,
+fm_layout_vring(struct fm_frontend *m, uint32_t index, uint16_t size,
 		int region)
 {
 	struct fm_vring *vr;
@@ -378,7 +378,7 @@ fm_layout_vring(struct fm_master *m, uint32_t index, uint16_t size,
 }
 
 int
-fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
+fm_setup_vring(struct fm_frontend *m, uint32_t index, uint16_t size,
 		int region)
 {
 	struct vhost_vring_addr a;
@@ -392,7 +392,7 @@ fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
 }
 
 int
-fm_start_vring(struct fm_master *m, uint32_t index,
+fm_start_vring(struct fm_frontend *m, uint32_t index,
 		const struct vhost_vring_addr *a, uint32_t base, bool base_first)
 {
 	struct fm_vring *vr = &m->vr[index];
@@ -415,7 +415,7 @@ fm_start_vring(struct fm_master *m, uint32_t index,
 }
 
 int
-fm_set_config_mtu(struct fm_master *m, const struct fm_config *cfg)
+fm_set_config_mtu(struct fm_frontend *m, const struct fm_config *cfg)
 {
 	if (cfg->mtu == 0)
 		return FM_OK;
@@ -423,7 +423,7 @@ fm_set_config_mtu(struct fm_master *m, const struct fm_config *cfg)
 }
 
 int
-fm_add_config_regions(struct fm_master *m, const struct fm_config *cfg)
+fm_add_config_regions(struct fm_frontend *m, const struct fm_config *cfg)
 {
 	int i;
 
@@ -438,7 +438,7 @@ fm_add_config_regions(struct fm_master *m, const struct fm_config *cfg)
 }
 
 int
-fm_enable_vrings(struct fm_master *m, int n)
+fm_enable_vrings(struct fm_frontend *m, int n)
 {
 	int ret, i;
 
@@ -451,7 +451,7 @@ fm_enable_vrings(struct fm_master *m, int n)
 }
 
 int
-fm_handshake(struct fm_master *m, const struct fm_config *cfg)
+fm_handshake(struct fm_frontend *m, const struct fm_config *cfg)
 {
 	int ret, i;
 

@@ -5,8 +5,8 @@
  * full handshake. Every helper sends exactly what it is given, so tests
  * build malformed requests from the same pieces (or go down to fm_send).
  */
-#ifndef FAKE_MASTER_H
-#define FAKE_MASTER_H
+#ifndef FAKE_FRONTEND_H
+#define FAKE_FRONTEND_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -94,7 +94,7 @@ const char *fm_result_name(int result);
 /* How long a reply may take: generous, the backend is in this process. */
 #define FM_REPLY_TIMEOUT_MS 2000
 
-struct fm_master {
+struct fm_frontend {
 	int sock;
 	uint64_t offered_features;
 	uint64_t features;            /* what SET_FEATURES sent */
@@ -131,23 +131,23 @@ struct fm_config {
 void fm_config_default(struct fm_config *cfg);
 
 /* Starts a frontend on an already connected socket. */
-void fm_master_attach(struct fm_master *m, int sock);
+void fm_frontend_attach(struct fm_frontend *m, int sock);
 
 /* Connects to a backend listening at path. Returns 0 or -errno. */
-int fm_master_connect(struct fm_master *m, const char *path);
+int fm_frontend_connect(struct fm_frontend *m, const char *path);
 
 /*
  * Takes a new connection for the same guest: memory and rings stay as
  * they are (a frontend that outlived its backend), nothing is negotiated.
  * Closes the old socket.
  */
-void fm_master_reattach(struct fm_master *m, int sock);
+void fm_frontend_reattach(struct fm_frontend *m, int sock);
 
 /* Closes the connection, the rings and the memory. Safe to call twice. */
-void fm_master_close(struct fm_master *m);
+void fm_frontend_close(struct fm_frontend *m);
 
 /* True if REPLY_ACK was negotiated. */
-bool fm_ack(const struct fm_master *m);
+bool fm_ack(const struct fm_frontend *m);
 
 /* True for requests that always have a reply of their own. */
 bool fm_has_reply(uint32_t request, uint64_t protocol);
@@ -157,12 +157,12 @@ bool fm_has_reply(uint32_t request, uint64_t protocol);
  * its own reply (into *reply, may be NULL) or, when NEED_REPLY is set,
  * the u64 ack. Returns an fm_result.
  */
-int fm_request_flags(struct fm_master *m, uint32_t request, uint32_t flags,
+int fm_request_flags(struct fm_frontend *m, uint32_t request, uint32_t flags,
 		const void *payload, uint32_t size, const int *fds, int nfds,
 		struct fm_msg *reply);
 
 /* As fm_request_flags, asking for an ack whenever REPLY_ACK is on. */
-int fm_request(struct fm_master *m, uint32_t request, const void *payload,
+int fm_request(struct fm_frontend *m, uint32_t request, const void *payload,
 		uint32_t size, const int *fds, int nfds, struct fm_msg *reply);
 
 /*
@@ -172,28 +172,28 @@ int fm_request(struct fm_master *m, uint32_t request, const void *payload,
  * non-zero u64 (an ack-style error) or the connection closes.
  * size is the header's size field; payload_len bytes are sent.
  */
-int fm_expect_refused(struct fm_master *m, uint32_t request,
+int fm_expect_refused(struct fm_frontend *m, uint32_t request,
 		const void *payload, uint32_t size, uint32_t payload_len,
 		const int *fds, int nfds);
 
 /* u64 requests. */
-int fm_get_u64(struct fm_master *m, uint32_t request, uint64_t *val);
-int fm_set_u64(struct fm_master *m, uint32_t request, uint64_t val);
+int fm_get_u64(struct fm_frontend *m, uint32_t request, uint64_t *val);
+int fm_set_u64(struct fm_frontend *m, uint32_t request, uint64_t val);
 /* SET_OWNER and other requests without payload. */
-int fm_send_noarg(struct fm_master *m, uint32_t request);
+int fm_send_noarg(struct fm_frontend *m, uint32_t request);
 /* vring state requests: SET_VRING_NUM/BASE/ENABLE. */
-int fm_set_state(struct fm_master *m, uint32_t request, uint32_t index,
+int fm_set_state(struct fm_frontend *m, uint32_t request, uint32_t index,
 		uint32_t num);
-int fm_get_vring_base(struct fm_master *m, uint32_t index, uint32_t *num);
-int fm_set_vring_addr(struct fm_master *m, const struct vhost_vring_addr *a);
+int fm_get_vring_base(struct fm_frontend *m, uint32_t index, uint32_t *num);
+int fm_set_vring_addr(struct fm_frontend *m, const struct vhost_vring_addr *a);
 /* KICK/CALL/ERR; fd < 0 sends the no-fd bit. */
-int fm_set_vring_fd(struct fm_master *m, uint32_t request, uint32_t index,
+int fm_set_vring_fd(struct fm_frontend *m, uint32_t request, uint32_t index,
 		int fd);
 /* SET_MEM_TABLE describing mem (which may differ from m->mem). */
-int fm_set_mem_table(struct fm_master *m, const struct fm_mem *mem);
+int fm_set_mem_table(struct fm_frontend *m, const struct fm_mem *mem);
 
 /* The vring address payload for m->vr[index], in frontend user addresses. */
-void fm_vring_addr_of(const struct fm_master *m, uint32_t index,
+void fm_vring_addr_of(const struct fm_frontend *m, uint32_t index,
 		struct vhost_vring_addr *a);
 
 /*
@@ -201,37 +201,37 @@ void fm_vring_addr_of(const struct fm_master *m, uint32_t index,
  * GET_QUEUE_NUM (with MQ), SET_FEATURES. Fails with FM_BADREPLY if a
  * wanted feature is not offered.
  */
-int fm_negotiate(struct fm_master *m, uint64_t features, uint64_t protocol);
+int fm_negotiate(struct fm_frontend *m, uint64_t features, uint64_t protocol);
 
 /*
  * Starts the ring already laid out in m->vr[index] at addresses a:
  * NUM, ADDR, BASE (or NUM, BASE, ADDR with base_first, virtio-user's
  * order), CALL, KICK.
  */
-int fm_start_vring(struct fm_master *m, uint32_t index,
+int fm_start_vring(struct fm_frontend *m, uint32_t index,
 		const struct vhost_vring_addr *a, uint32_t base, bool base_first);
 
 /* Lays out m->vr[index] (size entries) in `region`, replacing a ring
  * laid out there before, packed if VIRTIO_F_RING_PACKED was negotiated;
  * sends nothing. Returns 0 or -1. */
-int fm_layout_vring(struct fm_master *m, uint32_t index, uint16_t size,
+int fm_layout_vring(struct fm_frontend *m, uint32_t index, uint16_t size,
 		int region);
 
 /* Lays out m->vr[index] in `region` and sends NUM, ADDR, BASE, CALL, KICK. */
-int fm_setup_vring(struct fm_master *m, uint32_t index, uint16_t size,
+int fm_setup_vring(struct fm_frontend *m, uint32_t index, uint16_t size,
 		int region);
 
 /* NET_SET_MTU of cfg->mtu, unless 0. Returns an fm_result. */
-int fm_set_config_mtu(struct fm_master *m, const struct fm_config *cfg);
+int fm_set_config_mtu(struct fm_frontend *m, const struct fm_config *cfg);
 
 /* Adds cfg's regions to m's guest memory unless it has some already.
  * Returns 0, or -1 if a region could not be made. */
-int fm_add_config_regions(struct fm_master *m, const struct fm_config *cfg);
+int fm_add_config_regions(struct fm_frontend *m, const struct fm_config *cfg);
 
 /* SET_VRING_ENABLE 1 on rings 0..n-1. Returns an fm_result. */
-int fm_enable_vrings(struct fm_master *m, int n);
+int fm_enable_vrings(struct fm_frontend *m, int n);
 
 /* The whole handshake of cfg. Returns an fm_result. */
-int fm_handshake(struct fm_master *m, const struct fm_config *cfg);
+int fm_handshake(struct fm_frontend *m, const struct fm_config *cfg);
 
-#endif /* FAKE_MASTER_H */
+#endif /* FAKE_FRONTEND_H */
