@@ -5,7 +5,7 @@
 /*
  * What this process holds, counted from /proc: a test counts before and
  * after an operation to show that a refusal or a teardown leaks no fd
- * and no mapping. Header-only, so that the fuzz targets (built by
+ * and no mapping (and how much memory it uses). Header-only, so that the fuzz targets (built by
  * run_fuzz.sh, not meson) use the same code.
  */
 
@@ -54,6 +54,23 @@ test_count_maps(const char *tag)
 	}
 	fclose(f);
 	return n;
+}
+
+/* Resident set size of this process (VmRSS) in KiB, or -1. */
+static inline long
+test_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
 }
 
 #endif /* TEST_RES_H */

@@ -34,22 +34,6 @@ fault_asan(void)
 	return FAULT_ASAN;
 }
 
-static long
-rss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 void
 fault_usage_take(struct fault_usage *u)
 {
@@ -60,7 +44,7 @@ fault_usage_take(struct fault_usage *u)
 	/* Mappings of memfds: the frontends' guest memory, as the
 	 * frontends (or a forked one's parent) and the library map it. */
 	u->memfd_maps = test_count_maps("/memfd:");
-	u->rss_kb = rss_kb();
+	u->rss_kb = test_rss_kib();
 	for (s = 0; s < rte_socket_count(); s++) {
 		struct rte_malloc_socket_stats st;
 

@@ -414,16 +414,10 @@ fm_start_vring(struct fm_frontend *m, uint32_t index,
 	return ret;
 }
 
-int
-fm_set_config_mtu(struct fm_frontend *m, const struct fm_config *cfg)
-{
-	if (cfg->mtu == 0)
-		return FM_OK;
-	return fm_set_u64(m, FM_REQ_NET_SET_MTU, cfg->mtu);
-}
-
-int
-fm_add_config_regions(struct fm_frontend *m, const struct fm_config *cfg)
+/* Adds cfg's regions to m's guest memory unless it has some already.
+ * Returns 0, or -1 if a region could not be made. */
+static int
+add_config_regions(struct fm_frontend *m, const struct fm_config *cfg)
 {
 	int i;
 
@@ -438,42 +432,43 @@ fm_add_config_regions(struct fm_frontend *m, const struct fm_config *cfg)
 }
 
 int
-fm_enable_vrings(struct fm_frontend *m, int n)
+fm_handshake(struct fm_frontend *m, const struct fm_config *cfg)
 {
-	int ret, i;
-
-	for (i = 0; i < n; i++) {
-		ret = fm_set_state(m, FM_REQ_SET_VRING_ENABLE, (uint32_t)i, 1);
-		if (ret != FM_OK)
-			return ret;
-	}
-	return FM_OK;
+	return fm_handshake_ext(m, cfg, NULL);
 }
 
 int
-fm_handshake(struct fm_frontend *m, const struct fm_config *cfg)
+fm_handshake_ext(struct fm_frontend *m, const struct fm_config *cfg,
+		const struct fm_handshake_ext *x)
 {
+	static const struct fm_handshake_ext none;
+	uint64_t features;
 	int ret, i;
 
-	ret = fm_negotiate(m, cfg->features, cfg->protocol);
-	if (ret != FM_OK)
+	if (x == NULL)
+		x = &none;
+	features = cfg->features | x->features;
+	ret = fm_negotiate(m, features, cfg->protocol | x->protocol);
+	if (ret == FM_OK && x->negotiated != NULL)
+		ret = x->negotiated(m, x->ctx);
+	if (ret == FM_OK && cfg->mtu != 0)
+		ret = fm_set_u64(m, FM_REQ_NET_SET_MTU, cfg->mtu);
+	if (ret == FM_OK && add_config_regions(m, cfg) < 0)
+		ret = FM_SENDFAIL;
+	if (ret == FM_OK && x->regions_added != NULL)
+		ret = x->regions_added(m, x->ctx);
+	if (ret == FM_OK)
+		ret = fm_set_mem_table(m, &m->mem);
+	for (i = 0; ret == FM_OK && i < cfg->nvrings; i++)
+		ret = x->setup_vring != NULL ?
+			x->setup_vring(m, x->ctx, (uint32_t)i, cfg->queue_size,
+					cfg->ring_region) :
+			fm_setup_vring(m, (uint32_t)i, cfg->queue_size,
+					cfg->ring_region);
+	if (ret != FM_OK || cfg->leave_disabled ||
+			!(features & FM_BIT(FM_F_PROTOCOL_FEATURES)))
 		return ret;
-	ret = fm_set_config_mtu(m, cfg);
-	if (ret != FM_OK)
-		return ret;
-	if (fm_add_config_regions(m, cfg) < 0)
-		return FM_SENDFAIL;
-	ret = fm_set_mem_table(m, &m->mem);
-	if (ret != FM_OK)
-		return ret;
-	for (i = 0; i < cfg->nvrings; i++) {
-		ret = fm_setup_vring(m, (uint32_t)i, cfg->queue_size,
-				cfg->ring_region);
-		if (ret != FM_OK)
-			return ret;
-	}
-	if (cfg->leave_disabled ||
-			!(cfg->features & FM_BIT(FM_F_PROTOCOL_FEATURES)))
-		return FM_OK;
-	return fm_enable_vrings(m, cfg->nvrings);
+	for (i = 0; ret == FM_OK && i < cfg->nvrings; i++)
+		ret = fm_set_state(m, FM_REQ_SET_VRING_ENABLE, (uint32_t)i, 1);
+	return ret;
 }

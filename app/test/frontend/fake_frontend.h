@@ -221,17 +221,28 @@ int fm_layout_vring(struct fm_frontend *m, uint32_t index, uint16_t size,
 int fm_setup_vring(struct fm_frontend *m, uint32_t index, uint16_t size,
 		int region);
 
-/* NET_SET_MTU of cfg->mtu, unless 0. Returns an fm_result. */
-int fm_set_config_mtu(struct fm_frontend *m, const struct fm_config *cfg);
-
-/* Adds cfg's regions to m's guest memory unless it has some already.
- * Returns 0, or -1 if a region could not be made. */
-int fm_add_config_regions(struct fm_frontend *m, const struct fm_config *cfg);
-
-/* SET_VRING_ENABLE 1 on rings 0..n-1. Returns an fm_result. */
-int fm_enable_vrings(struct fm_frontend *m, int n);
-
 /* The whole handshake of cfg. Returns an fm_result. */
 int fm_handshake(struct fm_frontend *m, const struct fm_config *cfg);
+
+/*
+ * What a frontend with an IOMMU (fm_iommu.c) adds to the handshake:
+ * feature bits it always negotiates, and steps called with ctx, each
+ * returning an fm_result.
+ */
+struct fm_handshake_ext {
+	uint64_t features, protocol;	/* ORed into cfg's */
+	void *ctx;
+	/* After negotiation. */
+	int (*negotiated)(struct fm_frontend *m, void *ctx);
+	/* After cfg's regions are added, before SET_MEM_TABLE. */
+	int (*regions_added)(struct fm_frontend *m, void *ctx);
+	/* Lays out and starts ring index, in place of fm_setup_vring(). */
+	int (*setup_vring)(struct fm_frontend *m, void *ctx, uint32_t index,
+			uint16_t size, int region);
+};
+
+/* fm_handshake with the steps of x. Returns an fm_result. */
+int fm_handshake_ext(struct fm_frontend *m, const struct fm_config *cfg,
+		const struct fm_handshake_ext *x);
 
 #endif /* FAKE_FRONTEND_H */

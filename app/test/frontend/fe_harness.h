@@ -15,7 +15,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "test_res.h"	/* test_count_fds(), test_count_maps() */
+#include "test_res.h"	/* test_count_fds/_maps(), test_rss_kib() */
 
 /* Rings whose vring_state_changed events are recorded. */
 #define FE_MAX_VRINGS 8

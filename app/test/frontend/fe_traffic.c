@@ -130,6 +130,35 @@ fe_dequeue_wait_q(int vid, uint16_t qid, struct rte_mbuf **pkts, int want,
 	}
 }
 
+int
+fe_dequeue_for(int vid, int ms)
+{
+	int64_t end = fm_now_ms() + ms;
+	struct rte_mbuf *mb[4];
+	int got = 0;
+
+	do {
+		int n = rte_vhost_dequeue_burst(vid, FE_TXQ, fe_pool, mb, 4);
+
+		got += n;
+		while (n > 0)
+			rte_pktmbuf_free(mb[--n]);
+		usleep(1000);
+	} while (fm_now_ms() < end);
+	return got;
+}
+
+bool
+fe_same_bytes(const char *who, const uint8_t *got, int n,
+		const uint8_t *want, uint32_t len)
+{
+	if (n != (int)len)
+		return fe_fail("%s got %d bytes, want %u", who, n, len);
+	if (memcmp(got, want, len) != 0)
+		return fe_fail("%s got other bytes", who);
+	return true;
+}
+
 bool
 fe_rx_check(struct fe_dev *d, uint32_t len, uint32_t seed)
 {
@@ -168,11 +197,7 @@ fe_rx_check_q(struct fe_dev *d, int qp, uint32_t len, uint32_t seed)
 	if (sent != 1)
 		return fe_fail("enqueue_burst returned %u", sent);
 	n = fm_net_recv(vr, &d->m.mem, mrg, &hdr, got, sizeof(got), &nbufs);
-	if (n != (int)len)
-		return fe_fail("guest got %d bytes, want %u", n, len);
-	if (memcmp(pkt, got, len) != 0)
-		return fe_fail("guest got other bytes");
-	return true;
+	return fe_same_bytes("guest", got, n, pkt, len);
 }
 
 bool
@@ -203,11 +228,10 @@ fe_tx_check_q(struct fe_dev *d, int qp, uint32_t len, uint32_t seed,
 	n = fe_dequeue_wait_q(d->vid, qid, mb, 1, 4, 1000);
 	if (n != 1)
 		ok = fe_fail("dequeue_burst gave %d packets, want 1", n);
-	else if (fe_mbuf_copy_out(mb[0], got, sizeof(got)) != (int)len)
-		ok = fe_fail("host got %u bytes, want %u",
-				rte_pktmbuf_pkt_len(mb[0]), len);
-	else if (memcmp(pkt, got, len) != 0)
-		ok = fe_fail("host got other bytes");
+	else
+		ok = fe_same_bytes("host", got,
+				fe_mbuf_copy_out(mb[0], got, sizeof(got)),
+				pkt, len);
 	for (i = 0; i < n; i++)
 		rte_pktmbuf_free(mb[i]);
 	if (!fm_vring_pop_used(vr, &e, NULL))

@@ -57,6 +57,17 @@ int fe_dequeue_wait(int vid, struct rte_mbuf **pkts, int want, int max,
 /* The same on any virtqueue id. */
 int fe_dequeue_wait_q(int vid, uint16_t qid, struct rte_mbuf **pkts,
 		int want, int max, int timeout_ms);
+/*
+ * Polls the guest's TX queue for ms milliseconds, freeing what comes,
+ * without answering anything (a ring that must stay quiet). Returns how
+ * many packets came.
+ */
+int fe_dequeue_for(int vid, int ms);
+
+/* True if got[0..n) (n < 0: nothing came) is exactly want[0..len);
+ * else prints "<who> got ..." and returns false. */
+bool fe_same_bytes(const char *who, const uint8_t *got, int n,
+		const uint8_t *want, uint32_t len);
 
 /*
  * Host -> guest: posts enough RX buffers, enqueues one packet of len

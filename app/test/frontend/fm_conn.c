@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/test_sock.h"
+
 int64_t
 fm_now_ms(void)
 {
@@ -115,10 +117,6 @@ int
 fm_send_bytes(int sock, const void *buf, size_t len, const int *fds,
 		int nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * FM_MAX_FDS)];
-		struct cmsghdr align;
-	} control;
 	const uint8_t *p = buf;
 	size_t sent = 0;
 
@@ -128,32 +126,12 @@ fm_send_bytes(int sock, const void *buf, size_t len, const int *fds,
 	if (len == 0)
 		return nfds > 0 ? -EINVAL : 0;
 	while (sent < len) {
-		struct iovec iov = {
-			.iov_base = (void *)(uintptr_t)(p + sent),
-			.iov_len = len - sent,
-		};
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
+		/* The fds go with the first piece only. */
+		ssize_t n = test_send_fds(sock, p + sent, len - sent,
+				sent == 0 ? fds : NULL, sent == 0 ? nfds : 0);
 
-		if (sent == 0 && nfds > 0) {
-			struct cmsghdr *cm;
-
-			memset(&control, 0, sizeof(control));
-			mh.msg_control = control.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-		}
-		/* MSG_NOSIGNAL: a backend that hung up must not kill the test. */
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (n < 0)
 			return -errno;
-		}
 		sent += (size_t)n;
 	}
 	return 0;

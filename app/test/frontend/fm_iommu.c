@@ -174,11 +174,8 @@ fm_iommu_fill(const struct fm_iommu *io, uint64_t iova, uint8_t byte,
 int
 fm_iommu_negotiate(struct fm_frontend *m, uint64_t features, uint64_t protocol)
 {
-	/* QEMU wants both: misses need the channel, updates the ack. */
-	return fm_negotiate(m, features | FM_BIT(FM_F_IOMMU_PLATFORM) |
-			FM_BIT(FM_F_PROTOCOL_FEATURES),
-			protocol | FM_BIT(FM_PF_BACKEND_REQ) |
-			FM_BIT(FM_PF_REPLY_ACK));
+	return fm_negotiate(m, features | FM_IOMMU_FEATURES,
+			protocol | FM_IOMMU_PROTOCOL);
 }
 
 int
@@ -413,38 +410,44 @@ fm_iommu_setup_vring(struct fm_frontend *m, struct fm_iommu *io,
 	return fm_start_vring(m, index, &a, 0, false);
 }
 
+static int
+handshake_negotiated(struct fm_frontend *m, void *io)
+{
+	return fm_iommu_set_backend_req_fd(m, io);
+}
+
+static int
+handshake_regions_added(struct fm_frontend *m, void *ctx)
+{
+	struct fm_iommu *io = ctx;
+
+	if (io->nmaps == 0 &&
+			fm_iommu_map_regions(io, &m->mem, VHOST_ACCESS_RW) < 0)
+		return FM_SENDFAIL;
+	return FM_OK;
+}
+
+static int
+handshake_setup_vring(struct fm_frontend *m, void *io, uint32_t index,
+		uint16_t size, int region)
+{
+	return fm_iommu_setup_vring(m, io, index, size, region);
+}
+
 int
 fm_iommu_handshake(struct fm_frontend *m, struct fm_iommu *io,
 		const struct fm_config *cfg)
 {
-	int ret, i;
+	const struct fm_handshake_ext x = {
+		.features = FM_IOMMU_FEATURES,
+		.protocol = FM_IOMMU_PROTOCOL,
+		.ctx = io,
+		.negotiated = handshake_negotiated,
+		.regions_added = handshake_regions_added,
+		.setup_vring = handshake_setup_vring,
+	};
 
-	ret = fm_iommu_negotiate(m, cfg->features, cfg->protocol);
-	if (ret != FM_OK)
-		return ret;
-	ret = fm_iommu_set_backend_req_fd(m, io);
-	if (ret != FM_OK)
-		return ret;
-	ret = fm_set_config_mtu(m, cfg);
-	if (ret != FM_OK)
-		return ret;
-	if (fm_add_config_regions(m, cfg) < 0)
-		return FM_SENDFAIL;
-	if (io->nmaps == 0 &&
-			fm_iommu_map_regions(io, &m->mem, VHOST_ACCESS_RW) < 0)
-		return FM_SENDFAIL;
-	ret = fm_set_mem_table(m, &m->mem);
-	if (ret != FM_OK)
-		return ret;
-	for (i = 0; i < cfg->nvrings; i++) {
-		ret = fm_iommu_setup_vring(m, io, (uint32_t)i, cfg->queue_size,
-				cfg->ring_region);
-		if (ret != FM_OK)
-			return ret;
-	}
-	if (cfg->leave_disabled)
-		return FM_OK;
-	return fm_enable_vrings(m, cfg->nvrings);
+	return fm_handshake_ext(m, cfg, &x);
 }
 
 /* fm_net_reader for buffers at IOVAs. */

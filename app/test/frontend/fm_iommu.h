@@ -107,9 +107,15 @@ int fm_iommu_read(const struct fm_iommu *io, uint64_t iova, void *dst,
 int fm_iommu_fill(const struct fm_iommu *io, uint64_t iova, uint8_t byte,
 		uint64_t len);
 
+/* What a frontend with an IOMMU always negotiates, as QEMU does: misses
+ * need the backend request channel, updates the ack. */
+#define FM_IOMMU_FEATURES \
+	(FM_BIT(FM_F_IOMMU_PLATFORM) | FM_BIT(FM_F_PROTOCOL_FEATURES))
+#define FM_IOMMU_PROTOCOL (FM_BIT(FM_PF_BACKEND_REQ) | FM_BIT(FM_PF_REPLY_ACK))
+
 /*
- * Feature phase of fm_negotiate with VIRTIO_F_IOMMU_PLATFORM added to
- * features and BACKEND_REQ + REPLY_ACK to protocol.
+ * Feature phase of fm_negotiate with FM_IOMMU_FEATURES added to
+ * features and FM_IOMMU_PROTOCOL to protocol.
  */
 int fm_iommu_negotiate(struct fm_frontend *m, uint64_t features,
 		uint64_t protocol);

@@ -226,37 +226,14 @@ dequeue_serving(struct iodev *x, struct rte_mbuf **pkts, int want, int max,
 	}
 }
 
-/* Dequeues for about ms milliseconds without answering any miss;
- * returns how many packets came (they are freed). */
-static int
-dequeue_unserved(struct iodev *x, int ms)
-{
-	struct rte_mbuf *mb[4];
-	int total = 0;
-
-	for (int i = 0; i < ms; i++) {
-		int n = rte_vhost_dequeue_burst(x->d.vid, FE_TXQ, fe_pool, mb, 4);
-
-		total += n;
-		while (n > 0)
-			rte_pktmbuf_free(mb[--n]);
-		usleep(1000);
-	}
-	return total;
-}
-
 /* The packet in m is exactly want[0..len). */
 static bool
 mbuf_is(struct rte_mbuf *m, const uint8_t *want, uint32_t len)
 {
 	static uint8_t got[70 * 1024];
-	int n = fe_mbuf_copy_out(m, got, sizeof(got));
 
-	if (n != (int)len)
-		return fe_fail("host got %d bytes, want %u", n, len);
-	if (memcmp(got, want, len) != 0)
-		return fe_fail("host got other bytes");
-	return true;
+	return fe_same_bytes("host", got,
+			fe_mbuf_copy_out(m, got, sizeof(got)), want, len);
 }
 
 /* The TX chain head carrying pkt[0..len) comes out as one packet
@@ -275,6 +252,21 @@ expect_tx_one(const uint8_t *pkt, uint32_t len, uint32_t head)
 		rte_pktmbuf_free(mb[--n]);
 	CU_ASSERT(fm_vring_pop_used(&D.d.m.vr[FE_TXQ], &e, NULL) &&
 			e.id == head);
+}
+
+/* Posts pkt[0..len) at iova on D and kicks; for ms milliseconds nothing
+ * may come out nor be used (the buffer misses). Returns the head. */
+static int
+post_tx_stalled(uint64_t iova, const uint8_t *pkt, uint32_t len, int ms)
+{
+	struct fm_vring *tx = &D.d.m.vr[FE_TXQ];
+	int h = post_tx(&D, iova, pkt, len);
+
+	CU_ASSERT_FATAL(h >= 0);
+	fm_vring_kick(tx);
+	CU_ASSERT_EQUAL(fe_dequeue_for(D.d.vid, ms), 0);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(tx), 0);
+	return h;
 }
 
 /* Guest -> host through a buffer at its region IOVA. */
@@ -368,11 +360,7 @@ rx_check(struct iodev *x, uint32_t len, uint32_t seed)
 		return false;
 	n = fm_iommu_net_recv(&x->d.m.vr[FE_RXQ], &x->io, true, &hdr, got,
 			sizeof(got), &nbufs);
-	if (n != (int)len)
-		return fe_fail("guest got %d bytes, want %u", n, len);
-	if (memcmp(got, pkt, len) != 0)
-		return fe_fail("guest got other bytes");
-	return true;
+	return fe_same_bytes("guest", got, n, pkt, len);
 }
 
 static bool
@@ -1029,11 +1017,7 @@ test_invalidate(void)
 	CU_ASSERT_EQUAL_FATAL(fm_iotlb_invalidate(&D.d.m, P, FM_IOMMU_PAGE),
 			FM_OK);
 	fe_packet(pkt, 500, 82);
-	h = post_tx(&D, P, pkt, 500);
-	CU_ASSERT_FATAL(h >= 0);
-	fm_vring_kick(tx);
-	CU_ASSERT_EQUAL(dequeue_unserved(&D, 20), 0);
-	CU_ASSERT_EQUAL(fm_vring_used_pending(tx), 0);
+	h = post_tx_stalled(P, pkt, 500, 20);
 	n = fm_iommu_collect_misses(&D.io, miss, 8, 100, 1000);
 	CU_ASSERT_EQUAL(n, 1);
 	CU_ASSERT_FATAL(n >= 1);
@@ -1050,13 +1034,11 @@ test_invalidate_rings(void)
 	static uint8_t pkt[400];
 	struct vhost_iotlb_msg miss[32];
 	struct ring_part parts[6];
-	struct fm_vring *tx;
 	uint64_t iova;
 	int h, n, i, ring_misses = 0;
 
 	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
 	CU_ASSERT_FATAL(traffic_ok(&D));
-	tx = &D.d.m.vr[FE_TXQ];
 	ring_parts(&D, parts);
 	/* The buffer is mapped already (region 1), only the rings go. */
 	fe_packet(pkt, 400, 85);
@@ -1064,11 +1046,7 @@ test_invalidate_rings(void)
 	CU_ASSERT_FATAL(iova != UINT64_MAX);
 	CU_ASSERT_EQUAL_FATAL(fm_iotlb_invalidate(&D.d.m, FM_IOVA_REGION(0),
 			D.d.m.mem.r[0].size), FM_OK);
-	h = post_tx(&D, iova, pkt, 400);
-	CU_ASSERT_FATAL(h >= 0);
-	fm_vring_kick(tx);
-	CU_ASSERT_EQUAL(dequeue_unserved(&D, 10), 0);
-	CU_ASSERT_EQUAL(fm_vring_used_pending(tx), 0);
+	h = post_tx_stalled(iova, pkt, 400, 10);
 	n = fm_iommu_collect_misses(&D.io, miss, 32, 100, 1000);
 	for (i = 0; i < n && i < 32; i++) {
 		if (in_ring_pages(parts, miss[i].iova))
@@ -1497,22 +1475,6 @@ test_invalidate_concurrent_rx(void)
 
 /* --- 9. update storm --- */
 
-static long
-rss_kib(void)
-{
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static uint32_t
 log_level_from_env(void)
 {
@@ -1635,7 +1597,7 @@ test_update_storm(void)
 	 * two merge, in scattered order (an odd multiplier permutes the
 	 * page numbers modulo 2^22); uaddrs cycle over region 1. */
 	rte_log_set_level_pattern("lib.vhost*", RTE_LOG_ERR);
-	rss0 = rss_kib();
+	rss0 = test_rss_kib();
 	t0 = fm_now_ms();
 	for (i = 0; i < STORM; i += BATCH) {
 		int k;
@@ -1657,7 +1619,7 @@ test_update_storm(void)
 		if (n != BATCH)
 			break;
 	}
-	rss1 = rss_kib();
+	rss1 = test_rss_kib();
 	rte_log_set_level_pattern("lib.vhost*", log_level_from_env());
 	printf("    FE: %d updates answered in %lld ms, RSS %ld -> %ld KiB\n",
 			answered, (long long)(fm_now_ms() - t0), rss0, rss1);

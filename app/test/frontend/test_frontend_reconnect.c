@@ -518,25 +518,6 @@ test_resync_iommu(void)
 	CU_ASSERT_EQUAL(fe_log_count(mark, "resuming at|impossible"), 0);
 }
 
-/* Polls a ring the datapath must refuse, for REFUSED_POLL_MS. */
-static int
-poll_refused(struct rdev *x)
-{
-	int64_t end = fm_now_ms() + REFUSED_POLL_MS;
-	struct rte_mbuf *mb[4];
-	int got = 0;
-
-	while (fm_now_ms() < end) {
-		int n = rte_vhost_dequeue_burst(x->d.vid, FE_TXQ, fe_pool, mb, 4);
-
-		got += n;
-		while (n > 0)
-			rte_pktmbuf_free(mb[--n]);
-		usleep(1000);
-	}
-	return got;
-}
-
 /*
  * A used index more than a ring apart from the avail index is garbage:
  * the frontend's base is kept (an error says so). Here the base (0) is
@@ -561,7 +542,7 @@ test_used_index_impossible(void)
 	CU_ASSERT_FATAL(rdev_restart(&R, zero));
 	CU_ASSERT(fe_log_expect(mark, "impossible used index",
 			"ERR: .*vring 1: used index 315 is impossible with avail index 305 \\(ring size 256\\): keeping base 0"));
-	CU_ASSERT_EQUAL(poll_refused(&R), 0);
+	CU_ASSERT_EQUAL(fe_dequeue_for(R.d.vid, REFUSED_POLL_MS), 0);
 	CU_ASSERT_EQUAL(fe_log_count(mark, "vring 1: avail index 305 is 305 ahead of 0"), 1);
 
 	/* The frontend repairs its ring and restarts it. */

@@ -673,18 +673,27 @@ test_server_reconnect_cycles(void)
 	CU_ASSERT_EQUAL(atomic_load(&B->destroy_device), destroys + 4);
 }
 
+/* The frontend listens (LFD), then the client-mode backend `name`
+ * (RTE_VHOST_USER_CLIENT | flags) starts (TMPB). */
+static void
+listen_then_start_client(const char *name, uint64_t flags)
+{
+	char path[256];
+
+	fe_sock_path(path, sizeof(path), name);
+	LFD = fm_listen(path);
+	CU_ASSERT_FATAL(LFD >= 0);
+	TMPB = fe_backend_register(name, RTE_VHOST_USER_CLIENT | flags);
+	CU_ASSERT_FATAL(TMPB != NULL);
+	CU_ASSERT_FATAL(rte_vhost_driver_start(TMPB->path) == 0);
+}
+
 static void
 test_client_mode_reconnects(void)
 {
-	char path[256];
 	int i;
 
-	fe_sock_path(path, sizeof(path), "client");
-	LFD = fm_listen(path);
-	CU_ASSERT_FATAL(LFD >= 0);
-	TMPB = fe_backend_register("client", RTE_VHOST_USER_CLIENT);
-	CU_ASSERT_FATAL(TMPB != NULL);
-	CU_ASSERT_FATAL(rte_vhost_driver_start(TMPB->path) == 0);
+	listen_then_start_client("client", 0);
 	for (i = 0; i < 3; i++) {
 		int s = fm_accept(LFD, FE_WAIT_MS);
 
@@ -699,16 +708,9 @@ test_client_mode_reconnects(void)
 static void
 test_client_mode_no_reconnect(void)
 {
-	char path[256];
 	int s;
 
-	fe_sock_path(path, sizeof(path), "client-noreco");
-	LFD = fm_listen(path);
-	CU_ASSERT_FATAL(LFD >= 0);
-	TMPB = fe_backend_register("client-noreco",
-			RTE_VHOST_USER_CLIENT | RTE_VHOST_USER_NO_RECONNECT);
-	CU_ASSERT_FATAL(TMPB != NULL);
-	CU_ASSERT_FATAL(rte_vhost_driver_start(TMPB->path) == 0);
+	listen_then_start_client("client-noreco", RTE_VHOST_USER_NO_RECONNECT);
 	s = fm_accept(LFD, FE_WAIT_MS);
 	CU_ASSERT_FATAL(s >= 0);
 	CU_ASSERT_FATAL(fe_dev_open_sock(&D, TMPB, s, NULL) == 0);

@@ -28,6 +28,10 @@ __ubsan_default_options(void)
 	return "halt_on_error=1:print_stacktrace=1";
 }
 
+/* What each target defines for libFuzzer. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 /* Known open bugs of lib/vhost are avoided by the harness (so a short
  * run keeps exploring past them) unless FUZZ_STRICT is set; the
  * regression replays of run_fuzz.sh set it, so a reproducer keeps

@@ -373,9 +373,6 @@ op_age(struct fz_in *in)
 	tlb.expire_before = tlb.clock > life ? tlb.clock - life : 0;
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -58,6 +58,7 @@
 #include <rte_vhost.h>
 
 #define FUZZ_WITH_EAL
+#include "../common/test_sock.h"
 #include "fuzz_common.h"
 #include "vhost_device.h"
 #include "vhost_msg.h"
@@ -246,28 +247,9 @@ read_reply(int fd, struct vhost_msg_header *hdr, uint8_t *payload)
 static int
 send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 {
-	char control[CMSG_SPACE(16 * sizeof(int))];
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	do {
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
 	/* A backend that closed the connection is found by the read. */
-	return n == (ssize_t)len ? 0 : -1;
+	return test_send_fds(sock, buf, len, fds, nfds) == (ssize_t)len ?
+		0 : -1;
 }
 
 /* ---- pseudo-messages: the guest and the application ---- */
@@ -817,9 +799,6 @@ cleanup(void)
 	}
 	rmdir(tmpdir);
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -21,6 +21,7 @@
 
 #include <linux/vhost_types.h>
 
+#include "../common/test_rng.h"
 #include "iotlb.h"
 
 #define PG 4096ULL
@@ -30,11 +31,7 @@ static uint64_t rng = 0x10b1ab1e5eedULL;
 static uint64_t
 rnd(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(&rng);
 }
 
 static double

@@ -17,6 +17,7 @@
 #include <linux/vhost_types.h>
 
 #include "iotlb.h"
+#include "test_rng.h"
 #include "test_run.h"
 
 #define RO VHOST_ACCESS_RO
@@ -938,15 +939,10 @@ static uint64_t m_base;
 
 static uint64_t rng;
 
-/* splitmix64: small, and the same sequence everywhere for a seed. */
 static uint64_t
 rnd(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(&rng);
 }
 
 static uint64_t

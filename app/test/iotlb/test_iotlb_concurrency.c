@@ -31,6 +31,7 @@
 #include <linux/vhost_types.h>
 #include <rte_rwlock.h>
 
+#include "../common/test_rng.h"
 #include "iotlb.h"
 
 #define PG 0x1000ULL
@@ -55,11 +56,7 @@ static uint64_t seed = 0xc0ffee10b1ab1eULL;
 static uint64_t
 rnd(uint64_t *s)
 {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(s);
 }
 
 static uint8_t

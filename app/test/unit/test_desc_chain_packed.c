@@ -349,7 +349,5 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	alarm(20);
-	ut_quiet_vhost_info();
-	return test_run(suites, argc, argv);
+	return ut_main(suites, argc, argv, 20);
 }

@@ -413,6 +413,5 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	ut_quiet_vhost_info();
-	return test_run(suites, argc, argv);
+	return ut_main(suites, argc, argv, 0);
 }

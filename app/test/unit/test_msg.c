@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "test_sock.h"
 #include "vhost_msg.h"
 #include "unit_common.h"
 
@@ -41,26 +42,8 @@ teardown(void)
 static void
 peer_send(const void *buf, size_t len, const int *fds, int nfd)
 {
-	union {
-		char buf[CMSG_SPACE(16 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfd > 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfd * sizeof(int));
-	}
-	CU_ASSERT_EQUAL_FATAL(sendmsg(sv[1], &mh, MSG_NOSIGNAL), (ssize_t)len);
+	CU_ASSERT_EQUAL_FATAL(test_send_fds(sv[1], buf, len, fds, nfd),
+			(ssize_t)len);
 }
 
 /* A whole message as the wire carries it: header then payload. */

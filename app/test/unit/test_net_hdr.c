@@ -150,6 +150,27 @@ from_mbuf(uint64_t ol, uint16_t l3, uint16_t tso, struct virtio_net_hdr_mrg_rxbu
 	vhost_net_hdr_from_mbuf(m, h);
 }
 
+/* h asks for the checksum at start + offset (L4 checksum offload, and
+ * with every segmentation offload). */
+static void
+expect_csum(const struct virtio_net_hdr_mrg_rxbuf *h, uint16_t start,
+	    uint16_t offset)
+{
+	CU_ASSERT_EQUAL(h->hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	CU_ASSERT_EQUAL(h->hdr.csum_start, start);
+	CU_ASSERT_EQUAL(h->hdr.csum_offset, offset);
+}
+
+/* h's segmentation fields: GSO type, segment size, headers' length. */
+static void
+expect_gso(const struct virtio_net_hdr_mrg_rxbuf *h, uint8_t type,
+	   uint16_t size, uint16_t hdr_len)
+{
+	CU_ASSERT_EQUAL(h->hdr.gso_type, type);
+	CU_ASSERT_EQUAL(h->hdr.gso_size, size);
+	CU_ASSERT_EQUAL(h->hdr.hdr_len, hdr_len);
+}
+
 static void
 test_from_mbuf_none(void)
 {
@@ -171,35 +192,27 @@ test_from_mbuf_csum(void)
 
 	m = build(false, L4_TCP, 100);
 	from_mbuf(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM, IP4_LEN, 0, &h);
-	CU_ASSERT_EQUAL(h.hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	CU_ASSERT_EQUAL(h.hdr.csum_start, ETH_LEN + IP4_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_offset, offsetof(struct rte_tcp_hdr, cksum));
-	CU_ASSERT_EQUAL(h.hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
-	CU_ASSERT_EQUAL(h.hdr.gso_size, 0);
-	CU_ASSERT_EQUAL(h.hdr.hdr_len, 0);
+	expect_csum(&h, ETH_LEN + IP4_LEN, offsetof(struct rte_tcp_hdr, cksum));
+	expect_gso(&h, VIRTIO_NET_HDR_GSO_NONE, 0, 0);
 	CU_ASSERT_EQUAL(h.num_buffers, 0);
 	rte_pktmbuf_free(m);
 
 	m = build(false, L4_UDP, 100);
 	from_mbuf(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM, IP4_LEN, 0, &h);
-	CU_ASSERT_EQUAL(h.hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	CU_ASSERT_EQUAL(h.hdr.csum_start, ETH_LEN + IP4_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_offset, offsetof(struct rte_udp_hdr, dgram_cksum));
+	expect_csum(&h, ETH_LEN + IP4_LEN,
+		    offsetof(struct rte_udp_hdr, dgram_cksum));
 	CU_ASSERT_EQUAL(h.hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
 	rte_pktmbuf_free(m);
 
 	m = build(true, L4_TCP, 100);
 	from_mbuf(RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM, IP6_LEN, 0, &h);
-	CU_ASSERT_EQUAL(h.hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	CU_ASSERT_EQUAL(h.hdr.csum_start, ETH_LEN + IP6_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_offset, offsetof(struct rte_tcp_hdr, cksum));
+	expect_csum(&h, ETH_LEN + IP6_LEN, offsetof(struct rte_tcp_hdr, cksum));
 	rte_pktmbuf_free(m);
 
 	m = build(true, L4_UDP, 100);
 	from_mbuf(RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM, IP6_LEN, 0, &h);
-	CU_ASSERT_EQUAL(h.hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	CU_ASSERT_EQUAL(h.hdr.csum_start, ETH_LEN + IP6_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_offset, offsetof(struct rte_udp_hdr, dgram_cksum));
+	expect_csum(&h, ETH_LEN + IP6_LEN,
+		    offsetof(struct rte_udp_hdr, dgram_cksum));
 }
 
 /* IPv4 header checksum has no virtio offload: done in software. */
@@ -229,31 +242,23 @@ test_from_mbuf_tso(void)
 	m = build(false, L4_TCP, 1000);
 	from_mbuf(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG |
 		  RTE_MBUF_F_TX_TCP_CKSUM, IP4_LEN, 1448, &h);
-	CU_ASSERT_EQUAL(h.hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	CU_ASSERT_EQUAL(h.hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
-	CU_ASSERT_EQUAL(h.hdr.gso_size, 1448);
-	CU_ASSERT_EQUAL(h.hdr.hdr_len, ETH_LEN + IP4_LEN + TCP_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_start, ETH_LEN + IP4_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_offset, offsetof(struct rte_tcp_hdr, cksum));
+	expect_csum(&h, ETH_LEN + IP4_LEN, offsetof(struct rte_tcp_hdr, cksum));
+	expect_gso(&h, VIRTIO_NET_HDR_GSO_TCPV4, 1448, ETH_LEN + IP4_LEN + TCP_LEN);
 	rte_pktmbuf_free(m);
 
 	/* TSO alone implies the TCP checksum. */
 	m = build(true, L4_TCP, 1000);
 	from_mbuf(RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_SEG, IP6_LEN, 1428, &h);
-	CU_ASSERT_EQUAL(h.hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	CU_ASSERT_EQUAL(h.hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
-	CU_ASSERT_EQUAL(h.hdr.gso_size, 1428);
-	CU_ASSERT_EQUAL(h.hdr.hdr_len, ETH_LEN + IP6_LEN + TCP_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_start, ETH_LEN + IP6_LEN);
-	CU_ASSERT_EQUAL(h.hdr.csum_offset, offsetof(struct rte_tcp_hdr, cksum));
+	expect_csum(&h, ETH_LEN + IP6_LEN, offsetof(struct rte_tcp_hdr, cksum));
+	expect_gso(&h, VIRTIO_NET_HDR_GSO_TCPV6, 1428, ETH_LEN + IP6_LEN + TCP_LEN);
 	rte_pktmbuf_free(m);
 
 	m = build(false, L4_UDP, 1000);
 	from_mbuf(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_SEG, IP4_LEN, 500, &h);
-	CU_ASSERT_EQUAL(h.hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	CU_ASSERT_EQUAL(h.hdr.gso_type, VIRTIO_NET_HDR_GSO_UDP);
-	CU_ASSERT_EQUAL(h.hdr.gso_size, 500);
-	CU_ASSERT_EQUAL(h.hdr.csum_offset, offsetof(struct rte_udp_hdr, dgram_cksum));
+	expect_csum(&h, ETH_LEN + IP4_LEN,
+		    offsetof(struct rte_udp_hdr, dgram_cksum));
+	expect_gso(&h, VIRTIO_NET_HDR_GSO_UDP, 500,
+		   ETH_LEN + IP4_LEN + sizeof(struct rte_udp_hdr));
 }
 
 /* ---- guest -> host: virtio-net header -> mbuf ---- */

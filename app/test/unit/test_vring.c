@@ -71,13 +71,6 @@ teardown(void)
 }
 
 static void
-translate_ok(void)
-{
-	CU_ASSERT_EQUAL_FATAL(vhost_vring_translate(dev, &vq), 0);
-	CU_ASSERT_FATAL(vq.access_ok);
-}
-
-static void
 publish(uint16_t id, uint32_t len, uint16_t n)
 {
 	struct vhost_used_elem e[16];
@@ -126,7 +119,7 @@ check_log_guards(void)
 static void
 test_translate(void)
 {
-	translate_ok();
+	ut_translate_ok();
 	CU_ASSERT_PTR_EQUAL(vq.desc, g2h(DESC_GPA));
 	CU_ASSERT_PTR_EQUAL(vq.avail, g2h(AVAIL_GPA));
 	CU_ASSERT_PTR_EQUAL(vq.used, g2h(USED_GPA));
@@ -134,20 +127,20 @@ test_translate(void)
 	/* The application's kick wish is applied to the new ring. */
 	CU_ASSERT(vq.used->flags & VRING_USED_F_NO_NOTIFY);
 	vq.guest_notify = true;
-	translate_ok();
+	ut_translate_ok();
 	CU_ASSERT_FALSE(vq.used->flags & VRING_USED_F_NO_NOTIFY);
 
 	/* With EVENT_IDX: kick me from the next entry on. */
 	dev->features = 1ULL << VIRTIO_RING_F_EVENT_IDX;
 	vq.last_avail_idx = 77;
-	translate_ok();
+	ut_translate_ok();
 	CU_ASSERT_EQUAL(*avail_event_word(), 77);
 
 	/* Parts that end exactly at the end of memory are fine. */
 	vq.ring_addr.desc_user_addr = U + MEM_SIZE - QSZ * 16;
 	vq.ring_addr.avail_user_addr = U + MEM_SIZE - (6 + 2 * QSZ);
 	vq.ring_addr.used_user_addr = U + MEM_SIZE - (8 + 8 * QSZ);
-	translate_ok();
+	ut_translate_ok();
 }
 
 static void
@@ -199,7 +192,7 @@ test_translate_refused(void)
 static void
 test_avail_count(void)
 {
-	translate_ok();
+	ut_translate_ok();
 	vq.avail->idx = 0;
 	CU_ASSERT_EQUAL(vhost_avail_count(dev, &vq), 0);
 	vq.avail->idx = 10;
@@ -226,7 +219,7 @@ test_avail_count(void)
 static void
 test_used_publish(void)
 {
-	translate_ok();
+	ut_translate_ok();
 	for (unsigned int i = 0; i < QSZ; i++)
 		vq.used->ring[i] = (struct vring_used_elem){ .id = 0xeeee, .len = 0xeeeeeeee };
 
@@ -267,7 +260,7 @@ test_used_publish(void)
 static void
 test_notify_no_event_idx(void)
 {
-	translate_ok();
+	ut_translate_ok();
 	/* Polling guest: no call fd, nothing to signal (and no crash). */
 	publish(0, 1, 1);
 	CU_ASSERT_EQUAL(vq.stats.v[VHOST_STAT_GUEST_NOTIFICATIONS], 0);
@@ -298,7 +291,7 @@ static void
 test_notify_event_idx(void)
 {
 	dev->features = 1ULL << VIRTIO_RING_F_EVENT_IDX;
-	translate_ok();
+	ut_translate_ok();
 	vq.callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	CU_ASSERT_FATAL(vq.callfd >= 0);
 
@@ -353,7 +346,7 @@ log_used_setup(void)
 	dev->features = 1ULL << VHOST_F_LOG_ALL;
 	vq.ring_addr.flags = 1u << VHOST_VRING_F_LOG;
 	map_log();
-	translate_ok();
+	ut_translate_ok();
 	clear_log();
 }
 
@@ -387,7 +380,7 @@ test_log_used_ring(void)
 	/* log_guest_addr is what is logged (taken when the ring is set
 	 * up, as SET_VRING_ADDR does): moved 16 KiB up. */
 	vq.ring_addr.log_guest_addr = USED_GPA + 0x4000;
-	translate_ok();
+	ut_translate_ok();
 	clear_log();
 	vq.last_used_idx = 0;
 	publish(1, 1, 1);
@@ -535,6 +528,5 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	ut_quiet_vhost_info();
-	return test_run(suites, argc, argv);
+	return ut_main(suites, argc, argv, 0);
 }

@@ -44,16 +44,9 @@ teardown(void)
 }
 
 static void
-translate_ok(void)
-{
-	CU_ASSERT_EQUAL_FATAL(vhost_vring_translate(dev, &vq), 0);
-	CU_ASSERT_FATAL(vq.access_ok);
-}
-
-static void
 test_translate(void)
 {
-	translate_ok();
+	ut_translate_ok();
 	CU_ASSERT_EQUAL(vq.desc_log_gpa, 0);
 	CU_ASSERT_EQUAL(vq.device_event_log_gpa, DEV_GPA);
 	/* The device event area says whether the driver should kick. */
@@ -84,7 +77,7 @@ test_translate(void)
 	vq.last_avail_idx = QSZ;
 	CU_ASSERT_EQUAL(vhost_vring_translate(dev, &vq), -EFAULT);
 	vq.last_avail_idx = 0;
-	translate_ok();
+	ut_translate_ok();
 }
 
 static void
@@ -92,7 +85,7 @@ test_avail(void)
 {
 	struct vhost_ring_pos p = { 3, true };
 
-	translate_ok();
+	ut_translate_ok();
 	vq.desc_packed[3].flags = 0;
 	CU_ASSERT_FALSE(vhost_packed_desc_avail(&vq, p));
 	vq.desc_packed[3].flags = AV;
@@ -140,7 +133,7 @@ publish(uint16_t id, uint16_t ndesc, uint32_t len, uint16_t n)
 static void
 test_used_publish(void)
 {
-	translate_ok();
+	ut_translate_ok();
 	for (unsigned int i = 0; i < QSZ; i++)
 		vq.desc_packed[i] = (struct vring_packed_desc){
 			.addr = 0x1234, .len = 0xeeee, .id = 0xeeee, .flags = AV };
@@ -180,7 +173,7 @@ test_used_publish(void)
 static void
 test_notify(void)
 {
-	translate_ok();
+	ut_translate_ok();
 	vq.callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	CU_ASSERT_FATAL(vq.callfd >= 0);
 
@@ -236,7 +229,7 @@ test_device_event(void)
 {
 	volatile struct vring_packed_desc_event *ev;
 
-	translate_ok();
+	ut_translate_ok();
 	ev = vq.device_event;
 	vq.guest_notify = false;
 	vhost_vring_apply_notify(dev, &vq);
@@ -299,7 +292,7 @@ test_log(void)
 	uint8_t *view = ut_log_map();
 
 	dev->features |= 1ULL << VHOST_F_LOG_ALL;
-	translate_ok();
+	ut_translate_ok();
 	memset(view + UT_LOG_OFF, 0, UT_LOG_SIZE);
 	/* Descriptors 255 (page 0) and 256 (page 1). */
 	vq.last_used_idx = 255;
@@ -334,7 +327,7 @@ test_resync(void)
 {
 	struct vhost_ring_pos p;
 
-	translate_ok();
+	ut_translate_ok();
 	/* A ring virtio-user reset: zeroed, then buffers made available in
 	 * lap 1. Base 0 with the wrap bit agrees with it: no change. */
 	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
@@ -472,7 +465,5 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	alarm(20);
-	ut_quiet_vhost_info();
-	return test_run(suites, argc, argv);
+	return ut_main(suites, argc, argv, 20);
 }

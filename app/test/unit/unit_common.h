@@ -4,8 +4,8 @@
 
 /* Helpers shared by the unit tests of lib/vhost: guest memory backed by
  * memfds, fd and mapping accounting (test_res.h: to prove refusals leak
- * nothing); the CUnit runner is test_run() (test_run.h). Everything is
- * static: each test is one file. */
+ * nothing); main() is ut_main(), on the CUnit runner test_run()
+ * (test_run.h). Everything is static: each test is one file. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,12 +93,20 @@ ut_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The library logs each region it maps at INFO: noise in a test that
- * maps hundreds. Refusals (ERR) still show. */
-static inline void
-ut_quiet_vhost_info(void)
+/*
+ * main() of a unit test: runs suites (test_run()) with the library's
+ * INFO logs off: it logs each region it maps and each chain it refuses,
+ * noise in tests that do hundreds (ERR still shows). With alarm_s > 0, a
+ * test that hangs (a walker looping forever) fails the run after
+ * alarm_s seconds instead of stalling it.
+ */
+static inline int
+ut_main(CU_SuiteInfo *suites, int argc, char **argv, unsigned int alarm_s)
 {
+	if (alarm_s > 0)
+		alarm(alarm_s);
 	rte_log_set_level_pattern("lib.vhost", RTE_LOG_NOTICE);
+	return test_run(suites, argc, argv);
 }
 
 #endif /* UNIT_COMMON_H */

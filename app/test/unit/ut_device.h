@@ -13,6 +13,7 @@
 
 #include "dirty_log.h"
 #include "unit_common.h"
+#include "vring.h"
 
 static struct vhost_device *dev;
 static struct vhost_virtqueue vq;
@@ -63,6 +64,14 @@ ut_dev_unmap(void)
 {
 	vhost_mem_table_free(dev->mem);
 	dev->mem = NULL;
+}
+
+/* vq's rings translate; the test stops here if they do not. */
+static inline void
+ut_translate_ok(void)
+{
+	CU_ASSERT_EQUAL_FATAL(vhost_vring_translate(dev, &vq), 0);
+	CU_ASSERT_FATAL(vq.access_ok);
 }
 
 /* Our address of guest address gpa (NULL if unmapped). */
