@@ -24,9 +24,14 @@ progs="test_vhost_user_socket test_frontend_datapath test_frontend_malformed
 	test_frontend_bad_memory test_frontend_bad_desc test_frontend_fuzz
 	test_frontend_iotlb test_frontend_cve"
 
+# Programs of several files: the other files (as meson.build lists them).
+more_test_frontend_iotlb="iotlb_dev.c iotlb_paths.c iotlb_access.c
+	iotlb_invalidate.c iotlb_hostile.c"
+
 for p in $progs; do
 	[ -f "$here/$p.c" ] || continue
-	(cd "$here" && gcc $cflags -I../common -o "$out/$p" "$p.c" $lib \
+	eval "more=\${more_$p:-}"
+	(cd "$here" && gcc $cflags -I../common -o "$out/$p" "$p.c" $more $lib \
 		$(pkg-config --cflags --libs libdpdk) -lcunit -lpthread) || exit 2
 done
 
