@@ -21,124 +21,66 @@
 /* The stubs ignore their arguments by design. */
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 
-#define ASYNC_UNSUPPORTED() \
-	VHOST_LOG_ERR("async vhost datapath is not supported by this vhost " \
-		"library (%s)", __func__)
-
-/* For functions an application may call in a loop: log the first call
- * only, from whichever thread gets there first. */
-#define ASYNC_UNSUPPORTED_ONCE() do { \
-	static atomic_flag async_logged_ = ATOMIC_FLAG_INIT; \
-	if (!atomic_flag_test_and_set_explicit(&async_logged_, \
-			memory_order_relaxed)) \
-		VHOST_LOG_ERR("async vhost datapath is not supported by this " \
-			"vhost library (%s); further calls are not logged", \
-			__func__); \
-} while (0)
-
-/* Setup: logged every time. */
-
-int
-rte_vhost_async_channel_register(int vid, uint16_t queue_id)
+/* Logs that func is not supported: every time, or, with a flag (for
+ * functions an application may call in a loop), the first time only,
+ * from whichever thread gets there first. */
+static void
+async_unsupported(const char *func, atomic_flag *logged)
 {
-	ASYNC_UNSUPPORTED();
-	return -ENOTSUP;
+	if (logged != NULL && atomic_flag_test_and_set_explicit(logged,
+			memory_order_relaxed))
+		return;
+	VHOST_LOG_ERR("async vhost datapath is not supported by this vhost "
+		"library (%s)%s", func,
+		logged != NULL ? "; further calls are not logged" : "");
 }
 
-int
-rte_vhost_async_channel_register_thread_unsafe(int vid, uint16_t queue_id)
-{
-	ASYNC_UNSUPPORTED();
-	return -ENOTSUP;
+/* Set-up: fails with -ENOTSUP, logged every time. */
+#define SETUP_STUB(name, ...) \
+int name(__VA_ARGS__) \
+{ \
+	async_unsupported(__func__, NULL); \
+	return -ENOTSUP; \
 }
 
-int
-rte_vhost_async_channel_unregister(int vid, uint16_t queue_id)
-{
-	ASYNC_UNSUPPORTED();
-	return -ENOTSUP;
+/* Datapath and draining loops: return ret, logged once each. */
+#define LOOP_STUB(type, ret, name, ...) \
+type name(__VA_ARGS__) \
+{ \
+	static atomic_flag logged = ATOMIC_FLAG_INIT; \
+	async_unsupported(__func__, &logged); \
+	return ret; \
 }
 
-int
-rte_vhost_async_channel_unregister_thread_unsafe(int vid, uint16_t queue_id)
-{
-	ASYNC_UNSUPPORTED();
-	return -ENOTSUP;
-}
+#define QUEUE_ARGS int vid, uint16_t queue_id
+#define BURST_ARGS int vid, uint16_t queue_id, struct rte_mbuf **pkts, \
+	uint16_t count, int16_t dma_id, uint16_t vchan_id
 
-int
-rte_vhost_async_dma_configure(int16_t dma_id, uint16_t vchan_id)
-{
-	ASYNC_UNSUPPORTED();
-	return -ENOTSUP;
-}
+SETUP_STUB(rte_vhost_async_channel_register, QUEUE_ARGS)
+SETUP_STUB(rte_vhost_async_channel_register_thread_unsafe, QUEUE_ARGS)
+SETUP_STUB(rte_vhost_async_channel_unregister, QUEUE_ARGS)
+SETUP_STUB(rte_vhost_async_channel_unregister_thread_unsafe, QUEUE_ARGS)
+SETUP_STUB(rte_vhost_async_dma_configure, int16_t dma_id, uint16_t vchan_id)
+SETUP_STUB(rte_vhost_async_dma_unconfigure, int16_t dma_id, uint16_t vchan_id)
 
-int
-rte_vhost_async_dma_unconfigure(int16_t dma_id, uint16_t vchan_id)
-{
-	ASYNC_UNSUPPORTED();
-	return -ENOTSUP;
-}
+LOOP_STUB(int, -ENOTSUP, rte_vhost_async_get_inflight, QUEUE_ARGS)
+LOOP_STUB(int, -ENOTSUP, rte_vhost_async_get_inflight_thread_unsafe,
+	QUEUE_ARGS)
+LOOP_STUB(uint16_t, 0, rte_vhost_submit_enqueue_burst, BURST_ARGS)
+LOOP_STUB(uint16_t, 0, rte_vhost_poll_enqueue_completed, BURST_ARGS)
+LOOP_STUB(uint16_t, 0, rte_vhost_clear_queue, BURST_ARGS)
+LOOP_STUB(uint16_t, 0, rte_vhost_clear_queue_thread_unsafe, BURST_ARGS)
 
-/* Datapath and draining loops: logged once each. */
-
-int
-rte_vhost_async_get_inflight(int vid, uint16_t queue_id)
-{
-	ASYNC_UNSUPPORTED_ONCE();
-	return -ENOTSUP;
-}
-
-int
-rte_vhost_async_get_inflight_thread_unsafe(int vid, uint16_t queue_id)
-{
-	ASYNC_UNSUPPORTED_ONCE();
-	return -ENOTSUP;
-}
-
-uint16_t
-rte_vhost_submit_enqueue_burst(int vid, uint16_t queue_id,
-		struct rte_mbuf **pkts, uint16_t count, int16_t dma_id,
-		uint16_t vchan_id)
-{
-	ASYNC_UNSUPPORTED_ONCE();
-	return 0;
-}
-
-uint16_t
-rte_vhost_poll_enqueue_completed(int vid, uint16_t queue_id,
-		struct rte_mbuf **pkts, uint16_t count, int16_t dma_id,
-		uint16_t vchan_id)
-{
-	ASYNC_UNSUPPORTED_ONCE();
-	return 0;
-}
-
-uint16_t
-rte_vhost_clear_queue(int vid, uint16_t queue_id,
-		struct rte_mbuf **pkts, uint16_t count, int16_t dma_id,
-		uint16_t vchan_id)
-{
-	ASYNC_UNSUPPORTED_ONCE();
-	return 0;
-}
-
-uint16_t
-rte_vhost_clear_queue_thread_unsafe(int vid, uint16_t queue_id,
-		struct rte_mbuf **pkts, uint16_t count, int16_t dma_id,
-		uint16_t vchan_id)
-{
-	ASYNC_UNSUPPORTED_ONCE();
-	return 0;
-}
-
+/* Like the loops, and *nr_inflight (if given) is -1. */
 uint16_t
 rte_vhost_async_try_dequeue_burst(int vid, uint16_t queue_id,
 		struct rte_mempool *mbuf_pool, struct rte_mbuf **pkts,
 		uint16_t count, int *nr_inflight, int16_t dma_id,
 		uint16_t vchan_id)
 {
-	ASYNC_UNSUPPORTED_ONCE();
+	static atomic_flag logged = ATOMIC_FLAG_INIT;
+
+	async_unsupported(__func__, &logged);
 	if (nr_inflight != NULL)
 		*nr_inflight = -1;
 	return 0;
