@@ -37,14 +37,9 @@
 # bar chart of the medians (needs gnuplot; skipped without).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-report_only=0
-case ${1:-} in
---report) report_only=1 ;;
-"") ;;
-*) echo "usage: $0 [--report]   (--report: table and plot from BENCH_CSV only)" >&2
-   exit 2 ;;
-esac
+# shellcheck source=devtools/bench_common.sh
+. devtools/bench_common.sh
+bench_args "$@"
 
 rounds=${BENCH_ROUNDS:-5}
 seconds=${BENCH_SECONDS:-5}
@@ -91,46 +86,8 @@ if [ "$report_only" = 0 ] && [ "${#cases[@]}" -eq 0 ]; then
 fi
 
 TP_DIR=$(mktemp -d /tmp/vhost-bench.XXXXXX)
-# shellcheck source=app/test/integration/testpmd_common.sh
-. app/test/integration/testpmd_common.sh
-finish() {
-	local rc=$?
-	tp_cleanup
-	if [ "$rc" -eq 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
-		rm -rf "$TP_DIR"
-	else
-		rm -f "$TP_DIR"/*.in "$TP_DIR"/*.sock
-		[ "$rc" -eq 0 ] || echo "bench: failed" >&2
-		echo "bench: logs kept in $TP_DIR" >&2
-	fi
-}
-trap finish EXIT
+trap bench_finish EXIT
 trap 'exit 130' INT TERM
-
-# cpu_ticks VH VU: CPU time (clock ticks) used so far by both testpmds
-# (all their threads).
-cpu_ticks() {
-	cat "/proc/${TP_PID[$1]}/stat" "/proc/${TP_PID[$2]}/stat" |
-		awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t }'
-}
-
-# busy_ticks: non-idle clock ticks (steal included) of CPUs 0 and 1.
-busy_ticks() {
-	awk '$1 == "cpu0" || $1 == "cpu1" { t += $2 + $3 + $4 + $7 + $8 + $9 }
-		END { print t }' /proc/stat
-}
-
-# fail_run MSG: say why a run failed, with the tail of both logs.
-fail_run() {
-	echo "bench: $1" >&2
-	local f
-	for f in "$TP_DIR/$vh.log" "$TP_DIR/$vu.log"; do
-		[ -f "$f" ] || continue
-		echo "--- $f" >&2
-		tail -n 15 "$f" >&2
-	done
-	return 1
-}
 
 # measure LIB CASE: one fresh pair of testpmds. Sets mpps (receiver,
 # measured interval), sent/received (accumulated forward counters after
@@ -173,57 +130,17 @@ measure() {
 		fail_run "$lib $2: link did not come up"
 		return 1
 	fi
-	if [ "$(tp_mapped_vhost "$vh")" != "$(realpath "${libdir[$lib]}/librte_vhost.so.23")" ]; then
-		fail_run "vhost testpmd did not map ${libdir[$lib]}/librte_vhost.so.23"
-		return 1
-	fi
+	bench_maps_lib "$lib" || return 1
 
 	tp_fwd_start "$receiver" ||
 		{ fail_run "$receiver did not start forwarding"; return 1; }
 	tp_cmd "$sender" start
 	tp_sleep "$warmup"
-	local after pps ticks0 ticks1 busy0 busy1 t0 t1
-	# The first call starts testpmd's Rx-pps interval; the second ends it.
-	# CPU time is sampled right after each answer, over the elapsed time.
-	tp_port_stats "$receiver" >/dev/null || { fail_run "no stats from $receiver"; return 1; }
-	ticks0=$(cpu_ticks "$vh" "$vu")
-	busy0=$(busy_ticks)
-	t0=$EPOCHREALTIME
-	tp_sleep "$seconds"
-	after=$(tp_port_stats "$receiver") || { fail_run "no stats from $receiver"; return 1; }
-	ticks1=$(cpu_ticks "$vh" "$vu")
-	busy1=$(busy_ticks)
-	t1=$EPOCHREALTIME
-	read -r _ pps <<<"$after"
-
-	# Sender first; then the receiver drains whatever is still in flight:
-	# until it has everything, or its counter stays put for 2 s (10 s max).
-	tp_stop "$sender" || { fail_run "$sender did not stop"; return 1; }
-	sent=$(tp_fwd_count "$sender" TX)
-	local cur prev=-1 still=0 end=$((SECONDS + 10)) stats
-	while stats=$(tp_port_stats "$receiver"); do
-		cur=${stats%% *}
-		[ "$cur" -ge "$sent" ] && break
-		if [ "$cur" = "$prev" ]; then still=$((still + 1)); else still=0; fi
-		[ "$still" -ge 20 ] || [ "$SECONDS" -ge "$end" ] && break
-		prev=$cur
-		sleep 0.1
-	done
-	tp_stop "$receiver" || { fail_run "$receiver did not stop"; return 1; }
-	received=$(tp_fwd_count "$receiver" RX)
-	tp_quit "$vu"
-	tp_quit "$vh"
-	tp_cleanup
-	rm -f "$sock"
-
-	mpps=$(awk -v p="$pps" 'BEGIN { printf "%.3f", p / 1e6 }')
-	local hz s
-	hz=$(getconf CLK_TCK)
-	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-	cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
-		'BEGIN { printf "%.2f", t / hz / s / 2 }')
-	other=$(awk -v b=$((busy1 - busy0)) -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
-		'BEGIN { o = (b - t) / hz / s / 2; printf "%.2f", o < 0 ? 0 : o }')
+	local pps
+	bench_rate "$receiver" || return 1
+	bench_stop_drain "$sender" "$receiver" || return 1
+	bench_quit "$sock"
+	bench_figures
 }
 
 # build_copy_limit: compile the copy-limit program into TP_DIR; without
@@ -261,13 +178,6 @@ measure_copy_limit() {
 		printf "%.2f", (a[1] > 0 ? (a[2] + a[3]) / a[1] / 2 : 0) }')
 }
 
-# disturbed_run: both testpmds' forwarding loops (or both copy-limit
-# threads) should own both CPUs; a lower share means something else ran
-# during the measurement and the figure is not trustworthy.
-disturbed_run() {
-	awk -v c="$cpu" 'BEGIN { exit !(c < 0.95) }'
-}
-
 # report: the table and the plot, from $csv alone. Per case, medians over
 # the undisturbed runs if both libraries have at least one, else over all
 # runs of that case (marked); the copy limit likewise.
@@ -281,7 +191,7 @@ report() {
 	local ncases nrounds
 	nrounds=$(awk -F, 'NR > 1 && $1 > r { r = $1 } END { print r + 0 }' "$csv")
 	echo
-	awk -F, -v dat="$dat" -v alldat="$all" -v limdat="$lim" '
+	awk -F, -v dat="$dat" -v alldat="$all" -v limdat="$lim" "$bench_awk_median"'
 		NR == 1 { next }
 		$7 == "copy_limit" { lall = lall " " $8; nl++
 			if ($11 >= 0.95) { lclean = lclean " " $8; nlc++ }
@@ -296,14 +206,6 @@ report() {
 		  }
 		  if ($11 >= 0.95) { clean[k] = clean[k] " " $8; ncl[k]++; nclean++ }
 		  lost[k] += $9 - $10; nrun++ }
-		function median(s,    a, m, i, j, t) {
-			m = split(s, a, " ")
-			if (m == 0) return 0
-			for (i = 1; i <= m; i++)
-				for (j = i + 1; j <= m; j++)
-					if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-			return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-		}
 		function frac(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "-" }
 		END {
 			limit = median(nlc ? lclean : lall)
@@ -399,27 +301,9 @@ report() {
 	echo "bench: wrote $png"
 }
 
-mkdir -p "$(dirname "$csv")" "$(dirname "$png")"
-if [ "$report_only" = 1 ]; then
-	report
-	exit
-fi
+bench_report_only
 
-declare -A libdir=(
-	[ours]=$(realpath "${BENCH_OURS:-build/lib/vhost}")
-	[dpdk]=$(realpath "${BENCH_DPDK:-/usr/lib/x86_64-linux-gnu}")
-)
-for lib in ours dpdk; do
-	if [ ! -e "${libdir[$lib]}/librte_vhost.so.23" ]; then
-		echo "bench: no librte_vhost.so.23 in ${libdir[$lib]} (build first)" >&2
-		exit 1
-	fi
-done
-# Run a copy of our library: a rebuild during the run must not change
-# (or truncate) what the next testpmd loads.
-mkdir -p "$TP_DIR/ours-lib"
-cp -L "${libdir[ours]}/librte_vhost.so.23" "$TP_DIR/ours-lib/"
-libdir[ours]=$TP_DIR/ours-lib
+bench_libdirs "$TP_DIR"
 build_copy_limit
 
 run_total=$((${#cases[@]} * 2 * rounds))
@@ -441,11 +325,7 @@ for ((r = 1; r <= rounds; r++)); do
 		disturbed_run && note="  <- disturbed"
 		printf '  round %d copy limit            %9s Mpps  cpu %s%s\n' "$r" "$mpps" "$cpu" "$note"
 	fi
-	# Swap the order every round so drift does not favour one library.
-	order=(ours dpdk)
-	if [ $((r % 2)) -eq 0 ]; then
-		order=(dpdk ours)
-	fi
+	bench_order "$r"
 	for c in "${cases[@]}"; do
 		for lib in "${order[@]}"; do
 			measure "$lib" "$c" || exit 1
@@ -463,10 +343,4 @@ for ((r = 1; r <= rounds; r++)); do
 		done
 	done
 done
-echo "bench: $run_total runs in $((SECONDS - start_time)) s"
-echo "bench: wrote $csv"
-report
-if [ "$disturbed" -gt 0 ]; then
-	echo "bench: warning: $disturbed of $run_total runs shared the CPUs with other work" \
-		"(cpu_share < 0.95)"
-fi
+bench_done

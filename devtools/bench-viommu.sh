@@ -42,14 +42,9 @@
 # and a grouped bar chart of the medians (needs gnuplot; skipped without).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-report_only=0
-case ${1:-} in
---report) report_only=1 ;;
-"") ;;
-*) echo "usage: $0 [--report]   (--report: table and plot from BENCH_CSV only)" >&2
-   exit 2 ;;
-esac
+# shellcheck source=devtools/bench_common.sh
+. devtools/bench_common.sh
+bench_args "$@"
 
 rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-5}
@@ -64,21 +59,7 @@ pmd=$(realpath "${BENCH_PMD:-build/drivers/net/virtio/librte_net_virtio_viommu.s
 # (such as /tmp): load a private copy from a root-owned directory.
 plugdir=$(mktemp -d /run/vvi-bench.XXXXXX)
 cp "$pmd" "$plugdir/" && pmd=$plugdir/$(basename "$pmd")
-declare -A libdir=(
-	[ours]=$(realpath "${BENCH_OURS:-build/lib/vhost}")
-	[dpdk]=$(realpath "${BENCH_DPDK:-/usr/lib/x86_64-linux-gnu}")
-)
-for lib in ours dpdk; do
-	if [ ! -e "${libdir[$lib]}/librte_vhost.so.23" ]; then
-		echo "bench: no librte_vhost.so.23 in ${libdir[$lib]} (build first)" >&2
-		exit 1
-	fi
-done
-# Run a copy of our library: a rebuild during the run must not change
-# (or truncate) what the next testpmd loads.
-mkdir -p "$plugdir/ours-lib"
-cp -L "${libdir[ours]}/librte_vhost.so.23" "$plugdir/ours-lib/"
-libdir[ours]=$plugdir/ours-lib
+bench_libdirs "$plugdir"
 if [ ! -e "$pmd" ]; then
 	echo "bench: no $pmd (ninja -C build)" >&2
 	exit 1
@@ -112,47 +93,8 @@ case " $modes " in
 esac
 
 TP_DIR=$(mktemp -d /tmp/viommu-bench.XXXXXX)
-# shellcheck source=app/test/integration/testpmd_common.sh
-. app/test/integration/testpmd_common.sh
-finish() {
-	local rc=$?
-	tp_cleanup
-	if [ "$rc" -eq 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
-		rm -rf "$TP_DIR"
-	else
-		rm -f "$TP_DIR"/*.in "$TP_DIR"/*.sock
-		[ "$rc" -eq 0 ] || echo "bench: failed" >&2
-		echo "bench: logs kept in $TP_DIR" >&2
-	fi
-	rm -rf "$plugdir"
-}
-trap finish EXIT
+trap 'bench_finish "$plugdir"' EXIT
 trap 'exit 130' INT TERM
-
-# cpu_ticks VH VU: CPU time (clock ticks) used so far by both testpmds
-# (all their threads).
-cpu_ticks() {
-	cat "/proc/${TP_PID[$1]}/stat" "/proc/${TP_PID[$2]}/stat" |
-		awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t }'
-}
-
-# busy_ticks: non-idle clock ticks (steal included) of CPUs 0 and 1.
-busy_ticks() {
-	awk '$1 == "cpu0" || $1 == "cpu1" { t += $2 + $3 + $4 + $7 + $8 + $9 }
-		END { print t }' /proc/stat
-}
-
-# fail_run MSG: say why a run failed, with the tail of both logs.
-fail_run() {
-	echo "bench: $1" >&2
-	local f
-	for f in "$TP_DIR/$vh.log" "$TP_DIR/$vu.log"; do
-		[ -f "$f" ] || continue
-		echo "--- $f" >&2
-		tail -n 15 "$f" >&2
-	done
-	return 1
-}
 
 # measure LIB MODE DIR: one fresh pair of testpmds. Sets mpps (receiver,
 # measured interval), sent/received (accumulated forward counters after
@@ -191,10 +133,7 @@ measure() {
 		fail_run "$lib $mode: link did not come up"
 		return 1
 	fi
-	if [ "$(tp_mapped_vhost "$vh")" != "$(realpath "${libdir[$lib]}/librte_vhost.so.23")" ]; then
-		fail_run "vhost testpmd did not map ${libdir[$lib]}/librte_vhost.so.23"
-		return 1
-	fi
+	bench_maps_lib "$lib" || return 1
 
 	# IOTLB warm-up session: traffic until every mapping has been used,
 	# then both sides stop (idle lcores let the telemetry thread answer:
@@ -215,35 +154,9 @@ measure() {
 	tp_fwd_start "$receiver" || return 1
 	tp_cmd "$sender" start
 	tp_sleep "$warmup"
-	local after pps ticks0 ticks1 busy0 busy1 t0 t1
-	# The first call starts testpmd's Rx-pps interval; the second ends it.
-	# CPU time is sampled right after each answer, over the elapsed time.
-	tp_port_stats "$receiver" >/dev/null || { fail_run "no stats from $receiver"; return 1; }
-	ticks0=$(cpu_ticks "$vh" "$vu")
-	busy0=$(busy_ticks)
-	t0=$EPOCHREALTIME
-	tp_sleep "$seconds"
-	after=$(tp_port_stats "$receiver") || { fail_run "no stats from $receiver"; return 1; }
-	ticks1=$(cpu_ticks "$vh" "$vu")
-	busy1=$(busy_ticks)
-	t1=$EPOCHREALTIME
-	read -r _ pps <<<"$after"
-
-	# Sender first; then the receiver drains whatever is still in flight:
-	# until it has everything, or its counter stays put for 2 s (10 s max).
-	tp_stop "$sender" || { fail_run "$sender did not stop"; return 1; }
-	sent=$(tp_fwd_count "$sender" TX)
-	local cur prev=-1 still=0 end=$((SECONDS + 10)) stats
-	while stats=$(tp_port_stats "$receiver"); do
-		cur=${stats%% *}
-		[ "$cur" -ge "$sent" ] && break
-		if [ "$cur" = "$prev" ]; then still=$((still + 1)); else still=0; fi
-		[ "$still" -ge 20 ] || [ "$SECONDS" -ge "$end" ] && break
-		prev=$cur
-		sleep 0.1
-	done
-	tp_stop "$receiver" || { fail_run "$receiver did not stop"; return 1; }
-	received=$(tp_fwd_count "$receiver" RX)
+	local pps
+	bench_rate "$receiver" || return 1
+	bench_stop_drain "$sender" "$receiver" || return 1
 	[ "$lib" = ours ] && io1=$(iotlb_counters "$vh")
 	entries=- missrate=-
 	if [ "$io0" != - ] && [ "$io1" != - ]; then
@@ -252,20 +165,8 @@ measure() {
 			h = y[1] - x[1]; m = y[2] - x[2]
 			printf "%d %s\n", y[3], (h + m > 0 ? sprintf("%.6f", m / (h + m)) : "-") }')
 	fi
-	tp_quit "$vu"
-	tp_quit "$vh"
-	tp_cleanup
-	rm -f "$sock"
-
-	mpps=$(awk -v p="$pps" 'BEGIN { printf "%.3f", p / 1e6 }')
-	local hz
-	hz=$(getconf CLK_TCK)
-	local s
-	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-	cpu=$(awk -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
-		'BEGIN { printf "%.2f", t / hz / s / 2 }')
-	other=$(awk -v b=$((busy1 - busy0)) -v t=$((ticks1 - ticks0)) -v hz="$hz" -v s="$s" \
-		'BEGIN { o = (b - t) / hz / s / 2; printf "%.2f", o < 0 ? 0 : o }')
+	bench_quit "$sock"
+	bench_figures
 }
 
 # iotlb_counters VH: "hits misses entries" of our library in testpmd VH:
@@ -300,14 +201,11 @@ for line in sys.stdin:
 print("%d %d %d" % (h, m, e) if e >= 0 else "-")' 2>/dev/null || echo -
 }
 
-# disturbed_run: as in bench-loopback.sh, the testpmds should own both
-# CPUs (cpu_share >= 0.95). Undisturbed dynamic runs measure 0.97-1.00
-# too (while the frontend's lcore waits for an ack, the vhost side's
-# threads keep the CPUs busy), so one threshold serves every mode.
-# "other" (CPU time of everything else on CPUs 0-1) is printed as well.
-disturbed_run() {
-	awk -v c="$cpu" 'BEGIN { exit !(c < 0.95) }'
-}
+# disturbed_run (bench_common.sh): the testpmds should own both CPUs
+# (cpu_share >= 0.95). Undisturbed dynamic runs measure 0.97-1.00 too
+# (while the frontend's lcore waits for an ack, the vhost side's threads
+# keep the CPUs busy), so one threshold serves every mode. "other" (CPU
+# time of everything else on CPUs 0-1) is printed as well.
 
 # report: the table and the plot, from $csv alone. Medians per direction,
 # mode and library; over the undisturbed runs if every cell has at least
@@ -323,21 +221,14 @@ report() {
 	nmodes=$(wc -w <<<"$modes")
 	ndirs=$(wc -w <<<"$dirs")
 	echo
-	awk -F, -v modes="$modes" -v dirs="$dirs" -v dat="$dat" -v alldat="$all" '
+	awk -F, -v modes="$modes" -v dirs="$dirs" -v dat="$dat" -v alldat="$all" \
+		"$bench_awk_median"'
 		NR == 1 { next }
 		{ k = $4 "," $3 "," $2; all[k] = all[k] " " $5; n[k]++
 		  if ($8 >= 0.95) { clean[k] = clean[k] " " $5; nc[k]++; ncl++ }
 		  lost[k] += $6 - $7; nrun++
 		  if (NF >= 10 && $9 != "-") ent[k] = ent[k] " " $9
 		  if (NF >= 10 && $10 != "-") mr[k] = mr[k] " " $10 }
-		function median(s,    a, m, i, j, t) {
-			m = split(s, a, " ")
-			if (m == 0) return 0
-			for (i = 1; i <= m; i++)
-				for (j = i + 1; j <= m; j++)
-					if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-			return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-		}
 		function ratio(a, b) { return b > 0 ? sprintf("%.3f", a / b) : "-" }
 		END {
 			nd = split(dirs, d, " "); nm = split(modes, m, " ")
@@ -425,11 +316,7 @@ report() {
 	echo "bench: wrote $png"
 }
 
-mkdir -p "$(dirname "$csv")" "$(dirname "$png")"
-if [ "$report_only" = 1 ]; then
-	report
-	exit
-fi
+bench_report_only
 echo "round,library,mode,direction,mpps,sent,received,cpu_share,iotlb_entries,iotlb_miss_rate" >"$csv"
 disturbed=0
 run_total=$(($(wc -w <<<"$modes") * $(wc -w <<<"$dirs") * 2 * rounds))
@@ -437,11 +324,7 @@ echo "bench: $rounds rounds x $(wc -w <<<"$dirs") direction(s) x $(wc -w <<<"$mo
 	"x 2 libraries, ${warmup}s warm-up + ${seconds}s measured each"
 start_time=$SECONDS
 for ((r = 1; r <= rounds; r++)); do
-	# Swap the order every round so drift does not favour one library.
-	order=(ours dpdk)
-	if [ $((r % 2)) -eq 0 ]; then
-		order=(dpdk ours)
-	fi
+	bench_order "$r"
 	for dir in $dirs; do
 		for mode in $modes; do
 			for lib in "${order[@]}"; do
@@ -459,10 +342,4 @@ for ((r = 1; r <= rounds; r++)); do
 		done
 	done
 done
-echo "bench: $run_total runs in $((SECONDS - start_time)) s"
-echo "bench: wrote $csv"
-report
-if [ "$disturbed" -gt 0 ]; then
-	echo "bench: warning: $disturbed of $run_total runs shared the CPUs with other work" \
-		"(cpu_share < 0.95)"
-fi
+bench_done
