@@ -52,11 +52,7 @@ passed=0 failed=0
 finish() {
 	tp_cleanup
 	rm -f "$logroot"/*/*.sock "$logroot"/*/*.in
-	if [ "$failed" -eq 0 ] && [ -z "${KILL_KEEP_LOGS:-}" ]; then
-		rm -rf "$logroot"
-	else
-		echo "kill-packed: logs kept in $logroot"
-	fi
+	tp_logs_done "$logroot" "$failed" "${KILL_KEEP_LOGS:-}" kill-packed
 }
 trap finish EXIT
 trap 'exit 130' INT TERM

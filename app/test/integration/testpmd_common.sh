@@ -79,9 +79,14 @@ tp_wait_log() {
 
 # tp_wait_sock NAME PATH TIMEOUT_S: wait for NAME to create a unix socket.
 tp_wait_sock() {
+	tp_wait_sock_pid "${TP_PID[$1]}" "$2" "$3"
+}
+
+# tp_wait_sock_pid PID SOCK TIMEOUT_S: the same for any process.
+tp_wait_sock_pid() {
 	local end=$((SECONDS + $3))
 	until [ -S "$2" ]; do
-		tp_alive "$1" || return 1
+		kill -0 "$1" 2>/dev/null || return 1
 		[ "$SECONDS" -ge "$end" ] && return 1
 		sleep 0.1
 	done
@@ -161,10 +166,37 @@ tp_drain() {
 
 # tp_mapped_vhost NAME: real path of the librte_vhost mapped by NAME.
 tp_mapped_vhost() {
+	tp_mapped_vhost_pid "${TP_PID[$1]}"
+}
+
+# tp_mapped_vhost_pid PID: the same for any process.
+tp_mapped_vhost_pid() {
 	local lib
 	lib=$(awk '$6 ~ /librte_vhost\.so/ { print $6; exit }' \
-		"/proc/${TP_PID[$1]}/maps" 2>/dev/null || true)
+		"/proc/$1/maps" 2>/dev/null || true)
 	[ -n "$lib" ] && realpath "$lib"
+}
+
+# tp_direction DIR: sender and receiver (the caller's) of v2h (virtio ->
+# vhost, guest->host) or h2v (vhost -> virtio).
+# shellcheck disable=SC2034
+tp_direction() {
+	if [ "$1" = v2h ]; then
+		sender=virtio receiver=vhost
+	else
+		sender=vhost receiver=virtio
+	fi
+}
+
+# tp_logs_done DIR FAILED KEEP NAME: at the end of a script, removes its
+# log directory DIR if nothing FAILED (0) and KEEP is empty, else says
+# where the logs are.
+tp_logs_done() {
+	if [ "$2" -eq 0 ] && [ -z "$3" ]; then
+		rm -rf "$1"
+	else
+		echo "$4: logs kept in $1"
+	fi
 }
 
 # tp_quit NAME [TIMEOUT_S]: ask testpmd to exit, kill it if it does not.
@@ -307,11 +339,7 @@ tp_suite() {
 tp_suite_exit() {
 	tp_cleanup
 	rm -f "$TP_LOGROOT"/*/*.sock "$TP_LOGROOT"/*/*.in
-	if [ "$TP_FAILED" -eq 0 ] && [ -z "$TP_KEEP_LOGS" ]; then
-		rm -rf "$TP_LOGROOT"
-	else
-		echo "$TP_SUITE: logs kept in $TP_LOGROOT"
-	fi
+	tp_logs_done "$TP_LOGROOT" "$TP_FAILED" "$TP_KEEP_LOGS" "$TP_SUITE"
 }
 
 # tp_case CASE: begin case CASE. Returns 1 if TP_CASES does not select

@@ -39,11 +39,7 @@ eal_virtio=(-l "0,1" --main-lcore 1 --no-pci -m 256 --single-file-segments)
 # phase NAME DIR [TXPKTS]: one exact-accounting run of traffic.
 phase() {
 	local name=$1 dir=$2 txpkts=${3:-64} sender receiver
-	if [ "$dir" = v2h ]; then
-		sender=virtio receiver=vhost
-	else
-		sender=vhost receiver=virtio
-	fi
+	tp_direction "$dir"
 	tp_cmd "$sender" "set fwd txonly"
 	tp_cmd "$sender" "set txpkts $txpkts"
 	tp_cmd "$receiver" "set fwd rxonly"

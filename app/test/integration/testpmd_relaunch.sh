@@ -61,14 +61,19 @@ start_vhost() {
 	fi
 }
 
+# every_queue_moved COUNTS WHY: each per-queue count in COUNTS is above
+# 0; else the case fails for WHY (returns 1).
+every_queue_moved() {
+	local n
+	for n in $1; do
+		[ "$n" -gt 0 ] || tp_bad "$2" || return 1
+	done
+}
+
 # set_modes DIR: forwarding modes for v2h (virtio txonly -> vhost rxonly)
 # or h2v (vhost txonly -> virtio rxonly).
 set_modes() {
-	if [ "$1" = v2h ]; then
-		sender=virtio receiver=vhost
-	else
-		sender=vhost receiver=virtio
-	fi
+	tp_direction "$1"
 	tp_cmd "$sender" "set fwd txonly"
 	tp_cmd "$receiver" "set fwd rxonly"
 }
@@ -93,10 +98,7 @@ clean_phase() {
 	[ "$tx" -gt 0 ] || tp_bad "launch $launch $1: $sender sent nothing" || return 1
 	[ "$sent" = "$got" ] ||
 		tp_bad "launch $launch $1: per queue, $receiver got [$got] of [$sent]" || return 1
-	local n
-	for n in $got; do
-		[ "$n" -gt 0 ] || tp_bad "launch $launch $1: a queue moved nothing: [$got]" || return 1
-	done
+	every_queue_moved "$got" "launch $launch $1: a queue moved nothing: [$got]"
 }
 
 # spanning_phase DIR: traffic; the vhost testpmd is quit while it runs and
@@ -146,10 +148,8 @@ spanning_phase() {
 	[ "$old" -gt 0 ] || tp_bad "launch $((launch - 1)) $dir: nothing moved before the quit" || return 1
 	[ "$lost" -ge 0 ] && [ "$lost" -le $((q * ring)) ] ||
 		tp_bad "launch $launch $dir: $lost packets lost across the relaunch (bound $((q * ring)))" || return 1
-	local n
-	for n in $per; do
-		[ "$n" -gt 0 ] || tp_bad "launch $launch $dir: traffic did not resume on every queue: [$per]" || return 1
-	done
+	every_queue_moved "$per" \
+		"launch $launch $dir: traffic did not resume on every queue: [$per]"
 }
 
 # run_case QUEUES MRG [RING]: RING split (default) or packed (virtio-user

@@ -23,11 +23,7 @@ status=1
 finish() {
 	tp_cleanup
 	rm -f "$TP_DIR"/*.sock "$TP_DIR"/*.in
-	if [ "$status" -eq 0 ] && [ -z "${TELEMETRY_KEEP_LOGS:-}" ]; then
-		rm -rf "$TP_DIR"
-	else
-		echo "telemetry: logs kept in $TP_DIR"
-	fi
+	tp_logs_done "$TP_DIR" "$status" "${TELEMETRY_KEEP_LOGS:-}" telemetry
 }
 trap finish EXIT
 trap 'exit 130' INT TERM

@@ -4,8 +4,9 @@
 # system service. Debian's alternatives point ovs-vswitchd at the build
 # without DPDK, so the DPDK binary is called by its path.
 #
-# Callers set OVS_DIR (an empty scratch directory) and call ovs_cleanup on
-# exit.
+# Callers source ../testpmd_common.sh first (tp_wait_sock_pid,
+# tp_mapped_vhost_pid), set OVS_DIR (an empty scratch directory) and call
+# ovs_cleanup on exit.
 
 OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 OVS_SCHEMA=${OVS_SCHEMA:-/usr/share/openvswitch/vswitch.ovsschema}
@@ -37,12 +38,7 @@ ovs_db_start() {
 		--log-file="$OVS_DIR/ovsdb-server.log" -vconsole:off \
 		>"$OVS_DIR/ovsdb-server.out" 2>&1 &
 	OVS_DB_PID=$!
-	local end=$((SECONDS + 30))
-	until [ -S "$OVS_DIR/db.sock" ]; do
-		kill -0 "$OVS_DB_PID" 2>/dev/null || return 1
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.1
-	done
+	tp_wait_sock_pid "$OVS_DB_PID" "$OVS_DIR/db.sock" 30 || return 1
 	ovs_vsctl --no-wait init || return 1
 	ovs_vsctl --no-wait set Open_vSwitch . \
 		other_config:dpdk-init=true \
@@ -81,10 +77,7 @@ ovs_start() {
 
 # ovs_mapped_vhost: real path of the librte_vhost ovs-vswitchd mapped.
 ovs_mapped_vhost() {
-	local lib
-	lib=$(awk '$6 ~ /librte_vhost\.so/ { print $6; exit }' \
-		"/proc/$OVS_PID/maps" 2>/dev/null || true)
-	[ -n "$lib" ] && realpath "$lib"
+	tp_mapped_vhost_pid "$OVS_PID"
 }
 
 # ovs_stop: ask ovs-vswitchd to exit, kill it if it does not.
@@ -144,12 +137,7 @@ ovs_iface_stat() {
 # Waits for the bridge's OpenFlow socket first (after a restart, OVS
 # creates it once it has read the database).
 ovs_flows() {
-	local end=$((SECONDS + 60))
-	until [ -S "$OVS_DIR/$1.mgmt" ]; do
-		kill -0 "$OVS_PID" 2>/dev/null || return 1
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.1
-	done
+	tp_wait_sock_pid "$OVS_PID" "$OVS_DIR/$1.mgmt" 60 || return 1
 	ovs-ofctl del-flows "$1" &&
 		ovs-ofctl add-flow "$1" "in_port=$2,actions=output:$3" &&
 		ovs-ofctl add-flow "$1" "in_port=$3,actions=output:$2"

@@ -76,11 +76,7 @@ finish() {
 	ovs_cleanup
 	rm -rf "$plugdir"
 	rm -f "$OVS_DIR"/*.sock "$TP_DIR"/*.in
-	if [ "$failed" -eq 0 ] && [ -z "${OVS_TEST_KEEP:-}" ]; then
-		rm -rf "$OVS_DIR"
-	else
-		echo "ovs: logs kept in $OVS_DIR"
-	fi
+	tp_logs_done "$OVS_DIR" "$failed" "${OVS_TEST_KEEP:-}" ovs
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
