@@ -346,6 +346,7 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	bool room = true;
 
 	while (room && sent < count && ring_more(vq, &rc, packed)) {
+		uint64_t searched = vq->stats.v[VHOST_STAT_IOTLB_HITS];
 		uint16_t first = sent;
 
 		b.nsegs = 0;
@@ -356,6 +357,8 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			uint16_t ahead = RTE_MIN(count - sent, RX_BATCH_PKTS);
 
 			vhost_prefetch_descs(vq, rc.consumed,
+					     RTE_MIN(rc.avail - rc.consumed, ahead));
+			vhost_prefetch_translations(dev, vq, rc.consumed,
 					     RTE_MIN(rc.avail - rc.consumed, ahead));
 		}
 		/* Pass 1: walk the chains of a batch of packets. */
@@ -378,6 +381,7 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 				break;
 			}
 		}
+		vhost_note_iotlb_searches(vq, searched, b.nchains);
 		/* Pass 2: headers and data. */
 		for (uint16_t i = 0; i < b.npkts; i++) {
 			struct rte_mbuf *m = pkts[first + i];

@@ -39,6 +39,7 @@
 
 #include <rte_branch_prediction.h>
 #include <rte_common.h>
+#include <rte_prefetch.h>
 
 /* Block sizes of the lookup index: 2^12, 2^21, ..., 2^57. */
 #define VHOST_IOTLB_LEVELS 6
@@ -217,6 +218,32 @@ vhost_iotlb_find(const struct vhost_iotlb *t, uint64_t iova)
 		}
 	}
 	return NULL;
+}
+
+/* Prefetching a batch of lookups (the IOVAs of a burst's buffers), in
+ * two steps so that their misses to memory overlap: first the index
+ * slot each lookup probes first (for the smallest block size in use),
+ * then, once the slots have arrived, the entries they name. Returns
+ * the slot number to give vhost_iotlb_prefetch_entry(). */
+static __rte_always_inline uint64_t
+vhost_iotlb_prefetch_slot(const struct vhost_iotlb *t, uint64_t iova)
+{
+	unsigned int l = (unsigned int)__builtin_ctz(t->levels);
+	uint64_t h = vhost_iotlb_hash(t, vhost_iotlb_key(l, iova));
+
+	rte_prefetch0(&t->slot[h]);
+	return h;
+}
+
+static __rte_always_inline void
+vhost_iotlb_prefetch_entry(const struct vhost_iotlb *t, uint64_t iova,
+			   uint64_t h)
+{
+	const struct vhost_iotlb_slot *s = &t->slot[h];
+	unsigned int l = (unsigned int)__builtin_ctz(t->levels);
+
+	if (s->key == vhost_iotlb_key(l, iova))
+		rte_prefetch0(&t->e[s->id]);
 }
 
 /* Translate iova for an access of *len bytes needing perm, treating

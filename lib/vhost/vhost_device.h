@@ -120,6 +120,9 @@ struct vhost_virtqueue {
 	int kickfd;
 	uint32_t last_region;	/* translation hint: last region hit */
 	struct vhost_xlate_cache xc;	/* IOVA translation hint */
+	/* The last batch mostly searched the IOTLB (scattered mappings):
+	 * load the next batch's index slots and entries before its walk. */
+	bool iotlb_prefetch;
 	struct vhost_used_elem *shadow_used;	/* size entries */
 	struct vring_desc *indirect_copy;	/* for split indirect tables */
 	uint32_t indirect_copy_len;

@@ -92,6 +92,62 @@ vhost_prefetch_descs(const struct vhost_virtqueue *vq, uint16_t i, uint16_t n)
 	}
 }
 
+/* Most lookups one batch prefetches: two per chain, up to 32 chains. */
+#define VHOST_IOTLB_PREFETCH_MAX 64
+
+/* With scattered IOTLB mappings the ring's range cache (vq->xc) misses
+ * and every lookup goes to memory twice: the index slot, then the
+ * entry. While the last batch searched the IOTLB for most of its chains
+ * (vq->iotlb_prefetch), load the slots of the buffers of the next n
+ * chains (their first two descriptors), then their entries, before the
+ * walk, so that a batch's misses overlap.
+ * A hint only: the walk translates and checks every address as ever.
+ * Descriptors should be on their way already (vhost_prefetch_descs). */
+static __rte_always_inline void
+vhost_prefetch_translations(const struct vhost_device *dev,
+			    const struct vhost_virtqueue *vq, uint16_t i,
+			    uint16_t n)
+{
+	const struct vhost_iotlb *t = &dev->iotlb;
+	uint64_t iova[VHOST_IOTLB_PREFETCH_MAX], slot[VHOST_IOTLB_PREFETCH_MAX];
+	uint16_t m = 0;
+
+	if (likely(!vq->iotlb_prefetch) || !vhost_iommu_on(dev) || t->levels == 0)
+		return;
+	n = RTE_MIN(n, (uint16_t)(VHOST_IOTLB_PREFETCH_MAX / 2));
+	for (uint16_t k = 0; k < n; k++) {
+		uint16_t d = vhost_avail_head(vq, (uint16_t)(i + k));
+
+		/* The head and the descriptor after it: a header and its
+		 * data often come in two, in different mappings. */
+		for (int j = 0; j < 2 && likely(d < vq->size); j++) {
+			const struct vring_desc *desc = &vq->desc[d];
+			uint64_t a = desc->addr;
+
+			if (a - vq->xc.iova > vq->xc.last - vq->xc.iova) {
+				iova[m] = a;	/* the range cache misses it */
+				slot[m++] = vhost_iotlb_prefetch_slot(t, a);
+			}
+			if (!(desc->flags & VRING_DESC_F_NEXT))
+				break;
+			d = desc->next;
+		}
+	}
+	for (uint16_t k = 0; k < m; k++)
+		vhost_iotlb_prefetch_entry(t, iova[k], slot[k]);
+}
+
+/* After a batch's walk: prefetch the next batch's translations if more
+ * than half of its chains searched the IOTLB (iotlb_hits moved; the
+ * range cache's translations are not counted). */
+static __rte_always_inline void
+vhost_note_iotlb_searches(struct vhost_virtqueue *vq, uint64_t hits_before,
+			  uint16_t chains)
+{
+	vq->iotlb_prefetch =
+		(vq->stats.v[VHOST_STAT_IOTLB_HITS] - hits_before) * 2 > chains;
+}
+
 /* Publish n used elements and notify the guest if it wants it. */
 void vhost_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			const struct vhost_used_elem *elems, uint16_t n);
