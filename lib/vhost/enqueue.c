@@ -462,7 +462,10 @@ vhost_enqueue_flush_held(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	if (vq->nb_held == 0 || !vq->access_ok || !vq->enabled)
 		return;
 	sent = enqueue_any(dev, vq, vq->held, vq->nb_held, &missed);
-	if (sent == 0 && rte_get_timer_cycles() - vq->held_since > limit) {
+	/* As a miss (note_miss), held packets wait longer while the
+	 * frontend's answers may sit unread by our event thread. */
+	if (sent == 0 && rte_get_timer_cycles() - vq->held_since > limit &&
+	    !(vq->nb_pending != 0 && vhost_frontend_unread(dev))) {
 		/* Nothing went for that long: the frontend does not answer,
 		 * or the guest posts no buffers. Either way the packets are
 		 * stale; do not keep the caller's mbufs any longer. */

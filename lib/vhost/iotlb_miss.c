@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <rte_cycles.h>
@@ -21,6 +22,18 @@ ms_to_cycles(uint64_t ms)
 	return rte_get_timer_hz() * ms / 1000;
 }
 
+bool
+vhost_frontend_unread(const struct vhost_device *dev)
+{
+	int n = 0;
+
+	/* The socket first, then the flag: the event thread raises the
+	 * flag before it takes the first byte out. */
+	if (dev->conn_fd >= 0 && ioctl(dev->conn_fd, FIONREAD, &n) == 0 && n > 0)
+		return true;
+	return __atomic_load_n(&dev->ctl_reading, __ATOMIC_ACQUIRE) != 0;
+}
+
 /* A miss for iova: record it, or tell how long it has waited. */
 static int
 note_miss(const struct vhost_device *dev, struct vhost_virtqueue *vq,
@@ -35,6 +48,13 @@ note_miss(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		if (p->iova != page || (p->perm & perm) != perm)
 			continue;
 		if (now - p->since < ms_to_cycles(VHOST_IOTLB_MISS_TIMEOUT_MS))
+			return -EAGAIN;
+		/* The time is up, but the answer may be in the frontend's
+		 * messages that the event thread has not read or applied
+		 * yet (it was not scheduled, or busy with another device):
+		 * the frontend did answer then, our thread was late. Wait
+		 * for it. (A refused page, since 0, fails at once.) */
+		if (p->since != 0 && vhost_frontend_unread(dev))
 			return -EAGAIN;
 		/* Never answered: fail this access, and forget the page so
 		 * that a later access asks again. */
@@ -218,7 +238,7 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 		struct vhost_msg_header hdr;
 		struct vhost_iotlb_msg body;
 	} __attribute__((packed)) msgs[VHOST_IOTLB_MAX_PENDING];
-	uint64_t now = rte_get_timer_cycles();
+	uint64_t now;
 	bool ask = dev->protocol_features & (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	uint16_t n = 0;
 	ssize_t sent = -1;
@@ -266,6 +286,10 @@ vhost_iotlb_send_misses(struct vhost_device *dev, struct vhost_virtqueue *vq)
 			VHOST_DEV_LOG(ERR, dev, "backend channel: short write of IOTLB misses");
 		return;
 	}
+	/* The wait starts once the frontend can see the misses: a thread
+	 * descheduled before its send() must not count that time against
+	 * the frontend. */
+	now = rte_get_timer_cycles();
 	for (uint16_t i = 0; i < vq->nb_pending; i++) {
 		if (!vq->pending[i].sent) {
 			vq->pending[i].sent = true;

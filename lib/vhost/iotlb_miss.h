@@ -7,7 +7,8 @@
  * (once, however many buffers need it), all pending pages of a burst
  * are sent together on the backend request channel at the end of the
  * burst, and a page the frontend never maps fails after
- * VHOST_IOTLB_MISS_TIMEOUT_MS. Callers hold vq->iotlb_lock (read on the
+ * VHOST_IOTLB_MISS_TIMEOUT_MS (counted from the send, and never while
+ * the frontend's messages wait for our event thread). Callers hold vq->iotlb_lock (read on the
  * datapath, write on the control path). */
 
 #include <stdint.h>
@@ -51,6 +52,12 @@ void *vhost_iova_range(const struct vhost_device *dev,
 void vhost_iotlb_miss_rest(const struct vhost_device *dev,
 			   struct vhost_virtqueue *vq, uint64_t iova,
 			   uint64_t len, uint8_t perm);
+
+/* Has the frontend sent messages that the event thread has not read,
+ * or is it handling some now? Then an answer to a miss may be among
+ * them, and the miss is not given up yet. A system call: only for the
+ * rare wait that ran out. */
+bool vhost_frontend_unread(const struct vhost_device *dev);
 
 /* Send every pending miss of vq not yet sent, in one write. */
 void vhost_iotlb_send_misses(struct vhost_device *dev,

@@ -239,6 +239,10 @@ struct vhost_device {
 	uint32_t replies_len;
 	/* An IOTLB update came for a ring holding packets (event thread). */
 	bool held_waiting;
+	/* Non-zero while the event thread reads and handles this device's
+	 * messages (__atomic): an answer to a miss may have left the socket
+	 * without being applied yet. */
+	uint32_t ctl_reading;
 	/* Answers read from the backend channel, not yet whole (event
 	 * thread; room for 64 answers of 20 bytes). */
 	uint8_t backend_req_in[1280];

@@ -191,6 +191,10 @@ conn_read(int fd, void *arg)
 	struct vhost_socket *vs = c->vs;
 
 	RTE_SET_USED(fd);
+	/* Before the first byte leaves the socket: a datapath thread that
+	 * finds the socket empty then sees the messages in our hands
+	 * (vhost_frontend_unread). */
+	__atomic_store_n(&c->dev->ctl_reading, 1, __ATOMIC_SEQ_CST);
 	/* A frontend often queues several messages (a batch of IOTLB
 	 * updates): take them without a poll each, within a bound so that
 	 * other connections get their turn. */
@@ -203,9 +207,11 @@ conn_read(int fd, void *arg)
 			goto closed;
 	}
 	vhost_iotlb_after_messages(c->dev);
+	__atomic_store_n(&c->dev->ctl_reading, 0, __ATOMIC_RELEASE);
 	if (vhost_user_flush_replies(c->dev) == 0)
 		return;
 closed:
+	__atomic_store_n(&c->dev->ctl_reading, 0, __ATOMIC_RELEASE);
 
 	pthread_mutex_lock(&sockets_lock);
 	if (!c->listed) {

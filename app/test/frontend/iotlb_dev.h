@@ -116,6 +116,7 @@ void test_invalidate_concurrent_rx(void);
 
 /* iotlb_hostile.c */
 void test_unanswered_miss(void);
+void test_answer_unread(void);
 void test_update_storm(void);
 void test_malformed(void);
 

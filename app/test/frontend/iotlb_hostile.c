@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <CUnit/CUnit.h>
 #include <rte_log.h>
@@ -78,6 +81,124 @@ test_unanswered_miss(void)
 	/* A good packet after it passes. */
 	CU_ASSERT(tx_check(&D, 100, 63));
 	CU_ASSERT(traffic_ok(&W));
+}
+
+/* --- an answer that waits for the library's event thread --- */
+
+/* The event thread, stuck in an application callback until released
+ * (another socket's new_connection): as if it were not scheduled. */
+static atomic_int cb_entered, cb_release;
+
+static int
+blocking_new_connection(int vid)
+{
+	int64_t t0 = fm_now_ms();
+
+	(void)vid;
+	atomic_store(&cb_entered, 1);
+	/* Bounded, so that a failing test cannot hang the program. */
+	while (!atomic_load(&cb_release) && fm_now_ms() - t0 < 10000)
+		usleep(1000);
+	return 0;
+}
+
+static const struct rte_vhost_device_ops blocking_ops = {
+	.new_connection = blocking_new_connection,
+};
+
+void
+test_answer_unread(void)
+{
+	static uint8_t pkt[200];
+	const uint64_t P = IOVA_TEST(7);
+	struct vhost_iotlb_msg miss[8], up;
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct fm_vring *vr;
+	struct rte_mbuf *mb[4];
+	struct vring_used_elem e;
+	const struct fm_iommu_map *mp;
+	char path[sizeof(un.sun_path)];
+	int64_t t0;
+	int head, n, total = 0, fd;
+	bool returned = false;
+
+	atomic_store(&cb_entered, 0);
+	atomic_store(&cb_release, 0);
+	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
+	vr = &D.d.m.vr[FE_TXQ];
+	guest_map(P, 1, VHOST_ACCESS_RO);
+	fe_packet(pkt, sizeof(pkt), 71);
+	head = post_tx(&D, P, pkt, sizeof(pkt));
+	CU_ASSERT_FATAL(head >= 0);
+	fm_vring_kick(vr);
+	/* The miss goes out. */
+	t0 = fm_now_ms();
+	n = 0;
+	while (n == 0 && fm_now_ms() - t0 < FE_WAIT_MS) {
+		total += rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb,
+				4);
+		n = fm_iommu_collect_misses(&D.io, miss, 8, 0, 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_EQUAL(FM_PAGE_OF(miss[0].iova), P);
+
+	/* The library's event thread gets stuck elsewhere... */
+	fe_sock_path(path, sizeof(path), "blocking");
+	CU_ASSERT_FATAL(rte_vhost_driver_register(path, 0) == 0);
+	CU_ASSERT_FATAL(rte_vhost_driver_callback_register(path,
+			&blocking_ops) == 0);
+	CU_ASSERT_FATAL(rte_vhost_driver_start(path) == 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(fd >= 0);
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0);
+	CU_ASSERT_FATAL(fe_wait_at_least(&cb_entered, 1, FE_WAIT_MS));
+
+	/* ...while the frontend answers at once (not waiting for an ack),
+	 * and the datapath keeps asking for much longer than the miss
+	 * timeout. The answer is there: the miss is not given up. */
+	mp = fm_iommu_lookup(&D.io, miss[0].iova);
+	CU_ASSERT_FATAL(mp != NULL);
+	memset(&up, 0, sizeof(up));
+	up.iova = mp->iova;
+	up.size = mp->size;
+	up.uaddr = fm_ptr_uaddr(mp->ptr);
+	up.perm = mp->perm;
+	up.type = VHOST_IOTLB_UPDATE;
+	CU_ASSERT_EQUAL_FATAL(fm_request_flags(&D.d.m, FM_REQ_IOTLB_MSG,
+			FM_FLAG_VERSION, &up, FM_IOTLB_MSG_SIZE, NULL, 0,
+			NULL), FM_OK);
+	t0 = fm_now_ms();
+	while (fm_now_ms() - t0 < IOTLB_MISS_TIMEOUT_MS * 2) {
+		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
+		total += n;
+		while (n > 0)
+			rte_pktmbuf_free(mb[--n]);
+		if (fm_vring_used_pending(vr) > 0) {
+			returned = true;
+			break;
+		}
+		usleep(1000);
+	}
+	CU_ASSERT_FALSE(returned);	/* dropped as unanswered */
+	CU_ASSERT_EQUAL(total, 0);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_miss_timeouts"),
+			0);
+
+	/* Once the event thread runs again, the packet goes through. */
+	atomic_store(&cb_release, 1);
+	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
+	CU_ASSERT_EQUAL(n, 1);
+	if (n >= 1)
+		CU_ASSERT(mbuf_is(mb[0], pkt, sizeof(pkt)));
+	while (n > 0)
+		rte_pktmbuf_free(mb[--n]);
+	CU_ASSERT(fm_vring_pop_used(vr, &e, NULL) && e.id == (uint32_t)head);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_TXQ, "iotlb_miss_timeouts"),
+			0);
+	close(fd);
+	CU_ASSERT(rte_vhost_driver_unregister(path) == 0);
+	CU_ASSERT(traffic_ok(&D));
 }
 
 /* --- update storm --- */

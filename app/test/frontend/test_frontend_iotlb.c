@@ -46,6 +46,7 @@ static CU_TestInfo iotlb_tests[] = {
 	{ "permission_tx_write_only", test_permission_tx_write_only },
 	{ "permission_least_needed", test_permission_least_needed },
 	{ "unanswered_miss", test_unanswered_miss },
+	{ "answer_unread", test_answer_unread },
 	{ "straddle", test_straddle },
 	{ "invalidate", test_invalidate },
 	{ "invalidate_rings", test_invalidate_rings },
