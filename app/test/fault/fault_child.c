@@ -305,6 +305,8 @@ child_main(struct fault_child *c)
 	stop_point(c, FAULT_STOP_MEMTABLE_DONE);
 
 	set_phase(c, FAULT_PH_RINGS);
+	/* No miss can come before the rings are set up. */
+	atomic_store(&c->sh->served_us, now_us());
 	for (q = 0; q < 2; q++) {
 		r = c->iommu ? fault_iommu_ring_start(&c->x, (uint32_t)q) :
 			fault_ring_start(m, (uint32_t)q,
@@ -331,12 +333,22 @@ child_main(struct fault_child *c)
 			atomic_store(&c->sh->parked, FAULT_STOP_MISSES);
 		}
 		if (c->iommu && atomic_load(&c->sh->parked) == 0) {
+			int64_t waited;
+
 			moved += fault_iommu_serve(&c->x);
 			atomic_store(&c->sh->iommu_failures, c->x.failures);
 			atomic_store(&c->sh->iommu_refused,
 					c->x.misses_refused);
 			atomic_store(&c->sh->iommu_answered,
 					c->x.misses_mapped);
+			/* A miss sent after the previous serving round's
+			 * look found the channel empty (that round started
+			 * before it) is answered now. */
+			waited = now_us() - atomic_load(&c->sh->served_us);
+			if (waited > atomic_load(&c->sh->max_answer_us))
+				atomic_store(&c->sh->max_answer_us,
+						(unsigned int)waited);
+			atomic_store(&c->sh->served_us, t0);
 		}
 		if (t0 - last > atomic_load(&c->sh->max_gap_us))
 			atomic_store(&c->sh->max_gap_us,

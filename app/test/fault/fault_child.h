@@ -64,9 +64,17 @@ struct fault_child_shared {
 	atomic_uint iommu_failures;	/* IOTLB requests not acknowledged */
 	atomic_uint iommu_refused;	/* misses answered "not mapped" */
 	atomic_uint iommu_answered;	/* misses answered with an UPDATE */
-	/* Longest time between two rounds of the traffic loop: an IOTLB
-	 * miss waits at most that long for its answer. */
+	/* Longest time between two rounds of the traffic loop. */
 	atomic_uint max_gap_us;
+	/* IOTLB misses (kill_now_us clock). The start of the last round
+	 * whose look at the backend channel found it empty: any miss the
+	 * library sent since is unanswered yet (and stays so if the
+	 * frontend dies). */
+	atomic_llong served_us;
+	/* Longest a miss can have waited for its answer while the
+	 * frontend lived: from the start of one round that served misses
+	 * to the end of the next one (its UPDATE acknowledged). */
+	atomic_uint max_answer_us;
 	/* Memory slots: ADD_MEM_REG / REM_MEM_REG acknowledged. */
 	atomic_uint slot_ops;
 	/* FAULT_STOP_MISSES: when it stopped answering (kill_now_us). */

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_vhost.h>
@@ -105,6 +106,7 @@ static void
 on_destroy_device(int vid)
 {
 	struct fault_port *p = port_of(vid);
+	struct timespec ts;
 
 	if (p == NULL || !atomic_load(&p->active) ||
 			atomic_load(&p->vid) != vid) {
@@ -117,6 +119,9 @@ on_destroy_device(int vid)
 	while (atomic_load(&p->in_burst))
 		sched_yield();
 	take_view(vid, &p->at_stop);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	atomic_store(&p->stop_us, (long long)ts.tv_sec * 1000000 +
+			ts.tv_nsec / 1000);
 	atomic_fetch_add(&p->destroy_device, 1);
 }
 

@@ -75,6 +75,8 @@ struct fault_port {
 
 	struct fault_vq_view at_stop;	/* written before destroy_device
 					 * is counted */
+	atomic_llong stop_us;		/* when destroy_device ran (after
+					 * the datapath left; CLOCK_MONOTONIC) */
 };
 
 /*

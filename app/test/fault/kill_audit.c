@@ -38,11 +38,20 @@ kill_audit(struct lane *l, struct totals *t)
 	unsigned int gap_us = atomic_load(&c->sh->max_gap_us);
 	int64_t deaf_us = deaf ? l->killed_us -
 		atomic_load(&c->sh->deaf_since_us) : 0;
-	/* The frontend left a miss unanswered past the library's timeout
-	 * (paused, or deaf that long): the library may then fail those
-	 * accesses (and count them). */
-	bool slow = iommu && (gap_us >= SLOW_FRONTEND_US ||
-			deaf_us >= SLOW_FRONTEND_US);
+	/* The longest a miss can have waited for the frontend: between
+	 * two of its serving rounds while it lived, or from its last one
+	 * until the library tore the device down (it died, or went deaf,
+	 * in between; on a busy machine the teardown itself may wait for
+	 * a CPU). */
+	unsigned int answer_us = atomic_load(&c->sh->max_answer_us);
+	long long served = atomic_load(&c->sh->served_us);
+	int64_t tail_us = ran && served != 0 ?
+		atomic_load(&p->stop_us) - served : 0;
+	unsigned int wait_us = tail_us > answer_us ? (unsigned int)tail_us :
+		answer_us;
+	/* The frontend left a miss unanswered past the library's timeout:
+	 * the library may then fail those accesses (and count them). */
+	bool slow = iommu && wait_us >= SLOW_FRONTEND_US;
 	uint32_t posted = atomic_load(&st->tx_posted);
 
 	t->slot_ops += atomic_load(&c->sh->slot_ops);
@@ -138,7 +147,8 @@ kill_audit(struct lane *l, struct totals *t)
 		snprintf(why, sizeof(why), "refused chains %lu/%lu, dropped "
 				"%lu/%lu, miss timeouts %lu/%lu, misses %lu/%lu, "
 				"pending %lu/%lu (TX/RX); the frontend answered "
-				"%u misses, its longest pause %u us",
+				"%u misses, longest wait for it %u us (pause %u "
+				"us)",
 				(unsigned long)d[1].invalid,
 				(unsigned long)d[0].invalid,
 				(unsigned long)d[1].dropped,
@@ -149,7 +159,8 @@ kill_audit(struct lane *l, struct totals *t)
 				(unsigned long)v->misses[0],
 				(unsigned long)v->pending[1],
 				(unsigned long)v->pending[0],
-				atomic_load(&c->sh->iommu_answered), gap_us);
+				atomic_load(&c->sh->iommu_answered), wait_us,
+				gap_us);
 		kill_failure(t, l, why);
 	}
 	if (iommu && (atomic_load(&c->sh->iommu_failures) != 0 ||
@@ -175,6 +186,8 @@ kill_audit(struct lane *l, struct totals *t)
 	t->devices += ran;
 	if (gap_us > t->max_gap_us)
 		t->max_gap_us = gap_us;
+	if (iommu && wait_us > t->max_wait_us)
+		t->max_wait_us = wait_us;
 	t->slow += slow && (d[0].timeouts | d[1].timeouts) != 0;
 	t->g2h_sent += sent;
 	t->g2h_received += recv;

@@ -129,10 +129,11 @@ print_totals(const char *mode, const struct totals *t)
 	for (i = 0; i < FAULT_PH_NB; i++)
 		printf(" %s %d", fault_phase_name(i), t->killed_in[i]);
 	printf("; longest cycle %lld ms, teardown %lld ms, frontend pause "
-			"%u us (%d cycles with miss timeouts), test round "
-			"%lld ms\n", (long long)t->max_cycle_ms,
-			(long long)t->max_teardown_ms, t->max_gap_us, t->slow,
-			(long long)t->max_loop_ms);
+			"%u us, wait for an answer %u us (%d cycles with miss "
+			"timeouts), test round %lld ms\n",
+			(long long)t->max_cycle_ms,
+			(long long)t->max_teardown_ms, t->max_gap_us,
+			t->max_wait_us, t->slow, (long long)t->max_loop_ms);
 	printf("    %s: guest->host sent %llu = received %llu + dropped "
 			"%llu + lost %llu; host->guest sent %llu = got %llu + "
 			"lost %llu (of which held for IOTLB misses %llu, "
