@@ -37,6 +37,8 @@ struct fault_guest_stats {
 	atomic_uint tx_done;	/* TX buffers the device gave back */
 	atomic_uint rx_got;	/* packets received intact, in order */
 	atomic_uint rx_bad;	/* wrong header, length, stream, order, bytes */
+	atomic_uint rx_gaps;	/* packets intact but after a gap (counted
+				 * in rx_got: the device dropped some) */
 	atomic_uint rx_empty;	/* RX buffers given back with length 0 */
 	atomic_uint used_bad;	/* used ids the guest never posted */
 	atomic_uint revoked_bad;	/* a revoked buffer was written or used */

@@ -210,6 +210,7 @@ fault_link_check(struct fault_link *k, const char *name,
 				atomic_load(&p->g2h_bad),
 				atomic_load(&p->g2h_poisoned));
 	if (atomic_load(&st->rx_got) != h2g || atomic_load(&st->rx_bad) != 0 ||
+			atomic_load(&st->rx_gaps) != 0 ||
 			atomic_load(&st->rx_empty) != 0 ||
 			atomic_load(&st->used_bad) != 0 ||
 			atomic_load(&st->revoked_bad) != 0)

@@ -124,15 +124,18 @@ kill_audit(struct lane *l, struct totals *t)
 			(uint16_t)used_rx != (uint16_t)(d[0].good +
 				d[0].invalid) ||
 			got > d[0].good || atomic_load(&st->rx_bad) != 0 ||
+			atomic_load(&st->rx_gaps) > d[0].dropped ||
 			atomic_load(&st->rx_empty) > d[0].invalid ||
 			atomic_load(&st->used_bad) != 0) {
 		snprintf(why, sizeof(why), "host->guest: sent %u, library "
 				"wrote %lu dropped %lu refused %lu, used %u; got "
-				"%u (bad %u, empty %u, bad used ids %u)", h2g,
+				"%u (bad %u, after gaps %u, empty %u, bad used "
+				"ids %u)", h2g,
 				(unsigned long)d[0].good,
 				(unsigned long)d[0].dropped,
 				(unsigned long)d[0].invalid, used_rx, got,
 				atomic_load(&st->rx_bad),
+				atomic_load(&st->rx_gaps),
 				atomic_load(&st->rx_empty),
 				atomic_load(&st->used_bad));
 		kill_failure(t, l, why);
