@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,4 +43,49 @@ test_eal_cleanup(void)
 	rte_eal_cleanup();
 	if (dir[0] != '\0')
 		test_eal_remove_dir(dir);
+}
+
+/* Where EAL puts runtime directories (eal_get_runtime_dir's rule). */
+static void
+runtime_base(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (getuid() == 0 || xdg == NULL)
+		snprintf(buf, len, "/var/run/dpdk");
+	else
+		snprintf(buf, len, "%s/dpdk", xdg);
+}
+
+void
+test_eal_sweep_stale(const char *prefix)
+{
+	char base[PATH_MAX], p[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	runtime_base(base, sizeof(base));
+	d = opendir(base);
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		const char *dash = strrchr(e->d_name, '-');
+		char *end;
+		long pid;
+
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
+				dash == NULL || dash[1] == '\0')
+			continue;
+		pid = strtol(dash + 1, &end, 10);
+		if (*end != '\0' || pid <= 0 || pid == getpid())
+			continue;
+		/* Alive (or not ours to ask): leave it. */
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", base, e->d_name) >=
+				(int)sizeof(p))
+			continue;
+		test_eal_remove_dir(p);
+	}
+	closedir(d);
 }

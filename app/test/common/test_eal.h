@@ -17,4 +17,10 @@ void test_eal_cleanup(void);
  * subdirectories). For programs that must capture the path earlier. */
 void test_eal_remove_dir(const char *dir);
 
+/* Before rte_eal_init: remove the runtime directories that test
+ * programs killed before their cleanup left (a meson timeout, a crash,
+ * SIGKILL): those named prefix...-PID, PID a process that no longer
+ * exists. */
+void test_eal_sweep_stale(const char *prefix);
+
 #endif /* TEST_EAL_H */

@@ -137,6 +137,7 @@ init(const char *name, bool telemetry)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=fe-%s-%d", name,
 			(int)getpid());
+	test_eal_sweep_stale("fe-");
 	/* lib.vhost* covers ours (lib.vhost) and DPDK's (lib.vhost.config). */
 	snprintf(loglevel, sizeof(loglevel), "--log-level=lib.vhost*:%s",
 			level != NULL ? level : "debug");

@@ -513,6 +513,7 @@ main(int argc, char **argv)
 
 	/* Unique per process, so parallel runs never share EAL files. */
 	snprintf(prefix, sizeof(prefix), "--file-prefix=ut-net-hdr-%d", (int)getpid());
+	test_eal_sweep_stale("ut-net-hdr-");
 	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
 		fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
 		return 1;
