@@ -125,6 +125,9 @@ struct totals {
 	int slow;			/* cycles with miss timeouts */
 	uint64_t g2h_dropped;		/* IOMMU: after miss timeouts */
 	int64_t max_loop_ms;		/* the test's own longest round */
+	/* Its longest steps: lay out and fork, SIGKILL and reap,
+	 * audit, release (a long round shows which). */
+	int64_t max_step_ms[4];
 	uint64_t slot_ops;		/* ADD/REM_MEM_REG acknowledged */
 	int deaf_held;			/* deaf deaths, packets held */
 	int deaf_late;			/* deaf, killed after the wait */

@@ -74,6 +74,15 @@ make_plan(struct lane *l, struct totals *t)
 	}
 }
 
+static void
+note_step(struct totals *t, int kind, int64_t since_us)
+{
+	int64_t ms = (kill_now_us() - since_us) / 1000;
+
+	if (ms > t->max_step_ms[kind])
+		t->max_step_ms[kind] = ms;
+}
+
 /* Returns false if the cycle could not even start (counted failed). */
 static bool
 start_cycle(struct lane *l, uint32_t n, struct totals *t)
@@ -86,6 +95,8 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 		.slots = l->mode->slots,
 		.packed = l->mode->packed,
 	};
+
+	int64_t t0 = kill_now_us();
 
 	l->cycle = n;
 	make_plan(l, t);
@@ -109,6 +120,7 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 		fault_child_release(&l->child);
 		return false;
 	}
+	note_step(t, 0, t0);
 	l->state = LANE_RUNNING;
 	return true;
 }
@@ -184,6 +196,7 @@ running_step(struct lane *l, struct totals *t)
 		l->mid_burst = atomic_load(&l->port->in_burst);
 		l->killed_us = kill_now_us();
 		status = fault_child_kill(&l->child);
+		note_step(t, 1, l->killed_us);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 			kill_failure(t, l, "frontend did not die of SIGKILL");
 	} else {
@@ -204,14 +217,16 @@ cleanup_step(struct lane *l, struct totals *t)
 	int want = l->conn_base + (connected ? 1 : 0);
 	bool quiet = atomic_load(&p->destroy_connection) >= want &&
 		atomic_load(&p->new_device) == atomic_load(&p->destroy_device);
-	int64_t ms;
+	int64_t ms, t0;
 
 	if (!quiet && fm_now_ms() < l->deadline_ms)
 		return false;
+	t0 = kill_now_us();
 	if (!quiet)
 		kill_failure(t, l, "the library did not tear the connection down");
 	else
 		kill_audit(l, t);
+	note_step(t, 2, t0);
 	/* A dead peer is seen at once, even in the middle of a message
 	 * (not after VHOST_MSG_TIMEOUT_MS). */
 	ms = fm_now_ms() - l->killed_ms;
@@ -221,7 +236,9 @@ cleanup_step(struct lane *l, struct totals *t)
 			l->plan.stop == FAULT_STOP_HALF_MESSAGE &&
 			t->nhalf < MAX_HALF)
 		t->half_ms[t->nhalf++] = ms;
+	t0 = kill_now_us();
 	fault_child_release(&l->child);
+	note_step(t, 3, t0);
 	l->after_deaf = l->plan.kind == PLAN_STOP &&
 		l->plan.stop == FAULT_STOP_MISSES;
 	ms = fm_now_ms() - l->started_ms;
