@@ -428,6 +428,132 @@ test_remove_with_chains(void)
 	close_case("chains into a removed region");
 }
 
+static bool
+page_dirty(const uint8_t *log, uint64_t gpa)
+{
+	uint64_t page = gpa / 4096;
+
+	return (log[page / 8] >> (page % 8)) & 1;
+}
+
+/* Pages of [gpa, gpa + size) marked in the log. */
+static int
+dirty_pages(const uint8_t *log, uint64_t gpa, uint64_t size)
+{
+	int n = 0;
+
+	for (uint64_t a = gpa; a < gpa + size; a += 4096)
+		n += page_dirty(log, a);
+	return n;
+}
+
+/* One packet enqueued into a one-buffer RX chain at gpa: the used
+ * length (0: refused) and the buffer's bytes past the header checked
+ * against the packet (in buf, the frontend's view of that memory). */
+static uint32_t
+rx_one_at(uint64_t gpa, const uint8_t *buf, uint32_t seed, bool *data_ok)
+{
+	struct fm_seg rx = { gpa, 1024, true };
+	struct vring_used_elem e = { 0 };
+	struct rte_mbuf *m;
+	uint8_t pkt[200];
+	int n;
+
+	fe_packet(pkt, sizeof(pkt), seed);
+	if (fm_vring_add_chain(&VM->vr[FE_RXQ], &rx, 1) < 0)
+		return UINT32_MAX;
+	m = fe_mbuf_make(pkt, sizeof(pkt), 0);
+	if (m == NULL)
+		return UINT32_MAX;
+	n = rte_vhost_enqueue_burst(fe_victim.vid, FE_RXQ, &m, 1);
+	if (n == 0)
+		rte_pktmbuf_free(m);
+	if (!fm_vring_pop_used(&VM->vr[FE_RXQ], &e, NULL))
+		return UINT32_MAX;
+	*data_ok = e.len >= sizeof(pkt) &&
+		memcmp(buf + (e.len - sizeof(pkt)), pkt, sizeof(pkt)) == 0;
+	return e.len;
+}
+
+/*
+ * Dirty logging follows the set of regions: a packet received into an
+ * added region marks its page (and no other page of the region); once
+ * the region is removed, a buffer there is refused and nothing in its
+ * range is marked; a new region added at the same GPAs (other memory)
+ * takes the packets and the marks.
+ */
+static void
+test_dirty_log_follows_slots(void)
+{
+	struct xreg *x = &xr[0], *z = &xr[1];
+	uint64_t payload[2], log_size, f0;
+	static struct fm_msg reply;
+	uint8_t *log;
+	uint32_t len;
+	bool data_ok = false;
+	int fd, d[3];
+
+	CU_ASSERT_FATAL(open_with_slots());
+	CU_ASSERT_FATAL(VM->offered_features & FM_BIT(VHOST_F_LOG_ALL));
+	CU_ASSERT_FATAL(xreg_make(x, XREG_GPA(0), XREG_SIZE));
+	CU_ASSERT_FATAL(xreg_make(z, XREG_GPA(0), XREG_SIZE));
+	CU_ASSERT_FATAL(add_reg(x) == FM_OK);
+
+	/* One bit per page up to the end of the added region. */
+	log_size = RTE_ALIGN_CEIL((x->gpa + x->size) / 4096 / 8 + 1, 4096);
+	fd = memfd_create("fe-memslot-log", MFD_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, (off_t)log_size) == 0);
+	log = mmap(NULL, log_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CU_ASSERT_FATAL(log != MAP_FAILED);
+	payload[0] = log_size;
+	payload[1] = 0;
+	CU_ASSERT_EQUAL(fm_request(VM, FM_REQ_SET_LOG_BASE, payload, sizeof(payload),
+			&fd, 1, &reply), FM_OK);
+	close(fd);
+	f0 = VM->features;
+	CU_ASSERT_EQUAL(fm_set_u64(VM, FM_REQ_SET_FEATURES,
+			f0 | FM_BIT(VHOST_F_LOG_ALL)), FM_OK);
+
+	/* Into page 1 of the added region. */
+	memset(log, 0, log_size);
+	len = rx_one_at(x->gpa + 4096, x->base + 4096, 11, &data_ok);
+	CU_ASSERT(len > 0 && len != UINT32_MAX);
+	CU_ASSERT(data_ok);
+	CU_ASSERT(page_dirty(log, x->gpa + 4096));
+	d[0] = dirty_pages(log, x->gpa, x->size);
+	CU_ASSERT_EQUAL(d[0], 1);
+
+	/* Removed: refused, nothing of its range marked. */
+	CU_ASSERT_FATAL(rem_reg(x) == FM_OK);
+	memset(log, 0, log_size);
+	memset(x->base + 8192, FM_NET_POISON, 1024);
+	len = rx_one_at(x->gpa + 8192, x->base + 8192, 12, &data_ok);
+	CU_ASSERT_EQUAL(len, 0);
+	CU_ASSERT_EQUAL(x->base[8192], FM_NET_POISON);
+	d[1] = dirty_pages(log, x->gpa, x->size);
+	CU_ASSERT_EQUAL(d[1], 0);
+
+	/* Other memory at the same GPAs: its page is written and marked. */
+	CU_ASSERT_FATAL(add_reg(z) == FM_OK);
+	memset(log, 0, log_size);
+	len = rx_one_at(z->gpa + 3 * 4096, z->base + 3 * 4096, 13, &data_ok);
+	CU_ASSERT(len > 0 && len != UINT32_MAX);
+	CU_ASSERT(data_ok);
+	CU_ASSERT_EQUAL(x->base[3 * 4096], 0);
+	CU_ASSERT(page_dirty(log, z->gpa + 3 * 4096));
+	d[2] = dirty_pages(log, z->gpa, z->size);
+	CU_ASSERT_EQUAL(d[2], 1);
+	printf("dirty log: pages marked in the region's range: added %d, "
+			"removed %d, other memory added at its GPAs %d\n", d[0], d[1], d[2]);
+
+	CU_ASSERT_EQUAL(fm_set_u64(VM, FM_REQ_SET_FEATURES, f0), FM_OK);
+	CU_ASSERT(fe_traffic_ok(&fe_victim));
+	munmap(log, log_size);
+	xreg_free(x);
+	xreg_free(z);
+	close_case("dirty log follows the regions");
+}
+
 /* SET_MEM_TABLE after ADD_MEM_REG replaces the whole set; so does a new
  * connection (the regions of the old one are unmapped with it). */
 static void
@@ -615,6 +741,7 @@ static CU_TestInfo slot_tests[] = {
 	{ "hundreds", test_hundreds },
 	{ "add_remove_under_traffic", test_add_remove_under_traffic },
 	{ "remove_with_chains", test_remove_with_chains },
+	{ "dirty_log_follows_slots", test_dirty_log_follows_slots },
 	{ "replace_whole_set", test_replace_whole_set },
 	{ "rem_with_fd", test_rem_with_fd },
 	{ "malformed", test_malformed },
