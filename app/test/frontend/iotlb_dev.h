@@ -100,6 +100,7 @@ void test_negotiation(void);
 void test_rings_at_iovas(void);
 void test_tx_miss_update(void);
 void test_rx_miss_held(void);
+void test_mem_slots(void);
 
 /* iotlb_access.c */
 void test_permission_rx_read_only(void);

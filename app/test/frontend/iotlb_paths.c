@@ -7,7 +7,9 @@
 #include "iotlb_dev.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
@@ -258,4 +260,89 @@ test_rx_miss_held(void)
 	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_misses") > 0);
 	CU_ASSERT(fe_vring_stat(D.d.vid, FE_RXQ, "iotlb_held_packets") >= N);
 	CU_ASSERT(rx_check(&D, 500, 49));
+}
+
+/* --- memory slots: the IOTLB follows the regions --- */
+
+#define PF_CONFIGURE_MEM_SLOTS 15
+#define REQ_ADD_MEM_REG 37
+#define REQ_REM_MEM_REG 38
+
+/*
+ * IOTLB entries point into the regions present. An update for memory
+ * the backend does not map is refused; once the region is added with
+ * ADD_MEM_REG the same update is taken and a packet the guest put there
+ * is read through it. After REM_MEM_REG the entry is gone: the update is
+ * refused again, and a chain at that IOVA misses, the guest's answer (the
+ * old mapping) is refused, and the chain comes back unread (length 0).
+ */
+void
+test_mem_slots(void)
+{
+	const uint64_t P = IOVA_TEST(9), size = 64 << 10;
+	struct {
+		uint64_t padding;
+		struct fm_wire_region r;
+	} reg;
+	struct fm_vring *tx;
+	struct rte_mbuf *mb[4];
+	struct vring_used_elem e = { 0 };
+	uint8_t pkt[300], *base;
+	int64_t deadline;
+	int fd, head, n, total = 0;
+
+	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
+	tx = &D.d.m.vr[FE_TXQ];
+	CU_ASSERT_FATAL(D.d.m.offered_protocol & FM_BIT(PF_CONFIGURE_MEM_SLOTS));
+	D.d.m.protocol |= FM_BIT(PF_CONFIGURE_MEM_SLOTS);
+	CU_ASSERT_FATAL(fm_set_u64(&D.d.m, FM_REQ_SET_PROTOCOL_FEATURES,
+			D.d.m.protocol) == FM_OK);
+	fd = memfd_create("fe-iotlb-slot", MFD_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CU_ASSERT_FATAL(base != MAP_FAILED);
+	memset(&reg, 0, sizeof(reg));
+	reg.r.guest_phys_addr = 0x100000000ull;
+	reg.r.memory_size = size;
+	reg.r.userspace_addr = fm_ptr_uaddr(base);
+	CU_ASSERT_FATAL(fm_iommu_map(&D.io, P, base, size, VHOST_ACCESS_RW) == 0);
+
+	CU_ASSERT_EQUAL(fm_iotlb_update(&D.d.m, P, size, reg.r.userspace_addr,
+			VHOST_ACCESS_RW), FM_NACK);
+	CU_ASSERT_EQUAL(fm_request(&D.d.m, REQ_ADD_MEM_REG, &reg, sizeof(reg),
+			&fd, 1, NULL), FM_OK);
+	CU_ASSERT_EQUAL(fm_iotlb_update(&D.d.m, P, size, reg.r.userspace_addr,
+			VHOST_ACCESS_RW), FM_OK);
+	fe_packet(pkt, sizeof(pkt), 91);
+	head = post_tx(&D, P + 4096, pkt, sizeof(pkt));
+	CU_ASSERT_FATAL(head >= 0);
+	fm_vring_kick(tx);
+	expect_tx_one(pkt, sizeof(pkt), (uint32_t)head);
+
+	CU_ASSERT_EQUAL(fm_request(&D.d.m, REQ_REM_MEM_REG, &reg, sizeof(reg),
+			NULL, 0, NULL), FM_OK);
+	CU_ASSERT_EQUAL(fm_iotlb_update(&D.d.m, P, size, reg.r.userspace_addr,
+			VHOST_ACCESS_RW), FM_NACK);
+	fe_packet(pkt, sizeof(pkt), 92);
+	head = post_tx(&D, P + 8192, pkt, sizeof(pkt));
+	CU_ASSERT_FATAL(head >= 0);
+	fm_vring_kick(tx);
+	deadline = fm_now_ms() + FE_WAIT_MS;
+	while (fm_vring_used_pending(tx) == 0 && fm_now_ms() < deadline) {
+		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
+		total += n;
+		while (n > 0)
+			rte_pktmbuf_free(mb[--n]);
+		fm_iommu_serve(&D.d.m, &D.io, 1);	/* refused: ignored */
+	}
+	CU_ASSERT_EQUAL(total, 0);
+	CU_ASSERT(fm_vring_pop_used(tx, &e, NULL));
+	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
+	CU_ASSERT_EQUAL(e.len, 0);
+	printf("IOTLB after REM_MEM_REG: update refused, chain returned with length %u\n",
+			e.len);
+	fm_iommu_unmap(&D.io, P, size);
+	CU_ASSERT(traffic_ok(&D));
+	munmap(base, size);
+	close(fd);
 }
