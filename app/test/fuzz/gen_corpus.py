@@ -308,6 +308,16 @@ def messages_corpus():
     b += msg(ADD_MEM_REG, mem_reg(*g2), 1, fds=[FD_GUEST2]) + tx_packets(1, [udp])
     b += msg(REM_MEM_REG, mem_reg(*g1), 1) + burst(1, 2, dequeue=True)
     write(t, 'mem_slots_ring_region', b)
+    # More regions than a SET_MEM_TABLE holds: 12 pages of FD_GUEST2
+    # added one by one (the sorted lookups), the API's copy of the table
+    # queried, packets through it, then one removed.
+    b = handshake(proto_extra=(P_MEM_SLOTS,))
+    for i in range(12):
+        b += msg(ADD_MEM_REG, mem_reg(0x200000 + i * 0x2000, 0x1000,
+                                      0x7f1000000000 + i * 0x1000, i * 0x1000), 9, fds=[FD_GUEST2])
+    b += query(0) + tx_packets(1, [udp]) + burst(1, 2, dequeue=True)
+    b += msg(REM_MEM_REG, mem_reg(0x200000, 0x1000, 0x7f1000000000, 0), 9) + query(1)
+    write(t, 'mem_slots_many', b)
     b = handshake(queues=(0, 1, 2, 3)) + msg(SET_VRING_ENABLE, state(2, 0)) + query(3) + \
         msg(GET_QUEUE_NUM)
     write(t, 'multiqueue', b)
