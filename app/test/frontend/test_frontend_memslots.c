@@ -728,6 +728,14 @@ test_malformed(void)
 		r = fm_expect_refused(VM, req, wire, size, size, fds, nfds);
 		if (extra >= 0)
 			close(extra);
+		/* A conflicting or unknown region is the frontend's mistake,
+		 * not a broken connection: an error reply, and the
+		 * connection goes on. */
+		if ((b == B_OVERLAP_GPA || b == B_OVERLAP_UADDR || b == B_OVERLAP_TABLE ||
+		     b == B_DUPLICATE || b == B_REM_UNKNOWN || b == B_REM_TWICE ||
+		     b == B_REM_SIZE_DIFFERS) && r != FM_NACK)
+			CU_ASSERT(fe_fail("%s: %s, not an error reply", bad_names[b],
+					fm_result_name(r)));
 		if (r == FM_NACK && !fe_traffic_ok(&fe_victim))
 			CU_FAIL("device broken after a refused region");
 		xreg_free(x);
