@@ -18,36 +18,72 @@
 #define ADDR sizeof(struct vhost_vring_addr)
 #define MEM_REG sizeof(struct vhost_user_mem_reg)
 
+/* Named fields, so each rule reads as what it is; a field left out is
+ * 0: no payload, no fds, no ring index, no locks, device left running. */
 const struct vhost_handler vhost_handlers[VHOST_USER_MAX_REQUEST] = {
-	[VHOST_USER_GET_FEATURES] = { vhost_on_get_features, 0, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_SET_FEATURES] = { vhost_on_set_features, U64, VHOST_FDS_NONE, false, true, false },
-	[VHOST_USER_SET_OWNER] = { vhost_on_set_owner, 0, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_RESET_OWNER] = { vhost_on_reset_owner, 0, VHOST_FDS_NONE, false, false, true },
-	[VHOST_USER_SET_MEM_TABLE] = { vhost_on_set_mem_table, VHOST_SIZE_VARIABLE, VHOST_FDS_REGIONS, false, true, false },
+	[VHOST_USER_GET_FEATURES] = { .fn = vhost_on_get_features },
+	[VHOST_USER_SET_FEATURES] = {
+		.fn = vhost_on_set_features, .size = U64, .lock_all = true },
+	[VHOST_USER_SET_OWNER] = { .fn = vhost_on_set_owner },
+	[VHOST_USER_RESET_OWNER] = {
+		.fn = vhost_on_reset_owner, .stops_device = true },
+	[VHOST_USER_SET_MEM_TABLE] = {
+		.fn = vhost_on_set_mem_table, .size = VHOST_SIZE_VARIABLE,
+		.fds = VHOST_FDS_REGIONS, .lock_all = true },
+	[VHOST_USER_GET_MAX_MEM_SLOTS] = { .fn = vhost_on_get_max_mem_slots },
 	/* Lock the rings themselves, only to switch tables. */
-	[VHOST_USER_GET_MAX_MEM_SLOTS] = { vhost_on_get_max_mem_slots, 0, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_ADD_MEM_REG] = { vhost_on_add_mem_reg, MEM_REG, VHOST_FDS_ONE, false, false, false },
-	[VHOST_USER_REM_MEM_REG] = { vhost_on_rem_mem_reg, MEM_REG, VHOST_FDS_ANY_ONE, false, false, false },
-	[VHOST_USER_SET_LOG_BASE] = { vhost_on_set_log_base, sizeof(struct vhost_user_log), VHOST_FDS_ONE, false, true, false },
-	[VHOST_USER_SET_LOG_FD] = { vhost_on_set_log_fd, 0, VHOST_FDS_ONE, false, false, false },
-	[VHOST_USER_SET_VRING_NUM] = { vhost_on_set_vring_num, STATE, VHOST_FDS_NONE, true, true, false },
-	[VHOST_USER_SET_VRING_ADDR] = { vhost_on_set_vring_addr, ADDR, VHOST_FDS_NONE, true, true, false },
-	[VHOST_USER_SET_VRING_BASE] = { vhost_on_set_vring_base, STATE, VHOST_FDS_NONE, true, true, false },
-	[VHOST_USER_GET_VRING_BASE] = { vhost_on_get_vring_base, STATE, VHOST_FDS_NONE, true, true, true },
-	[VHOST_USER_SET_VRING_KICK] = { vhost_on_set_vring_kick, U64, VHOST_FDS_VRING, false, true, false },
-	[VHOST_USER_SET_VRING_CALL] = { vhost_on_set_vring_call, U64, VHOST_FDS_VRING, false, true, false },
-	[VHOST_USER_SET_VRING_ERR] = { vhost_on_set_vring_err, U64, VHOST_FDS_VRING, false, false, false },
-	[VHOST_USER_GET_PROTOCOL_FEATURES] = { vhost_on_get_protocol_features, 0, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_SET_PROTOCOL_FEATURES] = { vhost_on_set_protocol_features, U64, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_GET_QUEUE_NUM] = { vhost_on_get_queue_num, 0, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_SET_VRING_ENABLE] = { vhost_on_set_vring_enable, STATE, VHOST_FDS_NONE, true, true, false },
-	[VHOST_USER_SEND_RARP] = { vhost_on_send_rarp, U64, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_NET_SET_MTU] = { vhost_on_net_set_mtu, U64, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_SET_BACKEND_REQ_FD] = { vhost_on_set_backend_req_fd, 0, VHOST_FDS_ONE, false, true, false },
+	[VHOST_USER_ADD_MEM_REG] = {
+		.fn = vhost_on_add_mem_reg, .size = MEM_REG,
+		.fds = VHOST_FDS_ONE },
+	[VHOST_USER_REM_MEM_REG] = {
+		.fn = vhost_on_rem_mem_reg, .size = MEM_REG,
+		.fds = VHOST_FDS_ANY_ONE },
+	[VHOST_USER_SET_LOG_BASE] = {
+		.fn = vhost_on_set_log_base,
+		.size = sizeof(struct vhost_user_log), .fds = VHOST_FDS_ONE,
+		.lock_all = true },
+	[VHOST_USER_SET_LOG_FD] = {
+		.fn = vhost_on_set_log_fd, .fds = VHOST_FDS_ONE },
+	[VHOST_USER_SET_VRING_NUM] = {
+		.fn = vhost_on_set_vring_num, .size = STATE,
+		.has_vring_index = true, .lock_all = true },
+	[VHOST_USER_SET_VRING_ADDR] = {
+		.fn = vhost_on_set_vring_addr, .size = ADDR,
+		.has_vring_index = true, .lock_all = true },
+	[VHOST_USER_SET_VRING_BASE] = {
+		.fn = vhost_on_set_vring_base, .size = STATE,
+		.has_vring_index = true, .lock_all = true },
+	[VHOST_USER_GET_VRING_BASE] = {
+		.fn = vhost_on_get_vring_base, .size = STATE,
+		.has_vring_index = true, .lock_all = true,
+		.stops_device = true },
+	[VHOST_USER_SET_VRING_KICK] = {
+		.fn = vhost_on_set_vring_kick, .size = U64,
+		.fds = VHOST_FDS_VRING, .lock_all = true },
+	[VHOST_USER_SET_VRING_CALL] = {
+		.fn = vhost_on_set_vring_call, .size = U64,
+		.fds = VHOST_FDS_VRING, .lock_all = true },
+	[VHOST_USER_SET_VRING_ERR] = {
+		.fn = vhost_on_set_vring_err, .size = U64,
+		.fds = VHOST_FDS_VRING },
+	[VHOST_USER_GET_PROTOCOL_FEATURES] = {
+		.fn = vhost_on_get_protocol_features },
+	[VHOST_USER_SET_PROTOCOL_FEATURES] = {
+		.fn = vhost_on_set_protocol_features, .size = U64 },
+	[VHOST_USER_GET_QUEUE_NUM] = { .fn = vhost_on_get_queue_num },
+	[VHOST_USER_SET_VRING_ENABLE] = {
+		.fn = vhost_on_set_vring_enable, .size = STATE,
+		.has_vring_index = true, .lock_all = true },
+	[VHOST_USER_SEND_RARP] = { .fn = vhost_on_send_rarp, .size = U64 },
+	[VHOST_USER_NET_SET_MTU] = { .fn = vhost_on_net_set_mtu, .size = U64 },
+	[VHOST_USER_SET_BACKEND_REQ_FD] = {
+		.fn = vhost_on_set_backend_req_fd, .fds = VHOST_FDS_ONE,
+		.lock_all = true },
 	/* Takes each ring's locks itself, one ring at a time. */
-	[VHOST_USER_IOTLB_MSG] = { vhost_on_iotlb_msg, sizeof(struct vhost_iotlb_msg), VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_SET_STATUS] = { vhost_on_set_status, U64, VHOST_FDS_NONE, false, false, false },
-	[VHOST_USER_GET_STATUS] = { vhost_on_get_status, 0, VHOST_FDS_NONE, false, false, false },
+	[VHOST_USER_IOTLB_MSG] = {
+		.fn = vhost_on_iotlb_msg, .size = sizeof(struct vhost_iotlb_msg) },
+	[VHOST_USER_SET_STATUS] = { .fn = vhost_on_set_status, .size = U64 },
+	[VHOST_USER_GET_STATUS] = { .fn = vhost_on_get_status },
 };
 
 /* Payload checks common to all requests. Returns 0 or -EINVAL. */
