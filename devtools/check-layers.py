@@ -4,8 +4,11 @@
 Every source file of lib/vhost belongs to one layer; a file may include
 the project headers of its own layer and of the layers below, never of a
 layer above. A file missing from the table fails the check, so a new file
-gets a layer when it is added.
+gets a layer when it is added. Every file must also be named in
+doc/design.md's file table ("Files, one concern each"), so the table
+stays current: `x.c` there covers x.h too, `x.c/.h` both, `x_*.c` a glob.
 """
+import fnmatch
 import os
 import re
 import sys
@@ -27,6 +30,42 @@ LAYERS = [
 ]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+FILE_TABLE = "## Files, one concern each"
+
+
+def described_files(design):
+    """The names doc/design.md's file table gives: stems and globs."""
+    with open(design, encoding="utf-8") as doc:
+        text = doc.read()
+    start = text.find(FILE_TABLE)
+    if start < 0:
+        return None
+    end = text.find("\n## ", start + len(FILE_TABLE))
+    table = text[start:end if end >= 0 else len(text)]
+    stems, globs = set(), []
+    for row in table.splitlines():
+        cells = row.split("|")
+        if len(cells) < 3:
+            continue
+        for name in re.findall(r"`([^`]+)`", cells[1]):
+            name = name.split("/")[0]  # "iotlb.c/.h"
+            if "*" in name:
+                globs.append(name)
+            else:
+                stems.add(os.path.splitext(name)[0])
+    return stems, globs
+
+
+def undescribed(sources, design):
+    """Problems: files of lib/vhost the file table does not name."""
+    found = described_files(design)
+    if found is None:
+        return [f"{design}: no section '{FILE_TABLE}'"]
+    stems, globs = found
+    return [f"{f}: not in the file table of {design}"
+            for f in sources
+            if os.path.splitext(f)[0] not in stems
+            and not any(fnmatch.fnmatch(f, g) for g in globs)]
 
 
 def main():
@@ -61,6 +100,11 @@ def main():
         if f not in sources:
             print(f"{f}: listed but not in {root}")
             errors += 1
+    design = os.path.normpath(
+        os.path.join(root, "..", "..", "doc", "design.md"))
+    for problem in undescribed(sources, design):
+        print(problem)
+        errors += 1
     print(f"check-layers: {len(sources)} files, {errors} problems")
     return 1 if errors else 0
 
