@@ -524,8 +524,10 @@ check_cursor_write(uint16_t first, const struct vhost_chain *c, uint8_t chunk)
 	while (done < want) {
 		uint32_t n = (uint32_t)RTE_MIN((uint64_t)step, want - done);
 		uint32_t got = vhost_cursor_write(&cur, pattern + done, n);
+		/* Not nested in one RTE_MIN: its locals would shadow. */
+		uint64_t room = (uint64_t)c->len - RTE_MIN(done, (uint64_t)c->len);
 
-		FZ_CHECK(got == RTE_MIN((uint64_t)n, (uint64_t)c->len - RTE_MIN(done, (uint64_t)c->len)),
+		FZ_CHECK(got == RTE_MIN((uint64_t)n, room),
 			 "cursor wrote %u of %u at %lu (chain %u)", got, n, done, c->len);
 		done += n;
 	}
