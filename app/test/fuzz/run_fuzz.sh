@@ -54,71 +54,39 @@ pkg-config --exists libdpdk || die "libdpdk not found (apt-get install dpdk-dev)
 
 # ---- build ----
 
-# The library's sources, as its meson.build lists them.
-SOURCES=$(sed -n "/^vhost_sources = files(/,/^)/p" "$VHOST/meson.build" | grep -o "'[a-z_0-9]*\.c'" | tr -d "'")
-[ -n "$SOURCES" ] || die "no sources found in $VHOST/meson.build"
+# meson builds the targets (app/test/fuzz/meson.build, option fuzz) in
+# a build directory of its own inside $BUILD; ninja's dependency
+# tracking rebuilds whatever a changed header touches.
+command -v meson >/dev/null || die "meson not found"
+MESON_LOG=$BUILD/logs/meson.log
 
-# -fsanitize-recover for UB, made fatal at run time (halt_on_error, see
-# fuzz_common.h): that way a known open bug can be suppressed while
-# exploring, and still fails the strict replays.
-SAN="-fsanitize=address,undefined -fsanitize-recover=undefined"
-CFLAGS="-g -O1 -fno-omit-frame-pointer $SAN $(pkg-config --cflags libdpdk) \
--DALLOW_EXPERIMENTAL_API -DALLOW_INTERNAL_API -D_GNU_SOURCE -I$VHOST -Wall -Wextra"
-# The library is built with meson's GCC warnings; clang's extra ones are
-# not ours to fix here.
-LIB_CFLAGS="-Wno-unused-parameter -Wno-array-bounds -Wno-format"
-# Debian's DPDK without its librte_vhost: the library under test is
-# compiled in.
-LIBS="-lrte_ethdev -lrte_net -lrte_mbuf -lrte_mempool -lrte_ring -lrte_eal \
--lrte_kvargs -lrte_telemetry -lnuma -lpthread"
-
-newer_than() {	# newer_than FILE DEP... : true if FILE is missing or older
-	local f=$1 d
-	shift
-	[ -e "$f" ] || return 0
-	for d in "$@"; do
-		[ "$d" -nt "$f" ] && return 0
-	done
-	return 1
-}
-
-build() {
-	local stale=() s o t objs=() deps
-	mkdir -p "$BUILD/obj" || die "cannot create $BUILD"
+# meson_build DIR MODE: set DIR up for -Dfuzz=MODE (once), build $TARGETS.
+meson_build() {
+	local dir=$1 mode=$2 t ninja_targets=()
+	mkdir -p "$BUILD/logs" || die "cannot create $BUILD"
 	[ -e "$BUILD/.gitignore" ] || echo '*' > "$BUILD/.gitignore"
-	# Flags changed: rebuild everything.
-	if [ "$(cat "$BUILD/flags" 2>/dev/null)" != "$CC $CFLAGS $LIB_CFLAGS" ]; then
-		rm -f "$BUILD"/obj/*.o "$BUILD"/fuzz_*
-		echo "$CC $CFLAGS $LIB_CFLAGS" > "$BUILD/flags"
-	fi
-	# Any header change rebuilds every object: structure layouts must
-	# agree between the objects (others edit lib/vhost meanwhile).
-	for s in $SOURCES; do
-		o=$BUILD/obj/${s%.c}.o
-		objs+=("$o")
-		newer_than "$o" "$VHOST/$s" "$VHOST"/*.h && stale+=("$s")
-	done
-	if [ ${#stale[@]} -gt 0 ]; then
-		echo "run_fuzz: compiling ${#stale[@]} lib/vhost sources"
-		printf '%s\n' "${stale[@]%.c}" | xargs -P "$JOBS" -I{} sh -c \
-			"$CC $CFLAGS $LIB_CFLAGS -fsanitize=fuzzer-no-link -c '$VHOST/{}.c' -o '$BUILD/obj/{}.o'" \
-			|| die "compiling lib/vhost failed"
+	if [ ! -e "$dir/build.ninja" ]; then
+		echo "run_fuzz: meson setup $dir (-Dfuzz=$mode, CC=$CC)"
+		CC=$CC meson setup "$dir" "$REPO" -Dfuzz="$mode" \
+			--buildtype=plain -Db_ndebug=false >> "$MESON_LOG" 2>&1 \
+			|| die "meson setup failed (see $MESON_LOG)"
 	fi
 	for t in $TARGETS; do
 		[ -e "$HERE/$t.c" ] || die "unknown target $t"
-		deps=("$HERE/$t.c" "$HERE/fuzz_common.h" "$HERE/../common/test_res.h" "$VHOST"/*.h)
-		if [ "$t" = fuzz_iotlb ]; then
-			# The IOTLB alone, no EAL: fast and self-contained.
-			newer_than "$BUILD/$t" "${deps[@]}" "$VHOST/iotlb.c" || continue
-			echo "run_fuzz: linking $t"
-			$CC $CFLAGS -fsanitize=fuzzer "$HERE/$t.c" "$VHOST/iotlb.c" $LIB_CFLAGS -o "$BUILD/$t" \
-				|| die "building $t failed"
-		else
-			newer_than "$BUILD/$t" "${deps[@]}" "${objs[@]}" || continue
-			echo "run_fuzz: linking $t"
-			$CC $CFLAGS -fsanitize=fuzzer "$HERE/$t.c" "${objs[@]}" $LIBS -o "$BUILD/$t" \
-				|| die "building $t failed"
-		fi
+		ninja_targets+=("app/test/fuzz/$t")
+	done
+	ninja -C "$dir" -j "$JOBS" "${ninja_targets[@]}" >> "$MESON_LOG" 2>&1 \
+		|| die "building ${ninja_targets[*]} failed (see $MESON_LOG)"
+}
+
+build() {
+	local t
+	# What the build before meson left.
+	rm -rf "$BUILD/obj" "$BUILD/flags"
+	meson_build "$BUILD/meson" sanitizers
+	# The targets where the commands in doc/fuzzing.md look for them.
+	for t in $TARGETS; do
+		ln -sfn "meson/app/test/fuzz/$t" "$BUILD/$t" || die "cannot link $BUILD/$t"
 	done
 }
 
@@ -217,42 +185,38 @@ replay_regressions() {
 }
 
 # Line coverage of lib/vhost by the corpora: the same targets built with
-# source-based coverage (no sanitizers), run once over every input.
+# source-based coverage (-Dfuzz=coverage, no sanitizers), run once over
+# every input.
 coverage() {
-	local cov=$BUILD/cov s t objs=() profs=() first=
-	local cf="-g -O0 -fprofile-instr-generate -fcoverage-mapping $(pkg-config --cflags libdpdk) \
--DALLOW_EXPERIMENTAL_API -DALLOW_INTERNAL_API -D_GNU_SOURCE -I$VHOST -w"
+	local cov=$BUILD/cov t bin profs=() first= objs_args=()
 	local profdata=llvm-profdata llvmcov=llvm-cov
 	command -v llvm-profdata-14 >/dev/null && profdata=llvm-profdata-14 && llvmcov=llvm-cov-14
-	mkdir -p "$cov/obj"
 	echo "run_fuzz: coverage build"
-	printf '%s\n' $SOURCES | sed 's/\.c$//' | xargs -P "$JOBS" -I{} \
-		$CC $cf -fsanitize=fuzzer-no-link -c "$VHOST/{}.c" -o "$cov/obj/{}.o" \
-		|| die "coverage build failed"
-	for s in $SOURCES; do objs+=("$cov/obj/${s%.c}.o"); done
+	meson_build "$cov" coverage
 	rm -f "$cov"/*.profraw
 	for t in $TARGETS; do
-		if [ "$t" = fuzz_iotlb ]; then
-			$CC $cf -fsanitize=fuzzer "$HERE/$t.c" "$VHOST/iotlb.c" -o "$cov/$t" || die "coverage build failed"
-		else
-			$CC $cf -fsanitize=fuzzer "$HERE/$t.c" "${objs[@]}" $LIBS -o "$cov/$t" || die "coverage build failed"
-		fi
+		bin=$cov/app/test/fuzz/$t
 		mkdir -p "$BUILD/corpus/$t"
 		(cd "$BUILD/run" && FUZZ_STRICT=1 LLVM_PROFILE_FILE="$cov/$t.profraw" \
-			run_bin "$BUILD/logs/coverage-$t.log" 1200 "$cov/$t" -runs=0 \
+			run_bin "$BUILD/logs/coverage-$t.log" 1200 "$bin" -runs=0 \
 			"$BUILD/corpus/$t" "$HERE/corpus/$t")
 		profs+=("$cov/$t.profraw")
-		[ -z "$first" ] && first=$cov/$t || objs_args+=(-object "$cov/$t")
+		[ -z "$first" ] && first=$bin || objs_args+=(-object "$bin")
 	done
 	$profdata merge -o "$cov/all.profdata" "${profs[@]}" || die "llvm-profdata failed"
 	echo
 	echo "==== line coverage of lib/vhost (corpora of: $TARGETS) ===="
-	$llvmcov report -instr-profile="$cov/all.profdata" "$first" "${objs_args[@]}" "$VHOST"/*.c \
-		| sed "s|$VHOST/||" | awk 'NF >= 13 && $1 != "Filename" {
-			printf "%-24s %5s lines %5s missed %8s\n", $1, $8, $9, $10 }'
+	# meson compiles with paths relative to the build directory, so the
+	# report is filtered here rather than by llvm-cov's source list.
+	$llvmcov report -instr-profile="$cov/all.profdata" "$first" "${objs_args[@]}" \
+		| awk 'NF >= 13 && $1 ~ /lib\/vhost\/[^\/]*\.c$/ {
+			sub(/.*lib\/vhost\//, "", $1)
+			printf "%-24s %5s lines %5s missed %8s\n", $1, $8, $9, $10
+			lines += $8; missed += $9 }
+		END { if (lines > 0) printf "%-24s %5d lines %5d missed %7.2f%%\n",
+			"TOTAL", lines, missed, 100 * (lines - missed) / lines }'
 }
 
-objs_args=()
 build
 if [ "${FUZZ_BUILD_ONLY:-0}" != 1 ]; then
 	for t in $TARGETS; do
