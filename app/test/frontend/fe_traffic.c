@@ -148,6 +148,25 @@ fe_dequeue_for(int vid, int ms)
 	return got;
 }
 
+uint16_t
+fe_enqueue_one(struct fe_dev *d, uint32_t len, uint32_t seed,
+		uint32_t seg_len)
+{
+	static uint8_t pkt[FE_PKT_MAX];
+	struct rte_mbuf *m;
+	uint16_t n;
+
+	if (len > sizeof(pkt))
+		return 0;
+	fe_packet(pkt, len, seed);
+	m = fe_mbuf_make(pkt, len, seg_len);
+	if (m == NULL)
+		return 0;
+	n = rte_vhost_enqueue_burst(d->vid, FE_RXQ, &m, 1);
+	rte_pktmbuf_free(m);
+	return n;
+}
+
 bool
 fe_same_bytes(const char *who, const uint8_t *got, int n,
 		const uint8_t *want, uint32_t len)

@@ -64,6 +64,14 @@ int fe_dequeue_wait_q(int vid, uint16_t qid, struct rte_mbuf **pkts,
  */
 int fe_dequeue_for(int vid, int ms);
 
+/*
+ * Enqueues one packet of len bytes made from seed (fe_packet) on d's
+ * RX queue, in mbuf segments of at most seg_len bytes (0: as big as the
+ * pool allows). Returns what rte_vhost_enqueue_burst did: 1 or 0.
+ */
+uint16_t fe_enqueue_one(struct fe_dev *d, uint32_t len, uint32_t seed,
+		uint32_t seg_len);
+
 /* True if got[0..n) (n < 0: nothing came) is exactly want[0..len);
  * else prints "<who> got ..." and returns false. */
 bool fe_same_bytes(const char *who, const uint8_t *got, int n,

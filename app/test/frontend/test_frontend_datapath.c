@@ -49,23 +49,6 @@ txq(void)
 	return &D.m.vr[FE_TXQ];
 }
 
-/* Enqueues one packet of len bytes made from seed; returns the count. */
-static uint16_t
-enqueue_one(uint32_t len, uint32_t seed, uint32_t seg_len)
-{
-	static uint8_t pkt[70 * 1024];
-	struct rte_mbuf *m;
-	uint16_t n;
-
-	fe_packet(pkt, len, seed);
-	m = fe_mbuf_make(pkt, len, seg_len);
-	if (m == NULL)
-		return 0;
-	n = rte_vhost_enqueue_burst(D.vid, FE_RXQ, &m, 1);
-	rte_pktmbuf_free(m);
-	return n;
-}
-
 /* True if the header carries no offload: all fields but num_buffers 0. */
 static bool
 hdr_is_plain(const struct virtio_net_hdr_mrg_rxbuf *h)
@@ -90,7 +73,7 @@ test_rx_single_buffer(void)
 	fm_vring_take_calls(rxq());
 	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false);
 	CU_ASSERT_FATAL(head >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(100, 7, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 100, 7, 0), 1);
 	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL(e.len, FM_NET_HDR_LEN + 100);
@@ -141,7 +124,7 @@ test_rx_header_only_changes(void)
 		memcpy(guest, &hdr, sizeof(hdr));
 		if (i < RTE_DIM(spoil))
 			guest[spoil[i].off] = spoil[i].val;
-		CU_ASSERT_EQUAL_FATAL(enqueue_one(64, 30 + i, 0), 1);
+		CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 64, 30 + i, 0), 1);
 		CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
 		CU_ASSERT_EQUAL(e.len, FM_NET_HDR_LEN + 64);
 		CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, 2048, buf) == 2048);
@@ -171,7 +154,7 @@ test_rx_mergeable_spans_buffers(void)
 		CU_ASSERT_FATAL(heads[i] >= 0);
 	}
 	/* A multi-segment mbuf on top. */
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(3000, 21, 1000), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 3000, 21, 1000), 1);
 	CU_ASSERT_EQUAL_FATAL(fm_vring_used_pending(rxq()), 3);
 	for (i = 0; i < 3; i++) {
 		uint32_t skip = i == 0 ? FM_NET_HDR_LEN : 0;
@@ -196,7 +179,7 @@ test_rx_mergeable_spans_buffers(void)
 	fe_packet(want, sizeof(want), 21);
 	CU_ASSERT(memcmp(got, want, sizeof(want)) == 0);
 	/* The fourth buffer is still there for the next packet. */
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(500, 22, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 500, 22, 0), 1);
 	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e[0], NULL));
 	CU_ASSERT_EQUAL(e[0].id, (uint32_t)heads[3]);
 	CU_ASSERT_EQUAL(e[0].len, FM_NET_HDR_LEN + 500);
@@ -318,12 +301,12 @@ test_rx_refused_inside_waiting_packet(void)
 	CU_ASSERT_FATAL(first >= 0);
 	/* 1500 bytes need a second good buffer: none yet, for 3 bursts. */
 	for (int i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(enqueue_one(sizeof(want), 77, 0), 0);
+		CU_ASSERT_EQUAL(fe_enqueue_one(&D, sizeof(want), 77, 0), 0);
 	CU_ASSERT_EQUAL(fm_vring_used_pending(rxq()), 0);
 	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, FE_RXQ,
 			"_invalid_descriptor_chains"), inval0);
 	CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 1024, 1, false) >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(sizeof(want), 77, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, sizeof(want), 77, 0), 1);
 	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, FE_RXQ,
 			"_invalid_descriptor_chains"), inval0 + 1);
 	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, NULL));
@@ -367,7 +350,7 @@ test_rx_non_mergeable_chain(void)
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, &cfg) == 0);
 	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 1024, 3, false);
 	CU_ASSERT_FATAL(head >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(2500, 31, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 2500, 31, 0), 1);
 	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL_FATAL(e.len, FM_NET_HDR_LEN + 2500);
@@ -380,7 +363,7 @@ test_rx_non_mergeable_chain(void)
 	/* The same through an indirect table. */
 	head = fm_net_post_rx(rxq(), &D.m.mem, 1, 512, 4, true);
 	CU_ASSERT_FATAL(head >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(1800, 32, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 1800, 32, 0), 1);
 	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL_FATAL(e.len, FM_NET_HDR_LEN + 1800);
@@ -402,7 +385,7 @@ test_rx_indirect_buffer(void)
 	open_default();
 	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 512, 2, true);
 	CU_ASSERT_FATAL(head >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(900, 41, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 900, 41, 0), 1);
 	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL_FATAL(e.len, FM_NET_HDR_LEN + 900);
@@ -432,7 +415,7 @@ test_rx_multiseg_mbuf(void)
 	open_default();
 	CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false)
 			>= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(1500, 51, 300), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 1500, 51, 300), 1);
 	CU_ASSERT_EQUAL(fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
 			sizeof(got), &nbufs), 1500);
 	fe_packet(want, sizeof(want), 51);

@@ -81,23 +81,6 @@ open_packed(struct fe_dev *d, struct fe_backend *b, bool mergeable,
 	CU_ASSERT_FATAL(d->m.vr[FE_RXQ].packed && d->m.vr[FE_TXQ].packed);
 }
 
-/* Enqueues one packet of len bytes made from seed; returns the count. */
-static uint16_t
-enqueue_one(uint32_t len, uint32_t seed)
-{
-	static uint8_t pkt[4096];
-	struct rte_mbuf *m;
-	uint16_t n;
-
-	fe_packet(pkt, len, seed);
-	m = fe_mbuf_make(pkt, len, 0);
-	if (m == NULL)
-		return 0;
-	n = rte_vhost_enqueue_burst(D.vid, FE_RXQ, &m, 1);
-	rte_pktmbuf_free(m);
-	return n;
-}
-
 /* The guest takes the next used element: it must be head's, of len. */
 static void
 expect_used(struct fm_vring *vr, int head, uint32_t len, struct fm_chain *c)
@@ -234,7 +217,7 @@ test_rx_indirect(void)
 	open_packed(&D, B, true, false, 0);
 	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 512, 2, true);
 	CU_ASSERT_FATAL(head >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(900, 21), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 900, 21, 0), 1);
 	expect_used(rxq(), head, FM_NET_HDR_LEN + 900, &c);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, FM_NET_HDR_LEN + 900,
 			got) == (int)(FM_NET_HDR_LEN + 900));
@@ -248,7 +231,7 @@ test_rx_indirect(void)
 	open_packed(&D, B, false, false, 0);
 	head = fm_net_post_rx(rxq(), &D.m.mem, 1, 512, 4, true);
 	CU_ASSERT_FATAL(head >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(1800, 22), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 1800, 22, 0), 1);
 	expect_used(rxq(), head, FM_NET_HDR_LEN + 1800, &c);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, FM_NET_HDR_LEN + 1800,
 			got) == (int)(FM_NET_HDR_LEN + 1800));
@@ -260,7 +243,7 @@ test_rx_indirect(void)
 
 		head = fm_net_post_rx(rxq(), &D.m.mem, 0, 512, 4, true);
 		CU_ASSERT_FATAL(head >= 0);
-		CU_ASSERT_EQUAL_FATAL(enqueue_one(len, 1000 + i), 1);
+		CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, len, 1000 + i, 0), 1);
 		expect_used(rxq(), head, FM_NET_HDR_LEN + len, &c);
 		CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c,
 				FM_NET_HDR_LEN + len, got) ==
@@ -417,7 +400,7 @@ test_rx_bad_indirect(void)
 	}
 	good_head = fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false);
 	CU_ASSERT_FATAL(good_head >= 0);
-	CU_ASSERT_EQUAL_FATAL(enqueue_one(700, 80), 1);
+	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 700, 80, 0), 1);
 	expect_used(rxq(), bad_head, 0, NULL);
 	expect_used(rxq(), good_head, FM_NET_HDR_LEN + 700, &c);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, FM_NET_HDR_LEN + 700,
