@@ -25,7 +25,8 @@ LAYERS = [
         vring_resync.c enqueue.c enqueue.h dequeue.c datapath.h"""),
     ("control", """vhost_socket.c vhost_socket.h vhost_user.c vhost_user.h
         vhost_user_dev.c vhost_user_vring.c vhost_user_iotlb.c
-        vhost_device.c vhost_api.c vhost_telemetry.c unsupported_async.c
+        vhost_device.c vhost_lifecycle.h vhost_api.c vhost_telemetry.c
+        unsupported_async.c
         unsupported_crypto.c unsupported_inflight.c unsupported_vdpa.c"""),
 ]
 

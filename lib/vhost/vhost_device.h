@@ -255,27 +255,9 @@ struct vhost_device {
 	pthread_mutex_t ctrl_lock;
 };
 
-/* Device table, indexed by vid. */
-struct vhost_device *vhost_device_alloc(void);
-void vhost_device_free(struct vhost_device *dev);
+/* Device table, indexed by vid (creating, resetting and freeing
+ * devices is the control path's: vhost_lifecycle.h). */
 struct vhost_device *vhost_device_get(int vid);
-
-/* For observers on threads that are neither the event thread nor the
- * datapath (telemetry): the device vid with its ctrl_lock held, so its
- * rings and memory table stay in place and it cannot be freed until
- * vhost_device_unobserve(). Never waits for the lock: returns NULL with
- * *busy set if a request is being handled (try again), or with *busy
- * clear if there is no such device. */
-struct vhost_device *vhost_device_observe(int vid, bool *busy);
-void vhost_device_unobserve(struct vhost_device *dev);
-
-/* Tear down everything the frontend set up (mappings, fds, rings) and
- * return the device to its freshly connected state. The caller has
- * already told the application (destroy_device). */
-void vhost_device_reset(struct vhost_device *dev);
-
-/* Allocate virtqueue idx (and every lower one) if needed. */
-int vhost_vq_alloc(struct vhost_device *dev, uint32_t idx);
 
 /* The control path's hold on a ring: no burst is inside it until the
  * unlock. The first costs one membarrier() (vq_gate.h). */
@@ -307,27 +289,6 @@ vhost_vq_iotlb_unlock(struct vhost_virtqueue *vq)
 {
 	rte_rwlock_write_unlock(&vq->iotlb_lock);
 }
-
-/* Hold every ring's IOTLB write lock (in ring order; bursts only try
- * their one read lock, so nothing waits in a cycle): the device IOTLB
- * may change. Without an IOMMU (IOTLB messages a frontend sends anyway)
- * the rings are held whole too. Returns the count for the unlock. */
-uint32_t vhost_iotlb_lock_all(struct vhost_device *dev);
-void vhost_iotlb_unlock_all(struct vhost_device *dev, uint32_t nlocked);
-
-/* Hold every virtqueue (one membarrier() for all): the datapath is out of
- * all of them until the unlock. Returns how many were locked, for the
- * unlock (a handler may add rings meanwhile: new rings are not usable
- * until set up). */
-uint32_t vhost_lock_all_vqs(struct vhost_device *dev);
-void vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t nlocked);
-
-/* If the device is running, tell the application it stops. */
-void vhost_device_stop(struct vhost_device *dev);
-
-/* Recompute readiness after a message: vring_state_changed for each ring
- * whose state changed, new_device once the first queue pair is ready. */
-void vhost_device_update_state(struct vhost_device *dev);
 
 static __rte_always_inline bool
 vhost_has_feature(const struct vhost_device *dev, unsigned int bit)

@@ -19,6 +19,7 @@
 
 #include "fd_event.h"
 #include "vhost_device.h"
+#include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vhost_msg.h"
 #include "vhost_socket.h"

@@ -23,6 +23,7 @@
 #include <rte_telemetry.h>
 
 #include "vhost_device.h"
+#include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vhost_socket.h"
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vhost_socket.h"
 #include "vhost_user.h"

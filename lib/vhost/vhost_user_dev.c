@@ -9,6 +9,7 @@
 #include <linux/virtio_net.h>
 
 #include "dirty_log.h"
+#include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vhost_socket.h"
 #include "vhost_user.h"

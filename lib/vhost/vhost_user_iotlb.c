@@ -10,6 +10,7 @@
 #include "enqueue.h"
 #include "fd_event.h"
 #include "iotlb_miss.h"
+#include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vhost_user.h"
 #include "vring.h"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vhost_user.h"
 #include "vring.h"

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VHOST_LIFECYCLE_H
+#define VHOST_LIFECYCLE_H
+
+/* A device's life as the control path drives it: allocation, observers,
+ * reset, readiness, stopping, and holding all of its rings at once.
+ * Defined in vhost_device.c; the datapath never includes this (it only
+ * looks a device up and enters one ring: vhost_device.h, datapath.h),
+ * which devtools/check-layers.py enforces. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vhost_device.h"
+
+struct vhost_device *vhost_device_alloc(void);
+void vhost_device_free(struct vhost_device *dev);
+
+/* For observers on threads that are neither the event thread nor the
+ * datapath (telemetry): the device vid with its ctrl_lock held, so its
+ * rings and memory table stay in place and it cannot be freed until
+ * vhost_device_unobserve(). Never waits for the lock: returns NULL with
+ * *busy set if a request is being handled (try again), or with *busy
+ * clear if there is no such device. */
+struct vhost_device *vhost_device_observe(int vid, bool *busy);
+void vhost_device_unobserve(struct vhost_device *dev);
+
+/* Tear down everything the frontend set up (mappings, fds, rings) and
+ * return the device to its freshly connected state. The caller has
+ * already told the application (destroy_device). */
+void vhost_device_reset(struct vhost_device *dev);
+
+/* Allocate virtqueue idx (and every lower one) if needed. */
+int vhost_vq_alloc(struct vhost_device *dev, uint32_t idx);
+
+/* Hold every ring's IOTLB write lock (in ring order; bursts only try
+ * their one read lock, so nothing waits in a cycle): the device IOTLB
+ * may change. Without an IOMMU (IOTLB messages a frontend sends anyway)
+ * the rings are held whole too. Returns the count for the unlock. */
+uint32_t vhost_iotlb_lock_all(struct vhost_device *dev);
+void vhost_iotlb_unlock_all(struct vhost_device *dev, uint32_t nlocked);
+
+/* Hold every virtqueue (one membarrier() for all): the datapath is out of
+ * all of them until the unlock. Returns how many were locked, for the
+ * unlock (a handler may add rings meanwhile: new rings are not usable
+ * until set up). */
+uint32_t vhost_lock_all_vqs(struct vhost_device *dev);
+void vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t nlocked);
+
+/* If the device is running, tell the application it stops. */
+void vhost_device_stop(struct vhost_device *dev);
+
+/* Recompute readiness after a message: vring_state_changed for each ring
+ * whose state changed, new_device once the first queue pair is ready. */
+void vhost_device_update_state(struct vhost_device *dev);
+
+#endif /* VHOST_LIFECYCLE_H */
