@@ -6,10 +6,26 @@
  * per lookup, sequential (IOVA order) and random access, hits and
  * misses, for lib/vhost/iotlb.c and for a linear sorted list walked
  * from its head on every lookup (the model of DPDK 22.11's vhost IOTLB,
- * written here), in the same run. Lookups are independent of each other
- * (a burst's buffers): the figure is throughput, not latency.
+ * written here), in the same run.
+ *
+ * Three ways of issuing the lookups (the "mode" column):
+ * - single: one lookup after the other, independent of each other, no
+ *   software prefetch. The CPU overlaps what its out-of-order window
+ *   holds (a few lookups), so this is neither latency nor the
+ *   datapath's cost.
+ * - batch32 (ours, random access): batches of 32 independent IOVAs
+ *   looked up the way the datapath does (vhost_prefetch_translations()
+ *   in lib/vhost/vring.h): prefetch every lookup's index slot, then
+ *   every entry those slots name, then look them all up. What a burst
+ *   pays per lookup.
+ * - chained (ours, random access): each lookup's IOVA depends on the
+ *   result of the one before, so nothing overlaps: the latency of one
+ *   lookup.
  *
  * Usage: bench_iotlb_lookup [--csv FILE] [--max-entries N] [--budget-ms MS]
+ *                           [--huge]
+ * --huge: madvise(MADV_HUGEPAGE) the IOTLB's tables before filling them
+ * (transparent huge pages), to compare with and without in two runs.
  */
 
 #include <inttypes.h>
@@ -17,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <linux/vhost_types.h>
@@ -128,6 +145,21 @@ distinct_pages(uint64_t *p, uint32_t count)
 	free(s);
 }
 
+/* Set by --huge. */
+static bool huge;
+
+/* Ask for transparent huge pages on one of the IOTLB's tables (whole
+ * 2 MiB pages inside it only). */
+static void
+advise_huge(void *p, size_t bytes)
+{
+	uintptr_t a = ((uintptr_t)p + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+	uintptr_t end = ((uintptr_t)p + bytes) & ~(uintptr_t)((2u << 20) - 1);
+
+	if (end > a && madvise((void *)a, end - a, MADV_HUGEPAGE) != 0)
+		perror("madvise(MADV_HUGEPAGE)");
+}
+
 static int
 build(struct setup *su, uint32_t n)
 {
@@ -142,6 +174,11 @@ build(struct setup *su, uint32_t n)
 	if (su->page == NULL || su->sorted == NULL || order == NULL ||
 	    su->l.nodes == NULL || vhost_iotlb_init(&su->t, n) != 0)
 		return -1;
+	if (huge) {
+		advise_huge(su->t.e, (size_t)n * sizeof(*su->t.e));
+		advise_huge(su->t.node, (size_t)n * sizeof(*su->t.node));
+		advise_huge(su->t.slot, (su->t.slot_mask + 1) * sizeof(*su->t.slot));
+	}
 	distinct_pages(su->page, 2 * n);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t iova = su->page[i] * PG;
@@ -179,38 +216,88 @@ teardown(struct setup *su)
 /* ---- measuring ------------------------------------------------------------- */
 
 #define NQ (1u << 20)	/* queries per pattern, cycled */
+#define BATCH 32	/* lookups per batch in batch32 mode */
+
+enum mode { SINGLE, BATCH32, CHAINED, NMODES };
+
+static const char *const mode_name[NMODES] = { "single", "batch32", "chained" };
 
 static uint64_t sink;
+/* Zero, but the compiler cannot know it: chains each lookup to the
+ * result of the one before (chained mode). */
+static volatile uint64_t zero;
+
+static __rte_always_inline uint64_t
+lookup_ours(const struct vhost_iotlb *t, uint64_t iova)
+{
+	const struct vhost_iotlb_entry *e = NULL;
+	uint64_t len = 64;
+
+	if (vhost_iotlb_lookup_at(t, iova, &len, VHOST_ACCESS_RO, 0, &e) ==
+	    VHOST_IOTLB_LOOKUP_HIT)
+		return e->hva + (iova - e->iova);
+	return 0;
+}
+
+/* The IOVA of lookup k: a query, at an offset inside its page. */
+static __rte_always_inline uint64_t
+query(const uint64_t *q, uint64_t k)
+{
+	return q[k & (NQ - 1)] + (k & 0xff);
+}
 
 /* ns per lookup over the queries q, for at least budget ns. */
 static double
-run(const struct setup *su, bool ours, const uint64_t *q, double budget,
-    uint64_t *done)
+run(const struct setup *su, bool ours, enum mode mode, const uint64_t *q,
+    double budget, uint64_t *done)
 {
-	double t0 = now_ns(), t;
-	uint64_t k = 0, acc = 0;
+	const struct vhost_iotlb *t = &su->t;
+	double t0 = now_ns(), now;
+	uint64_t k = 0, acc = 0, z = zero;
 
 	do {
-		/* Batches of 256 between clock reads. */
-		for (uint32_t b = 0; b < 256; b++, k++) {
-			uint64_t iova = q[k & (NQ - 1)] + (k & 0xff);
+		/* 256 lookups between clock reads. */
+		if (!ours) {
+			for (uint32_t b = 0; b < 256; b++, k++)
+				acc += llist_find(&su->l, query(q, k), VHOST_ACCESS_RO);
+		} else if (mode == SINGLE) {
+			for (uint32_t b = 0; b < 256; b++, k++)
+				acc += lookup_ours(t, query(q, k));
+		} else if (mode == CHAINED) {
+			for (uint32_t b = 0; b < 256; b++, k++)
+				acc += lookup_ours(t, query(q, k) + (acc & z));
+		} else {
+			for (uint32_t b = 0; b < 256; b += BATCH) {
+				uint64_t iova[BATCH], slot[BATCH];
 
-			if (ours) {
-				const struct vhost_iotlb_entry *e = NULL;
-				uint64_t len = 64;
-
-				if (vhost_iotlb_lookup_at(&su->t, iova, &len, VHOST_ACCESS_RO,
-							  0, &e) == VHOST_IOTLB_LOOKUP_HIT)
-					acc += e->hva + (iova - e->iova);
-			} else {
-				acc += llist_find(&su->l, iova, VHOST_ACCESS_RO);
+				/* As vhost_prefetch_translations() does
+				 * (t->levels is never 0 here). */
+				for (uint32_t i = 0; i < BATCH; i++) {
+					iova[i] = query(q, k + i);
+					slot[i] = vhost_iotlb_prefetch_slot(t, iova[i]);
+				}
+				for (uint32_t i = 0; i < BATCH; i++)
+					vhost_iotlb_prefetch_entry(t, iova[i], slot[i]);
+				for (uint32_t i = 0; i < BATCH; i++)
+					acc += lookup_ours(t, iova[i]);
+				k += BATCH;
 			}
 		}
-		t = now_ns();
-	} while (t - t0 < budget);
+		now = now_ns();
+	} while (now - t0 < budget);
 	sink += acc;
 	*done = k;
-	return (t - t0) / (double)k;
+	return (now - t0) / (double)k;
+}
+
+static void
+report(FILE *csv, uint32_t n, int pat, enum mode mode, int hit, bool ours,
+       double ns, uint64_t done)
+{
+	if (csv != NULL)
+		fprintf(csv, "%u,%s,%s,%s,%s,%.2f,%" PRIu64 "\n", n,
+			pat == 0 ? "sequential" : "random", mode_name[mode],
+			hit ? "hit" : "miss", ours ? "ours" : "linear", ns, done);
 }
 
 int
@@ -222,7 +309,9 @@ main(int argc, char **argv)
 	double budget = 300e6;
 	uint64_t *q = malloc(NQ * sizeof(*q));
 	FILE *csv = NULL;
-	double ours_rand_hit[5] = { 0 };
+	/* Random hits, ours, per mode: at 1 entry and at the most measured. */
+	double first[NMODES] = { 0 }, last[NMODES] = { 0 };
+	uint32_t last_n = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc)
@@ -231,8 +320,10 @@ main(int argc, char **argv)
 			max_entries = (uint32_t)strtoul(argv[++i], NULL, 0);
 		else if (strcmp(argv[i], "--budget-ms") == 0 && i + 1 < argc)
 			budget = strtod(argv[++i], NULL) * 1e6;
+		else if (strcmp(argv[i], "--huge") == 0)
+			huge = true;
 		else {
-			fprintf(stderr, "usage: %s [--csv FILE] [--max-entries N] [--budget-ms MS]\n",
+			fprintf(stderr, "usage: %s [--csv FILE] [--max-entries N] [--budget-ms MS] [--huge]\n",
 				argv[0]);
 			return 2;
 		}
@@ -245,11 +336,15 @@ main(int argc, char **argv)
 			perror(csv_path);
 			return 1;
 		}
-		fprintf(csv, "entries,access,result,impl,ns_per_lookup,lookups\n");
+		fprintf(csv, "entries,access,mode,result,impl,ns_per_lookup,lookups\n");
 	}
-	printf("ns per lookup (independent lookups, %.0f ms per cell); linear = sorted list walked from its head (DPDK 22.11's model)\n\n",
-	       budget / 1e6);
-	printf("%8s  %-10s %-4s  %10s %12s %9s\n", "entries", "access", "", "ours", "linear", "ratio");
+	printf("ns per lookup, %.0f ms per cell%s; linear = sorted list walked from its head (DPDK 22.11's model)\n"
+	       "single: independent lookups one after the other, no prefetch (the CPU overlaps a few)\n"
+	       "batch32: %u independent lookups, slots then entries prefetched first (the datapath's way: what a burst pays)\n"
+	       "chained: each lookup waits for the one before (latency)\n\n",
+	       budget / 1e6, huge ? ", tables madvise(MADV_HUGEPAGE)" : "", BATCH);
+	printf("%8s  %-10s %-7s %-4s  %10s %12s %9s\n", "entries", "access", "mode", "",
+	       "ours", "linear", "ratio");
 	for (unsigned int si = 0; si < 5 && sizes[si] <= max_entries; si++) {
 		struct setup su;
 
@@ -259,9 +354,6 @@ main(int argc, char **argv)
 		}
 		for (int pat = 0; pat < 2; pat++) {
 			for (int hit = 1; hit >= 0; hit--) {
-				double ns[2];
-				uint64_t done[2];
-
 				/* Sequential: the pages in IOVA order, cycled;
 				 * random: any page each time. Misses are pages
 				 * that are not mapped. */
@@ -279,26 +371,47 @@ main(int argc, char **argv)
 					for (uint32_t k = su.n; k < NQ; k++)
 						q[k] = q[k % su.n];
 				}
-				for (int impl = 0; impl < 2; impl++)
-					ns[impl] = run(&su, impl == 0, q, budget, &done[impl]);
-				printf("%8u  %-10s %-4s  %10.1f %12.1f %8.0fx\n", su.n,
-				       pat == 0 ? "sequential" : "random", hit ? "hit" : "miss",
-				       ns[0], ns[1], ns[1] / ns[0]);
-				fflush(stdout);
-				for (int impl = 0; csv != NULL && impl < 2; impl++)
-					fprintf(csv, "%u,%s,%s,%s,%.2f,%" PRIu64 "\n", su.n,
-						pat == 0 ? "sequential" : "random",
-						hit ? "hit" : "miss", impl == 0 ? "ours" : "linear",
-						ns[impl], done[impl]);
-				if (pat == 1 && hit)
-					ours_rand_hit[si] = ns[0];
+				/* Batched and chained lookups: random access,
+				 * ours only (the linear list's walk is a chain
+				 * of dependent loads whatever the mode). */
+				for (enum mode m = SINGLE; m < NMODES; m++) {
+					const char *row = pat == 0 ? "sequential" : "random";
+					double ns, lns;
+					uint64_t done, ldone;
+
+					if (m != SINGLE && pat == 0)
+						break;
+					ns = run(&su, true, m, q, budget, &done);
+					report(csv, su.n, pat, m, hit, true, ns, done);
+					if (m == SINGLE) {
+						lns = run(&su, false, m, q, budget, &ldone);
+						report(csv, su.n, pat, m, hit, false, lns, ldone);
+						printf("%8u  %-10s %-7s %-4s  %10.1f %12.1f %8.1fx\n",
+						       su.n, row, mode_name[m], hit ? "hit" : "miss",
+						       ns, lns, lns / ns);
+					} else {
+						printf("%8u  %-10s %-7s %-4s  %10.1f %12s %9s\n",
+						       su.n, row, mode_name[m], hit ? "hit" : "miss",
+						       ns, "-", "-");
+					}
+					fflush(stdout);
+					if (pat == 1 && hit) {
+						if (si == 0)
+							first[m] = ns;
+						last[m] = ns;
+						last_n = su.n;
+					}
+				}
 			}
 		}
 		teardown(&su);
 	}
-	if (ours_rand_hit[0] > 0 && ours_rand_hit[4] > 0)
-		printf("\nours, random hits: %.1f ns at 1M entries, %.1f ns at 1 entry: %.2fx\n",
-		       ours_rand_hit[4], ours_rand_hit[0], ours_rand_hit[4] / ours_rand_hit[0]);
+	if (last_n > 1) {
+		printf("\nours, random hits at %u entries against 1 entry, same mode:\n", last_n);
+		for (enum mode m = SINGLE; m < NMODES; m++)
+			printf("  %-7s %8.1f ns against %6.1f ns: %6.2fx\n", mode_name[m],
+			       last[m], first[m], last[m] / first[m]);
+	}
 	if (csv != NULL)
 		fclose(csv);
 	free(q);
