@@ -22,6 +22,12 @@
 /* Any single range fits in an empty table. */
 _Static_assert(VHOST_IOTLB_RANGE_MAX_SLOTS < VHOST_IOTLB_MIN_SLOTS,
 	       "a range could need more slots than the budget");
+/* A slot's hash bits hold its home slot in the largest table, and its
+ * level bits the largest level + 1. */
+_Static_assert(VHOST_IOTLB_LEVELS + 1 < 8, "levels do not fit a slot");
+_Static_assert((UINT64_C(8) * VHOST_IOTLB_MAX_CAPACITY) <=
+	       (UINT64_C(1) << VHOST_IOTLB_SLOT_HASH_BITS),
+	       "home slots do not fit a slot");
 
 /* ---- sizes -------------------------------------------------------------- */
 
@@ -46,7 +52,7 @@ vhost_iotlb_mem_bytes(uint32_t max)
 {
 	return (size_t)max * (sizeof(struct vhost_iotlb_entry) +
 			      sizeof(struct vhost_iotlb_node)) +
-		table_slots_for(max) * sizeof(struct vhost_iotlb_slot);
+		table_slots_for(max) * sizeof(uint64_t);
 }
 
 static uint64_t
@@ -116,6 +122,8 @@ vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max)
 	reset_state(t);
 	if (max == 0)
 		return 0;	/* holds nothing */
+	if (max > VHOST_IOTLB_MAX_CAPACITY)
+		return -EINVAL;
 	t->e = table_map((size_t)max * sizeof(*t->e));
 	t->node = table_map((size_t)max * sizeof(*t->node));
 	t->slot = table_map((size_t)table_slots_for(max) * sizeof(*t->slot));
@@ -279,24 +287,41 @@ level_count(struct vhost_iotlb *t, unsigned int level, int delta)
 		t->levels &= ~(1u << level);
 }
 
-static void
-slot_add(struct vhost_iotlb *t, unsigned int level, uint64_t key, uint32_t id)
+static unsigned int
+slot_level(uint64_t w)
+{
+	return (unsigned int)((w >> VHOST_IOTLB_SLOT_LEVEL_SHIFT) & 7) - 1;
+}
+
+static uint32_t
+slot_id(uint64_t w)
+{
+	return (uint32_t)(w >> VHOST_IOTLB_SLOT_ID_SHIFT);
+}
+
+/* The slot of block key (of that level) for entry id; *home: where its
+ * probe run starts. */
+static uint64_t
+slot_word(const struct vhost_iotlb *t, unsigned int level, uint64_t key,
+	  uint32_t id, uint64_t *home)
 {
 	uint64_t h = vhost_iotlb_hash(t, key);
 
-	while (t->slot[h].key != 0)
+	*home = h & t->slot_mask;
+	return vhost_iotlb_tag(h, level) | (uint64_t)id << VHOST_IOTLB_SLOT_ID_SHIFT;
+}
+
+static void
+slot_add(struct vhost_iotlb *t, unsigned int level, uint64_t key, uint32_t id)
+{
+	uint64_t h, w = slot_word(t, level, key, id, &h);
+
+	while (t->slot[h] != 0)
 		h = (h + 1) & t->slot_mask;
-	t->slot[h].key = key;
-	t->slot[h].id = id;
+	t->slot[h] = w;
 	t->nslots++;
 	t->node[id].nslots++;
 	level_count(t, level, 1);
-}
-
-static unsigned int
-key_level(uint64_t key)
-{
-	return (unsigned int)(key >> 58) - 1;
 }
 
 /* Remove slot i, moving later slots of its probe run back into the hole
@@ -307,30 +332,33 @@ slot_remove_at(struct vhost_iotlb *t, uint64_t i)
 	uint64_t j = i;
 
 	t->nslots--;
-	t->node[t->slot[i].id].nslots--;
-	level_count(t, key_level(t->slot[i].key), -1);
+	t->node[slot_id(t->slot[i])].nslots--;
+	level_count(t, slot_level(t->slot[i]), -1);
 	for (;;) {
 		uint64_t home;
 
 		j = (j + 1) & t->slot_mask;
-		if (t->slot[j].key == 0)
+		if (t->slot[j] == 0)
 			break;
-		home = vhost_iotlb_hash(t, t->slot[j].key);
+		home = t->slot[j] & t->slot_mask;
 		/* Slot j may move to i unless its home is cyclically in (i, j]. */
 		if (((j - home) & t->slot_mask) >= ((j - i) & t->slot_mask)) {
 			t->slot[i] = t->slot[j];
 			i = j;
 		}
 	}
-	t->slot[i].key = 0;
+	t->slot[i] = 0;
 }
 
+/* Two blocks of one entry may have the same slot word (their hashes
+ * agree on the low bits): either slot may go, they are the same. */
 static void
-slot_del(struct vhost_iotlb *t, uint64_t key, uint32_t id)
+slot_del(struct vhost_iotlb *t, unsigned int level, uint64_t key, uint32_t id)
 {
-	for (uint64_t h = vhost_iotlb_hash(t, key); t->slot[h].key != 0;
-	     h = (h + 1) & t->slot_mask) {
-		if (t->slot[h].key == key && t->slot[h].id == id) {
+	uint64_t h, w = slot_word(t, level, key, id, &h);
+
+	for (; t->slot[h] != 0; h = (h + 1) & t->slot_mask) {
+		if (t->slot[h] == w) {
 			slot_remove_at(t, h);
 			return;
 		}
@@ -391,17 +419,24 @@ evict(struct vhost_iotlb *t, uint32_t id)
 }
 
 /* A partial page is shared with other sub-page entries: keep their
- * number bounded, lookups in the page walk them all. */
+ * number bounded, lookups in the page walk them all. Entry id is about
+ * to be indexed under the page (block key). A slot's tag may match
+ * another page's: only entries inside the page count. */
 static void
-limit_page_sharing(struct vhost_iotlb *t, uint64_t key)
+limit_page_sharing(struct vhost_iotlb *t, uint64_t key, uint32_t id)
 {
+	uint64_t page = (key & ((UINT64_C(1) << 58) - 1)) << VHOST_IOTLB_LEVEL_SHIFT(0);
+	uint64_t h, tag = slot_word(t, 0, key, 0, &h);
 	uint32_t found = 0, first = NIL;
 
-	for (uint64_t h = vhost_iotlb_hash(t, key); t->slot[h].key != 0;
-	     h = (h + 1) & t->slot_mask) {
-		if (t->slot[h].key == key) {
+	for (; t->slot[h] != 0; h = (h + 1) & t->slot_mask) {
+		uint32_t other = slot_id(t->slot[h]);
+
+		if ((t->slot[h] & VHOST_IOTLB_SLOT_TAG_MASK) == tag && other != id &&
+		    t->e[other].iova <= page + ((UINT64_C(1) << VHOST_IOTLB_LEVEL_SHIFT(0)) - 1) &&
+		    t->e[other].last >= page) {
 			if (first == NIL)
-				first = t->slot[h].id;
+				first = other;
 			found++;
 		}
 	}
@@ -432,7 +467,7 @@ index_entry(struct vhost_iotlb *t, uint32_t id)
 	}
 	while (blocks_next(&b, &l, &key)) {
 		if (l == 0)
-			limit_page_sharing(t, key);
+			limit_page_sharing(t, key, id);
 		slot_add(t, l, key, id);
 	}
 	return 0;
@@ -447,7 +482,7 @@ unindex_entry(struct vhost_iotlb *t, uint32_t id)
 	uint64_t key;
 
 	while (t->node[id].nslots != 0 && blocks_next(&b, &l, &key))
-		slot_del(t, key, id);
+		slot_del(t, l, key, id);
 }
 
 /* ---- entries ---------------------------------------------------------------- */
@@ -733,6 +768,7 @@ vhost_iotlb_snapshot(const struct vhost_iotlb *t, struct vhost_iotlb_entry *out,
 	if (!(cond)) { \
 		snprintf(why, whylen, __VA_ARGS__); \
 		free(seen); \
+		free(per_id); \
 		return -1; \
 	} \
 } while (0)
@@ -769,11 +805,13 @@ vhost_iotlb_check(const struct vhost_iotlb *t, char *why, size_t whylen)
 	uint32_t count = 0, fifo = 0, slots = 0;
 	uint32_t per_level[VHOST_IOTLB_LEVELS] = { 0 };
 	uint8_t *seen = NULL;
+	uint32_t *per_id = NULL;
 
 	if (t->slot == NULL)
 		return t->n == 0 ? 0 : -1;
 	seen = calloc(t->max, 1);
-	CHECK(seen != NULL, "out of memory");
+	per_id = calloc(t->max, sizeof(*per_id));
+	CHECK(seen != NULL && per_id != NULL, "out of memory");
 	CHECK(t->n <= t->max, "%u entries > max %u", t->n, t->max);
 	CHECK(t->nslots <= t->max_slots, "%u slots > budget %u", t->nslots, t->max_slots);
 	CHECK(check_tree(t, t->root, &count, &prev, 0) == 0,
@@ -789,24 +827,21 @@ vhost_iotlb_check(const struct vhost_iotlb *t, char *why, size_t whylen)
 	}
 	CHECK(fifo == t->n, "retirement list holds %u entries, n is %u", fifo, t->n);
 	for (uint64_t h = 0; h <= t->slot_mask; h++) {
-		const struct vhost_iotlb_slot *s = &t->slot[h];
-		const struct vhost_iotlb_entry *e;
+		uint64_t w = t->slot[h];
 		unsigned int l;
-		uint64_t bstart, bend;
+		uint32_t id;
 
-		if (s->key == 0)
+		if (w == 0)
 			continue;
-		l = key_level(s->key);
-		CHECK(l < VHOST_IOTLB_LEVELS && s->id < t->max && seen[s->id],
+		l = slot_level(w);
+		id = slot_id(w);
+		CHECK(l < VHOST_IOTLB_LEVELS && id < t->max && seen[id],
 		      "slot %" PRIu64 " points at no entry", h);
-		e = &t->e[s->id];
-		bstart = (s->key & ((1ULL << 58) - 1)) << VHOST_IOTLB_LEVEL_SHIFT(l);
-		bend = bstart + ((1ULL << VHOST_IOTLB_LEVEL_SHIFT(l)) - 1);
-		CHECK(bend >= e->iova && bstart <= e->last,
-		      "slot %" PRIu64 " outside its entry", h);
-		CHECK(l == 0 || (bstart >= e->iova && bend <= e->last),
-		      "slot %" PRIu64 ": block larger than its entry", h);
+		/* Linear probing: no hole between a slot's home and it. */
+		for (uint64_t k = w & t->slot_mask; k != h; k = (k + 1) & t->slot_mask)
+			CHECK(t->slot[k] != 0, "slot %" PRIu64 " cut off from its home", h);
 		per_level[l]++;
+		per_id[id]++;
 		slots++;
 	}
 	CHECK(slots == t->nslots, "%u slots in the table, count says %u", slots, t->nslots);
@@ -826,15 +861,23 @@ vhost_iotlb_check(const struct vhost_iotlb *t, char *why, size_t whylen)
 		while (blocks_next(&b, &l, &key)) {
 			uint64_t probe = RTE_MAX(e->iova, b.done ? e->last :
 				(b.cur - 1) & ~((1ULL << VHOST_IOTLB_LEVEL_SHIFT(l)) - 1));
+			uint64_t h, w = slot_word(t, l, key, id, &h);
 
 			nb++;
+			/* The block's own slot, not only some way to the entry. */
+			while (t->slot[h] != 0 && t->slot[h] != w)
+				h = (h + 1) & t->slot_mask;
+			CHECK(t->slot[h] == w, "entry [0x%" PRIx64 ", 0x%" PRIx64
+			      "]: no slot for its block at 0x%" PRIx64, e->iova, e->last, probe);
 			CHECK(vhost_iotlb_find(t, probe) == e,
 			      "entry [0x%" PRIx64 ", 0x%" PRIx64 "] not found at 0x%" PRIx64,
 			      e->iova, e->last, probe);
 		}
-		CHECK(nb == t->node[id].nslots, "entry [0x%" PRIx64 ", 0x%" PRIx64
-		      "]: %u blocks, %u slots", e->iova, e->last, nb, t->node[id].nslots);
+		CHECK(nb == t->node[id].nslots && nb == per_id[id], "entry [0x%" PRIx64
+		      ", 0x%" PRIx64 "]: %u blocks, %u slots, %u in the table", e->iova,
+		      e->last, nb, t->node[id].nslots, per_id[id]);
 	}
 	free(seen);
+	free(per_id);
 	return 0;
 }

@@ -29,7 +29,7 @@
  * Memory: fixed at init, max entries of sizeof(struct vhost_iotlb_entry)
  * + sizeof(struct vhost_iotlb_node) bytes, and a hash table of at most
  * twice the slot budget (2 * max, at least VHOST_IOTLB_MIN_SLOTS) of
- * sizeof(struct vhost_iotlb_slot) bytes: vhost_iotlb_mem_bytes().
+ * one 8-byte word per slot: vhost_iotlb_mem_bytes().
  *
  * Not thread-safe: the caller serialises writers against readers. */
 
@@ -59,6 +59,23 @@
 
 #define VHOST_IOTLB_NIL UINT32_MAX
 
+/* An index slot is one word, 0 when empty, else:
+ *   bits 0-37   the low bits of the block's hash (its home slot is
+ *               hash & slot_mask; the bits above tell blocks apart),
+ *   bits 38-40  the block size (level) + 1,
+ *   bits 41-63  the id of the entry.
+ * Eight slots share a cache line (half the table of a 16-byte slot
+ * with the full key). A slot whose tag matches only makes it likely
+ * that the entry holds the IOVA: a lookup checks the entry's range,
+ * which it had to read anyway, so a tag shared by two blocks costs one
+ * more entry read, never a wrong answer (entries do not overlap). */
+#define VHOST_IOTLB_SLOT_HASH_BITS 38
+#define VHOST_IOTLB_SLOT_LEVEL_SHIFT VHOST_IOTLB_SLOT_HASH_BITS
+#define VHOST_IOTLB_SLOT_ID_SHIFT 41
+#define VHOST_IOTLB_SLOT_TAG_MASK ((UINT64_C(1) << VHOST_IOTLB_SLOT_ID_SHIFT) - 1)
+/* Most entries a table may hold: ids fit the slot's 23 bits. */
+#define VHOST_IOTLB_MAX_CAPACITY (UINT32_C(1) << (64 - VHOST_IOTLB_SLOT_ID_SHIFT))
+
 /* What lookups read: one cache line. */
 struct vhost_iotlb_entry {
 	uint64_t iova;
@@ -77,16 +94,10 @@ struct vhost_iotlb_node {
 	uint32_t nslots;	/* index slots pointing here */
 };
 
-struct vhost_iotlb_slot {
-	uint64_t key;		/* 0: empty; else block size and number */
-	uint32_t id;		/* entry */
-	uint32_t pad;
-};
-
 struct vhost_iotlb {
 	struct vhost_iotlb_entry *e;	/* max, indexed by id */
 	struct vhost_iotlb_node *node;	/* max */
-	struct vhost_iotlb_slot *slot;	/* slot_mask + 1 */
+	uint64_t *slot;		/* slot_mask + 1 words, see above */
 	uint64_t slot_mask;
 	uint64_t seed;		/* hash and treap priorities */
 	uint32_t levels;	/* bit l: some slot has block size l */
@@ -112,7 +123,8 @@ struct vhost_iotlb {
 };
 
 /* Allocate room for max entries (0: a table that keeps nothing).
- * Returns 0 or -ENOMEM. */
+ * Returns 0, -EINVAL if max is above VHOST_IOTLB_MAX_CAPACITY, or
+ * -ENOMEM. */
 int vhost_iotlb_init(struct vhost_iotlb *t, uint32_t max);
 void vhost_iotlb_fini(struct vhost_iotlb *t);
 
@@ -179,6 +191,7 @@ vhost_iotlb_key(unsigned int level, uint64_t iova)
 	return ((uint64_t)(level + 1) << 58) | (iova >> VHOST_IOTLB_LEVEL_SHIFT(level));
 }
 
+/* The 64-bit hash of a block key: its home slot is hash & slot_mask. */
 static __rte_always_inline uint64_t
 vhost_iotlb_hash(const struct vhost_iotlb *t, uint64_t key)
 {
@@ -190,7 +203,15 @@ vhost_iotlb_hash(const struct vhost_iotlb *t, uint64_t key)
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
-	return h & t->slot_mask;
+	return h;
+}
+
+/* What a slot of a block of that hash and level holds besides the id. */
+static __rte_always_inline uint64_t
+vhost_iotlb_tag(uint64_t hash, unsigned int level)
+{
+	return (hash & ((UINT64_C(1) << VHOST_IOTLB_SLOT_HASH_BITS) - 1)) |
+		((uint64_t)(level + 1) << VHOST_IOTLB_SLOT_LEVEL_SHIFT);
 }
 
 /* The entry containing iova, or NULL. */
@@ -201,18 +222,19 @@ vhost_iotlb_find(const struct vhost_iotlb *t, uint64_t iova)
 
 	while (lv != 0) {
 		unsigned int l = (unsigned int)__builtin_ctz(lv);
-		uint64_t key = vhost_iotlb_key(l, iova);
+		uint64_t h = vhost_iotlb_hash(t, vhost_iotlb_key(l, iova));
+		uint64_t tag = vhost_iotlb_tag(h, l);
 
 		lv &= lv - 1;
-		for (uint64_t h = vhost_iotlb_hash(t, key);; h = (h + 1) & t->slot_mask) {
-			const struct vhost_iotlb_slot *s = &t->slot[h];
+		for (h &= t->slot_mask;; h = (h + 1) & t->slot_mask) {
+			uint64_t w = t->slot[h];
 			const struct vhost_iotlb_entry *e;
 
-			if (s->key == 0)
+			if (w == 0)
 				break;
-			if (s->key != key)
+			if ((w & VHOST_IOTLB_SLOT_TAG_MASK) != tag)
 				continue;
-			e = &t->e[s->id];
+			e = &t->e[w >> VHOST_IOTLB_SLOT_ID_SHIFT];
 			if (iova - e->iova <= e->last - e->iova)
 				return e;
 		}
@@ -224,26 +246,25 @@ vhost_iotlb_find(const struct vhost_iotlb *t, uint64_t iova)
  * two steps so that their misses to memory overlap: first the index
  * slot each lookup probes first (for the smallest block size in use),
  * then, once the slots have arrived, the entries they name. Returns
- * the slot number to give vhost_iotlb_prefetch_entry(). */
+ * the hash to give vhost_iotlb_prefetch_entry(). */
 static __rte_always_inline uint64_t
 vhost_iotlb_prefetch_slot(const struct vhost_iotlb *t, uint64_t iova)
 {
 	unsigned int l = (unsigned int)__builtin_ctz(t->levels);
 	uint64_t h = vhost_iotlb_hash(t, vhost_iotlb_key(l, iova));
 
-	rte_prefetch0(&t->slot[h]);
+	rte_prefetch0(&t->slot[h & t->slot_mask]);
 	return h;
 }
 
 static __rte_always_inline void
-vhost_iotlb_prefetch_entry(const struct vhost_iotlb *t, uint64_t iova,
-			   uint64_t h)
+vhost_iotlb_prefetch_entry(const struct vhost_iotlb *t, uint64_t h)
 {
-	const struct vhost_iotlb_slot *s = &t->slot[h];
+	uint64_t w = t->slot[h & t->slot_mask];
 	unsigned int l = (unsigned int)__builtin_ctz(t->levels);
 
-	if (s->key == vhost_iotlb_key(l, iova))
-		rte_prefetch0(&t->e[s->id]);
+	if ((w & VHOST_IOTLB_SLOT_TAG_MASK) == vhost_iotlb_tag(h, l))
+		rte_prefetch0(&t->e[w >> VHOST_IOTLB_SLOT_ID_SHIFT]);
 }
 
 /* Translate iova for an access of *len bytes needing perm, treating

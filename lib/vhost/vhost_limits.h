@@ -70,11 +70,11 @@
  * the environment variable that changes it without a rebuild. 32768
  * entries hold 128 MiB of guest memory mapped in scattered 4 KiB pages
  * (or 64 GiB in 2 MiB pages), far more than a NIC's buffers; their
- * memory is vhost_iotlb_mem_bytes(): 4.75 MiB, allocated at the first
+ * memory is vhost_iotlb_mem_bytes(): 3.6 MiB, allocated at the first
  * UPDATE and only touched as entries are made. */
 #define VHOST_IOTLB_DEFAULT_ENTRIES 32768
 #define VHOST_IOTLB_MAX_ENTRIES_ENV "VHOST_IOTLB_MAX_ENTRIES"
-/* Accepted range of VHOST_IOTLB_MAX_ENTRIES (the top: about 600 MiB). */
+/* Accepted range of VHOST_IOTLB_MAX_ENTRIES (the top: 464 MiB). */
 #define VHOST_IOTLB_MIN_ENTRIES_CONF 16
 #define VHOST_IOTLB_MAX_ENTRIES_CONF (1u << 22)
 

@@ -109,7 +109,7 @@ vhost_prefetch_translations(const struct vhost_device *dev,
 			    uint16_t n)
 {
 	const struct vhost_iotlb *t = &dev->iotlb;
-	uint64_t iova[VHOST_IOTLB_PREFETCH_MAX], slot[VHOST_IOTLB_PREFETCH_MAX];
+	uint64_t hash[VHOST_IOTLB_PREFETCH_MAX];
 	uint16_t m = 0;
 
 	if (likely(!vq->iotlb_prefetch) || !vhost_iommu_on(dev) || t->levels == 0)
@@ -124,17 +124,16 @@ vhost_prefetch_translations(const struct vhost_device *dev,
 			const struct vring_desc *desc = &vq->desc[d];
 			uint64_t a = desc->addr;
 
-			if (a - vq->xc.iova > vq->xc.last - vq->xc.iova) {
-				iova[m] = a;	/* the range cache misses it */
-				slot[m++] = vhost_iotlb_prefetch_slot(t, a);
-			}
+			/* Unless the range cache has it. */
+			if (a - vq->xc.iova > vq->xc.last - vq->xc.iova)
+				hash[m++] = vhost_iotlb_prefetch_slot(t, a);
 			if (!(desc->flags & VRING_DESC_F_NEXT))
 				break;
 			d = desc->next;
 		}
 	}
 	for (uint16_t k = 0; k < m; k++)
-		vhost_iotlb_prefetch_entry(t, iova[k], slot[k]);
+		vhost_iotlb_prefetch_entry(t, hash[k]);
 }
 
 /* After a batch's walk: prefetch the next batch's translations if more

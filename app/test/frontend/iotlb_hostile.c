@@ -353,7 +353,7 @@ test_update_storm(void)
 			answered, (long long)(fm_now_ms() - t0), rss0, rss1);
 	CU_ASSERT_EQUAL(answered, STORM);
 	/* A million entries of 84 bytes would be 80 MB; the bound for
-	 * 4096 entries is about 600 KiB (vhost_iotlb_mem_bytes), allocated
+	 * 4096 entries is 464 KiB (vhost_iotlb_mem_bytes), allocated
 	 * before the storm by the first updates. */
 	CU_ASSERT(rss0 > 0 && rss1 - rss0 < 4096);
 	for (q = 0; q < 2; q++) {

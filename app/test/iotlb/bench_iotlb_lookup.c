@@ -268,16 +268,16 @@ run(const struct setup *su, bool ours, enum mode mode, const uint64_t *q,
 				acc += lookup_ours(t, query(q, k) + (acc & z));
 		} else {
 			for (uint32_t b = 0; b < 256; b += BATCH) {
-				uint64_t iova[BATCH], slot[BATCH];
+				uint64_t iova[BATCH], hash[BATCH];
 
 				/* As vhost_prefetch_translations() does
 				 * (t->levels is never 0 here). */
 				for (uint32_t i = 0; i < BATCH; i++) {
 					iova[i] = query(q, k + i);
-					slot[i] = vhost_iotlb_prefetch_slot(t, iova[i]);
+					hash[i] = vhost_iotlb_prefetch_slot(t, iova[i]);
 				}
 				for (uint32_t i = 0; i < BATCH; i++)
-					vhost_iotlb_prefetch_entry(t, iova[i], slot[i]);
+					vhost_iotlb_prefetch_entry(t, hash[i]);
 				for (uint32_t i = 0; i < BATCH; i++)
 					acc += lookup_ours(t, iova[i]);
 				k += BATCH;
