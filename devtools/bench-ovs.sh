@@ -53,7 +53,7 @@ report() {
 			for (i = 1; i <= ns; i++) {
 				s = order[i]; o = median(v[s ",ours"]); p = median(v[s ",dpdk"])
 				printf "%-6s %8.3f %8.3f %9s %6s %14d %14d\n", s, o, p,
-					p > 0 ? sprintf("%.3f", o / p) : "-",
+					(p > 0 ? sprintf("%.3f", o / p) : "-"),
 					n[s ",ours"] "/" n[s ",dpdk"], d[s ",ours"], d[s ",dpdk"]
 			}
 		}' "$csv"
