@@ -162,13 +162,13 @@ run(bool warm, bool packed)
 				r->x.revoked[1], r->x.revoked[0],
 				atomic_load(&r->k.st.revoked_back),
 				r->x.revoked_late[1], r->x.revoked_late[0],
-				(long long)(fe_vring_stat(atomic_load(&p->vid),
+				(long long)(fe_vring_stat(atomic_load(&p->ev.vid),
 					0, "_iotlb_misses") +
-				fe_vring_stat(atomic_load(&p->vid), 1,
+				fe_vring_stat(atomic_load(&p->ev.vid), 1,
 					"_iotlb_misses")),
-				(long long)(fe_vring_stat(atomic_load(&p->vid),
+				(long long)(fe_vring_stat(atomic_load(&p->ev.vid),
 					0, "_iotlb_miss_timeouts") +
-				fe_vring_stat(atomic_load(&p->vid), 1,
+				fe_vring_stat(atomic_load(&p->ev.vid), 1,
 					"_iotlb_miss_timeouts")));
 		CU_ASSERT(r->x.revoked[0] > 0 && r->x.revoked[1] > 0);
 		CU_ASSERT(r->x.flushes > 0 && r->x.misses_refused > 0);
@@ -178,8 +178,8 @@ run(bool warm, bool packed)
 	CU_ASSERT_EQUAL(atomic_load(&p->g2h_poisoned), 0);
 	CU_ASSERT_EQUAL(atomic_load(&r->k.st.revoked_bad), 0);
 	CU_ASSERT_EQUAL(r->x.failures, 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->new_device), 1);
-	CU_ASSERT_EQUAL(atomic_load(&p->destroy_device), 0);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), 1);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
 	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 	if (r->x.failures != 0)
 		fe_fail("%s: %u requests failed", name, r->x.failures);

@@ -291,7 +291,7 @@ lib_regions(struct slots_run *r)
 	struct rte_vhost_memory *mem = NULL;
 	int n;
 
-	if (rte_vhost_get_mem_table(atomic_load(&r->k.port->vid), &mem) != 0)
+	if (rte_vhost_get_mem_table(atomic_load(&r->k.port->ev.vid), &mem) != 0)
 		return -1;
 	n = (int)mem->nregions;
 	free(mem);
@@ -486,8 +486,8 @@ run(bool warm, bool packed)
 		CU_ASSERT(r->replaced > 0);
 	}
 	CU_ASSERT_EQUAL(r->failures, 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->new_device), 1);
-	CU_ASSERT_EQUAL(atomic_load(&p->destroy_device), 0);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), 1);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
 	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 	fault_link_close(&r->k);
 	CU_ASSERT_EQUAL(tag_mappings(), 0);

@@ -140,7 +140,7 @@ table_shown(struct mem_run *r, const struct fm_mem *sent)
 	bool ok;
 	int i;
 
-	if (rte_vhost_get_mem_table(atomic_load(&r->k.port->vid), &mem) != 0)
+	if (rte_vhost_get_mem_table(atomic_load(&r->k.port->ev.vid), &mem) != 0)
 		return false;
 	ok = mem->nregions == (uint32_t)sent->nregions;
 	for (i = 0; ok && i < sent->nregions; i++)
@@ -344,18 +344,18 @@ run(bool warm, bool packed)
 		for (i = 0; i < NB_CHANGES; i++)
 			printf(" %s %u", change_names[i], r->changes[i]);
 		printf("; ring down/up events %d/%d\n",
-				atomic_load(&p->vring_down),
-				atomic_load(&p->vring_up));
+				atomic_load(&p->ev.vring_down),
+				atomic_load(&p->ev.vring_up));
 		for (i = 0; i < NB_CHANGES; i++)
 			CU_ASSERT(r->changes[i] > 0);
 		CU_ASSERT(r->bounced > 0);
 	}
 	CU_ASSERT_EQUAL(r->failures, 0);
 	/* The device ran throughout; rings that moved came back. */
-	CU_ASSERT_EQUAL(atomic_load(&p->new_device), 1);
-	CU_ASSERT_EQUAL(atomic_load(&p->destroy_device), 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->vring_up) -
-			atomic_load(&p->vring_down), 2);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), 1);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.vring_up) -
+			atomic_load(&p->ev.vring_down), 2);
 	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 	/* The library maps what it got on its own: the frontend may drop
 	 * its views first, as a frontend that dies does. */

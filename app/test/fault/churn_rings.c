@@ -124,8 +124,8 @@ stop_restart(struct rings_run *r, enum op op, unsigned int mask)
 {
 	struct fault_port *p = r->k.port;
 	struct fm_frontend *m = &r->k.m;
-	int destroys = atomic_load(&p->destroy_device);
-	int news = atomic_load(&p->new_device);
+	int destroys = atomic_load(&p->ev.destroy_device);
+	int news = atomic_load(&p->ev.new_device);
 	uint32_t base[2] = { 0, 0 };
 	struct marks at;
 	int q;
@@ -138,7 +138,7 @@ stop_restart(struct rings_run *r, enum op op, unsigned int mask)
 	r->stops++;
 	/* The device stopped before the first reply: the datapath left it,
 	 * and the library's view was taken then. */
-	if (atomic_load(&p->destroy_device) != destroys + 1 ||
+	if (atomic_load(&p->ev.destroy_device) != destroys + 1 ||
 			atomic_load(&p->active))
 		fail(r, op, "no destroy_device before the reply");
 	mark(r, &at);
@@ -165,7 +165,7 @@ stop_restart(struct rings_run *r, enum op op, unsigned int mask)
 				base[q], NULL) != FM_OK)
 			fail(r, op, "restart refused");
 	if (!fault_port_wait_active(p, FE_WAIT_MS) ||
-			atomic_load(&p->new_device) != news + 1)
+			atomic_load(&p->ev.new_device) != news + 1)
 		fail(r, op, "no new_device after the restart");
 }
 
@@ -238,18 +238,18 @@ run(bool warm, bool packed)
 		for (i = 0; i < NB_OPS; i++)
 			printf(" %s %u", op_names[i], r.ops[i]);
 		printf("; ring down/up events %d/%d\n",
-				atomic_load(&p->vring_down),
-				atomic_load(&p->vring_up));
+				atomic_load(&p->ev.vring_down),
+				atomic_load(&p->ev.vring_up));
 		for (i = 0; i < NB_OPS; i++)
 			CU_ASSERT(r.ops[i] > 0);
 	}
 	CU_ASSERT_EQUAL(r.failures, 0);
 	/* One new_device per start, one destroy_device per stop; each ring
 	 * taken down came back up. */
-	CU_ASSERT_EQUAL(atomic_load(&p->new_device), (int)r.stops + 1);
-	CU_ASSERT_EQUAL(atomic_load(&p->destroy_device), (int)r.stops);
-	CU_ASSERT_EQUAL(atomic_load(&p->vring_down), (int)r.downs);
-	CU_ASSERT_EQUAL(atomic_load(&p->vring_up), (int)r.downs + 2);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), (int)r.stops + 1);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), (int)r.stops);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.vring_down), (int)r.downs);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.vring_up), (int)r.downs + 2);
 	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 	fault_link_close(&r.k);
 }

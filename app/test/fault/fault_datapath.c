@@ -129,7 +129,7 @@ serve(struct fault_port *p, struct prepared *pr)
 		atomic_store(&p->in_burst, false);
 		return 0;
 	}
-	vid = atomic_load(&p->vid);
+	vid = atomic_load(&p->ev.vid);
 	stream = atomic_load(&p->stream);
 	n = rte_vhost_dequeue_burst(vid, FAULT_G2H_Q, fe_pool, pkts,
 			FAULT_BURST);

@@ -115,7 +115,7 @@ fault_link_close(struct fault_link *k)
 	/* The library closes on its own thread; wait before unregistering
 	 * so that the teardown tested is the one of a lost connection. */
 	if (connected && !fault_port_wait_quiet(k->port,
-			atomic_load(&k->port->new_connection), FE_WAIT_MS))
+			atomic_load(&k->port->ev.new_connection), FE_WAIT_MS))
 		fe_fail("%s: connection not torn down", k->port->path);
 	fault_port_stop(k->port);
 	k->port = NULL;
@@ -183,7 +183,7 @@ fault_link_check(struct fault_link *k, const char *name,
 {
 	struct fault_port *p = k->port;
 	struct fault_guest_stats *st = &k->st;
-	int vid = atomic_load(&p->vid);
+	int vid = atomic_load(&p->ev.vid);
 	uint32_t recv = atomic_load(&p->g2h_received);
 	uint32_t h2g = atomic_load(&p->h2g_sent);
 	int64_t good[2], dropped[2], invalid[2];

@@ -3,6 +3,7 @@
 #include "fault_port.h"
 
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,13 +16,11 @@
 
 static struct fault_port ports[FAULT_MAX_PORTS];
 static atomic_int nports;
-/* Callbacks for a vid no port claims: always a library bug. */
-static atomic_int strays;
 
 int
 fault_port_strays(void)
 {
-	return atomic_load(&strays);
+	return test_recorder_strays();
 }
 
 int
@@ -34,20 +33,6 @@ struct fault_port *
 fault_port_at(int i)
 {
 	return &ports[i];
-}
-
-static struct fault_port *
-port_of(int vid)
-{
-	char name[256];
-	int i, n = atomic_load(&nports);
-
-	if (rte_vhost_get_ifname(vid, name, sizeof(name)) == 0)
-		for (i = 0; i < n; i++)
-			if (ports[i].used && strcmp(ports[i].path, name) == 0)
-				return &ports[i];
-	atomic_fetch_add(&strays, 1);
-	return NULL;
 }
 
 /* The library's view of the device, while it still exists. */
@@ -80,39 +65,42 @@ take_view(int vid, struct fault_vq_view *v)
 	v->valid = true;
 }
 
-static int
-on_new_device(int vid)
+static struct fault_port *
+port_of(struct test_recorder *r)
 {
-	struct fault_port *p = port_of(vid);
+	return (struct fault_port *)((char *)r -
+			offsetof(struct fault_port, ev));
+}
+
+/* One device per port at a time in these tests. */
+static int
+on_new_device(struct test_recorder *r, int vid)
+{
+	struct fault_port *p = port_of(r);
 	uint64_t features;
 
-	if (p == NULL)
-		return -1;
 	if (atomic_load(&p->active)) {
-		/* One device per port at a time in these tests. */
 		atomic_fetch_add(&p->refused, 1);
 		return -1;
 	}
-	atomic_store(&p->vid, vid);
+	atomic_store(&p->ev.vid, vid);
 	atomic_store(&p->active, true);
-	atomic_fetch_add(&p->new_device, 1);
 	if (rte_vhost_get_negotiated_features(vid, &features) == 0 &&
 			(features & (1ull << VIRTIO_F_RING_PACKED)) != 0)
 		atomic_fetch_add(&p->packed_devices, 1);
 	return 0;
 }
 
-static void
-on_destroy_device(int vid)
+/* Returns once the datapath has left the device for good. */
+static bool
+on_destroy_device(struct test_recorder *r, int vid)
 {
-	struct fault_port *p = port_of(vid);
+	struct fault_port *p = port_of(r);
 	struct timespec ts;
 
-	if (p == NULL || !atomic_load(&p->active) ||
-			atomic_load(&p->vid) != vid) {
-		if (p != NULL)
-			atomic_fetch_add(&p->refused, 1);
-		return;
+	if (!atomic_load(&p->active) || atomic_load(&p->ev.vid) != vid) {
+		atomic_fetch_add(&p->refused, 1);
+		return false;
 	}
 	/* Close the gate, then wait for a burst already past it. */
 	atomic_store(&p->active, false);
@@ -122,46 +110,12 @@ on_destroy_device(int vid)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	atomic_store(&p->stop_us, (long long)ts.tv_sec * 1000000 +
 			ts.tv_nsec / 1000);
-	atomic_fetch_add(&p->destroy_device, 1);
+	return true;
 }
 
-static int
-on_vring_state_changed(int vid, uint16_t queue_id, int enable)
-{
-	struct fault_port *p = port_of(vid);
-
-	if (p == NULL)
-		return -1;
-	atomic_fetch_add(enable ? &p->vring_up : &p->vring_down, 1);
-	return 0;
-}
-
-static int
-on_new_connection(int vid)
-{
-	struct fault_port *p = port_of(vid);
-
-	if (p == NULL)
-		return -1;
-	atomic_fetch_add(&p->new_connection, 1);
-	return 0;
-}
-
-static void
-on_destroy_connection(int vid)
-{
-	struct fault_port *p = port_of(vid);
-
-	if (p != NULL)
-		atomic_fetch_add(&p->destroy_connection, 1);
-}
-
-static const struct rte_vhost_device_ops fault_ops = {
+static const struct test_recorder_hooks fault_hooks = {
 	.new_device = on_new_device,
 	.destroy_device = on_destroy_device,
-	.vring_state_changed = on_vring_state_changed,
-	.new_connection = on_new_connection,
-	.destroy_connection = on_destroy_connection,
 };
 
 struct fault_port *
@@ -179,7 +133,7 @@ fault_port_start(const char *name, uint64_t flags)
 	memset(p, 0, sizeof(*p));
 	p->index = i;
 	p->flags = flags;
-	atomic_store(&p->vid, -1);
+	test_recorder_init(&p->ev);
 	fe_sock_path(p->path, sizeof(p->path), name);
 	/* Listed before registering: callbacks may come at once. */
 	p->used = true;
@@ -187,12 +141,15 @@ fault_port_start(const char *name, uint64_t flags)
 		atomic_store(&nports, n + 1);
 	if (rte_vhost_driver_register(p->path, flags) != 0)
 		goto fail;
-	if (rte_vhost_driver_callback_register(p->path, &fault_ops) != 0 ||
-			rte_vhost_driver_start(p->path) != 0) {
-		rte_vhost_driver_unregister(p->path);
-		goto fail;
+	if (test_recorder_attach(p->path, &p->ev, &fault_hooks) != 0)
+		goto unregister;
+	if (rte_vhost_driver_start(p->path) != 0) {
+		test_recorder_detach(p->path);
+		goto unregister;
 	}
 	return p;
+unregister:
+	rte_vhost_driver_unregister(p->path);
 fail:
 	p->used = false;
 	return NULL;
@@ -206,6 +163,7 @@ fault_port_stop(struct fault_port *p)
 	if (!p->used)
 		return -1;
 	ret = rte_vhost_driver_unregister(p->path);
+	test_recorder_detach(p->path);
 	p->used = false;
 	if (!(p->flags & RTE_VHOST_USER_CLIENT))
 		unlink(p->path);
@@ -246,9 +204,9 @@ fault_port_wait_quiet(struct fault_port *p, int nconn, int timeout_ms)
 {
 	int64_t deadline = fm_now_ms() + timeout_ms;
 
-	while (atomic_load(&p->destroy_connection) < nconn ||
-			atomic_load(&p->new_device) !=
-			atomic_load(&p->destroy_device)) {
+	while (atomic_load(&p->ev.destroy_connection) < nconn ||
+			atomic_load(&p->ev.new_device) !=
+			atomic_load(&p->ev.destroy_device)) {
 		if (fm_now_ms() >= deadline)
 			return false;
 		usleep(100);

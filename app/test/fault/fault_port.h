@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "test_recorder.h"
+
 #define FAULT_MAX_PORTS 12
 
 /* Virtqueues of queue pair 0. */
@@ -43,16 +45,11 @@ struct fault_port {
 	bool used;
 	int index;
 
-	/* Callbacks, cumulative over the port's life. */
-	atomic_int new_connection;
-	atomic_int destroy_connection;
-	atomic_int new_device;
-	atomic_int packed_devices;	/* of those, with packed rings */
-	atomic_int destroy_device;
-	atomic_int vring_up;
-	atomic_int vring_down;
+	/* Callbacks, cumulative over the port's life (ev.vid: the device
+	 * the datapath may use). */
+	struct test_recorder ev;
+	atomic_int packed_devices;	/* of new_device, with packed rings */
 	atomic_int refused;	/* callbacks the port could not honour */
-	atomic_int vid;
 
 	/* The datapath gate. */
 	atomic_bool active;	/* the datapath may use vid */

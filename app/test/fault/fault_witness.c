@@ -135,18 +135,18 @@ fault_witness_check(const char *name)
 			fault_datapath_take_max_gap_us() / 1000,
 			drained ? "yes" : "NO");
 	ok = fault_link_check(&w.k, name, none, none);
-	if (atomic_load(&p->destroy_device) != 0 ||
+	if (atomic_load(&p->ev.destroy_device) != 0 ||
 			atomic_load(&p->refused) != 0 ||
 			atomic_load(&p->g2h_gaps) != 0)
 		ok = fe_fail("%s: witness stopped %d times, refused %d "
 				"callbacks, gaps %u", name,
-				atomic_load(&p->destroy_device),
+				atomic_load(&p->ev.destroy_device),
 				atomic_load(&p->refused),
 				atomic_load(&p->g2h_gaps));
 	CU_ASSERT(drained);
 	CU_ASSERT(tx > 0 && rx > 0);
 	CU_ASSERT(gap_ms <= FAULT_WITNESS_MAX_GAP_MS);
-	CU_ASSERT_EQUAL(atomic_load(&p->destroy_device), 0);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
 	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 	return ok && drained && tx > 0 && rx > 0 &&
 		gap_ms <= FAULT_WITNESS_MAX_GAP_MS;

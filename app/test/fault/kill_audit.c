@@ -31,7 +31,7 @@ kill_audit(struct lane *l, struct totals *t)
 	struct fault_guest_stats *st = &c->sh->st;
 	const struct fault_vq_view *v = &p->at_stop;
 	int ph = (int)atomic_load(&st->phase);
-	bool ran = atomic_load(&p->new_device) > l->dev_base;
+	bool ran = atomic_load(&p->ev.new_device) > l->dev_base;
 	bool iommu = l->mode->iommu;
 	bool deaf = l->plan.kind == PLAN_STOP &&
 		l->plan.stop == FAULT_STOP_MISSES;

@@ -81,10 +81,10 @@ test_kill_then_unregister(void)
 			;
 		CU_ASSERT_EQUAL(fault_port_stop(p), 0);
 		/* No waiting: all of this must hold when unregister returns. */
-		if (atomic_load(&p->new_device) !=
-				atomic_load(&p->destroy_device) ||
-				atomic_load(&p->new_connection) !=
-				atomic_load(&p->destroy_connection))
+		if (atomic_load(&p->ev.new_device) !=
+				atomic_load(&p->ev.destroy_device) ||
+				atomic_load(&p->ev.new_connection) !=
+				atomic_load(&p->ev.destroy_connection))
 			late++;
 		if (test_count_fds() > base.fds)
 			fds++;
@@ -181,7 +181,7 @@ test_kill_client_backlog_full(void)
 		close(full);
 	/* The frontend dies: the library reconnects into a full queue. */
 	close(s1);
-	CU_ASSERT(fe_wait_at_least(&p->destroy_connection, 1, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_at_least(&p->ev.destroy_connection, 1, FE_WAIT_MS));
 	usleep(100 * 1000);
 	r = fault_witness_ping();
 	if (r != FM_OK)
@@ -201,13 +201,13 @@ test_kill_client_backlog_full(void)
 	while (s2 < 0 && fm_now_ms() < deadline)
 		s2 = fm_accept(lfd, 100);
 	CU_ASSERT(s2 >= 0);
-	CU_ASSERT(fe_wait_at_least(&p->new_connection, 2, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_at_least(&p->ev.new_connection, 2, FE_WAIT_MS));
 	if (s2 >= 0)
 		close(s2);
-	CU_ASSERT(fe_wait_at_least(&p->destroy_connection, 2, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_at_least(&p->ev.destroy_connection, 2, FE_WAIT_MS));
 	CU_ASSERT_EQUAL(fault_port_stop(p), 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->new_connection),
-			atomic_load(&p->destroy_connection));
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_connection),
+			atomic_load(&p->ev.destroy_connection));
 	close(lfd);
 	unlink(path);
 	fault_scenario_finish("client, backlog full", &base);
@@ -256,13 +256,13 @@ test_kill_stuck_half_message(void)
 		if (parked_at == 0 && atomic_load(&child.sh->parked) != 0)
 			parked_at = fm_now_ms();
 		if (closed_at == 0 &&
-				atomic_load(&stuck->destroy_connection) > 0)
+				atomic_load(&stuck->ev.destroy_connection) > 0)
 			closed_at = fm_now_ms();
 	}
 	fault_child_kill(&child);
 	fault_child_release(&child);
 	CU_ASSERT(fault_link_drain(&k));
-	vid = atomic_load(&k.port->vid);
+	vid = atomic_load(&k.port->ev.vid);
 	/* (The IOMMU frontend waits for acks meanwhile, so it sees the
 	 * park and the close late: the time is counted from the fork.) */
 	printf("    stuck half message: the library closed it %lld ms after "

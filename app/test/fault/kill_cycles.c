@@ -109,8 +109,8 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 		return false;
 	}
 	fault_port_reset_traffic(l->port, cp.stream);
-	l->conn_base = atomic_load(&l->port->destroy_connection);
-	l->dev_base = atomic_load(&l->port->new_device);
+	l->conn_base = atomic_load(&l->port->ev.destroy_connection);
+	l->dev_base = atomic_load(&l->port->ev.new_device);
 	l->dev_packed = atomic_load(&l->port->packed_devices);
 	l->reached_us = 0;
 	l->started_ms = fm_now_ms();
@@ -131,7 +131,7 @@ static bool
 misses_held(const struct lane *l)
 {
 	struct fault_port *p = l->port;
-	int vid = atomic_load(&p->vid);
+	int vid = atomic_load(&p->ev.vid);
 	uint32_t h2g = atomic_load(&p->h2g_sent);
 	int64_t good = fe_vring_stat(vid, 0, "_good_packets");
 	int64_t drop = fe_vring_stat(vid, 0, "_dropped_packets");
@@ -215,8 +215,8 @@ cleanup_step(struct lane *l, struct totals *t)
 	bool connected = atomic_load(&l->child.sh->st.phase) >=
 		FAULT_PH_CONNECTED;
 	int want = l->conn_base + (connected ? 1 : 0);
-	bool quiet = atomic_load(&p->destroy_connection) >= want &&
-		atomic_load(&p->new_device) == atomic_load(&p->destroy_device);
+	bool quiet = atomic_load(&p->ev.destroy_connection) >= want &&
+		atomic_load(&p->ev.new_device) == atomic_load(&p->ev.destroy_device);
 	int64_t ms, t0;
 
 	if (!quiet && fm_now_ms() < l->deadline_ms)

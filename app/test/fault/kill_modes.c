@@ -73,21 +73,21 @@ lanes_close(struct lane *lanes, int n)
 		fault_child_fini(&l->child);
 		if (p != NULL) {
 			CU_ASSERT_EQUAL(fault_port_stop(p), 0);
-			CU_ASSERT_EQUAL(atomic_load(&p->new_connection),
-					atomic_load(&p->destroy_connection));
-			CU_ASSERT_EQUAL(atomic_load(&p->new_device),
-					atomic_load(&p->destroy_device));
+			CU_ASSERT_EQUAL(atomic_load(&p->ev.new_connection),
+					atomic_load(&p->ev.destroy_connection));
+			CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device),
+					atomic_load(&p->ev.destroy_device));
 			CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
-			if (atomic_load(&p->new_device) !=
-					atomic_load(&p->destroy_device) ||
-					atomic_load(&p->new_connection) !=
-					atomic_load(&p->destroy_connection))
+			if (atomic_load(&p->ev.new_device) !=
+					atomic_load(&p->ev.destroy_device) ||
+					atomic_load(&p->ev.new_connection) !=
+					atomic_load(&p->ev.destroy_connection))
 				fe_fail("lane %d: connections %d/%d devices "
 						"%d/%d", i,
-						atomic_load(&p->new_connection),
-						atomic_load(&p->destroy_connection),
-						atomic_load(&p->new_device),
-						atomic_load(&p->destroy_device));
+						atomic_load(&p->ev.new_connection),
+						atomic_load(&p->ev.destroy_connection),
+						atomic_load(&p->ev.new_device),
+						atomic_load(&p->ev.destroy_device));
 		}
 		if (l->listen_fd >= 0) {
 			close(l->listen_fd);

@@ -24,103 +24,6 @@
 struct rte_mempool *fe_pool;
 static char tmpdir[64];
 static struct fe_backend backends[FE_MAX_BACKENDS];
-/* Callbacks for a vid no backend claims: always a library bug. */
-static atomic_int stray_callbacks;
-
-static struct fe_backend *
-backend_of(int vid)
-{
-	char name[256];
-	int i;
-
-	if (rte_vhost_get_ifname(vid, name, sizeof(name)) < 0)
-		goto stray;
-	for (i = 0; i < FE_MAX_BACKENDS; i++)
-		if (backends[i].active && strcmp(backends[i].path, name) == 0)
-			return &backends[i];
-stray:
-	atomic_fetch_add(&stray_callbacks, 1);
-	return NULL;
-}
-
-static int
-on_new_device(int vid)
-{
-	struct fe_backend *b = backend_of(vid);
-
-	if (b == NULL)
-		return -1;
-	atomic_store(&b->nr_vring_at_new_device, rte_vhost_get_vring_num(vid));
-	atomic_store(&b->vid, vid);
-	/* Counted last: a waiter that sees the count also sees the vid. */
-	atomic_fetch_add(&b->new_device, 1);
-	return 0;
-}
-
-static void
-on_destroy_device(int vid)
-{
-	struct fe_backend *b = backend_of(vid);
-
-	if (b != NULL)
-		atomic_fetch_add(&b->destroy_device, 1);
-}
-
-static int
-on_vring_state_changed(int vid, uint16_t queue_id, int enable)
-{
-	struct fe_backend *b = backend_of(vid);
-
-	if (b == NULL)
-		return -1;
-	if (queue_id < FE_MAX_VRINGS) {
-		atomic_store(&b->vring_state[queue_id], enable ? 1 : 0);
-		atomic_fetch_add(&b->vring_changes[queue_id], 1);
-	}
-	atomic_fetch_add(&b->vring_events, 1);
-	return 0;
-}
-
-static int
-on_features_changed(int vid, uint64_t features)
-{
-	struct fe_backend *b = backend_of(vid);
-
-	if (b == NULL)
-		return -1;
-	atomic_store(&b->features, features);
-	atomic_fetch_add(&b->features_changed, 1);
-	return 0;
-}
-
-static int
-on_new_connection(int vid)
-{
-	struct fe_backend *b = backend_of(vid);
-
-	if (b != NULL)
-		atomic_fetch_add(&b->new_connection, 1);
-	return 0;
-}
-
-static void
-on_destroy_connection(int vid)
-{
-	struct fe_backend *b = backend_of(vid);
-
-	if (b != NULL)
-		atomic_fetch_add(&b->destroy_connection, 1);
-}
-
-static const struct rte_vhost_device_ops fe_ops = {
-	.new_device = on_new_device,
-	.destroy_device = on_destroy_device,
-	.vring_state_changed = on_vring_state_changed,
-	.features_changed = on_features_changed,
-	.new_connection = on_new_connection,
-	.destroy_connection = on_destroy_connection,
-};
-
 static int
 init(const char *name, bool telemetry)
 {
@@ -201,9 +104,9 @@ fe_fini(void)
 	for (i = 0; i < FE_MAX_BACKENDS; i++)
 		if (backends[i].active)
 			fe_backend_stop(&backends[i]);
-	if (atomic_load(&stray_callbacks) != 0)
+	if (test_recorder_strays() != 0)
 		fprintf(stderr, "%d callbacks for unknown vids\n",
-				atomic_load(&stray_callbacks));
+				test_recorder_strays());
 	rte_mempool_free(fe_pool);
 	fe_pool = NULL;
 	test_eal_cleanup();
@@ -219,20 +122,7 @@ fe_sock_path(char *buf, size_t len, const char *name)
 void
 fe_backend_reset_events(struct fe_backend *b)
 {
-	int i;
-
-	atomic_store(&b->new_device, 0);
-	atomic_store(&b->destroy_device, 0);
-	atomic_store(&b->features_changed, 0);
-	atomic_store(&b->new_connection, 0);
-	atomic_store(&b->destroy_connection, 0);
-	atomic_store(&b->vring_events, 0);
-	atomic_store(&b->features, 0);
-	atomic_store(&b->nr_vring_at_new_device, 0);
-	for (i = 0; i < FE_MAX_VRINGS; i++) {
-		atomic_store(&b->vring_state[i], -1);
-		atomic_store(&b->vring_changes[i], 0);
-	}
+	test_recorder_reset(&b->ev);
 }
 
 struct fe_backend *
@@ -248,19 +138,14 @@ fe_backend_register(const char *name, uint64_t flags)
 		return NULL;
 	fe_sock_path(b->path, sizeof(b->path), name);
 	b->flags = flags;
-	fe_backend_reset_events(b);
-	atomic_store(&b->vid, -1);
-	/* Active before registering: callbacks may come at once. */
-	b->active = true;
-	if (rte_vhost_driver_register(b->path, flags) != 0) {
-		b->active = false;
+	test_recorder_init(&b->ev);
+	if (rte_vhost_driver_register(b->path, flags) != 0)
 		return NULL;
-	}
-	if (rte_vhost_driver_callback_register(b->path, &fe_ops) != 0) {
+	if (test_recorder_attach(b->path, &b->ev, NULL) != 0) {
 		rte_vhost_driver_unregister(b->path);
-		b->active = false;
 		return NULL;
 	}
+	b->active = true;
 	return b;
 }
 
@@ -284,6 +169,7 @@ fe_backend_stop(struct fe_backend *b)
 	if (!b->active)
 		return -ENOENT;
 	ret = rte_vhost_driver_unregister(b->path);
+	test_recorder_detach(b->path);
 	b->active = false;
 	unlink(b->path);
 	return ret;
@@ -321,7 +207,7 @@ fe_wait_vring_state(struct fe_backend *b, int ring, int state,
 {
 	int64_t deadline = fm_now_ms() + timeout_ms;
 
-	while (atomic_load(&b->vring_state[ring]) != state) {
+	while (atomic_load(&b->ev.vring_state[ring]) != state) {
 		if (fm_now_ms() >= deadline)
 			return false;
 		usleep(1000);

@@ -15,10 +15,11 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "test_recorder.h"
 #include "test_res.h"	/* test_count_fds/_maps(), test_rss_kib() */
 
 /* Rings whose vring_state_changed events are recorded. */
-#define FE_MAX_VRINGS 8
+#define FE_MAX_VRINGS TEST_RECORDER_MAX_VRINGS
 /* How long an event the test caused may take to show up. */
 #define FE_WAIT_MS 3000
 /* How long the absence of an event is watched for. */
@@ -29,17 +30,7 @@ struct fe_backend {
 	char path[256];
 	uint64_t flags;
 	bool active;
-	atomic_int new_device;
-	atomic_int destroy_device;
-	atomic_int features_changed;
-	atomic_int new_connection;
-	atomic_int destroy_connection;
-	atomic_int vring_events;
-	atomic_int vid;                 /* from the last new_device, or -1 */
-	atomic_ullong features;         /* from the last features_changed */
-	atomic_int vring_state[FE_MAX_VRINGS];  /* -1 never told, 0, 1 */
-	atomic_int vring_changes[FE_MAX_VRINGS];
-	atomic_int nr_vring_at_new_device;
+	struct test_recorder ev;	/* what its callbacks told */
 };
 
 extern struct rte_mempool *fe_pool;

@@ -29,7 +29,7 @@ static int
 finish_open(struct fe_dev *d, const struct fm_config *cfg)
 {
 	struct fm_config def;
-	int before = atomic_load(&d->b->new_device);
+	int before = atomic_load(&d->b->ev.new_device);
 	int ret;
 
 	if (cfg == NULL) {
@@ -41,11 +41,11 @@ finish_open(struct fe_dev *d, const struct fm_config *cfg)
 		fe_fail("handshake failed: %d", ret);
 		return -1;
 	}
-	if (!fe_wait_at_least(&d->b->new_device, before + 1, FE_WAIT_MS)) {
+	if (!fe_wait_at_least(&d->b->ev.new_device, before + 1, FE_WAIT_MS)) {
 		fe_fail("new_device did not come");
 		return -1;
 	}
-	d->vid = atomic_load(&d->b->vid);
+	d->vid = atomic_load(&d->b->ev.vid);
 	return 0;
 }
 
@@ -92,12 +92,12 @@ fe_dev_close(struct fe_dev *d, bool wait)
 		fm_frontend_close(&d->m);
 		return true;
 	}
-	before = atomic_load(&d->b->destroy_device);
+	before = atomic_load(&d->b->ev.destroy_device);
 	fm_frontend_close(&d->m);
 	/* No device was made if new_device never came: nothing to wait. */
 	if (!wait || d->vid < 0)
 		return true;
-	return fe_wait_at_least(&d->b->destroy_device, before + 1,
+	return fe_wait_at_least(&d->b->ev.destroy_device, before + 1,
 			FE_WAIT_MS);
 }
 
@@ -329,3 +329,4 @@ fe_pop_refused_and_good(struct fm_vring *vr, int bad_head, int good_head,
 				what);
 	return true;
 }
+

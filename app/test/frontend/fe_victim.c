@@ -114,7 +114,7 @@ bool
 fe_victim_recovers(const char *name, bool need_table)
 {
 	struct fe_dev *v = &fe_victim;
-	int before = atomic_load(&fe_target->new_device);
+	int before = atomic_load(&fe_target->ev.new_device);
 	int i, r;
 
 	if (need_table && (r = fm_set_mem_table(&v->m, &v->m.mem)) != FM_OK)
@@ -129,9 +129,9 @@ fe_victim_recovers(const char *name, bool need_table)
 			return fe_fail("%s: valid ring %d then: %s", name, i,
 					fm_result_name(r));
 	}
-	if (!fe_wait_at_least(&fe_target->new_device, before + 1, FE_WAIT_MS))
+	if (!fe_wait_at_least(&fe_target->ev.new_device, before + 1, FE_WAIT_MS))
 		return fe_fail("%s: no new_device after valid setup", name);
-	v->vid = atomic_load(&fe_target->vid);
+	v->vid = atomic_load(&fe_target->ev.vid);
 	if (!fe_traffic_ok(v))
 		return fe_fail("%s: no traffic after valid setup", name);
 	return true;

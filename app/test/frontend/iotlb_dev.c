@@ -34,7 +34,7 @@ serve_until_running(struct iodev *x, int before)
 {
 	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
 
-	while (atomic_load(&x->d.b->new_device) <= before) {
+	while (atomic_load(&x->d.b->ev.new_device) <= before) {
 		if (fm_now_ms() >= deadline)
 			return fe_fail("new_device did not come (%llu misses, %llu answered)",
 					(unsigned long long)x->io.misses_received,
@@ -42,7 +42,7 @@ serve_until_running(struct iodev *x, int before)
 		if (fm_iommu_serve(&x->d.m, &x->io, 5) < 0)
 			return fe_fail("request channel failed");
 	}
-	x->d.vid = atomic_load(&x->d.b->vid);
+	x->d.vid = atomic_load(&x->d.b->ev.vid);
 	return true;
 }
 
@@ -51,7 +51,7 @@ int
 iodev_open(struct iodev *x, struct fe_backend *b)
 {
 	struct fm_config cfg;
-	int before = atomic_load(&b->new_device);
+	int before = atomic_load(&b->ev.new_device);
 	int ret;
 
 	iodev_reset(x);

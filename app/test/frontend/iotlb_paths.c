@@ -56,7 +56,7 @@ test_rings_at_iovas(void)
 	struct vhost_iotlb_msg miss[128];
 	struct ring_part parts[6];
 	struct fm_config cfg;
-	int before = atomic_load(&BI->new_device);
+	int before = atomic_load(&BI->ev.new_device);
 	int64_t deadline;
 	int n, i, j, total, first, same;
 
@@ -75,7 +75,7 @@ test_rings_at_iovas(void)
 	CU_ASSERT_FATAL(n > 0 && n <= 128);
 	first = n;
 	/* Nothing mapped: the device must not start. */
-	CU_ASSERT(fe_stays_below(&BI->new_device, before + 1, 150));
+	CU_ASSERT(fe_stays_below(&BI->ev.new_device, before + 1, 150));
 
 	/* Answer page by page, as QEMU does with 4K IOMMU pages: a part
 	 * spanning two pages misses again on the second. */
@@ -83,7 +83,7 @@ test_rings_at_iovas(void)
 	total = n;
 	i = 0;
 	deadline = fm_now_ms() + FE_WAIT_MS;
-	while (atomic_load(&BI->new_device) <= before &&
+	while (atomic_load(&BI->ev.new_device) <= before &&
 			fm_now_ms() < deadline) {
 		if (i < total && i < 128) {
 			CU_ASSERT(miss[i].type == VHOST_IOTLB_MISS);
@@ -108,8 +108,8 @@ test_rings_at_iovas(void)
 		CU_ASSERT_FATAL(n >= 0);
 		total += n;
 	}
-	CU_ASSERT_FATAL(atomic_load(&BI->new_device) > before);
-	D.d.vid = atomic_load(&BI->vid);
+	CU_ASSERT_FATAL(atomic_load(&BI->ev.new_device) > before);
+	D.d.vid = atomic_load(&BI->ev.vid);
 	/* Each part's first page was asked, with the access it needs. */
 	for (i = 0; i < 6; i++) {
 		bool asked = false;

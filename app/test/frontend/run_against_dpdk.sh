@@ -19,7 +19,7 @@ cflags="-std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE
 	-Wformat-security"
 lib="fm_conn.c fm_mem.c fm_vring.c fm_net.c fm_iommu.c fake_frontend.c
 	fe_harness.c fe_log.c fe_traffic.c fe_victim.c
-	../common/test_eal.c ../common/test_run.c"
+	../common/test_eal.c ../common/test_run.c ../common/test_recorder.c"
 progs="test_vhost_user_socket test_frontend_datapath test_frontend_malformed
 	test_frontend_bad_memory test_frontend_bad_desc test_frontend_fuzz
 	test_frontend_iotlb test_frontend_cve"

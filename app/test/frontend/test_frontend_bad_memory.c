@@ -255,7 +255,7 @@ test_ring_addr_outside_memory(void)
 
 		CU_ASSERT_FATAL(fe_victim_open(FE_MEMORY));
 		r0 = region_with_free_end(&VM->mem);
-		news = atomic_load(&fe_target->new_device);
+		news = atomic_load(&fe_target->ev.new_device);
 		fm_vring_addr_of(VM, 0, &a);
 		switch (f) {
 		case R_DESC:
@@ -293,7 +293,7 @@ test_ring_addr_outside_memory(void)
 		for (q = 0; q < 2 && r == FM_OK; q++)
 			r = fm_set_state(VM, FM_REQ_SET_VRING_ENABLE,
 					(uint32_t)q, 1);
-		if (!fe_stays_below(&fe_target->new_device, news + 1,
+		if (!fe_stays_below(&fe_target->ev.new_device, news + 1,
 				FE_QUIET_MS)) {
 			fe_fail("%s: new_device fired", name);
 			CU_FAIL("device started on unmapped rings");

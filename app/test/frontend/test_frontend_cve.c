@@ -214,7 +214,7 @@ static bool
 expect_closed(const char *what, uint32_t req, const void *payload,
 		uint32_t size, const int *fds, int nfds)
 {
-	int destroyed = atomic_load(&fe_target->destroy_device);
+	int destroyed = atomic_load(&fe_target->ev.destroy_device);
 
 	if (fm_send(VM->sock, req, FM_FLAG_VERSION, size, payload, size, fds,
 			nfds) < 0)
@@ -222,7 +222,7 @@ expect_closed(const char *what, uint32_t req, const void *payload,
 	if (!fm_wait_closed(VM->sock, FE_WAIT_MS))
 		return fe_fail("%s: the connection stays open", what);
 	if (fe_victim.vid >= 0 && !fe_wait_at_least(
-			&fe_target->destroy_device, destroyed + 1, FE_WAIT_MS))
+			&fe_target->ev.destroy_device, destroyed + 1, FE_WAIT_MS))
 		return fe_fail("%s: no destroy_device", what);
 	/* Already destroyed: closing must not wait for it again. */
 	fe_victim.vid = -1;
@@ -821,7 +821,7 @@ test_cve_2019_14818(void)
 
 	/* Valid requests replacing tables, eventfds and the log area. */
 	CU_ASSERT_FATAL(case_open(FE_RUNNING));
-	destroyed = atomic_load(&fe_target->destroy_device);
+	destroyed = atomic_load(&fe_target->ev.destroy_device);
 	res_take(&a);
 	for (round = 0; round <= REPEAT / 2; round++) {
 		if (!send_replacements()) {
@@ -832,7 +832,7 @@ test_cve_2019_14818(void)
 			res_take(&a);
 	}
 	CU_ASSERT(res_steady(&a, "replacing requests"));
-	CU_ASSERT_EQUAL(atomic_load(&fe_target->destroy_device), destroyed);
+	CU_ASSERT_EQUAL(atomic_load(&fe_target->ev.destroy_device), destroyed);
 	CU_ASSERT(victim_works(name));
 	case_close(name);
 
@@ -986,9 +986,9 @@ test_cve_2020_10723(void)
 	bool open = true;
 
 	CU_ASSERT_FATAL(case_open(FE_RUNNING));
-	destroyed = atomic_load(&t->destroy_device);
+	destroyed = atomic_load(&t->ev.destroy_device);
 	for (q = 0; q < 2; q++)
-		changes[q] = atomic_load(&t->vring_changes[q]);
+		changes[q] = atomic_load(&t->ev.vring_changes[q]);
 	for (k = 0; k < RTE_DIM(states) && open; k++) {
 		snprintf(what, sizeof(what), "%s index 0x%x", states[k].rname,
 				states[k].index);
@@ -1031,9 +1031,9 @@ test_cve_2020_10723(void)
 	}
 	/* Rings 0 and 1 were never touched: not stopped, not re-enabled,
 	 * and they still carry traffic. */
-	CU_ASSERT_EQUAL(atomic_load(&t->destroy_device), destroyed);
+	CU_ASSERT_EQUAL(atomic_load(&t->ev.destroy_device), destroyed);
 	for (q = 0; q < 2; q++)
-		CU_ASSERT_EQUAL(atomic_load(&t->vring_changes[q]), changes[q]);
+		CU_ASSERT_EQUAL(atomic_load(&t->ev.vring_changes[q]), changes[q]);
 	CU_ASSERT(open && victim_works(name));
 
 	/* Without NEED_REPLY the refusal closes the connection. */

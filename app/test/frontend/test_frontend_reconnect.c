@@ -142,7 +142,7 @@ wait_running(struct rdev *x, int before)
 {
 	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
 
-	while (atomic_load(&x->d.b->new_device) <= before) {
+	while (atomic_load(&x->d.b->ev.new_device) <= before) {
 		if (fm_now_ms() >= deadline)
 			return fe_fail("new_device did not come");
 		if (!serve(x, 5))
@@ -150,7 +150,7 @@ wait_running(struct rdev *x, int before)
 		if (!x->iommu)
 			usleep(1000);
 	}
-	x->d.vid = atomic_load(&x->d.b->vid);
+	x->d.vid = atomic_load(&x->d.b->ev.vid);
 	return true;
 }
 
@@ -550,7 +550,7 @@ test_used_index_impossible(void)
 	mark = fe_log_mark();
 	CU_ASSERT_FATAL(fm_get_vring_base(&R.d.m, FE_TXQ, &base) == FM_OK);
 	CU_ASSERT_EQUAL(base, 0);
-	before = atomic_load(&R.d.b->new_device);
+	before = atomic_load(&R.d.b->ev.new_device);
 	ring_addr(&R, FE_TXQ, &a);
 	CU_ASSERT_FATAL(fm_start_vring(&R.d.m, FE_TXQ, &a, 0, false) == FM_OK);
 	CU_ASSERT_FATAL(fm_set_state(&R.d.m, FM_REQ_SET_VRING_ENABLE, FE_TXQ, 1) == FM_OK);
@@ -755,7 +755,7 @@ test_packed_base_garbage(void)
 	/* The frontend restarts the ring with the right base. */
 	mark = fe_log_mark();
 	CU_ASSERT_FATAL(fm_get_vring_base(&R.d.m, FE_TXQ, &base) == FM_OK);
-	before = atomic_load(&R.d.b->new_device);
+	before = atomic_load(&R.d.b->ev.new_device);
 	ring_addr(&R, FE_TXQ, &a);
 	CU_ASSERT_FATAL(fm_start_vring(&R.d.m, FE_TXQ, &a,
 			packed_base(&R, FE_TXQ, false), false) == FM_OK);

@@ -240,7 +240,7 @@ test_churn(void)
 		CU_ASSERT_FATAL(pthread_create(&obs[i].thread, NULL, observe, &obs[i]) == 0);
 	}
 	for (int c = 0; c < cycles && failures < 5; c++) {
-		int closed = atomic_load(&backend->destroy_connection);
+		int closed = atomic_load(&backend->ev.destroy_connection);
 		struct fe_dev d;
 		bool ok;
 
@@ -254,7 +254,7 @@ test_churn(void)
 		if (ok && c % 2 == 1)
 			ok = fm_send_noarg(&d.m, FM_REQ_RESET_OWNER) == FM_OK;
 		fe_dev_close(&d, false);
-		if (!fe_wait_at_least(&backend->destroy_connection, closed + 1,
+		if (!fe_wait_at_least(&backend->ev.destroy_connection, closed + 1,
 				FE_WAIT_MS))
 			ok = false;
 		if (!ok) {

@@ -89,20 +89,20 @@ test_handshake_new_device_once(void)
 	for (i = 0; i < 2; i++)
 		CU_ASSERT_FATAL(fm_setup_vring(m, (uint32_t)i, 256, 0) == FM_OK);
 	/* With PROTOCOL_FEATURES the rings start disabled. */
-	CU_ASSERT(fe_stays_below(&B->new_device, 1, FE_QUIET_MS));
+	CU_ASSERT(fe_stays_below(&B->ev.new_device, 1, FE_QUIET_MS));
 	CU_ASSERT_EQUAL(fm_set_state(m, FM_REQ_SET_VRING_ENABLE, 0, 1), FM_OK);
 	/* One ring of the first pair is not enough. */
-	CU_ASSERT(fe_stays_below(&B->new_device, 1, FE_QUIET_MS));
+	CU_ASSERT(fe_stays_below(&B->ev.new_device, 1, FE_QUIET_MS));
 	CU_ASSERT_EQUAL(fm_set_state(m, FM_REQ_SET_VRING_ENABLE, 1, 1), FM_OK);
-	CU_ASSERT_FATAL(fe_wait_at_least(&B->new_device, 1, FE_WAIT_MS));
-	D.vid = vid = atomic_load(&B->vid);
+	CU_ASSERT_FATAL(fe_wait_at_least(&B->ev.new_device, 1, FE_WAIT_MS));
+	D.vid = vid = atomic_load(&B->ev.vid);
 	CU_ASSERT(fe_wait_vring_state(B, 0, 1, FE_WAIT_MS));
 	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_WAIT_MS));
 	/* Exactly once, even when more messages follow. */
 	CU_ASSERT_EQUAL(fm_set_state(m, FM_REQ_SET_VRING_ENABLE, 1, 1), FM_OK);
 	CU_ASSERT_EQUAL(fm_set_u64(m, FM_REQ_NET_SET_MTU, 1500), FM_OK);
-	CU_ASSERT(fe_stays_below(&B->new_device, 2, FE_QUIET_MS));
-	CU_ASSERT_EQUAL(atomic_load(&B->destroy_device), 0);
+	CU_ASSERT(fe_stays_below(&B->ev.new_device, 2, FE_QUIET_MS));
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), 0);
 
 	CU_ASSERT_EQUAL(rte_vhost_get_negotiated_features(vid, &feat), 0);
 	CU_ASSERT_EQUAL(feat, m->features);
@@ -110,7 +110,7 @@ test_handshake_new_device_once(void)
 			0);
 	CU_ASSERT_EQUAL(pf, m->protocol);
 	CU_ASSERT_EQUAL(rte_vhost_get_vring_num(vid), 2);
-	CU_ASSERT_EQUAL(atomic_load(&B->nr_vring_at_new_device), 2);
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.nr_vring_at_new_device), 2);
 	CU_ASSERT_EQUAL(rte_vhost_get_ifname(vid, ifname, sizeof(ifname)), 0);
 	CU_ASSERT_STRING_EQUAL(ifname, B->path);
 	CU_ASSERT_EQUAL(rte_vhost_get_mtu(vid, &mtu), 0);
@@ -282,24 +282,24 @@ test_get_vring_base_stops_device(void)
 		CU_ASSERT(fe_rx_check(&D, 100, (uint32_t)i));
 	for (i = 0; i < 2; i++)
 		CU_ASSERT(fe_tx_check(&D, 100, (uint32_t)i, FM_TX_ONE_DESC, 0));
-	destroys = atomic_load(&B->destroy_device);
+	destroys = atomic_load(&B->ev.destroy_device);
 	CU_ASSERT_EQUAL(fm_get_vring_base(&D.m, 0, &base0), FM_OK);
 	CU_ASSERT_EQUAL(base0, 3);
-	CU_ASSERT(fe_wait_at_least(&B->destroy_device, destroys + 1,
+	CU_ASSERT(fe_wait_at_least(&B->ev.destroy_device, destroys + 1,
 			FE_WAIT_MS));
 	CU_ASSERT_EQUAL(fm_get_vring_base(&D.m, 1, &base1), FM_OK);
 	CU_ASSERT_EQUAL(base1, 2);
-	CU_ASSERT(fe_stays_below(&B->destroy_device, destroys + 2,
+	CU_ASSERT(fe_stays_below(&B->ev.destroy_device, destroys + 2,
 			FE_QUIET_MS));
 	/* Resume from where the rings stopped: a new device, same memory. */
-	news = atomic_load(&B->new_device);
+	news = atomic_load(&B->ev.new_device);
 	resume_vring(&D.m, 0, base0);
 	resume_vring(&D.m, 1, base1);
-	CU_ASSERT_FATAL(fe_wait_at_least(&B->new_device, news + 1,
+	CU_ASSERT_FATAL(fe_wait_at_least(&B->ev.new_device, news + 1,
 			FE_WAIT_MS));
-	D.vid = atomic_load(&B->vid);
+	D.vid = atomic_load(&B->ev.vid);
 	CU_ASSERT(fe_traffic_ok(&D));
-	CU_ASSERT(fe_stays_below(&B->new_device, news + 2, FE_QUIET_MS));
+	CU_ASSERT(fe_stays_below(&B->ev.new_device, news + 2, FE_QUIET_MS));
 }
 
 static uint32_t
@@ -502,7 +502,7 @@ test_vring_enable_disable(void)
 	CU_ASSERT_EQUAL(fm_set_state(&D.m, FM_REQ_SET_VRING_ENABLE, 1, 1),
 			FM_OK);
 	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_WAIT_MS));
-	CU_ASSERT_EQUAL(atomic_load(&B->vring_changes[1]), 2);
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.vring_changes[1]), 2);
 	n = fe_dequeue_wait(D.vid, mb, 1, 4, 1000);
 	CU_ASSERT_EQUAL(n, 1);
 	while (n > 0)
@@ -516,7 +516,7 @@ test_vring_enable_disable(void)
 	CU_ASSERT_EQUAL(fm_set_state(&D.m, FM_REQ_SET_VRING_ENABLE, 0, 1),
 			FM_OK);
 	CU_ASSERT(fe_wait_vring_state(B, 0, 1, FE_WAIT_MS));
-	CU_ASSERT_EQUAL(atomic_load(&B->destroy_device), 0);
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), 0);
 	CU_ASSERT(fe_traffic_ok(&D));
 }
 
@@ -532,16 +532,16 @@ test_features_changed_log_all(void)
 	fe_backend_reset_events(B);
 	CU_ASSERT_EQUAL(fm_set_u64(&D.m, FM_REQ_SET_FEATURES,
 			f0 | FM_BIT(VHOST_F_LOG_ALL)), FM_OK);
-	CU_ASSERT(fe_wait_at_least(&B->features_changed, 1, FE_WAIT_MS));
-	CU_ASSERT_EQUAL(atomic_load(&B->features), f0 | FM_BIT(VHOST_F_LOG_ALL));
+	CU_ASSERT(fe_wait_at_least(&B->ev.features_changed, 1, FE_WAIT_MS));
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.features), f0 | FM_BIT(VHOST_F_LOG_ALL));
 	CU_ASSERT_EQUAL(rte_vhost_get_negotiated_features(D.vid, &feat), 0);
 	CU_ASSERT_EQUAL(feat, f0 | FM_BIT(VHOST_F_LOG_ALL));
 	/* No log area was given: logging must simply not happen. */
 	CU_ASSERT(fe_traffic_ok(&D));
 	CU_ASSERT_EQUAL(fm_set_u64(&D.m, FM_REQ_SET_FEATURES, f0), FM_OK);
-	CU_ASSERT(fe_wait_at_least(&B->features_changed, 2, FE_WAIT_MS));
-	CU_ASSERT_EQUAL(atomic_load(&B->features), f0);
-	CU_ASSERT_EQUAL(atomic_load(&B->destroy_device), 0);
+	CU_ASSERT(fe_wait_at_least(&B->ev.features_changed, 2, FE_WAIT_MS));
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.features), f0);
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), 0);
 	CU_ASSERT(fe_traffic_ok(&D));
 }
 
@@ -644,7 +644,7 @@ test_unregister_while_connected(void)
 	CU_ASSERT_EQUAL(fe_backend_stop(TMPB), 0);
 	/* Synchronous, as in DPDK: once unregister returns, the application
 	 * may free what its callbacks use. */
-	CU_ASSERT_EQUAL(atomic_load(&TMPB->destroy_device), 1);
+	CU_ASSERT_EQUAL(atomic_load(&TMPB->ev.destroy_device), 1);
 	CU_ASSERT(fm_wait_closed(D.m.sock, FE_WAIT_MS));
 	TMPB = NULL;
 	fm_frontend_close(&D.m);
@@ -661,16 +661,16 @@ test_server_reconnect_cycles(void)
 	/* Settle: the previous test's connection may still be closing. */
 	fe_wait_fd_count(0, FE_QUIET_MS);
 	base = test_count_fds();
-	news = atomic_load(&B->new_device);
-	destroys = atomic_load(&B->destroy_device);
+	news = atomic_load(&B->ev.new_device);
+	destroys = atomic_load(&B->ev.destroy_device);
 	for (i = 0; i < 4; i++) {
 		CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
 		CU_ASSERT(fe_traffic_ok(&D));
 		CU_ASSERT(fe_dev_close(&D, true));
 		CU_ASSERT(fe_wait_fd_count(base, FE_WAIT_MS) <= base);
 	}
-	CU_ASSERT_EQUAL(atomic_load(&B->new_device), news + 4);
-	CU_ASSERT_EQUAL(atomic_load(&B->destroy_device), destroys + 4);
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.new_device), news + 4);
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), destroys + 4);
 }
 
 /* The frontend listens (LFD), then the client-mode backend `name`
@@ -702,7 +702,7 @@ test_client_mode_reconnects(void)
 		CU_ASSERT(fe_traffic_ok(&D));
 		CU_ASSERT(fe_dev_close(&D, true));
 	}
-	CU_ASSERT_EQUAL(atomic_load(&TMPB->new_device), 3);
+	CU_ASSERT_EQUAL(atomic_load(&TMPB->ev.new_device), 3);
 }
 
 static void
@@ -756,11 +756,11 @@ test_two_sockets(void)
 	CU_ASSERT(fe_rx_check(&D2, 300, 2));
 	CU_ASSERT(fe_tx_check(&D2, 400, 3, FM_TX_CHAINED, 100));
 	CU_ASSERT(fe_tx_check(&D, 500, 4, FM_TX_INDIRECT, 128));
-	d1 = atomic_load(&B->destroy_device);
-	d2 = atomic_load(&B2->destroy_device);
+	d1 = atomic_load(&B->ev.destroy_device);
+	d2 = atomic_load(&B2->ev.destroy_device);
 	CU_ASSERT(fe_dev_close(&D, true));
-	CU_ASSERT_EQUAL(atomic_load(&B->destroy_device), d1 + 1);
-	CU_ASSERT_EQUAL(atomic_load(&B2->destroy_device), d2);
+	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), d1 + 1);
+	CU_ASSERT_EQUAL(atomic_load(&B2->ev.destroy_device), d2);
 	CU_ASSERT(fe_traffic_ok(&D2));
 }
 

@@ -58,6 +58,7 @@
 #include <rte_vhost.h>
 
 #define FUZZ_WITH_EAL
+#include "../common/test_recorder.h"
 #include "../common/test_sock.h"
 #include "fuzz_common.h"
 #include "vhost_device.h"
@@ -90,71 +91,15 @@ static char tmpdir[64];
 static char sock_path[NSOCK][108];
 static struct rte_mempool *pool;
 
-/* Callbacks, from the event thread. */
-static atomic_int new_conns, destroyed_conns, conn_vid = -1, running;
+/* The callbacks of every socket, from the event thread. */
+static struct test_recorder ev;
 
-static int
-on_new_connection(int vid)
+/* Between new_device and destroy_device. */
+static bool
+running(void)
 {
-	atomic_store(&conn_vid, vid);
-	atomic_fetch_add(&new_conns, 1);
-	return 0;
+	return atomic_load(&ev.new_device) > atomic_load(&ev.destroy_device);
 }
-
-static void
-on_destroy_connection(int vid)
-{
-	(void)vid;
-	atomic_fetch_add(&destroyed_conns, 1);
-}
-
-static int
-on_new_device(int vid)
-{
-	(void)vid;
-	atomic_store(&running, 1);
-	return 0;
-}
-
-static void
-on_destroy_device(int vid)
-{
-	(void)vid;
-	atomic_store(&running, 0);
-}
-
-static int
-on_vring_state_changed(int vid, uint16_t queue_id, int enable)
-{
-	(void)vid;
-	(void)queue_id;
-	(void)enable;
-	return 0;
-}
-
-static int
-on_features_changed(int vid, uint64_t features)
-{
-	(void)vid;
-	(void)features;
-	return 0;
-}
-
-static void
-on_guest_notified(int vid)
-{
-	(void)vid;
-}
-
-static const struct rte_vhost_device_ops ops = {
-	.guest_notified = on_guest_notified,
-	.new_device = on_new_device,
-	.destroy_device = on_destroy_device,
-	.vring_state_changed = on_vring_state_changed,
-	.features_changed = on_features_changed,
-	.new_connection = on_new_connection,
-	.destroy_connection = on_destroy_connection,
-};
 
 /* Registration flags of the sockets an input may pick, and the IOTLB
  * entry lifetime (VHOST_IOTLB_MAX_AGE_US) each is registered with: one
@@ -258,7 +203,7 @@ send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 static int
 app_vid(void)
 {
-	return atomic_load(&running) ? atomic_load(&conn_vid) : -1;
+	return running() ? atomic_load(&ev.conn_vid) : -1;
 }
 
 /* Open bug (see fuzz_desc_chain.c): avoid IPv4 checksum requests on
@@ -379,7 +324,7 @@ do_burst(struct fz_in *in)
 static void
 do_query(struct fz_in *in)
 {
-	int vid = atomic_load(&conn_vid);
+	int vid = atomic_load(&ev.conn_vid);
 	uint16_t q = fz_u8(in), a, u, mtu;
 	struct rte_vhost_stat_name names[64];
 	struct rte_vhost_stat stats[64];
@@ -419,7 +364,7 @@ do_query(struct fz_in *in)
 static void
 do_notify(struct fz_in *in)
 {
-	int vid = atomic_load(&conn_vid);
+	int vid = atomic_load(&ev.conn_vid);
 	uint16_t q = fz_u8(in);
 	uint8_t what = fz_u8(in);
 	uint64_t addr = fz_u64(in);
@@ -504,7 +449,7 @@ check_fd(int fd, const char *what, uint32_t ring)
 static void
 check_held_fds(void)
 {
-	const struct vhost_device *dev = vhost_device_get(atomic_load(&conn_vid));
+	const struct vhost_device *dev = vhost_device_get(atomic_load(&ev.conn_vid));
 
 	if (dev == NULL)
 		return;
@@ -542,7 +487,7 @@ exchange(int sock, const uint8_t *buf, size_t sent_payload, const int *fds,
 	int replies = 0;
 
 	memcpy(&hdr, buf, sizeof(hdr));
-	rte_vhost_get_negotiated_protocol_features(atomic_load(&conn_vid), &proto);
+	rte_vhost_get_negotiated_protocol_features(atomic_load(&ev.conn_vid), &proto);
 	ack_expected = (hdr.flags & VHOST_USER_NEED_REPLY) &&
 		(proto & (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK)) &&
 		nfds <= VHOST_MAX_MSG_FDS && hdr.size <= VHOST_MAX_MSG_PAYLOAD;
@@ -816,6 +761,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vhost-fuzz-%d-XXXXXX", (int)getpid());
 	if (mkdtemp(tmpdir) == NULL)
 		abort();
+	test_recorder_init(&ev);
 	for (int i = 0; i < NSOCK; i++) {
 		snprintf(sock_path[i], sizeof(sock_path[i]), "%s/s%d.sock", tmpdir, i);
 		/* Read at registration. */
@@ -824,7 +770,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		else
 			unsetenv("VHOST_IOTLB_MAX_AGE_US");
 		if (rte_vhost_driver_register(sock_path[i], sock_conf[i].flags) != 0 ||
-		    rte_vhost_driver_callback_register(sock_path[i], &ops) != 0 ||
+		    test_recorder_attach(sock_path[i], &ev, NULL) != 0 ||
 		    rte_vhost_driver_start(sock_path[i]) != 0) {
 			fprintf(stderr, "fuzz_messages: cannot start %s\n", sock_path[i]);
 			exit(1);
@@ -839,7 +785,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = { data, size };
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int fds_before = test_count_fds(), conns = atomic_load(&new_conns), sock;
+	int fds_before = test_count_fds(), conns = atomic_load(&ev.new_connection), sock;
 	uint8_t junk[1];
 
 	open_input_fds();
@@ -847,7 +793,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0 || connect(sock, (struct sockaddr *)&un, sizeof(un)) < 0)
 		abort();
-	WAIT_FOR(atomic_load(&new_conns) == conns + 1, "the connection");
+	WAIT_FOR(atomic_load(&ev.new_connection) == conns + 1, "the connection");
 
 	while (!fz_empty(&in)) {
 		uint8_t ctl = fz_u8(&in);
@@ -862,8 +808,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shutdown(sock, SHUT_WR);
 	FZ_CHECK(read_exact(sock, junk, 1) == 0, "unsolicited data from the backend: 0x%02x", junk[0]);
 	FZ_CHECK(close(sock) == 0, "our socket was closed by the library");
-	FZ_CHECK(atomic_load(&destroyed_conns) == conns + 1, "no destroy_connection");
-	FZ_CHECK(!atomic_load(&running), "device still running after its connection closed");
+	FZ_CHECK(atomic_load(&ev.destroy_connection) == conns + 1, "no destroy_connection");
+	FZ_CHECK(!running(), "device still running after its connection closed");
 	check_unmapped();
 	close_input_fds();
 	FZ_CHECK(test_count_fds() == fds_before, "%d fds open, %d before the input (fd leak)",
