@@ -31,6 +31,7 @@
 #include "fe_harness.h"
 #include "fe_traffic.h"
 #include "fm_conn.h"
+#include "test_memfd.h"
 
 #define STREAM 0x35000000u
 #define PF_CONFIGURE_MEM_SLOTS 15
@@ -141,15 +142,12 @@ add_slot(struct slots_run *r, int i)
 {
 	struct slot *s = &r->s[i];
 	struct fm_wire_region w;
-	int fd = memfd_create(SLOT_TAG, MFD_CLOEXEC);
+	void *base;
+	int fd = test_memfd_map(SLOT_TAG, SLOT_SIZE, 0, &base);
 	int ret;
 
-	if (fd < 0 || ftruncate(fd, SLOT_SIZE) < 0 ||
-			(s->base = mmap(NULL, SLOT_SIZE, PROT_READ | PROT_WRITE,
-				MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		s->base = NULL;
-		if (fd >= 0)
-			close(fd);
+	s->base = base;
+	if (fd < 0) {
 		fail(r, "cannot make a region", i);
 		return false;
 	}
@@ -349,8 +347,8 @@ fill_up(struct slots_run *r, int fds0)
 	fault_link_pump(&r->k, 20);
 	check_held(r, fds0, "all slots taken");
 	/* The 510th region, on a new memfd: refused, fd not kept. */
-	fd = memfd_create(SLOT_TAG "-x", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, SLOT_SIZE) < 0) {
+	fd = test_memfd(SLOT_TAG "-x", SLOT_SIZE, 0);
+	if (fd < 0) {
 		fail(r, "cannot make the extra region", -1);
 	} else {
 		w = (struct fm_wire_region){ .guest_phys_addr = slot_gpa(
@@ -381,8 +379,8 @@ fill_up(struct slots_run *r, int fds0)
 	}
 	/* A duplicate of a live region (same GPA, new fd): refused. */
 	i = r->live[0];
-	fd = memfd_create(SLOT_TAG "-x", MFD_CLOEXEC);
-	if (fd >= 0 && ftruncate(fd, SLOT_SIZE) == 0) {
+	fd = test_memfd(SLOT_TAG "-x", SLOT_SIZE, 0);
+	if (fd >= 0) {
 		w = slot_wire(r, i);
 		if (mem_reg(r, REQ_ADD_MEM_REG, &w, fd) != FM_NACK)
 			fail(r, "a duplicate region was not refused", i);

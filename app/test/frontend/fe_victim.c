@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "test_memfd.h"
+
 struct fe_backend *fe_target;
 struct fe_dev fe_victim;
 struct fe_dev fe_witness;
@@ -174,16 +176,9 @@ fe_case_done(const char *name, int r)
 int
 fe_make_fd(enum fe_fd_kind k)
 {
-	int fd;
-
 	if (k == FE_FD_EVENT)
 		return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	fd = memfd_create("fe-log", MFD_CLOEXEC);
-	if (fd >= 0 && ftruncate(fd, 4096) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return test_memfd("fe-log", 4096, 0);
 }
 
 void

@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "test_memfd.h"
+
 void
 fm_mem_init(struct fm_mem *mem)
 {
@@ -23,19 +25,13 @@ fm_mem_add_region(struct fm_mem *mem, uint64_t gpa, uint64_t size,
 {
 	struct fm_region *r;
 	void *p;
-	int fd, ret;
+	int fd;
 
 	if (mem->nregions >= FM_MAX_REGIONS || size == 0)
 		return -EINVAL;
-	fd = memfd_create("fm-guest", MFD_CLOEXEC);
+	fd = test_memfd_map("fm-guest", size, mmap_offset, &p);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)(mmap_offset + size)) < 0)
-		goto fail;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-			(off_t)mmap_offset);
-	if (p == MAP_FAILED)
-		goto fail;
 	r = &mem->r[mem->nregions];
 	r->fd = fd;
 	r->gpa = gpa;
@@ -44,10 +40,6 @@ fm_mem_add_region(struct fm_mem *mem, uint64_t gpa, uint64_t size,
 	r->base = p;
 	r->used = 0;
 	return mem->nregions++;
-fail:
-	ret = -errno;
-	close(fd);
-	return ret;
 }
 
 void

@@ -5,6 +5,7 @@
  * on both directions without losing packets.
  */
 #include "iotlb_dev.h"
+#include "test_memfd.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -288,6 +289,7 @@ test_mem_slots(void)
 	struct rte_mbuf *mb[4];
 	struct vring_used_elem e = { 0 };
 	uint8_t pkt[300], *base;
+	void *mapped;
 	int64_t deadline;
 	int fd, head, n, total = 0;
 
@@ -297,10 +299,10 @@ test_mem_slots(void)
 	D.d.m.protocol |= FM_BIT(PF_CONFIGURE_MEM_SLOTS);
 	CU_ASSERT_FATAL(fm_set_u64(&D.d.m, FM_REQ_SET_PROTOCOL_FEATURES,
 			D.d.m.protocol) == FM_OK);
-	fd = memfd_create("fe-iotlb-slot", MFD_CLOEXEC);
-	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CU_ASSERT_FATAL(base != MAP_FAILED);
+	fd = test_memfd_map("fe-iotlb-slot", size, 0, &mapped);
+	CU_ASSERT_FATAL(fd >= 0);
+	base = mapped;
+	CU_ASSERT_FATAL(base != NULL);
 	memset(&reg, 0, sizeof(reg));
 	reg.r.guest_phys_addr = 0x100000000ull;
 	reg.r.memory_size = size;

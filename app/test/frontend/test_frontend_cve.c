@@ -37,6 +37,7 @@
 #include "fe_log.h"
 #include "fe_victim.h"
 #include "fm_iommu.h"
+#include "test_memfd.h"
 
 /* Requests and protocol features the scripted frontend has no name for. */
 #define REQ_SET_INFLIGHT_FD 32u
@@ -131,13 +132,7 @@ enqueue_one(const uint8_t *pkt, uint32_t len)
 static int
 sealable_memfd(uint64_t size)
 {
-	int fd = memfd_create("cve", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return test_memfd("cve", size, MFD_ALLOW_SEALING);
 }
 
 /* F_SEAL_WRITE fails while anyone holds a writable shared mapping of

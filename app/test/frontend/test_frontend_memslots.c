@@ -22,6 +22,7 @@
 #include <rte_vhost.h>
 
 #include "fe_victim.h"
+#include "test_memfd.h"
 
 #define REQ_ADD_MEM_REG 37
 #define REQ_REM_MEM_REG 38
@@ -52,14 +53,12 @@ static struct xreg xr[MAX_SLOTS + 1];
 static bool
 xreg_make(struct xreg *x, uint64_t gpa, uint64_t size)
 {
-	x->fd = memfd_create(XTAG, MFD_CLOEXEC);
-	if (x->fd < 0 || ftruncate(x->fd, (off_t)size) < 0)
+	void *base;
+
+	x->fd = test_memfd_map(XTAG, size, 0, &base);
+	x->base = base;
+	if (x->fd < 0)
 		return false;
-	x->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, x->fd, 0);
-	if (x->base == MAP_FAILED) {
-		x->base = NULL;
-		return false;
-	}
 	x->gpa = gpa;
 	x->size = size;
 	x->off = 0;

@@ -43,6 +43,7 @@
 #include <rte_mbuf.h>
 
 #define FUZZ_WITH_EAL
+#include "../common/test_memfd.h"
 #include "fuzz_common.h"
 #include "desc_chain.h"
 #include "iotlb.h"
@@ -98,8 +99,8 @@ map_guest(struct guest *gu, uint32_t nregions)
 	int fds[NREG];
 
 	for (uint32_t i = 0; i < nregions; i++) {
-		fds[i] = memfd_create("fuzz-guest", MFD_CLOEXEC);
-		if (fds[i] < 0 || ftruncate(fds[i], (off_t)(layout[i].size + layout[i].offset)) < 0)
+		fds[i] = test_memfd("fuzz-guest", layout[i].size + layout[i].offset, 0);
+		if (fds[i] < 0)
 			return -1;
 		m.regions[i] = (struct vhost_user_mem_region){
 			.guest_phys_addr = layout[i].gpa,

@@ -58,6 +58,7 @@
 #include <rte_vhost.h>
 
 #define FUZZ_WITH_EAL
+#include "../common/test_memfd.h"
 #include "../common/test_recorder.h"
 #include "../common/test_sock.h"
 #include "fuzz_common.h"
@@ -679,9 +680,9 @@ do_pseudo(int sock, struct fz_in *in)
 static int
 make_memfd(const char *name, off_t size)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = test_memfd(name, (uint64_t)size, MFD_ALLOW_SEALING);
 
-	if (fd < 0 || ftruncate(fd, size) < 0)
+	if (fd < 0)
 		abort();
 	return fd;
 }

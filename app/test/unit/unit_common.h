@@ -21,6 +21,7 @@
 #include <rte_log.h>
 
 #include "mem_table.h"
+#include "test_memfd.h"
 #include "test_res.h"
 #include "test_run.h"
 #include "vhost_device.h"
@@ -31,15 +32,7 @@
 static inline int
 ut_memfd(const char *name, uint64_t size)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (ftruncate(fd, (off_t)size) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return test_memfd(name, size, 0);
 }
 
 /* Guest memory of n regions of size bytes each, one memfd each: region
