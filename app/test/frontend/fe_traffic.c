@@ -9,6 +9,8 @@
 
 #include <rte_vhost.h>
 
+#include "test_memfd.h"
+
 /* Bigger than any packet a test sends (64 KiB plus headers). */
 #define FE_PKT_MAX (70 * 1024)
 
@@ -330,3 +332,23 @@ fe_pop_refused_and_good(struct fm_vring *vr, int bad_head, int good_head,
 	return true;
 }
 
+uint8_t *
+fe_log_start(struct fm_frontend *m, uint64_t log_size, uint64_t *f0)
+{
+	uint64_t payload[2] = { log_size, 0 };
+	static struct fm_msg reply;
+	void *log;
+	int fd;
+
+	fd = test_memfd("fe-log", log_size, 0);
+	CU_ASSERT_FATAL(fd >= 0);
+	log = mmap(NULL, log_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CU_ASSERT_FATAL(log != MAP_FAILED);
+	CU_ASSERT_EQUAL(fm_request(m, FM_REQ_SET_LOG_BASE, payload,
+			sizeof(payload), &fd, 1, &reply), FM_OK);
+	close(fd);
+	*f0 = m->features;
+	CU_ASSERT_EQUAL(fm_set_u64(m, FM_REQ_SET_FEATURES,
+			*f0 | FM_BIT(VHOST_F_LOG_ALL)), FM_OK);
+	return log;
+}

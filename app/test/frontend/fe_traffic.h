@@ -118,6 +118,15 @@ bool fe_pop_refused_and_good(struct fm_vring *vr, int bad_head,
 		int good_head, struct vring_used_elem *good,
 		struct fm_chain *good_chain, const char *what);
 
+/*
+ * Live migration starts, as QEMU starts it: a dirty log of log_size
+ * bytes (a memfd, mapped here) sent with SET_LOG_BASE, then the
+ * features with VHOST_F_LOG_ALL added. The log, for munmap(log,
+ * log_size); the features before, in *f0, to end the migration with.
+ * Asserted (fatal for the log itself).
+ */
+uint8_t *fe_log_start(struct fm_frontend *m, uint64_t log_size, uint64_t *f0);
+
 /* Prints a diagnostic (on stdout, beside CUnit's lines) and returns false. */
 bool fe_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -485,12 +485,11 @@ static void
 test_dirty_log_follows_slots(void)
 {
 	struct xreg *x = &xr[0], *z = &xr[1];
-	uint64_t payload[2], log_size, f0;
-	static struct fm_msg reply;
+	uint64_t log_size, f0;
 	uint8_t *log;
 	uint32_t len;
 	bool data_ok = false;
-	int fd, d[3];
+	int d[3];
 
 	CU_ASSERT_FATAL(open_with_slots());
 	CU_ASSERT_FATAL(VM->offered_features & FM_BIT(VHOST_F_LOG_ALL));
@@ -500,18 +499,7 @@ test_dirty_log_follows_slots(void)
 
 	/* One bit per page up to the end of the added region. */
 	log_size = RTE_ALIGN_CEIL((x->gpa + x->size) / 4096 / 8 + 1, 4096);
-	fd = memfd_create("fe-memslot-log", MFD_CLOEXEC);
-	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, (off_t)log_size) == 0);
-	log = mmap(NULL, log_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CU_ASSERT_FATAL(log != MAP_FAILED);
-	payload[0] = log_size;
-	payload[1] = 0;
-	CU_ASSERT_EQUAL(fm_request(VM, FM_REQ_SET_LOG_BASE, payload, sizeof(payload),
-			&fd, 1, &reply), FM_OK);
-	close(fd);
-	f0 = VM->features;
-	CU_ASSERT_EQUAL(fm_set_u64(VM, FM_REQ_SET_FEATURES,
-			f0 | FM_BIT(VHOST_F_LOG_ALL)), FM_OK);
+	log = fe_log_start(VM, log_size, &f0);
 
 	/* Into page 1 of the added region. */
 	memset(log, 0, log_size);

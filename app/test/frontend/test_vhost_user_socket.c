@@ -563,11 +563,10 @@ test_dirty_log(void)
 {
 	struct fm_config cfg;
 	struct vhost_vring_addr a;
-	uint64_t log_size, payload[2], f0;
+	uint64_t log_size, f0;
 	uint8_t *log, *buf;
 	uint8_t pkt[300];
-	static struct fm_msg reply;
-	int fd, q, head, nbufs;
+	int q, head, nbufs;
 	struct virtio_net_hdr_mrg_rxbuf hdr;
 	uint8_t got[2048];
 
@@ -576,18 +575,7 @@ test_dirty_log(void)
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, &cfg) == 0);
 	/* Enough bits for the highest guest address in use. */
 	log_size = ((cfg.regions[1].gpa + cfg.regions[1].size) / 4096 + 7) / 8;
-	fd = memfd_create("fe-log", MFD_CLOEXEC);
-	CU_ASSERT_FATAL(fd >= 0 && ftruncate(fd, (off_t)log_size) == 0);
-	log = mmap(NULL, log_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CU_ASSERT_FATAL(log != MAP_FAILED);
-	payload[0] = log_size;
-	payload[1] = 0;
-	CU_ASSERT_EQUAL(fm_request(&D.m, FM_REQ_SET_LOG_BASE, payload,
-			sizeof(payload), &fd, 1, &reply), FM_OK);
-	close(fd);
-	f0 = D.m.features;
-	CU_ASSERT_EQUAL(fm_set_u64(&D.m, FM_REQ_SET_FEATURES,
-			f0 | FM_BIT(VHOST_F_LOG_ALL)), FM_OK);
+	log = fe_log_start(&D.m, log_size, &f0);
 	/* As QEMU does when migration starts: log the used rings too. */
 	for (q = 0; q < 2; q++) {
 		fm_vring_addr_of(&D.m, (uint32_t)q, &a);
