@@ -25,6 +25,19 @@ struct fe_dev {
 	int buf_region; /* where the checks below put packet buffers */
 };
 
+/* Queue pair 0's rings of d as the frontend sees them. */
+static inline struct fm_vring *
+fe_rxq(struct fe_dev *d)
+{
+	return &d->m.vr[FE_RXQ];
+}
+
+static inline struct fm_vring *
+fe_txq(struct fe_dev *d)
+{
+	return &d->m.vr[FE_TXQ];
+}
+
 /* A device not connected yet (no socket, no vid): each test starts so. */
 void fe_dev_init(struct fe_dev *d);
 

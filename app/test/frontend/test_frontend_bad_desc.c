@@ -49,18 +49,6 @@ test_teardown(void)
 	fe_dev_close(&D, true);
 }
 
-static struct fm_vring *
-rxq(void)
-{
-	return &D.m.vr[FE_RXQ];
-}
-
-static struct fm_vring *
-txq(void)
-{
-	return &D.m.vr[FE_TXQ];
-}
-
 /* A buffer of len bytes in region 0 filled with the RX poison. */
 static uint8_t *
 buffer(uint32_t len)
@@ -249,12 +237,12 @@ run_tx_fault(enum fault f, const char *what)
 	bool ok;
 
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
-	bad = post_fault(txq(), f, false, can, &ncan);
+	bad = post_fault(fe_txq(&D), f, false, can, &ncan);
 	fe_packet(want, GOOD_LEN, 77);
-	good = fm_net_post_tx(txq(), &D.m.mem, 0, want, GOOD_LEN,
+	good = fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, want, GOOD_LEN,
 			FM_TX_HDR_APART, 0);
 	CU_ASSERT_FATAL(good >= 0);
-	fm_vring_kick(txq());
+	fm_vring_kick(fe_txq(&D));
 	n = fe_dequeue_wait(D.vid, mb, 1, 4, 1000);
 	ok = n == 1 && fe_mbuf_copy_out(mb[0], got, sizeof(got)) ==
 		(int)GOOD_LEN && memcmp(got, want, GOOD_LEN) == 0;
@@ -264,7 +252,7 @@ run_tx_fault(enum fault f, const char *what)
 	CU_ASSERT(ok);
 	for (i = 0; i < n; i++)
 		rte_pktmbuf_free(mb[i]);
-	CU_ASSERT(fe_pop_refused_and_good(txq(), bad, good, &e, &c, what));
+	CU_ASSERT(fe_pop_refused_and_good(fe_txq(&D), bad, good, &e, &c, what));
 	CU_ASSERT(fe_traffic_ok(&D));
 }
 
@@ -281,8 +269,8 @@ run_rx_fault(enum fault f, const char *what)
 	uint16_t n;
 
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
-	bad = post_fault(rxq(), f, true, can, &ncan);
-	good = fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false);
+	bad = post_fault(fe_rxq(&D), f, true, can, &ncan);
+	good = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1, false);
 	CU_ASSERT_FATAL(good >= 0);
 	fe_packet(want, GOOD_LEN, 78);
 	m = fe_mbuf_make(want, GOOD_LEN, 0);
@@ -293,7 +281,7 @@ run_rx_fault(enum fault f, const char *what)
 		fe_fail("%s: enqueue_burst returned %u, want 1", what, n);
 	CU_ASSERT(n == 1);
 	CU_ASSERT(fe_canaries_intact(can, ncan));
-	if (n == 1 && fe_pop_refused_and_good(rxq(), bad, good, &e, &c, what)) {
+	if (n == 1 && fe_pop_refused_and_good(fe_rxq(&D), bad, good, &e, &c, what)) {
 		CU_ASSERT_EQUAL(e.len, FM_NET_HDR_LEN + GOOD_LEN);
 		CU_ASSERT(fm_net_read_chain(&D.m.mem, &c, sizeof(got), got) ==
 				(int)sizeof(got) && memcmp(got + FM_NET_HDR_LEN,
@@ -347,10 +335,10 @@ test_tx_bad_in_burst(void)
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
 	fe_packet(want[0], GOOD_LEN, 1);
 	fe_packet(want[1], GOOD_LEN, 2);
-	CU_ASSERT_FATAL(fm_net_post_tx(txq(), &D.m.mem, 0, want[0], GOOD_LEN,
+	CU_ASSERT_FATAL(fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, want[0], GOOD_LEN,
 			FM_TX_ONE_DESC, 0) >= 0);
-	post_fault(txq(), F_ADDR_IN_HOLE, false, can, &ncan);
-	CU_ASSERT_FATAL(fm_net_post_tx(txq(), &D.m.mem, 0, want[1], GOOD_LEN,
+	post_fault(fe_txq(&D), F_ADDR_IN_HOLE, false, can, &ncan);
+	CU_ASSERT_FATAL(fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, want[1], GOOD_LEN,
 			FM_TX_ONE_DESC, 0) >= 0);
 	n = fe_dequeue_wait(D.vid, mb, 2, 4, 1000);
 	CU_ASSERT_EQUAL(n, 2);
@@ -360,7 +348,7 @@ test_tx_bad_in_burst(void)
 				GOOD_LEN) == 0);
 		rte_pktmbuf_free(mb[i]);
 	}
-	CU_ASSERT_EQUAL(fm_vring_used_pending(txq()), 3);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(fe_txq(&D)), 3);
 }
 
 static void
@@ -374,10 +362,10 @@ test_rx_bad_in_burst(void)
 	int ncan, bad, nbufs, i;
 
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
-	CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false)
+	CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1, false)
 			>= 0);
-	bad = post_fault(rxq(), F_ADDR_IN_HOLE, true, can, &ncan);
-	CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false)
+	bad = post_fault(fe_rxq(&D), F_ADDR_IN_HOLE, true, can, &ncan);
+	CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1, false)
 			>= 0);
 	for (i = 0; i < 2; i++) {
 		fe_packet(want[i], GOOD_LEN, 10 + (uint32_t)i);
@@ -387,14 +375,14 @@ test_rx_bad_in_burst(void)
 	CU_ASSERT_EQUAL(rte_vhost_enqueue_burst(D.vid, FE_RXQ, m, 2), 2);
 	rte_pktmbuf_free(m[0]);
 	rte_pktmbuf_free(m[1]);
-	CU_ASSERT_EQUAL(fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
+	CU_ASSERT_EQUAL(fm_net_recv(fe_rxq(&D), &D.m.mem, true, &hdr, got,
 			sizeof(got), &nbufs), (int)GOOD_LEN);
 	CU_ASSERT(memcmp(got, want[0], GOOD_LEN) == 0);
 	/* The bad head comes back empty before the second packet. */
-	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, NULL));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, NULL));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)bad);
 	CU_ASSERT_EQUAL(e.len, 0);
-	CU_ASSERT_EQUAL(fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
+	CU_ASSERT_EQUAL(fm_net_recv(fe_rxq(&D), &D.m.mem, true, &hdr, got,
 			sizeof(got), &nbufs), (int)GOOD_LEN);
 	CU_ASSERT(memcmp(got, want[1], GOOD_LEN) == 0);
 	CU_ASSERT(fe_canaries_intact(can, ncan));

@@ -37,18 +37,6 @@ open_default(void)
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
 }
 
-static struct fm_vring *
-rxq(void)
-{
-	return &D.m.vr[FE_RXQ];
-}
-
-static struct fm_vring *
-txq(void)
-{
-	return &D.m.vr[FE_TXQ];
-}
-
 /* True if the header carries no offload: all fields but num_buffers 0. */
 static bool
 hdr_is_plain(const struct virtio_net_hdr_mrg_rxbuf *h)
@@ -70,11 +58,11 @@ test_rx_single_buffer(void)
 	int head;
 
 	open_default();
-	fm_vring_take_calls(rxq());
-	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false);
+	fm_vring_take_calls(fe_rxq(&D));
+	head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1, false);
 	CU_ASSERT_FATAL(head >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 100, 7, 0), 1);
-	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL(e.len, FM_NET_HDR_LEN + 100);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, 2048, buf) == 2048);
@@ -86,8 +74,8 @@ test_rx_single_buffer(void)
 	/* Nothing written past the packet. */
 	CU_ASSERT(fe_all_bytes(buf + FM_NET_HDR_LEN + 100, FM_NET_POISON,
 			2048 - FM_NET_HDR_LEN - 100));
-	CU_ASSERT_EQUAL(fm_vring_used_pending(rxq()), 0);
-	CU_ASSERT(fm_vring_take_calls(rxq()) > 0);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(fe_rxq(&D)), 0);
+	CU_ASSERT(fm_vring_take_calls(fe_rxq(&D)) > 0);
 }
 
 /* The header is written only where the buffer differs from it: a buffer
@@ -115,9 +103,9 @@ test_rx_header_only_changes(void)
 		uint8_t want[64], buf[2048], *guest;
 		int head;
 
-		head = fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false);
+		head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1, false);
 		CU_ASSERT_FATAL(head >= 0);
-		guest = fm_gpa_ptr(&D.m.mem, rxq()->desc[head].addr, sizeof(hdr));
+		guest = fm_gpa_ptr(&D.m.mem, fe_rxq(&D)->desc[head].addr, sizeof(hdr));
 		CU_ASSERT_FATAL(guest != NULL);
 		/* The right header, spoiled in one byte (the last round
 		 * leaves it right: nothing to write). */
@@ -125,7 +113,7 @@ test_rx_header_only_changes(void)
 		if (i < RTE_DIM(spoil))
 			guest[spoil[i].off] = spoil[i].val;
 		CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 64, 30 + i, 0), 1);
-		CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
+		CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, &c));
 		CU_ASSERT_EQUAL(e.len, FM_NET_HDR_LEN + 64);
 		CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, 2048, buf) == 2048);
 		memcpy(&hdr, buf, sizeof(hdr));
@@ -150,16 +138,16 @@ test_rx_mergeable_spans_buffers(void)
 
 	open_default();
 	for (i = 0; i < 4; i++) {
-		heads[i] = fm_net_post_rx(rxq(), &D.m.mem, 0, 1024, 1, false);
+		heads[i] = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 1024, 1, false);
 		CU_ASSERT_FATAL(heads[i] >= 0);
 	}
 	/* A multi-segment mbuf on top. */
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 3000, 21, 1000), 1);
-	CU_ASSERT_EQUAL_FATAL(fm_vring_used_pending(rxq()), 3);
+	CU_ASSERT_EQUAL_FATAL(fm_vring_used_pending(fe_rxq(&D)), 3);
 	for (i = 0; i < 3; i++) {
 		uint32_t skip = i == 0 ? FM_NET_HDR_LEN : 0;
 
-		CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e[i], &c[i]));
+		CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e[i], &c[i]));
 		CU_ASSERT_EQUAL(e[i].id, (uint32_t)heads[i]);
 		CU_ASSERT_FATAL(e[i].len >= skip && e[i].len <= 1024);
 		CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c[i], e[i].len,
@@ -180,7 +168,7 @@ test_rx_mergeable_spans_buffers(void)
 	CU_ASSERT(memcmp(got, want, sizeof(want)) == 0);
 	/* The fourth buffer is still there for the next packet. */
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 500, 22, 0), 1);
-	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e[0], NULL));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e[0], NULL));
 	CU_ASSERT_EQUAL(e[0].id, (uint32_t)heads[3]);
 	CU_ASSERT_EQUAL(e[0].len, FM_NET_HDR_LEN + 500);
 }
@@ -206,7 +194,7 @@ test_rx_burst(void)
 	for (i = 0; i < 32; i++) {
 		uint32_t len = 60 + 45 * (uint32_t)i;
 
-		CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, i % 2, 2048, 1,
+		CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, i % 2, 2048, 1,
 				false) >= 0);
 		fe_packet(want, len, (uint32_t)i);
 		pkts[i] = fe_mbuf_make(want, len, 0);
@@ -217,7 +205,7 @@ test_rx_burst(void)
 		rte_pktmbuf_free(pkts[i]);
 	for (i = 0; i < 32; i++) {
 		uint32_t len = 60 + 45 * (uint32_t)i;
-		int n = fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
+		int n = fm_net_recv(fe_rxq(&D), &D.m.mem, true, &hdr, got,
 				sizeof(got), &nbufs);
 
 		CU_ASSERT_EQUAL(n, (int)len);
@@ -246,12 +234,12 @@ test_rx_more_packets_than_buffers(void)
 	/* No buffer at all. */
 	CU_ASSERT_EQUAL(rte_vhost_enqueue_burst(D.vid, FE_RXQ, pkts, 4), 0);
 	for (i = 0; i < 2; i++)
-		CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1,
+		CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1,
 				false) >= 0);
 	n = rte_vhost_enqueue_burst(D.vid, FE_RXQ, pkts, 4);
 	CU_ASSERT_EQUAL(n, 2);
 	for (i = 0; i < 2; i++)
-		CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1,
+		CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1,
 				false) >= 0);
 	if (n <= 4)
 		CU_ASSERT_EQUAL(rte_vhost_enqueue_burst(D.vid, FE_RXQ, pkts + n,
@@ -259,7 +247,7 @@ test_rx_more_packets_than_buffers(void)
 	for (i = 0; i < 4; i++) {
 		rte_pktmbuf_free(pkts[i]);
 		fe_packet(want, sizeof(want), 40 + (uint32_t)i);
-		CU_ASSERT_EQUAL(fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
+		CU_ASSERT_EQUAL(fm_net_recv(fe_rxq(&D), &D.m.mem, true, &hdr, got,
 				sizeof(got), &nbufs), (int)sizeof(want));
 		CU_ASSERT(memcmp(got, want, sizeof(want)) == 0);
 	}
@@ -271,10 +259,10 @@ post_rx_desc(uint64_t addr, uint32_t len)
 {
 	uint16_t id;
 
-	CU_ASSERT_FATAL(fm_vring_alloc(rxq(), 1, &id) == 0);
-	rxq()->desc[id] = (struct vring_desc){ .addr = addr, .len = len,
+	CU_ASSERT_FATAL(fm_vring_alloc(fe_rxq(&D), 1, &id) == 0);
+	fe_rxq(&D)->desc[id] = (struct vring_desc){ .addr = addr, .len = len,
 					      .flags = VRING_DESC_F_WRITE };
-	fm_vring_publish(rxq(), id);
+	fm_vring_publish(fe_rxq(&D), id);
 	return id;
 }
 
@@ -296,28 +284,28 @@ test_rx_refused_inside_waiting_packet(void)
 	CU_ASSERT_FATAL(fe_dev_open(&D, BS, NULL) == 0);
 	inval0 = fe_vring_stat(D.vid, FE_RXQ, "_invalid_descriptor_chains");
 	CU_ASSERT_FATAL(inval0 >= 0);
-	first = fm_net_post_rx(rxq(), &D.m.mem, 0, 1024, 1, false);
+	first = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 1024, 1, false);
 	bad = post_rx_desc(1ull << 40, 1024);	/* outside guest memory */
 	CU_ASSERT_FATAL(first >= 0);
 	/* 1500 bytes need a second good buffer: none yet, for 3 bursts. */
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(fe_enqueue_one(&D, sizeof(want), 77, 0), 0);
-	CU_ASSERT_EQUAL(fm_vring_used_pending(rxq()), 0);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(fe_rxq(&D)), 0);
 	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, FE_RXQ,
 			"_invalid_descriptor_chains"), inval0);
-	CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 1024, 1, false) >= 0);
+	CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 1024, 1, false) >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, sizeof(want), 77, 0), 1);
 	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, FE_RXQ,
 			"_invalid_descriptor_chains"), inval0 + 1);
-	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, NULL));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, NULL));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)bad);
 	CU_ASSERT_EQUAL(e.len, 0);
-	CU_ASSERT_EQUAL(fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
+	CU_ASSERT_EQUAL(fm_net_recv(fe_rxq(&D), &D.m.mem, true, &hdr, got,
 			sizeof(got), &nbufs), (int)sizeof(want));
 	CU_ASSERT_EQUAL(nbufs, 2);
 	fe_packet(want, sizeof(want), 77);
 	CU_ASSERT(memcmp(got, want, sizeof(want)) == 0);
-	CU_ASSERT_EQUAL(fm_vring_used_pending(rxq()), 0);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(fe_rxq(&D)), 0);
 }
 
 /* VRING_AVAIL_F_NO_INTERRUPT: the driver asks not to be called. */
@@ -325,13 +313,13 @@ static void
 test_rx_notification_suppressed(void)
 {
 	open_default();
-	rxq()->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
-	fm_vring_take_calls(rxq());
+	fe_rxq(&D)->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	fm_vring_take_calls(fe_rxq(&D));
 	CU_ASSERT(fe_rx_check(&D, 300, 1));
-	CU_ASSERT_EQUAL(fm_vring_take_calls(rxq()), 0);
-	rxq()->avail->flags = 0;
+	CU_ASSERT_EQUAL(fm_vring_take_calls(fe_rxq(&D)), 0);
+	fe_rxq(&D)->avail->flags = 0;
 	CU_ASSERT(fe_rx_check(&D, 300, 2));
-	CU_ASSERT(fm_vring_take_calls(rxq()) > 0);
+	CU_ASSERT(fm_vring_take_calls(fe_rxq(&D)) > 0);
 }
 
 /* Without MRG_RXBUF a packet goes into one chain of descriptors. */
@@ -348,10 +336,10 @@ test_rx_non_mergeable_chain(void)
 	fm_config_default(&cfg);
 	cfg.features &= ~FM_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, &cfg) == 0);
-	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 1024, 3, false);
+	head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 1024, 3, false);
 	CU_ASSERT_FATAL(head >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 2500, 31, 0), 1);
-	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL_FATAL(e.len, FM_NET_HDR_LEN + 2500);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, e.len, got) ==
@@ -361,10 +349,10 @@ test_rx_non_mergeable_chain(void)
 	fe_packet(want, sizeof(want), 31);
 	CU_ASSERT(memcmp(got + FM_NET_HDR_LEN, want, sizeof(want)) == 0);
 	/* The same through an indirect table. */
-	head = fm_net_post_rx(rxq(), &D.m.mem, 1, 512, 4, true);
+	head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 1, 512, 4, true);
 	CU_ASSERT_FATAL(head >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 1800, 32, 0), 1);
-	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL_FATAL(e.len, FM_NET_HDR_LEN + 1800);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, e.len, got) ==
@@ -383,10 +371,10 @@ test_rx_indirect_buffer(void)
 	int head;
 
 	open_default();
-	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 512, 2, true);
+	head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 512, 2, true);
 	CU_ASSERT_FATAL(head >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 900, 41, 0), 1);
-	CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, &c));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	CU_ASSERT_EQUAL_FATAL(e.len, FM_NET_HDR_LEN + 900);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, e.len, got) ==
@@ -413,10 +401,10 @@ test_rx_multiseg_mbuf(void)
 	int nbufs;
 
 	open_default();
-	CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false)
+	CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1, false)
 			>= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 1500, 51, 300), 1);
-	CU_ASSERT_EQUAL(fm_net_recv(rxq(), &D.m.mem, true, &hdr, got,
+	CU_ASSERT_EQUAL(fm_net_recv(fe_rxq(&D), &D.m.mem, true, &hdr, got,
 			sizeof(got), &nbufs), 1500);
 	fe_packet(want, sizeof(want), 51);
 	CU_ASSERT(memcmp(got, want, sizeof(want)) == 0);
@@ -435,10 +423,10 @@ tx_one(uint32_t len, uint32_t seed, enum fm_tx_layout layout,
 	int head, n;
 
 	fe_packet(want, len, seed);
-	head = fm_net_post_tx(txq(), &D.m.mem, region, want, len, layout,
+	head = fm_net_post_tx(fe_txq(&D), &D.m.mem, region, want, len, layout,
 			seg_len);
 	CU_ASSERT_FATAL(head >= 0);
-	fm_vring_kick(txq());
+	fm_vring_kick(fe_txq(&D));
 	n = fe_dequeue_wait(D.vid, mb, 1, 2, 1000);
 	CU_ASSERT_EQUAL_FATAL(n, 1);
 	CU_ASSERT_EQUAL(rte_pktmbuf_pkt_len(mb[0]), len);
@@ -447,7 +435,7 @@ tx_one(uint32_t len, uint32_t seed, enum fm_tx_layout layout,
 	if (len > rte_pktmbuf_data_room_size(fe_pool))
 		CU_ASSERT(mb[0]->nb_segs > 1);
 	rte_pktmbuf_free(mb[0]);
-	CU_ASSERT_FATAL(fm_vring_pop_used(txq(), &e, NULL));
+	CU_ASSERT_FATAL(fm_vring_pop_used(fe_txq(&D), &e, NULL));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)head);
 	/* The device wrote nothing into a TX chain. */
 	CU_ASSERT_EQUAL(e.len, 0);
@@ -517,11 +505,11 @@ test_tx_burst_mixed(void)
 		uint32_t len = 60 + 90 * (uint32_t)i;
 
 		fe_packet(want, len, 100 + (uint32_t)i);
-		heads[i] = fm_net_post_tx(txq(), &D.m.mem, i % 2, want, len,
+		heads[i] = fm_net_post_tx(fe_txq(&D), &D.m.mem, i % 2, want, len,
 				(enum fm_tx_layout)(i % 4), 128);
 		CU_ASSERT_FATAL(heads[i] >= 0);
 	}
-	fm_vring_kick(txq());
+	fm_vring_kick(fe_txq(&D));
 	n = fe_dequeue_wait(D.vid, mb, 16, 32, 1000);
 	CU_ASSERT_EQUAL_FATAL(n, 16);
 	for (i = 0; i < n; i++) {
@@ -533,7 +521,7 @@ test_tx_burst_mixed(void)
 		rte_pktmbuf_free(mb[i]);
 	}
 	for (i = 0; i < 16; i++) {
-		CU_ASSERT_FATAL(fm_vring_pop_used(txq(), &e, NULL));
+		CU_ASSERT_FATAL(fm_vring_pop_used(fe_txq(&D), &e, NULL));
 		CU_ASSERT_EQUAL(e.id, (uint32_t)heads[i]);
 	}
 }
@@ -545,9 +533,9 @@ post_tx_desc(uint64_t addr, uint32_t len)
 {
 	uint16_t id;
 
-	CU_ASSERT_FATAL(fm_vring_alloc(txq(), 1, &id) == 0);
-	txq()->desc[id] = (struct vring_desc){ .addr = addr, .len = len };
-	fm_vring_publish(txq(), id);
+	CU_ASSERT_FATAL(fm_vring_alloc(fe_txq(&D), 1, &id) == 0);
+	fe_txq(&D)->desc[id] = (struct vring_desc){ .addr = addr, .len = len };
+	fm_vring_publish(fe_txq(&D), id);
 	return id;
 }
 
@@ -587,13 +575,13 @@ test_tx_fast_shape_fallbacks(void)
 			CU_ASSERT_FATAL(b != NULL);
 			heads[i] = post_tx_desc(fm_ptr_gpa(&D.m.mem, b), lens[i]);
 		} else {
-			heads[i] = fm_net_post_tx(txq(), &D.m.mem, 0, want[i],
+			heads[i] = fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, want[i],
 					lens[i], i == 3 ? FM_TX_HDR_APART :
 					FM_TX_ONE_DESC, 0);
 		}
 		CU_ASSERT_FATAL(heads[i] >= 0);
 	}
-	fm_vring_kick(txq());
+	fm_vring_kick(fe_txq(&D));
 	n = fe_dequeue_wait(D.vid, mb, 6, 16, 1000);
 	CU_ASSERT_EQUAL_FATAL(n, 6);
 	for (i = 0; i < n; i++) {
@@ -604,10 +592,10 @@ test_tx_fast_shape_fallbacks(void)
 		rte_pktmbuf_free(mb[i]);
 	}
 	for (i = 0; i < NPOST; i++) {
-		CU_ASSERT_FATAL(fm_vring_pop_used(txq(), &e, NULL));
+		CU_ASSERT_FATAL(fm_vring_pop_used(fe_txq(&D), &e, NULL));
 		CU_ASSERT_EQUAL(e.id, (uint32_t)heads[i]);
 	}
-	CU_ASSERT_EQUAL(fm_vring_used_pending(txq()), 0);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(fe_txq(&D)), 0);
 	/* The address refused by the fast pass; the short chain is a bad
 	 * packet, not a bad chain: both dropped. */
 	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, FE_TXQ,
@@ -627,7 +615,7 @@ test_tx_count_limits_burst(void)
 	open_default();
 	for (i = 0; i < 8; i++) {
 		fe_packet(pkt, sizeof(pkt), (uint32_t)i);
-		CU_ASSERT_FATAL(fm_net_post_tx(txq(), &D.m.mem, 0, pkt,
+		CU_ASSERT_FATAL(fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, pkt,
 				sizeof(pkt), FM_TX_ONE_DESC, 0) >= 0);
 	}
 	n = rte_vhost_dequeue_burst(D.vid, FE_TXQ, fe_pool, mb, 3);
@@ -638,7 +626,7 @@ test_tx_count_limits_burst(void)
 	CU_ASSERT_EQUAL(n, 5);
 	while (n > 0)
 		rte_pktmbuf_free(mb[--n]);
-	CU_ASSERT_EQUAL(fm_vring_used_pending(txq()), 8);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(fe_txq(&D)), 8);
 }
 
 static void
@@ -649,19 +637,19 @@ test_tx_empty_ring(void)
 	open_default();
 	CU_ASSERT_EQUAL(rte_vhost_dequeue_burst(D.vid, FE_TXQ, fe_pool, mb, 4),
 			0);
-	CU_ASSERT_EQUAL(fm_vring_used_pending(txq()), 0);
+	CU_ASSERT_EQUAL(fm_vring_used_pending(fe_txq(&D)), 0);
 }
 
 static void
 test_tx_notifications(void)
 {
 	open_default();
-	fm_vring_take_calls(txq());
+	fm_vring_take_calls(fe_txq(&D));
 	CU_ASSERT(fe_tx_check(&D, 100, 1, FM_TX_ONE_DESC, 0));
-	CU_ASSERT(fm_vring_take_calls(txq()) > 0);
-	txq()->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	CU_ASSERT(fm_vring_take_calls(fe_txq(&D)) > 0);
+	fe_txq(&D)->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	CU_ASSERT(fe_tx_check(&D, 100, 2, FM_TX_ONE_DESC, 0));
-	CU_ASSERT_EQUAL(fm_vring_take_calls(txq()), 0);
+	CU_ASSERT_EQUAL(fm_vring_take_calls(fe_txq(&D)), 0);
 }
 
 static CU_TestInfo rx_tests[] = {

@@ -50,18 +50,6 @@ test_teardown(void)
 	fe_dev_close(&D, true);
 }
 
-static struct fm_vring *
-rxq(void)
-{
-	return &D.m.vr[FE_RXQ];
-}
-
-static struct fm_vring *
-txq(void)
-{
-	return &D.m.vr[FE_TXQ];
-}
-
 /* A packed device; event_idx adds VIRTIO_RING_F_EVENT_IDX. */
 static void
 open_packed(struct fe_dev *d, struct fe_backend *b, bool mergeable,
@@ -114,16 +102,16 @@ tx_one(uint32_t len, uint32_t seed, enum fm_tx_layout layout,
 	int head, n;
 
 	fe_packet(want, len, seed);
-	head = fm_net_post_tx(txq(), &D.m.mem, region, want, len, layout,
+	head = fm_net_post_tx(fe_txq(&D), &D.m.mem, region, want, len, layout,
 			seg_len);
 	CU_ASSERT_FATAL(head >= 0);
-	fm_vring_kick(txq());
+	fm_vring_kick(fe_txq(&D));
 	n = fe_dequeue_wait(D.vid, mb, 1, 2, FE_WAIT_MS);
 	CU_ASSERT_EQUAL_FATAL(n, 1);
 	CU_ASSERT(fe_mbuf_copy_out(mb[0], got, sizeof(got)) == (int)len &&
 			memcmp(got, want, len) == 0);
 	rte_pktmbuf_free(mb[0]);
-	expect_used(txq(), head, 0, NULL);
+	expect_used(fe_txq(&D), head, 0, NULL);
 }
 
 static void
@@ -152,22 +140,22 @@ test_tx_indirect_write_flag(void)
 	int head;
 
 	open_packed(&D, B, true, false, 0);
-	pos = txq()->avail_idx;
+	pos = fe_txq(&D)->avail_idx;
 	fe_packet(want, sizeof(want), 6);
-	head = fm_net_post_tx(txq(), &D.m.mem, 0, want, sizeof(want),
+	head = fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, want, sizeof(want),
 			FM_TX_INDIRECT, 300);
 	CU_ASSERT_FATAL(head >= 0);
-	rd = &txq()->pdesc[pos];
+	rd = &fe_txq(&D)->pdesc[pos];
 	table = fm_gpa_ptr(&D.m.mem, rd->addr, rd->len);
 	CU_ASSERT_FATAL(table != NULL);
 	for (uint32_t i = 0; i < rd->len / sizeof(*table); i++)
 		table[i].flags |= VRING_DESC_F_WRITE;
-	fm_vring_kick(txq());
+	fm_vring_kick(fe_txq(&D));
 	CU_ASSERT_EQUAL_FATAL(fe_dequeue_wait(D.vid, mb, 1, 2, FE_WAIT_MS), 1);
 	CU_ASSERT(fe_mbuf_copy_out(mb[0], got, sizeof(got)) ==
 			(int)sizeof(want) && memcmp(got, want, sizeof(want)) == 0);
 	rte_pktmbuf_free(mb[0]);
-	expect_used(txq(), head, 0, NULL);
+	expect_used(fe_txq(&D), head, 0, NULL);
 }
 
 /* Direct, indirect, direct chained, indirect: one burst, in order. */
@@ -188,11 +176,11 @@ test_tx_indirect_burst_mixed(void)
 				FM_TX_ONE_DESC, 0));
 	for (int i = 0; i < 4; i++) {
 		fe_packet(want[i], sizeof(want[i]), 10 + (uint32_t)i);
-		head[i] = fm_net_post_tx(txq(), &D.m.mem, 0, want[i],
+		head[i] = fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, want[i],
 				sizeof(want[i]), layout[i], 400);
 		CU_ASSERT_FATAL(head[i] >= 0);
 	}
-	fm_vring_kick(txq());
+	fm_vring_kick(fe_txq(&D));
 	CU_ASSERT_EQUAL_FATAL(fe_dequeue_wait(D.vid, mb, 4, 8, FE_WAIT_MS), 4);
 	for (int i = 0; i < 4; i++) {
 		CU_ASSERT(fe_mbuf_copy_out(mb[i], got, sizeof(got)) ==
@@ -201,9 +189,9 @@ test_tx_indirect_burst_mixed(void)
 		rte_pktmbuf_free(mb[i]);
 	}
 	for (int i = 0; i < 4; i++)
-		expect_used(txq(), head[i], 0, NULL);
+		expect_used(fe_txq(&D), head[i], 0, NULL);
 	/* The ring wrapped under the burst. */
-	CU_ASSERT_FALSE(txq()->used_wrap);
+	CU_ASSERT_FALSE(fe_txq(&D)->used_wrap);
 }
 
 /* RX buffers given as indirect tables, mergeable and not. */
@@ -215,10 +203,10 @@ test_rx_indirect(void)
 	int head;
 
 	open_packed(&D, B, true, false, 0);
-	head = fm_net_post_rx(rxq(), &D.m.mem, 0, 512, 2, true);
+	head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 512, 2, true);
 	CU_ASSERT_FATAL(head >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 900, 21, 0), 1);
-	expect_used(rxq(), head, FM_NET_HDR_LEN + 900, &c);
+	expect_used(fe_rxq(&D), head, FM_NET_HDR_LEN + 900, &c);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, FM_NET_HDR_LEN + 900,
 			got) == (int)(FM_NET_HDR_LEN + 900));
 	fe_packet(want, 900, 21);
@@ -229,10 +217,10 @@ test_rx_indirect(void)
 	/* Without mergeable buffers a packet takes one chain: here a table
 	 * of four 512-byte pieces in the second region. */
 	open_packed(&D, B, false, false, 0);
-	head = fm_net_post_rx(rxq(), &D.m.mem, 1, 512, 4, true);
+	head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 1, 512, 4, true);
 	CU_ASSERT_FATAL(head >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 1800, 22, 0), 1);
-	expect_used(rxq(), head, FM_NET_HDR_LEN + 1800, &c);
+	expect_used(fe_rxq(&D), head, FM_NET_HDR_LEN + 1800, &c);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, FM_NET_HDR_LEN + 1800,
 			got) == (int)(FM_NET_HDR_LEN + 1800));
 	fe_packet(want, 1800, 22);
@@ -241,10 +229,10 @@ test_rx_indirect(void)
 	for (uint32_t i = 0; i < 300; i++) {
 		uint32_t len = 100 + i % 1900;
 
-		head = fm_net_post_rx(rxq(), &D.m.mem, 0, 512, 4, true);
+		head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 512, 4, true);
 		CU_ASSERT_FATAL(head >= 0);
 		CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, len, 1000 + i, 0), 1);
-		expect_used(rxq(), head, FM_NET_HDR_LEN + len, &c);
+		expect_used(fe_rxq(&D), head, FM_NET_HDR_LEN + len, &c);
 		CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c,
 				FM_NET_HDR_LEN + len, got) ==
 				(int)(FM_NET_HDR_LEN + len));
@@ -333,7 +321,7 @@ test_tx_bad_indirect(void)
 
 	open_packed(&D, B, true, false, 0);
 	for (int how = 0; how < BAD_COUNT; how++) {
-		uint16_t pos = txq()->avail_idx;
+		uint16_t pos = fe_txq(&D)->avail_idx;
 		struct rte_mbuf *mb[4];
 		char re[160];
 		size_t mark;
@@ -342,15 +330,15 @@ test_tx_bad_indirect(void)
 		wait_log_interval();
 		mark = fe_log_mark();
 		fe_packet(bad, sizeof(bad), 50 + (uint32_t)how);
-		bad_head = fm_net_post_tx(txq(), &D.m.mem, 0, bad, sizeof(bad),
+		bad_head = fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, bad, sizeof(bad),
 				FM_TX_INDIRECT, 100);
 		CU_ASSERT_FATAL(bad_head >= 0);
-		corrupt(txq(), pos, (enum bad_table)how);
+		corrupt(fe_txq(&D), pos, (enum bad_table)how);
 		fe_packet(good, sizeof(good), 60 + (uint32_t)how);
-		good_head = fm_net_post_tx(txq(), &D.m.mem, 0, good,
+		good_head = fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, good,
 				sizeof(good), FM_TX_ONE_DESC, 0);
 		CU_ASSERT_FATAL(good_head >= 0);
-		fm_vring_kick(txq());
+		fm_vring_kick(fe_txq(&D));
 		n = fe_dequeue_wait(D.vid, mb, 1, 4, FE_WAIT_MS);
 		if (n != 1 || fe_mbuf_copy_out(mb[0], got, sizeof(got)) !=
 				(int)sizeof(good) ||
@@ -358,8 +346,8 @@ test_tx_bad_indirect(void)
 			CU_FAIL_FATAL("the good packet after a bad table did not come alone");
 		while (n > 0)
 			rte_pktmbuf_free(mb[--n]);
-		expect_used(txq(), bad_head, 0, NULL);
-		expect_used(txq(), good_head, 0, NULL);
+		expect_used(fe_txq(&D), bad_head, 0, NULL);
+		expect_used(fe_txq(&D), good_head, 0, NULL);
 		CU_ASSERT_EQUAL(fe_vring_stat(D.vid, FE_TXQ,
 				"invalid_descriptor_chains"), how + 1);
 		snprintf(re, sizeof(re), "ERR: .*vring 1: invalid descriptor chain at head [0-9]+: ");
@@ -387,22 +375,22 @@ test_rx_bad_indirect(void)
 	open_packed(&D, B, true, false, 0);
 	wait_log_interval();
 	mark = fe_log_mark();
-	pos = rxq()->avail_idx;
-	bad_head = fm_net_post_rx(rxq(), &D.m.mem, 0, 512, 2, true);
+	pos = fe_rxq(&D)->avail_idx;
+	bad_head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 512, 2, true);
 	CU_ASSERT_FATAL(bad_head >= 0);
 	{
-		struct vring_packed_desc *rd = &rxq()->pdesc[pos];
+		struct vring_packed_desc *rd = &fe_rxq(&D)->pdesc[pos];
 		struct vring_packed_desc *table = fm_gpa_ptr(&D.m.mem,
 				rd->addr, rd->len);
 
 		CU_ASSERT_FATAL(table != NULL);
 		table[1].flags &= (uint16_t)~VRING_DESC_F_WRITE;
 	}
-	good_head = fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1, false);
+	good_head = fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1, false);
 	CU_ASSERT_FATAL(good_head >= 0);
 	CU_ASSERT_EQUAL_FATAL(fe_enqueue_one(&D, 700, 80, 0), 1);
-	expect_used(rxq(), bad_head, 0, NULL);
-	expect_used(rxq(), good_head, FM_NET_HDR_LEN + 700, &c);
+	expect_used(fe_rxq(&D), bad_head, 0, NULL);
+	expect_used(fe_rxq(&D), good_head, FM_NET_HDR_LEN + 700, &c);
 	CU_ASSERT_FATAL(fm_net_read_chain(&D.m.mem, &c, FM_NET_HDR_LEN + 700,
 			got) == (int)(FM_NET_HDR_LEN + 700));
 	fe_packet(want, 700, 80);
@@ -453,7 +441,7 @@ rx_burst(uint16_t n)
 	struct rte_mbuf *m[EV_QSIZE];
 	uint16_t sent;
 
-	fm_vring_take_calls(rxq());
+	fm_vring_take_calls(fe_rxq(&D));
 	for (uint16_t i = 0; i < n; i++) {
 		fe_packet(pkt, sizeof(pkt), i);
 		m[i] = fe_mbuf_make(pkt, sizeof(pkt), 0);
@@ -466,11 +454,11 @@ rx_burst(uint16_t n)
 	for (uint16_t i = 0; i < n; i++) {
 		struct vring_used_elem e;
 
-		CU_ASSERT_FATAL(fm_vring_pop_used(rxq(), &e, NULL));
-		CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1,
+		CU_ASSERT_FATAL(fm_vring_pop_used(fe_rxq(&D), &e, NULL));
+		CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1,
 				false) >= 0);
 	}
-	return fm_vring_take_calls(rxq());
+	return fm_vring_take_calls(fe_rxq(&D));
 }
 
 /*
@@ -486,9 +474,9 @@ test_driver_event_desc(void)
 	uint64_t calls = 0;
 
 	open_packed(&D, B, true, true, EV_QSIZE);
-	ev = driver_event(rxq());
+	ev = driver_event(fe_rxq(&D));
 	for (int i = 0; i < 8; i++)
-		CU_ASSERT_FATAL(fm_net_post_rx(rxq(), &D.m.mem, 0, 2048, 1,
+		CU_ASSERT_FATAL(fm_net_post_rx(fe_rxq(&D), &D.m.mem, 0, 2048, 1,
 				false) >= 0);
 	ev->flags = VRING_PACKED_EVENT_FLAG_ENABLE;
 	CU_ASSERT_EQUAL(rx_burst(1), 1);		/* used 0 */
@@ -496,13 +484,13 @@ test_driver_event_desc(void)
 	CU_ASSERT_EQUAL(rx_burst(2), 0);		/* 1, 2 */
 
 	/* Descriptor mode: the used descriptor 2 ahead (at 5). */
-	ev->off_wrap = event_at(rxq(), 2);
+	ev->off_wrap = event_at(fe_rxq(&D), 2);
 	ev->flags = VRING_PACKED_EVENT_FLAG_DESC;
 	CU_ASSERT_EQUAL(rx_burst(2), 0);		/* 3, 4 */
 	CU_ASSERT_EQUAL(rx_burst(1), 1);		/* 5 */
 	CU_ASSERT_EQUAL(rx_burst(3), 0);		/* 6 .. 8 */
 	/* Across the ring's end: 17 is 1 of the next lap (wrap 0). */
-	ev->off_wrap = event_at(rxq(), 8);
+	ev->off_wrap = event_at(fe_rxq(&D), 8);
 	CU_ASSERT_EQUAL(ev->off_wrap, 1);
 	CU_ASSERT_EQUAL(rx_burst(3), 0);		/* 9 .. 11 */
 	CU_ASSERT_EQUAL(rx_burst(3), 0);		/* 12 .. 14 */
@@ -515,7 +503,7 @@ test_driver_event_desc(void)
 		CU_ASSERT_EQUAL(rx_burst(3), 0);	/* 4 .. 15 */
 	CU_ASSERT_EQUAL(rx_burst(3), 1);		/* 0 .. 2, wrap 1 */
 	/* An event at the end of the burst's range is not crossed by it. */
-	ev->off_wrap = event_at(rxq(), 3);
+	ev->off_wrap = event_at(fe_rxq(&D), 3);
 	CU_ASSERT_EQUAL(rx_burst(3), 0);
 	CU_ASSERT_EQUAL(rx_burst(1), 1);
 
@@ -523,12 +511,12 @@ test_driver_event_desc(void)
 	 * driver reads. One call per burst, whatever its size, over many
 	 * laps. */
 	for (int i = 0; i < 60; i++) {
-		ev->off_wrap = event_at(rxq(), 0);
+		ev->off_wrap = event_at(fe_rxq(&D), 0);
 		calls += rx_burst((uint16_t)(1 + i % 5)) == 1;
 	}
 	CU_ASSERT_EQUAL(calls, 60);
 	/* A driver that does not move the event: one call, then none. */
-	ev->off_wrap = event_at(rxq(), 0);
+	ev->off_wrap = event_at(fe_rxq(&D), 0);
 	CU_ASSERT_EQUAL(rx_burst(4), 1);
 	for (int i = 0; i < 6; i++)
 		CU_ASSERT_EQUAL(rx_burst(4), 0);	/* it comes round at 32 */
@@ -542,15 +530,15 @@ test_driver_event_desc_tx(void)
 	volatile struct vring_packed_desc_event *ev;
 
 	open_packed(&D, B, true, true, EV_QSIZE);
-	ev = driver_event(txq());
+	ev = driver_event(fe_txq(&D));
 	ev->flags = VRING_PACKED_EVENT_FLAG_DESC;
 	for (int lap = 0; lap < 5; lap++) {
 		/* The used descriptor 5 ahead: the 6th packet calls. */
-		ev->off_wrap = event_at(txq(), 5);
+		ev->off_wrap = event_at(fe_txq(&D), 5);
 		for (uint32_t i = 0; i < 8; i++) {
-			fm_vring_take_calls(txq());
+			fm_vring_take_calls(fe_txq(&D));
 			CU_ASSERT_FATAL(fe_tx_check(&D, 60, i, FM_TX_ONE_DESC, 0));
-			CU_ASSERT_EQUAL(fm_vring_take_calls(txq()),
+			CU_ASSERT_EQUAL(fm_vring_take_calls(fe_txq(&D)),
 					lap == 0 && i == 0 ? 1u : i == 5);
 		}
 	}
@@ -568,7 +556,7 @@ test_device_event(void)
 	volatile struct vring_packed_desc_event *ev;
 
 	open_packed(&D, B, true, true, EV_QSIZE);
-	ev = device_event(txq());
+	ev = device_event(fe_txq(&D));
 	CU_ASSERT_EQUAL(rte_vhost_enable_guest_notification(D.vid, FE_TXQ, 0), 0);
 	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
 	for (uint32_t i = 0; i < 20; i++)
@@ -577,15 +565,15 @@ test_device_event(void)
 	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_DESC);
 	/* 20 descriptors: position 4 of the second lap (wrap 0). */
 	CU_ASSERT_EQUAL(ev->off_wrap, 4);
-	CU_ASSERT_EQUAL(ev->off_wrap, (uint16_t)(txq()->avail_idx |
-			(uint32_t)txq()->avail_wrap << VRING_PACKED_EVENT_F_WRAP_CTR));
+	CU_ASSERT_EQUAL(ev->off_wrap, (uint16_t)(fe_txq(&D)->avail_idx |
+			(uint32_t)fe_txq(&D)->avail_wrap << VRING_PACKED_EVENT_F_WRAP_CTR));
 	CU_ASSERT_EQUAL(rte_vhost_enable_guest_notification(D.vid, FE_TXQ, 0), 0);
 	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
 	fe_dev_close(&D, true);
 	fe_dev_init(&D);
 
 	open_packed(&D, B, true, false, EV_QSIZE);
-	ev = device_event(rxq());
+	ev = device_event(fe_rxq(&D));
 	CU_ASSERT_EQUAL(rte_vhost_enable_guest_notification(D.vid, FE_RXQ, 1), 0);
 	CU_ASSERT_EQUAL(ev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
 	CU_ASSERT_EQUAL(rte_vhost_enable_guest_notification(D.vid, FE_RXQ, 0), 0);
