@@ -371,6 +371,210 @@ test_add_remove_under_traffic(void)
 }
 
 /*
+ * How long the datapath stalls while regions come and go. A datapath
+ * thread keeps the TX ring full (one 60-byte packet in a region that
+ * stays) and dequeues bursts without pause; it records the gap between
+ * consecutive bursts that took packets, and how long in a row bursts
+ * came back empty although chains were waiting (the rings were held).
+ * The control side adds and removes one region per round on a table of
+ * tens or hundreds of regions and times each acked request. Figures are
+ * printed, not asserted (the machine is shared): the same measurement
+ * runs first with no request, as the floor of the machine.
+ */
+#define STALL_BUCKETS 32
+
+struct stall_stats {
+	uint64_t progress;		/* bursts that took packets */
+	uint64_t hist[STALL_BUCKETS];	/* gaps by floor(log2(ns)) */
+	uint64_t gap_max_ns;
+	uint64_t held_max_ns;		/* longest run of empty bursts */
+	uint64_t held_runs;
+};
+
+static atomic_bool stall_stop;
+static struct stall_stats stall;
+static struct xreg *stall_buf;
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void *
+stall_poller(void *arg)
+{
+	struct fm_vring *vr = &VM->vr[FE_TXQ];
+	struct fm_seg seg = { stall_buf->gpa, FM_NET_HDR_LEN + 60, false };
+	uint64_t last = 0, run_start = 0;
+
+	(void)arg;
+	memset(stall_buf->base, 0, FM_NET_HDR_LEN);
+	fe_packet(stall_buf->base + FM_NET_HDR_LEN, 60, 1);
+	while (!atomic_load_explicit(&stall_stop, memory_order_relaxed)) {
+		struct rte_mbuf *m[32];
+		struct vring_used_elem e;
+		uint64_t t;
+		uint16_t n;
+
+		while (fm_vring_pop_used(vr, &e, NULL))
+			;
+		while (fm_vring_add_chain(vr, &seg, 1) >= 0)
+			;
+		n = rte_vhost_dequeue_burst(fe_victim.vid, FE_TXQ, fe_pool, m, 32);
+		t = now_ns();
+		if (n == 0) {
+			if (run_start == 0)
+				run_start = t;
+			continue;
+		}
+		rte_pktmbuf_free_bulk(m, n);
+		if (run_start != 0) {
+			uint64_t held = t - run_start;
+
+			stall.held_runs++;
+			if (held > stall.held_max_ns)
+				stall.held_max_ns = held;
+			run_start = 0;
+		}
+		if (last != 0) {
+			uint64_t gap = t - last;
+			int b = 63 - __builtin_clzll(gap | 1);
+
+			stall.hist[b < STALL_BUCKETS ? b : STALL_BUCKETS - 1]++;
+			if (gap > stall.gap_max_ns)
+				stall.gap_max_ns = gap;
+		}
+		stall.progress++;
+		last = t;
+	}
+	return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Upper bound (ns) of the bucket holding the q-quantile of the gaps. */
+static uint64_t
+stall_quantile(const struct stall_stats *s, double q)
+{
+	uint64_t total = 0, acc = 0;
+
+	for (int b = 0; b < STALL_BUCKETS; b++)
+		total += s->hist[b];
+	for (int b = 0; b < STALL_BUCKETS; b++) {
+		acc += s->hist[b];
+		if (total != 0 && acc >= q * (double)total)
+			return 2ull << b;
+	}
+	return 0;
+}
+
+static void
+stall_print(const char *what, const struct stall_stats *s)
+{
+	uint64_t over[4] = { 0 };	/* gaps >= 16, 64, 256, 1024 us */
+
+	for (int b = 0; b < STALL_BUCKETS; b++) {
+		uint64_t lo = 1ull << b;
+
+		for (int k = 0; k < 4; k++)
+			over[k] += lo >= (16000ull << (2 * k)) ? s->hist[b] : 0;
+	}
+	printf("MEMSLOT-STALL %s: bursts %llu, gap p50 < %.1f us, p99 < %.1f us, "
+			"p99.9 < %.1f us, max %.1f us; gaps >= 16/64/256/1024 us: "
+			"%llu/%llu/%llu/%llu; empty runs %llu, longest %.1f us\n", what,
+			(unsigned long long)s->progress, stall_quantile(s, 0.5) / 1e3,
+			stall_quantile(s, 0.99) / 1e3, stall_quantile(s, 0.999) / 1e3,
+			s->gap_max_ns / 1e3, (unsigned long long)over[0],
+			(unsigned long long)over[1], (unsigned long long)over[2],
+			(unsigned long long)over[3], (unsigned long long)s->held_runs,
+			s->held_max_ns / 1e3);
+}
+
+/* One measurement: rounds add/remove pairs (0: sleeps for ms instead). */
+static void
+stall_run(const char *what, int rounds, struct xreg *x, int ms)
+{
+	static uint64_t rtt[2][1000];
+	pthread_t th;
+	int bad = 0;
+
+	memset(&stall, 0, sizeof(stall));
+	atomic_store(&stall_stop, false);
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, stall_poller, NULL) == 0);
+	if (rounds == 0) {
+		struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+
+		nanosleep(&t, NULL);
+	}
+	for (int i = 0; i < rounds && i < 1000; i++) {
+		uint64_t a = now_ns();
+
+		bad += add_reg(x) != FM_OK;
+		rtt[0][i] = now_ns() - a;
+		a = now_ns();
+		bad += rem_reg(x) != FM_OK;
+		rtt[1][i] = now_ns() - a;
+	}
+	atomic_store(&stall_stop, true);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(bad, 0);
+	stall_print(what, &stall);
+	for (int k = 0; k < 2 && rounds > 0; k++) {
+		qsort(rtt[k], (size_t)rounds, sizeof(rtt[k][0]), cmp_u64);
+		printf("MEMSLOT-STALL %s: %s acked in p50 %.1f us, p99 %.1f us, max %.1f us\n",
+				what, k == 0 ? "ADD_MEM_REG" : "REM_MEM_REG",
+				rtt[k][rounds / 2] / 1e3, rtt[k][rounds * 99 / 100] / 1e3,
+				rtt[k][rounds - 1] / 1e3);
+	}
+}
+
+static void
+test_stall(void)
+{
+	const int sizes[] = { 30, 500 };
+	const int rounds = 300;
+	int i;
+
+	CU_ASSERT_FATAL(open_with_slots());
+	/* Slot 0 holds the packets and stays; the last one comes and goes. */
+	for (i = 0; i < 502; i++)
+		CU_ASSERT_FATAL(xreg_make(&xr[i], XREG_GPA(i), XREG_SIZE));
+	stall_buf = &xr[0];
+	CU_ASSERT_FATAL(add_reg(&xr[0]) == FM_OK);
+	stall_run("quiet, 3 regions", 0, NULL, 500);
+	i = 1;
+	for (size_t k = 0; k < RTE_DIM(sizes); k++) {
+		char what[64];
+
+		for (; i < sizes[k]; i++)
+			CU_ASSERT_FATAL(add_reg(&xr[i]) == FM_OK);
+		snprintf(what, sizeof(what), "%d regions", BASE_REGIONS + sizes[k]);
+		stall_run(what, rounds, &xr[501], 0);
+		snprintf(what, sizeof(what), "quiet, %d regions", BASE_REGIONS + sizes[k]);
+		stall_run(what, 0, NULL, 500);
+	}
+	CU_ASSERT_EQUAL(nregions(), BASE_REGIONS + sizes[RTE_DIM(sizes) - 1]);
+	CU_ASSERT(refused_chains(FE_TXQ) <= 0);
+	for (i = 0; i < sizes[RTE_DIM(sizes) - 1]; i++)
+		CU_ASSERT(rem_reg(&xr[i]) == FM_OK);
+	while (fm_vring_pop_used(&VM->vr[FE_TXQ], &(struct vring_used_elem){ 0 }, NULL))
+		;
+	for (i = 0; i < 502; i++)
+		xreg_free(&xr[i]);
+	close_case("datapath stall while regions come and go");
+}
+
+/*
  * Chains posted into a region, then the region removed before the
  * backend ran: the TX chain comes back with length 0 and is counted; the
  * RX buffer is not written (the frontend still maps it and checks).
@@ -735,6 +939,7 @@ static CU_TestInfo slot_tests[] = {
 	{ "max_slots", test_max_slots },
 	{ "hundreds", test_hundreds },
 	{ "add_remove_under_traffic", test_add_remove_under_traffic },
+	{ "stall", test_stall },
 	{ "remove_with_chains", test_remove_with_chains },
 	{ "dirty_log_follows_slots", test_dirty_log_follows_slots },
 	{ "replace_whole_set", test_replace_whole_set },
