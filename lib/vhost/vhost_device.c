@@ -198,6 +198,20 @@ vhost_lock_all_vqs(struct vhost_device *dev)
 }
 
 void
+vhost_wait_bursts(struct vhost_device *dev)
+{
+	uint32_t n = dev->nr_vring;
+
+	if (n == 0)
+		return;
+	/* A burst that enters after the barrier on its CPU reads what was
+	 * stored before the call; one that entered before is busy. */
+	vhost_gate_sync();
+	for (uint32_t i = 0; i < n; i++)
+		vhost_gate_wait(&dev->vq[i]->gate);
+}
+
+void
 vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)

@@ -191,6 +191,8 @@ struct vhost_device {
 	uint16_t mtu;
 	uint8_t status;
 	uint32_t nr_vring;
+	/* Written by the event thread; bursts load it atomically (ADD_MEM_REG
+	 * and REM_MEM_REG swap it beside them). */
 	struct vhost_mem_table *mem;
 	struct vhost_virtqueue *vq[VHOST_MAX_VRINGS];
 

@@ -47,6 +47,11 @@ void vhost_iotlb_unlock_all(struct vhost_device *dev, uint32_t nlocked);
 uint32_t vhost_lock_all_vqs(struct vhost_device *dev);
 void vhost_unlock_all_vqs(struct vhost_device *dev, uint32_t nlocked);
 
+/* Wait until every burst that may have read what the control path
+ * changed before the call has left its ring (one membarrier() for all
+ * rings). Bursts are not held out: they go on meanwhile. */
+void vhost_wait_bursts(struct vhost_device *dev);
+
 /* If the device is running, tell the application it stops. */
 void vhost_device_stop(struct vhost_device *dev);
 

@@ -28,7 +28,8 @@ static __rte_always_inline uint8_t *
 vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint64_t addr, uint64_t *len, uint8_t perm, uint64_t *gpa)
 {
-	const struct vhost_mem_table *mem = dev->mem;
+	/* ADD_MEM_REG and REM_MEM_REG swap tables beside bursts. */
+	const struct vhost_mem_table *mem = __atomic_load_n(&dev->mem, __ATOMIC_ACQUIRE);
 	const struct rte_vhost_mem_region *r;
 	uint64_t off;
 

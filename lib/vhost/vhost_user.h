@@ -84,8 +84,9 @@ void vhost_iotlb_retry_held(struct vhost_device *dev);
 /* The memory table changed (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG):
  * work out our and the guest physical address of every device IOTLB
  * entry again from its uaddr, dropping entries no longer in one region.
- * Call with the new table in dev->mem, every ring held (the rings'
- * IOTLB locks are taken here), before the old table is unmapped. */
+ * Call with the new table in dev->mem, before the old table is
+ * unmapped: with every ring held, or (REM_MEM_REG) beside bursts, which
+ * the rings' IOTLB locks taken here keep out while entries change. */
 void vhost_iotlb_mem_table_changed(struct vhost_device *dev);
 
 /* Stop watching and close the backend request channel. */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/virtio_net.h>
 
@@ -141,13 +142,87 @@ vhost_on_get_max_mem_slots(struct vhost_device *dev, struct vhost_user_msg *msg)
 	return vhost_reply_u64(msg, VHOST_MAX_MEM_SLOTS);
 }
 
-/* The region is mapped before any ring is held: the datapath pauses only
- * for the switch of tables, not for mmap(). */
+/* How long switching tables took, wall and CPU time of this thread
+ * (the difference: the thread was descheduled meanwhile), for the log. */
+struct switch_clock {
+	struct timespec wall, cpu;
+};
+
+static void
+switch_clock_start(struct switch_clock *c)
+{
+	clock_gettime(CLOCK_MONOTONIC, &c->wall);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c->cpu);
+}
+
+static void
+switch_clock_log(struct vhost_device *dev, const struct switch_clock *c,
+		 const char *what, bool held)
+{
+	struct timespec w, u;
+
+	clock_gettime(CLOCK_MONOTONIC, &w);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &u);
+	VHOST_DEV_LOG(DEBUG, dev, "%s: %u regions, %s %.1f us (%.1f us on CPU)",
+		what, dev->mem != NULL ? dev->mem->nregions : 0,
+		held ? "rings held" : "table switched beside bursts in",
+		((w.tv_sec - c->wall.tv_sec) * 1e9 + (w.tv_nsec - c->wall.tv_nsec)) / 1e3,
+		((u.tv_sec - c->cpu.tv_sec) * 1e9 + (u.tv_nsec - c->cpu.tv_nsec)) / 1e3);
+}
+
+/* Make mem the device's table without holding the rings, when nothing
+ * a burst keeps from the old table changes: regions[] of both tables
+ * hold the same mappings for every address both have (the region hint
+ * is range-checked against the table it indexes), ring pointers stay,
+ * and IOTLB entries are changed under the IOTLB locks as an IOTLB
+ * message would. On return no burst uses the old table any more. */
+static void
+publish_mem_table(struct vhost_device *dev, struct vhost_mem_table *mem,
+		  bool iotlb_changes)
+{
+	__atomic_store_n(&dev->mem, mem, __ATOMIC_RELEASE);
+	if (iotlb_changes)
+		vhost_iotlb_mem_table_changed(dev);
+	vhost_wait_bursts(dev);
+}
+
+/* Rings set up but not translated yet: an added region may make them
+ * usable, which writes the rings' state (the rings must be held). */
+static bool
+rings_to_translate(const struct vhost_device *dev)
+{
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		const struct vhost_virtqueue *vq = dev->vq[i];
+
+		if (vq != NULL && vq->ring_addr_set && !vq->access_ok)
+			return true;
+	}
+	return false;
+}
+
+/* A translated ring lies (partly) in region r. */
+static bool
+rings_in_region(const struct vhost_device *dev, const struct rte_vhost_mem_region *r)
+{
+	for (uint32_t i = 0; i < dev->nr_vring; i++)
+		if (dev->vq[i] != NULL &&
+		    vhost_vring_uses_hva(dev, dev->vq[i], r->host_user_addr, r->size))
+			return true;
+	return false;
+}
+
+/* The region is mapped before anything else. Then the new table is
+ * published while bursts go on: it has every mapping of the old one at
+ * the same place, so IOTLB entries (each inside one region) and ring
+ * pointers stay as they are. Only rings still waiting for their memory
+ * need the rings held, to be translated. */
 int
 vhost_on_add_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
 {
 	struct vhost_mem_table *mem, *old = dev->mem;
+	struct switch_clock clk;
 	uint32_t nlocked;
+	bool held;
 
 	if (!mem_slots_negotiated(dev, msg) ||
 	    vhost_mem_table_add(old, &msg->payload.mem_reg.region, msg->fds[0],
@@ -155,23 +230,34 @@ vhost_on_add_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
 		return VH_ERR;
 	msg->fds[0] = -1;	/* the table owns it */
 
-	nlocked = vhost_lock_all_vqs(dev);
-	switch_mem_table(dev, mem, true);
-	vhost_unlock_all_vqs(dev, nlocked);
+	switch_clock_start(&clk);
+	held = rings_to_translate(dev);
+	if (held) {
+		nlocked = vhost_lock_all_vqs(dev);
+		switch_mem_table(dev, mem, true);
+		vhost_unlock_all_vqs(dev, nlocked);
+	} else {
+		publish_mem_table(dev, mem, false);
+	}
+	switch_clock_log(dev, &clk, "ADD_MEM_REG", held);
 	/* No burst can hold the old table any more. */
 	vhost_mem_table_release(old);
 	return VH_OK;
 }
 
-/* Descriptors may still point into the region: after the switch they
- * fail translation (the chain is dropped and counted), and the region is
- * unmapped only once every burst that could have used it has left. */
+/* Descriptors may still point into the region: once the table without
+ * it is published they fail translation (the chain is dropped and
+ * counted), and the region is unmapped only once every burst that could
+ * have used it has left. IOTLB entries into it go under the IOTLB locks.
+ * Rings inside the region are held and found again (they fail). */
 int
 vhost_on_rem_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
 {
 	struct vhost_mem_table *mem, *old = dev->mem;
 	struct rte_vhost_mem_region gone;
+	struct switch_clock clk;
 	uint32_t nlocked;
+	bool held;
 
 	/* An fd sent along (older QEMU did) is closed unused by the
 	 * dispatcher. */
@@ -179,9 +265,16 @@ vhost_on_rem_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
 	    vhost_mem_table_remove(old, &msg->payload.mem_reg.region, &mem,
 				   &gone, dev->ifname) < 0)
 		return VH_ERR;
-	nlocked = vhost_lock_all_vqs(dev);
-	switch_mem_table(dev, mem, false);
-	vhost_unlock_all_vqs(dev, nlocked);
+	switch_clock_start(&clk);
+	held = mem == NULL || rings_in_region(dev, &gone);
+	if (held) {
+		nlocked = vhost_lock_all_vqs(dev);
+		switch_mem_table(dev, mem, false);
+		vhost_unlock_all_vqs(dev, nlocked);
+	} else {
+		publish_mem_table(dev, mem, true);
+	}
+	switch_clock_log(dev, &clk, "REM_MEM_REG", held);
 	vhost_mem_region_unmap(&gone);
 	vhost_mem_table_release(old);
 	return VH_OK;

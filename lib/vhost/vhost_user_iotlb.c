@@ -146,8 +146,8 @@ vhost_iotlb_mem_table_changed(struct vhost_device *dev)
 
 	if (dev->iotlb.e == NULL)
 		return;
-	/* The rings are held by the caller; their IOTLB locks keep out the
-	 * API calls that read rings without entering them. */
+	/* The IOTLB locks keep out bursts with an IOMMU, and the API calls
+	 * that read rings without entering them. */
 	for (uint32_t i = 0; i < dev->nr_vring; i++)
 		vhost_vq_iotlb_lock(dev->vq[i]);
 	dropped = vhost_iotlb_reresolve(&dev->iotlb, vhost_iotlb_resolve_uaddr, dev);

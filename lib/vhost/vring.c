@@ -179,6 +179,24 @@ vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	return 0;
 }
 
+bool
+vhost_vring_uses_hva(const struct vhost_device *dev,
+		     const struct vhost_virtqueue *vq, uint64_t hva, uint64_t size)
+{
+	const uintptr_t part[3] = {
+		(uintptr_t)vq->desc, (uintptr_t)vq->avail, (uintptr_t)vq->used,
+	};
+	uint64_t len[3];
+
+	if (!vq->access_ok)
+		return false;
+	ring_part_bytes(vq, vhost_packed(dev), len);
+	for (int i = 0; i < 3; i++)
+		if (part[i] < hva + size && hva < part[i] + len[i])
+			return true;
+	return false;
+}
+
 void __rte_cold
 vhost_avail_idx_invalid(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			uint16_t avail_idx)

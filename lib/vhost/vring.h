@@ -23,6 +23,12 @@ int vhost_vring_translate(struct vhost_device *dev, struct vhost_virtqueue *vq);
 bool vhost_vring_uses_iova(const struct vhost_virtqueue *vq, uint64_t iova,
 			   uint64_t size);
 
+/* True if the ring is translated and a part of it lies in our
+ * addresses [hva, hva + size). */
+bool vhost_vring_uses_hva(const struct vhost_device *dev,
+			  const struct vhost_virtqueue *vq, uint64_t hva,
+			  uint64_t size);
+
 /* Forget the ring addresses (memory is going away). */
 void vhost_vring_invalidate(struct vhost_virtqueue *vq);
 

@@ -21,6 +21,7 @@
 #include <CUnit/CUnit.h>
 #include <rte_vhost.h>
 
+#include "fe_log.h"
 #include "fe_victim.h"
 #include "test_memfd.h"
 
@@ -574,6 +575,57 @@ test_stall(void)
 	close_case("datapath stall while regions come and go");
 }
 
+/* The REM/ADD payload of one of the SET_MEM_TABLE regions. */
+static struct mem_reg_msg
+table_reg_msg(int k)
+{
+	const struct fm_region *r = &VM->mem.r[k];
+
+	return (struct mem_reg_msg){ .r = {
+		.guest_phys_addr = r->gpa, .memory_size = r->size,
+		.userspace_addr = fm_ptr_uaddr(r->base), .mmap_offset = r->mmap_offset,
+	} };
+}
+
+/*
+ * Regions of SET_MEM_TABLE removed and added back one by one. Removing
+ * the region of the rings holds the rings (they cannot be found any
+ * more, and say so); removing the last region leaves no table; adding
+ * the regions back finds the rings again, with the rings held, and the
+ * device passes traffic from where it was.
+ */
+static void
+test_rings_region_removed(void)
+{
+	struct mem_reg_msg m;
+	struct rte_mbuf *pkt = NULL;
+	size_t mark;
+
+	CU_ASSERT_FATAL(open_with_slots());
+	CU_ASSERT_FATAL(fe_traffic_ok(&fe_victim));
+	mark = fe_log_mark();
+	m = table_reg_msg(0);	/* the rings' region (fm_config_default) */
+	CU_ASSERT_EQUAL(fm_request(VM, REQ_REM_MEM_REG, &m, sizeof(m), NULL, 0, NULL), FM_OK);
+	CU_ASSERT(fe_log_expect(mark, "rings of a removed region",
+			"vring 1 is not in the new memory table"));
+	CU_ASSERT_EQUAL(rte_vhost_dequeue_burst(fe_victim.vid, FE_TXQ, fe_pool, &pkt, 1), 0);
+	m = table_reg_msg(1);
+	CU_ASSERT_EQUAL(fm_request(VM, REQ_REM_MEM_REG, &m, sizeof(m), NULL, 0, NULL), FM_OK);
+	CU_ASSERT_EQUAL(nregions(), -1);
+	CU_ASSERT_EQUAL(fe_log_count(mark, "vring [01] is not in the new memory table"), 4);
+
+	for (int k = 1; k >= 0; k--) {
+		m = table_reg_msg(k);
+		CU_ASSERT_EQUAL(fm_request(VM, REQ_ADD_MEM_REG, &m, sizeof(m),
+				&VM->mem.r[k].fd, 1, NULL), FM_OK);
+	}
+	CU_ASSERT_EQUAL(nregions(), BASE_REGIONS);
+	CU_ASSERT(fe_traffic_ok(&fe_victim));
+	printf("rings' region removed and added back: traffic %s\n",
+			fe_traffic_ok(&fe_victim) ? "flows" : "broken");
+	close_case("rings' region removed");
+}
+
 /*
  * Chains posted into a region, then the region removed before the
  * backend ran: the TX chain comes back with length 0 and is counted; the
@@ -940,6 +992,7 @@ static CU_TestInfo slot_tests[] = {
 	{ "hundreds", test_hundreds },
 	{ "add_remove_under_traffic", test_add_remove_under_traffic },
 	{ "stall", test_stall },
+	{ "rings_region_removed", test_rings_region_removed },
 	{ "remove_with_chains", test_remove_with_chains },
 	{ "dirty_log_follows_slots", test_dirty_log_follows_slots },
 	{ "replace_whole_set", test_replace_whole_set },
@@ -949,8 +1002,15 @@ static CU_TestInfo slot_tests[] = {
 	CU_TEST_INFO_NULL,
 };
 
+/* After EAL init, which sets the log stream. */
+static int
+slots_suite_init(void)
+{
+	return fe_log_capture_start() < 0 ? -1 : 0;
+}
+
 static CU_SuiteInfo suites[] = {
-	{ "memslots", NULL, NULL, fe_victim_setup, fe_victim_teardown,
+	{ "memslots", slots_suite_init, NULL, fe_victim_setup, fe_victim_teardown,
 		slot_tests },
 	CU_SUITE_INFO_NULL,
 };
