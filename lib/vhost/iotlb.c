@@ -744,6 +744,38 @@ vhost_iotlb_reresolve(struct vhost_iotlb *t, vhost_iotlb_resolve_t resolve,
 }
 
 uint32_t
+vhost_iotlb_find_uaddr(const struct vhost_iotlb *t, uint64_t uaddr,
+		       uint64_t size, uint32_t *ids, uint32_t max)
+{
+	uint64_t last = uaddr + (size - 1);
+	uint32_t n = 0;
+
+	if (t->e == NULL || size == 0)
+		return 0;
+	for (uint32_t id = t->oldest; id != NIL; id = t->node[id].newer) {
+		const struct vhost_iotlb_entry *e = &t->e[id];
+		uint64_t span = e->last - e->iova;
+
+		/* An entry of the whole space is in no memory table. */
+		if (span == UINT64_MAX || (e->uaddr <= last && uaddr <= e->uaddr + span)) {
+			if (n < max)
+				ids[n] = id;
+			n++;
+		}
+	}
+	return n;
+}
+
+void
+vhost_iotlb_remove(struct vhost_iotlb *t, const uint32_t *ids, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		entry_remove(t, ids[i]);
+	if (n != 0)
+		t->gen++;
+}
+
+uint32_t
 vhost_iotlb_snapshot(const struct vhost_iotlb *t, struct vhost_iotlb_entry *out,
 		     uint32_t max)
 {

@@ -164,6 +164,18 @@ typedef bool (*vhost_iotlb_resolve_t)(void *arg, uint64_t uaddr, uint64_t len,
 uint32_t vhost_iotlb_reresolve(struct vhost_iotlb *t,
 			       vhost_iotlb_resolve_t resolve, void *arg);
 
+/* Ids of the entries whose frontend range meets [uaddr, uaddr + size)
+ * (size > 0), in ids[0..max); returns how many there are (more than max
+ * if ids was too small). Reads only: the caller may look before it
+ * takes the locks that vhost_iotlb_remove() needs, as long as nothing
+ * changes the table in between. */
+uint32_t vhost_iotlb_find_uaddr(const struct vhost_iotlb *t, uint64_t uaddr,
+				uint64_t size, uint32_t *ids, uint32_t max);
+
+/* Remove the entries ids[0..n) (distinct, from vhost_iotlb_find_uaddr
+ * on the table as it is). */
+void vhost_iotlb_remove(struct vhost_iotlb *t, const uint32_t *ids, uint32_t n);
+
 /* Index blocks [iova, last] needs, counting no further than limit + 1. */
 uint32_t vhost_iotlb_range_blocks(uint64_t iova, uint64_t last, uint32_t limit);
 

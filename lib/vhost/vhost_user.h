@@ -89,6 +89,13 @@ void vhost_iotlb_retry_held(struct vhost_device *dev);
  * the rings' IOTLB locks taken here keep out while entries change. */
 void vhost_iotlb_mem_table_changed(struct vhost_device *dev);
 
+/* Region gone left the memory table (REM_MEM_REG), the others stayed
+ * where they were: drop the device IOTLB entries into gone, found
+ * before the rings' IOTLB locks are taken, so that bursts with an IOMMU
+ * are kept out only while those go. Call before gone is unmapped. */
+void vhost_iotlb_region_removed(struct vhost_device *dev,
+				const struct rte_vhost_mem_region *gone);
+
 /* Stop watching and close the backend request channel. */
 void vhost_backend_req_close(struct vhost_device *dev);
 

@@ -178,11 +178,11 @@ switch_clock_log(struct vhost_device *dev, const struct switch_clock *c,
  * message would. On return no burst uses the old table any more. */
 static void
 publish_mem_table(struct vhost_device *dev, struct vhost_mem_table *mem,
-		  bool iotlb_changes)
+		  const struct rte_vhost_mem_region *gone)
 {
 	__atomic_store_n(&dev->mem, mem, __ATOMIC_RELEASE);
-	if (iotlb_changes)
-		vhost_iotlb_mem_table_changed(dev);
+	if (gone != NULL)
+		vhost_iotlb_region_removed(dev, gone);
 	vhost_wait_bursts(dev);
 }
 
@@ -237,7 +237,7 @@ vhost_on_add_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
 		switch_mem_table(dev, mem, true);
 		vhost_unlock_all_vqs(dev, nlocked);
 	} else {
-		publish_mem_table(dev, mem, false);
+		publish_mem_table(dev, mem, NULL);
 	}
 	switch_clock_log(dev, &clk, "ADD_MEM_REG", held);
 	/* No burst can hold the old table any more. */
@@ -272,7 +272,7 @@ vhost_on_rem_mem_reg(struct vhost_device *dev, struct vhost_user_msg *msg)
 		switch_mem_table(dev, mem, false);
 		vhost_unlock_all_vqs(dev, nlocked);
 	} else {
-		publish_mem_table(dev, mem, true);
+		publish_mem_table(dev, mem, &gone);
 	}
 	switch_clock_log(dev, &clk, "REM_MEM_REG", held);
 	vhost_mem_region_unmap(&gone);

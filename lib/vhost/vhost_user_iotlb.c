@@ -4,6 +4,7 @@
  * (SET_BACKEND_REQ_FD) and IOTLB_MSG updates and invalidations. */
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -158,6 +159,37 @@ vhost_iotlb_mem_table_changed(struct vhost_device *dev)
 	if (dropped != 0)
 		VHOST_DEV_LOG(INFO, dev, "memory table changed: %u IOTLB entries dropped, %u kept",
 			dropped, dev->iotlb.n);
+}
+
+void
+vhost_iotlb_region_removed(struct vhost_device *dev,
+			   const struct rte_vhost_mem_region *gone)
+{
+	uint32_t *ids, n;
+
+	if (dev->iotlb.e == NULL)
+		return;
+	/* The event thread is the IOTLB's only writer: what it finds now
+	 * holds until it removes it. */
+	n = vhost_iotlb_find_uaddr(&dev->iotlb, gone->guest_user_addr, gone->size, NULL, 0);
+	if (n == 0)
+		return;		/* every entry stays valid, caches too */
+	ids = malloc(n * sizeof(*ids));
+	if (ids == NULL) {
+		vhost_iotlb_mem_table_changed(dev);
+		return;
+	}
+	vhost_iotlb_find_uaddr(&dev->iotlb, gone->guest_user_addr, gone->size, ids, n);
+	for (uint32_t i = 0; i < dev->nr_vring; i++)
+		vhost_vq_iotlb_lock(dev->vq[i]);
+	vhost_iotlb_remove(&dev->iotlb, ids, n);
+	for (uint32_t i = 0; i < dev->nr_vring; i++) {
+		vhost_xlate_cache_clear(dev->vq[i]);
+		vhost_vq_iotlb_unlock(dev->vq[i]);
+	}
+	free(ids);
+	VHOST_DEV_LOG(INFO, dev, "region removed: %u IOTLB entries dropped, %u kept",
+		n, dev->iotlb.n);
 }
 
 static int

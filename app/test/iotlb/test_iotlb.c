@@ -877,6 +877,52 @@ test_across_entries(void)
 	CU_ASSERT_EQUAL(translate(0xf00, 0x200, RW, ua, ln, 4), -1);
 }
 
+/* ---- entries of a frontend range (a removed memory region) ------------- */
+
+static void
+test_find_remove_uaddr(void)
+{
+	uint32_t ids[4], n;
+	uint64_t gen;
+
+	/* Three entries apart in uaddr (no merge), one across a 2 MiB
+	 * boundary of IOVA. */
+	UPDATE(0x10000, PG, UA, RW);
+	UPDATE(0x1ff000, 2 * PG, UA + 0x100000, RW);
+	UPDATE(0x30000, PG, UA + 0x200000, RO);
+	EXPECT_N(3);
+	/* Ranges that touch the middle entry at either end, or miss it
+	 * by one byte. */
+	CU_ASSERT_EQUAL(vhost_iotlb_find_uaddr(&tlb, UA + 0x101fff, 1, ids, 4), 1);
+	CU_ASSERT_EQUAL(vhost_iotlb_find_uaddr(&tlb, UA + 0xff000, 0x1001, ids, 4), 1);
+	CU_ASSERT_EQUAL(vhost_iotlb_find_uaddr(&tlb, UA + 0x102000, 0xfe000, ids, 4), 0);
+	CU_ASSERT_EQUAL(vhost_iotlb_find_uaddr(&tlb, UA + 0x1000, 0xff000, ids, 4), 0);
+	CU_ASSERT_EQUAL(vhost_iotlb_find_uaddr(&tlb, UA, 0x200001, NULL, 0), 3);
+	CU_ASSERT_EQUAL(vhost_iotlb_find_uaddr(&tlb, UA, 0x200001, ids, 1), 3);
+
+	n = vhost_iotlb_find_uaddr(&tlb, UA + 0x100000, 0x100000, ids, 4);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	gen = tlb.gen;
+	vhost_iotlb_remove(&tlb, ids, n);
+	CU_ASSERT(tlb.gen != gen);
+	EXPECT_N(2);
+	EXPECT_MISS(0x1ff000);
+	EXPECT_MISS(0x200fff);
+	EXPECT_HIT(0x10000, 16, RW, UA, 16);
+	EXPECT_HIT(0x30000, 16, RO, UA + 0x200000, 16);
+	CHECK_WF();
+
+	/* Nothing found: nothing changes, not even the generation. */
+	gen = tlb.gen;
+	vhost_iotlb_remove(&tlb, ids, 0);
+	CU_ASSERT_EQUAL(tlb.gen, gen);
+	n = vhost_iotlb_find_uaddr(&tlb, UA, 0x300000, ids, 4);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	vhost_iotlb_remove(&tlb, ids, n);
+	EXPECT_N(0);
+	CHECK_WF();
+}
+
 /* ---- the last-hit hint ------------------------------------------------ */
 
 static void
@@ -1337,6 +1383,7 @@ test_random_eviction(void)
 
 static CU_TestInfo tests[] = {
 	{ "insert and lookup", test_insert_lookup },
+	{ "entries of a frontend range found and removed", test_find_remove_uaddr },
 	{ "length clipping", test_length_clipping },
 	{ "permissions", test_permissions },
 	{ "merge with left neighbour", test_merge_left },
