@@ -289,6 +289,8 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	struct vhost_ring_pos pos = { vq->last_avail_idx, vq->avail_wrap };
 	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
 	struct tx_walked w[TX_BATCH_PKTS];
+	uint64_t searched = 0;	/* IOTLB hits before the window */
+	uint16_t pf_start = 0, pf_end = 0;	/* the chains of the window */
 	uint32_t room;
 
 	if (n == 0 || (packed && !vhost_packed_desc_avail(vq, pos)))
@@ -311,6 +313,19 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 
 		if (!packed)
 			vhost_prefetch_descs(vq, consumed, max);
+		/* Translations: a window of max chains at a time, whichever
+		 * pass takes them (a chain of another shape makes a batch
+		 * of its own). */
+		if (consumed >= pf_end) {
+			if (consumed != pf_start)
+				vhost_note_iotlb_searches(vq, searched,
+							  consumed - pf_start);
+			searched = vq->stats.v[VHOST_STAT_IOTLB_HITS];
+			pf_start = consumed;
+			pf_end = consumed + max;
+			vhost_prefetch_translations(dev, vq, consumed, pos, max,
+						    packed);
+		}
 		/* Pass 1: walk chains of the common shape. */
 		while (nw < max) {
 			if (packed && !vhost_packed_desc_avail(vq, p)) {
@@ -411,6 +426,8 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			vhost_stats_count_packet(&vq->stats, m);
 		received++;
 	}
+	if (consumed != pf_start)
+		vhost_note_iotlb_searches(vq, searched, consumed - pf_start);
 	/* Free what was allocated and not used. */
 	for (uint16_t i = received; i < n; i++)
 		rte_pktmbuf_free(pkts[i]);	/* NULL is fine */

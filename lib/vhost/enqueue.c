@@ -348,19 +348,18 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	while (room && sent < count && ring_more(vq, &rc, packed)) {
 		uint64_t searched = vq->stats.v[VHOST_STAT_IOTLB_HITS];
 		uint16_t first = sent;
+		/* A packet of the common shape takes one chain. */
+		uint16_t ahead = RTE_MIN(count - sent, RX_BATCH_PKTS);
 
 		b.nsegs = 0;
 		b.nchains = 0;
 		b.npkts = 0;
-		/* A packet of the common shape takes one chain. */
 		if (!packed) {
-			uint16_t ahead = RTE_MIN(count - sent, RX_BATCH_PKTS);
-
-			vhost_prefetch_descs(vq, rc.consumed,
-					     RTE_MIN(rc.avail - rc.consumed, ahead));
-			vhost_prefetch_translations(dev, vq, rc.consumed,
-					     RTE_MIN(rc.avail - rc.consumed, ahead));
+			ahead = RTE_MIN(rc.avail - rc.consumed, ahead);
+			vhost_prefetch_descs(vq, rc.consumed, ahead);
 		}
+		vhost_prefetch_translations(dev, vq, rc.consumed, rc.pos, ahead,
+					    packed);
 		/* Pass 1: walk the chains of a batch of packets. */
 		while (sent + b.npkts < count && !batch_full(&b)) {
 			struct rte_mbuf *m = pkts[sent + b.npkts];

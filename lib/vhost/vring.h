@@ -12,6 +12,7 @@
 #include "dirty_log.h"
 #include "vhost_device.h"
 #include "vhost_log.h"
+#include "vring_packed.h"
 
 /* Translate the three ring addresses of vq into our address space and
  * mark the ring usable. Returns 0, -EAGAIN (IOTLB misses were sent: the
@@ -101,18 +102,34 @@ vhost_prefetch_descs(const struct vhost_virtqueue *vq, uint16_t i, uint16_t n)
 /* Most lookups one batch prefetches: two per chain, up to 32 chains. */
 #define VHOST_IOTLB_PREFETCH_MAX 64
 
+/* Note iova for vhost_prefetch_translations(): start loading its index
+ * slot unless the ring's range cache (vq->xc) has it. */
+static __rte_always_inline void
+vhost_prefetch_slot_of(const struct vhost_iotlb *t,
+		       const struct vhost_virtqueue *vq, uint64_t iova,
+		       uint64_t *hash, uint16_t *m)
+{
+	if (iova - vq->xc.iova > vq->xc.last - vq->xc.iova)
+		hash[(*m)++] = vhost_iotlb_prefetch_slot(t, iova);
+}
+
 /* With scattered IOTLB mappings the ring's range cache (vq->xc) misses
  * and every lookup goes to memory twice: the index slot, then the
  * entry. While the last batch searched the IOTLB for most of its chains
  * (vq->iotlb_prefetch), load the slots of the buffers of the next n
  * chains (their first two descriptors), then their entries, before the
- * walk, so that a batch's misses overlap.
+ * walk, so that a batch's misses overlap. The chains start at the i-th
+ * new avail entry (split) or at ring position p (packed: only chains
+ * already available, their head's flags read with acquire as the walker
+ * does).
  * A hint only: the walk translates and checks every address as ever.
- * Descriptors should be on their way already (vhost_prefetch_descs). */
+ * Split descriptors should be on their way already
+ * (vhost_prefetch_descs); packed ones are read in order. */
 static __rte_always_inline void
 vhost_prefetch_translations(const struct vhost_device *dev,
 			    const struct vhost_virtqueue *vq, uint16_t i,
-			    uint16_t n)
+			    struct vhost_ring_pos p, uint16_t n,
+			    const bool packed)
 {
 	const struct vhost_iotlb *t = &dev->iotlb;
 	uint64_t hash[VHOST_IOTLB_PREFETCH_MAX];
@@ -122,20 +139,37 @@ vhost_prefetch_translations(const struct vhost_device *dev,
 		return;
 	n = RTE_MIN(n, (uint16_t)(VHOST_IOTLB_PREFETCH_MAX / 2));
 	for (uint16_t k = 0; k < n; k++) {
-		uint16_t d = vhost_avail_head(vq, (uint16_t)(i + k));
+		if (packed) {
+			uint16_t left = vq->size, j = 0, flags;
 
-		/* The head and the descriptor after it: a header and its
-		 * data often come in two, in different mappings. */
-		for (int j = 0; j < 2 && likely(d < vq->size); j++) {
-			const struct vring_desc *desc = &vq->desc[d];
-			uint64_t a = desc->addr;
-
-			/* Unless the range cache has it. */
-			if (a - vq->xc.iova > vq->xc.last - vq->xc.iova)
-				hash[m++] = vhost_iotlb_prefetch_slot(t, a);
-			if (!(desc->flags & VRING_DESC_F_NEXT))
+			if (!vhost_packed_desc_avail(vq, p))
 				break;
-			d = desc->next;
+			/* The head and the descriptor after it, then on to
+			 * the next chain. */
+			do {
+				const struct vring_packed_desc *desc =
+					&vq->desc_packed[p.idx];
+
+				if (j++ < 2)
+					vhost_prefetch_slot_of(t, vq, desc->addr,
+							       hash, &m);
+				flags = desc->flags;
+				vhost_ring_pos_advance(vq, &p, 1);
+			} while (flags & VRING_DESC_F_NEXT && --left != 0);
+		} else {
+			uint16_t d = vhost_avail_head(vq, (uint16_t)(i + k));
+
+			/* The head and the descriptor after it: a header
+			 * and its data often come in two, in different
+			 * mappings. */
+			for (int j = 0; j < 2 && likely(d < vq->size); j++) {
+				const struct vring_desc *desc = &vq->desc[d];
+
+				vhost_prefetch_slot_of(t, vq, desc->addr, hash, &m);
+				if (!(desc->flags & VRING_DESC_F_NEXT))
+					break;
+				d = desc->next;
+			}
 		}
 	}
 	for (uint16_t k = 0; k < m; k++)
