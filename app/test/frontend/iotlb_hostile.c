@@ -352,10 +352,12 @@ test_update_storm(void)
 	printf("    FE: %d updates answered in %lld ms, RSS %ld -> %ld KiB\n",
 			answered, (long long)(fm_now_ms() - t0), rss0, rss1);
 	CU_ASSERT_EQUAL(answered, STORM);
-	/* A million entries of 84 bytes would be 80 MB; the bound for
-	 * 4096 entries is 464 KiB (vhost_iotlb_mem_bytes), allocated
-	 * before the storm by the first updates. */
-	CU_ASSERT(rss0 > 0 && rss1 - rss0 < 4096);
+	/* A million entries of 116 bytes would be 110 MB; the bound for
+	 * 4096 entries is 464 KiB (vhost_iotlb_mem_bytes, doc/iotlb.md),
+	 * allocated by the first updates and touched as entries are made.
+	 * 1 MiB of slack above it is for the rest of the process (this
+	 * run grew 336 KiB). */
+	CU_ASSERT(rss0 > 0 && rss1 - rss0 < 464 + 1024);
 	for (q = 0; q < 2; q++) {
 		int64_t entries = fe_vring_stat(D.d.vid, (uint16_t)q, "iotlb_entries");
 		int64_t evictions = fe_vring_stat(D.d.vid, (uint16_t)q, "iotlb_evictions");
