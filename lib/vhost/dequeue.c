@@ -434,7 +434,7 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	if (packed) {
 		vq->last_avail_idx = pos.idx;
 		vq->avail_wrap = pos.wrap;
-		vhost_packed_used_publish(dev, vq, vq->shadow_used, nused);
+		vhost_packed_used_publish_tx(dev, vq, vq->shadow_used, nused);
 	} else {
 		vq->last_avail_idx += consumed;
 		vhost_used_publish(dev, vq, vq->shadow_used, nused);

@@ -71,6 +71,44 @@ vhost_packed_used_publish(struct vhost_device *dev, struct vhost_virtqueue *vq,
 }
 
 void
+vhost_packed_used_publish_tx(struct vhost_device *dev, struct vhost_virtqueue *vq,
+			     const struct vhost_used_elem *elems, uint16_t n)
+{
+	struct vhost_ring_pos p = { vq->last_used_idx, vq->used_wrap };
+	volatile struct vring_packed_desc *d = &vq->desc_packed[p.idx];
+	const uint16_t flags = p.wrap ? VHOST_PACKED_AVAIL | VHOST_PACKED_USED : 0;
+
+	if (n == 0)
+		return;
+	if (!vhost_has_feature(dev, VIRTIO_F_IN_ORDER)) {
+		vhost_packed_used_publish(dev, vq, elems, n);
+		return;
+	}
+	/* In order (virtio 1.1, 2.8.23): one used descriptor at the
+	 * batch's first position, with the last chain's buffer id, stands
+	 * for the whole batch; the driver skips forward by what it made
+	 * available. One line of the ring written per burst, not one per
+	 * four chains: the driver then writes its next descriptors into
+	 * lines we did not take from it. */
+	d->id = (uint16_t)elems[n - 1].id;
+	d->len = 0;
+	__atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+	log_ring_write(dev, vq, vhost_log_enabled(dev), vq->desc_log_gpa +
+		p.idx * sizeof(struct vring_packed_desc),
+		sizeof(struct vring_packed_desc));
+	/* Chain by chain, as the avail side advanced. */
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t c = (uint16_t)(elems[i].id >> 16);
+
+		/* The walker counts at least one descriptor per chain. */
+		vhost_ring_pos_advance(vq, &p, c != 0 ? c : 1);
+	}
+	vq->last_used_idx = p.idx;
+	vq->used_wrap = p.wrap;
+	vhost_packed_notify_guest(dev, vq);
+}
+
+void
 vhost_packed_notify_guest(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
 	const volatile struct vring_packed_desc_event *ev = vq->driver_event;

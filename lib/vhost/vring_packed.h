@@ -81,6 +81,12 @@ void vhost_packed_used_publish(struct vhost_device *dev,
 			       struct vhost_virtqueue *vq,
 			       const struct vhost_used_elem *elems, uint16_t n);
 
+/* The same for a burst of device-read buffers (all len 0, guest Tx):
+ * with VIRTIO_F_IN_ORDER, one used descriptor for the whole burst. */
+void vhost_packed_used_publish_tx(struct vhost_device *dev,
+				  struct vhost_virtqueue *vq,
+				  const struct vhost_used_elem *elems, uint16_t n);
+
 /* Signal the call fd if the driver's event suppression allows it. */
 void vhost_packed_notify_guest(struct vhost_device *dev,
 			       struct vhost_virtqueue *vq);

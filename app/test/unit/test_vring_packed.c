@@ -171,6 +171,109 @@ test_used_publish(void)
 }
 
 static void
+publish_tx(uint16_t id, const uint16_t *ndesc, uint16_t n)
+{
+	struct vhost_used_elem e[16];
+
+	for (uint16_t i = 0; i < n; i++)
+		e[i] = (struct vhost_used_elem){
+			.id = vhost_packed_used_id((uint16_t)(id + i), ndesc[i]),
+			.len = 0,
+		};
+	vhost_packed_used_publish_tx(dev, &vq, e, n);
+}
+
+/* Guest Tx bursts: with IN_ORDER one used descriptor at the burst's
+ * first position carries the last buffer id, and nothing else of the
+ * ring is written; without it, one used descriptor per chain. */
+static void
+test_used_publish_tx(void)
+{
+	static const uint16_t one[16] = { 1, 1, 1, 1, 1, 1, 1, 1,
+					  1, 1, 1, 1, 1, 1, 1, 1 };
+	static const uint16_t mixed[3] = { 1, 3, 2 };
+	struct vring_packed_desc before[QSZ];
+
+	ut_translate_ok();
+	for (unsigned int i = 0; i < QSZ; i++)
+		vq.desc_packed[i] = (struct vring_packed_desc){
+			.addr = 0x1234, .len = 76, .id = (uint16_t)i, .flags = AV };
+
+	/* Not negotiated: every chain's descriptor is written. */
+	publish_tx(0, one, 4);
+	for (unsigned int i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(vq.desc_packed[i].id, i);
+		CU_ASSERT_EQUAL(vq.desc_packed[i].len, 0);
+		CU_ASSERT_EQUAL(vq.desc_packed[i].flags, AV | US);
+	}
+	CU_ASSERT_EQUAL(vq.last_used_idx, 4);
+
+	dev->features |= 1ULL << VIRTIO_F_IN_ORDER;
+	memcpy(before, (const void *)vq.desc_packed, sizeof(before));
+	/* Chains of 1, 3 and 2 descriptors at 4, 5 and 8: one used
+	 * descriptor at 4 with the last id (12), positions 5 .. 9 as the
+	 * driver left them. */
+	publish_tx(10, mixed, 3);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 10);
+	CU_ASSERT_TRUE(vq.used_wrap);
+	CU_ASSERT_EQUAL(vq.desc_packed[4].id, 12);
+	CU_ASSERT_EQUAL(vq.desc_packed[4].len, 0);
+	CU_ASSERT_EQUAL(vq.desc_packed[4].flags, AV | US);
+	CU_ASSERT_EQUAL(vq.desc_packed[4].addr, 0x1234);
+	CU_ASSERT_EQUAL(memcmp(&before[5], (const void *)&vq.desc_packed[5],
+			       (QSZ - 5) * sizeof(before[0])), 0);
+
+	/* Across the end of the ring: written with the wrap counter of
+	 * the burst's first position; the counter flips after. */
+	vq.last_used_idx = QSZ - 2;
+	memcpy(before, (const void *)vq.desc_packed, sizeof(before));
+	publish_tx(30, one, 5);
+	CU_ASSERT_EQUAL(vq.desc_packed[QSZ - 2].id, 34);
+	CU_ASSERT_EQUAL(vq.desc_packed[QSZ - 2].flags, AV | US);
+	CU_ASSERT_EQUAL(memcmp(&before[0], (const void *)&vq.desc_packed[0],
+			       (QSZ - 2) * sizeof(before[0])), 0);
+	CU_ASSERT_EQUAL(memcmp(&before[QSZ - 1], (const void *)&vq.desc_packed[QSZ - 1],
+			       sizeof(before[0])), 0);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 3);
+	CU_ASSERT_FALSE(vq.used_wrap);
+	/* The next lap's used flags are clear. */
+	publish_tx(40, one, 1);
+	CU_ASSERT_EQUAL(vq.desc_packed[3].id, 40);
+	CU_ASSERT_EQUAL(vq.desc_packed[3].flags, 0);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 4);
+
+	/* Nothing to publish: nothing changes. */
+	publish_tx(0, one, 0);
+	CU_ASSERT_EQUAL(vq.last_used_idx, 4);
+}
+
+/* In-order Tx bursts notify as the driver's event offset asks: the
+ * burst covers every position it skips. */
+static void
+test_notify_tx(void)
+{
+	static const uint16_t one[16] = { 1, 1, 1, 1, 1, 1, 1, 1,
+					  1, 1, 1, 1, 1, 1, 1, 1 };
+
+	ut_translate_ok();
+	vq.callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(vq.callfd >= 0);
+	dev->features |= 1ULL << VIRTIO_F_IN_ORDER | 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+	publish_tx(0, one, 8);			/* 0 .. 7 */
+	CU_ASSERT_EQUAL(ut_calls(), 0);
+	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_DESC;
+	vq.driver_event->off_wrap = 12 | 1u << 15;
+	publish_tx(8, one, 4);			/* 8 .. 11 */
+	CU_ASSERT_EQUAL(ut_calls(), 0);
+	publish_tx(12, one, 8);			/* 12 .. 19: covers 12 */
+	CU_ASSERT_EQUAL(ut_calls(), 1);
+	vq.driver_event->flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+	publish_tx(20, one, 1);
+	CU_ASSERT_EQUAL(ut_calls(), 1);
+}
+
+static void
 test_notify(void)
 {
 	ut_translate_ok();
@@ -299,6 +402,16 @@ test_log(void)
 	publish(0, 1, 1, 2);
 	vhost_vring_apply_notify(dev, &vq);	/* page 6 */
 	CU_ASSERT_EQUAL(ut_log_bits(view), 1ULL << 0 | 1ULL << 1 | 1ULL << 6);
+	/* In order, a Tx burst from 255 writes descriptor 255 alone. */
+	dev->features |= 1ULL << VIRTIO_F_IN_ORDER;
+	memset(view + UT_LOG_OFF, 0, UT_LOG_SIZE);
+	vq.last_used_idx = 255;
+	{
+		static const uint16_t one[4] = { 1, 1, 1, 1 };
+
+		publish_tx(0, one, 4);
+	}
+	CU_ASSERT_EQUAL(ut_log_bits(view), 1ULL << 0);
 	munmap(view, UT_LOG_FILE);
 }
 
@@ -449,7 +562,9 @@ static CU_TestInfo tests[] = {
 	{ "translate (size 1025)", test_translate },
 	{ "avail detection and positions", test_avail },
 	{ "used write-back", test_used_publish },
+	{ "used write-back of guest Tx bursts (in order)", test_used_publish_tx },
 	{ "guest notification (event suppression)", test_notify },
+	{ "guest notification after in-order Tx bursts", test_notify_tx },
 	{ "device event area (driver kicks)", test_device_event },
 	{ "vring base with wrap counters", test_base },
 	{ "dirty log", test_log },
