@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The kill cycles: per lane a small state machine (idle, frontend
- * running, library tearing down), all lanes advanced by one loop so that
- * deaths overlap. See kill.h and test_fault_kill.c.
+ * running, killed and exiting, library tearing down), all lanes advanced
+ * by one loop so that deaths overlap; no step waits for another lane. See kill.h and test_fault_kill.c.
  */
 #include <sched.h>
 #include <signal.h>
@@ -176,6 +176,15 @@ kill_due(struct lane *l)
 	}
 }
 
+/* The frontend is gone (its fds closed): the library's turn. */
+static void
+to_cleanup(struct lane *l)
+{
+	l->gone_ms = fm_now_ms();
+	l->deadline_ms = l->gone_ms + FE_WAIT_MS;
+	l->state = LANE_CLEANUP;
+}
+
 static void
 running_step(struct lane *l, struct totals *t)
 {
@@ -190,21 +199,42 @@ running_step(struct lane *l, struct totals *t)
 				fm_result_name(atomic_load(&sh->failed_result)),
 				atomic_load(&sh->failed_result));
 		kill_failure(t, l, why);
-	} else if (kill_due(l) || fm_now_ms() >= l->deadline_ms) {
-		if (fm_now_ms() >= l->deadline_ms)
-			kill_failure(t, l, "stuck before its kill point");
-		l->mid_burst = atomic_load(&l->port->in_burst);
-		l->killed_us = kill_now_us();
-		status = fault_child_kill(&l->child);
-		note_step(t, 1, l->killed_us);
-		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
-			kill_failure(t, l, "frontend did not die of SIGKILL");
-	} else {
+		to_cleanup(l);
 		return;
 	}
-	l->killed_ms = fm_now_ms();
-	l->deadline_ms = l->killed_ms + FE_WAIT_MS;
-	l->state = LANE_CLEANUP;
+	/* Stuck only if its kill point is still not reached: this loop
+	 * may itself not have come round for a while. */
+	if (!kill_due(l)) {
+		if (fm_now_ms() < l->deadline_ms)
+			return;
+		kill_failure(t, l, "stuck before its kill point");
+	}
+	l->mid_burst = atomic_load(&l->port->in_burst);
+	l->killed_us = kill_now_us();
+	/* Reaped in dying_step: on a busy machine the kernel may take
+	 * seconds to tear a process down, and the other lanes go on
+	 * meanwhile. */
+	kill(l->child.pid, SIGKILL);
+	l->deadline_ms = fm_now_ms() + EXIT_TIMEOUT_MS;
+	l->state = LANE_DYING;
+}
+
+/* Killed: wait for it to be gone, its sockets closed. */
+static void
+dying_step(struct lane *l, struct totals *t)
+{
+	int status;
+
+	if (!fault_child_ended(&l->child, &status)) {
+		if (fm_now_ms() < l->deadline_ms)
+			return;
+		kill_failure(t, l, "frontend did not exit after SIGKILL");
+		status = fault_child_kill(&l->child);
+	}
+	note_step(t, 1, l->killed_us);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		kill_failure(t, l, "frontend did not die of SIGKILL");
+	to_cleanup(l);
 }
 
 /* True when the cycle is over. */
@@ -229,7 +259,7 @@ cleanup_step(struct lane *l, struct totals *t)
 	note_step(t, 2, t0);
 	/* A dead peer is seen at once, even in the middle of a message
 	 * (not after VHOST_MSG_TIMEOUT_MS). */
-	ms = fm_now_ms() - l->killed_ms;
+	ms = fm_now_ms() - l->gone_ms;
 	if (ms > t->max_teardown_ms)
 		t->max_teardown_ms = ms;
 	if (l->plan.kind == PLAN_STOP &&
@@ -274,6 +304,8 @@ kill_run_cycles(struct lane *lanes, int n, int cycles, struct totals *t)
 						t);
 			else if (l->state == LANE_RUNNING)
 				running_step(l, t);
+			else if (l->state == LANE_DYING)
+				dying_step(l, t);
 			else if (l->state == LANE_CLEANUP)
 				finished += cleanup_step(l, t);
 			precise |= l->state == LANE_RUNNING &&

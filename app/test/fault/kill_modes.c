@@ -130,15 +130,15 @@ print_totals(const char *mode, const struct totals *t)
 		printf(" %s %d", fault_phase_name(i), t->killed_in[i]);
 	printf("; longest cycle %lld ms, teardown %lld ms, frontend pause "
 			"%u us, wait for an answer %u us (%d cycles with miss "
-			"timeouts), test round %lld ms (fork %lld, kill %lld, "
-			"audit %lld, release %lld)\n",
+			"timeouts), test round %lld ms (fork %lld, audit %lld, "
+			"release %lld), exit after SIGKILL %lld ms\n",
 			(long long)t->max_cycle_ms,
 			(long long)t->max_teardown_ms, t->max_gap_us,
 			t->max_wait_us, t->slow, (long long)t->max_loop_ms,
 			(long long)t->max_step_ms[0],
-			(long long)t->max_step_ms[1],
 			(long long)t->max_step_ms[2],
-			(long long)t->max_step_ms[3]);
+			(long long)t->max_step_ms[3],
+			(long long)t->max_step_ms[1]);
 	printf("    %s: guest->host sent %llu = received %llu + dropped "
 			"%llu + lost %llu; host->guest sent %llu = got %llu + "
 			"lost %llu (of which held for IOTLB misses %llu, "
