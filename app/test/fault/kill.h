@@ -161,7 +161,8 @@ void kill_audit(struct lane *l, struct totals *t);
 /* The tests (kill_modes.c, kill_boundary.c). The suites of kill runs,
  * one per group of modes, each a test program run of its own. */
 extern CU_TestInfo kill_split_tests[], kill_packed_tests[],
-	kill_iommu_tests[], kill_packed_iommu_tests[], kill_slots_tests[];
+	kill_iommu_tests[], kill_packed_iommu_tests[], kill_slots_tests[],
+	kill_packed_slots_tests[];
 void test_kill_then_unregister(void);
 void test_kill_client_backlog_full(void);
 void test_kill_stuck_half_message(void);

@@ -6,7 +6,8 @@
  * most frontends killed while they leave misses unanswered, both on
  * split and on packed rings; and as
  * server and client with frontends that add their memory one region at
- * a time (CONFIGURE_MEM_SLOTS) and churn a spare region. Each is a
+ * a time (CONFIGURE_MEM_SLOTS) and churn a spare region, on split and
+ * on packed rings. Each is a
  * warm-up run (registration, one cycle per lane, teardown), the usage
  * baseline, then the real run.
  */
@@ -242,7 +243,7 @@ kill_scenario(const struct kill_mode *mode)
 enum {
 	M_SERVER, M_CLIENT, M_PACKED_SERVER, M_PACKED_CLIENT, M_IOMMU,
 	M_IOMMU_DEAF, M_PACKED_IOMMU, M_PACKED_IOMMU_DEAF, M_SLOTS_SERVER,
-	M_SLOTS_CLIENT,
+	M_SLOTS_CLIENT, M_PACKED_SLOTS_SERVER, M_PACKED_SLOTS_CLIENT,
 };
 
 static const struct kill_mode modes[] = {
@@ -268,6 +269,12 @@ static const struct kill_mode modes[] = {
 		false, false, true, false, false, 2 },
 	[M_SLOTS_CLIENT] = { "cli-slots", "memory slots client mode",
 		true, false, true, false, false, 2 },
+	[M_PACKED_SLOTS_SERVER] = { "srv-packed-slots",
+		"packed memory slots server mode",
+		false, false, true, true, false, 2 },
+	[M_PACKED_SLOTS_CLIENT] = { "cli-packed-slots",
+		"packed memory slots client mode",
+		true, false, true, true, false, 2 },
 };
 
 /* CUnit tests take no argument: one small function per mode. */
@@ -282,6 +289,8 @@ MODE_TEST(M_PACKED_IOMMU)
 MODE_TEST(M_PACKED_IOMMU_DEAF)
 MODE_TEST(M_SLOTS_SERVER)
 MODE_TEST(M_SLOTS_CLIENT)
+MODE_TEST(M_PACKED_SLOTS_SERVER)
+MODE_TEST(M_PACKED_SLOTS_CLIENT)
 
 CU_TestInfo kill_split_tests[] = {
 	{ "server_mode", test_M_SERVER },
@@ -310,5 +319,11 @@ CU_TestInfo kill_packed_iommu_tests[] = {
 CU_TestInfo kill_slots_tests[] = {
 	{ "server_mode", test_M_SLOTS_SERVER },
 	{ "client_mode", test_M_SLOTS_CLIENT },
+	CU_TEST_INFO_NULL,
+};
+
+CU_TestInfo kill_packed_slots_tests[] = {
+	{ "server_mode", test_M_PACKED_SLOTS_SERVER },
+	{ "client_mode", test_M_PACKED_SLOTS_CLIENT },
 	CU_TEST_INFO_NULL,
 };

@@ -9,7 +9,7 @@
  * library holding packets for them) and each followed by one that must
  * get traffic going, both on split and on packed rings; and as server and client with frontends that add
  * their memory with ADD_MEM_REG and remove and add a spare region all
- * along their traffic (memory slots). Then three faults at the
+ * along their traffic (memory slots), on split and on packed rings. Then three faults at the
  * application's boundary: a socket unregistered right after its
  * frontend died, a client-mode frontend that comes back with its
  * listening queue full, and a frontend stuck in the middle of a message
@@ -65,6 +65,7 @@ static CU_SuiteInfo suites[] = {
 	{ "iommu", NULL, NULL, NULL, NULL, kill_iommu_tests },
 	{ "packed_iommu", NULL, NULL, NULL, NULL, kill_packed_iommu_tests },
 	{ "slots", NULL, NULL, NULL, NULL, kill_slots_tests },
+	{ "packed_slots", NULL, NULL, NULL, NULL, kill_packed_slots_tests },
 	{ "edge", NULL, NULL, NULL, NULL, edge_tests },
 	CU_SUITE_INFO_NULL,
 };
