@@ -54,7 +54,8 @@
  * this many blocks: re-indexing a merged entry stays cheap. */
 #define VHOST_IOTLB_MERGE_SLOTS 64
 /* Entries sharing one 4 KiB page (sub-page mappings): more would make
- * a lookup in that page walk them, so the oldest found is evicted. */
+ * a lookup in that page walk them all. Past this, the first one found
+ * in the page's probe run is evicted (not necessarily the oldest). */
 #define VHOST_IOTLB_MAX_PER_PAGE 8
 
 #define VHOST_IOTLB_NIL UINT32_MAX
