@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
+#include <rte_common.h>
 #include <rte_vhost.h>
 
 #include "fault_datapath.h"
@@ -25,6 +27,8 @@ static struct {
 	atomic_bool running, stop;
 	/* At the last start: progress is counted from there. */
 	unsigned int tx_base, rx_base;
+	/* Longest time the witness's own thread went between two steps. */
+	atomic_llong self_gap_ns;
 } w;
 
 int
@@ -63,11 +67,22 @@ fault_witness_close(void)
 static void *
 witness_main(void *arg)
 {
+	struct timespec ts;
+	int64_t last, now;
+
 	(void)arg;
 	fault_unpin();
-	while (!atomic_load(&w.stop))
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	last = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	while (!atomic_load(&w.stop)) {
 		if (fault_guest_step(&w.k.g) == 0)
 			usleep(20);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		if (now - last > atomic_load(&w.self_gap_ns))
+			atomic_store(&w.self_gap_ns, now - last);
+		last = now;
+	}
 	return NULL;
 }
 
@@ -81,6 +96,7 @@ fault_witness_run(void)
 	fault_link_resume(&w.k);
 	atomic_store(&w.k.st.max_gap_ns, 0);
 	atomic_store(&w.k.st.last_progress_ns, 0);
+	atomic_store(&w.self_gap_ns, 0);
 	fault_datapath_take_max_gap_us();
 	w.tx_base = atomic_load(&w.k.st.tx_posted);
 	w.rx_base = atomic_load(&w.k.st.rx_got);
@@ -117,6 +133,7 @@ fault_witness_check(const char *name)
 	static const uint64_t none[2];
 	struct fault_port *p = w.k.port;
 	int64_t gap_ms = atomic_load(&w.k.st.max_gap_ns) / 1000000;
+	int64_t pause_ms, self_ms, limit_ms;
 	unsigned int tx, rx;
 	bool drained, ok;
 
@@ -129,11 +146,18 @@ fault_witness_check(const char *name)
 	CU_ASSERT_EQUAL(fault_witness_ping(), FM_OK);
 	tx = atomic_load(&w.k.st.tx_posted) - w.tx_base;
 	rx = atomic_load(&w.k.st.rx_got) - w.rx_base;
+	pause_ms = fault_datapath_take_max_gap_us() / 1000;
+	self_ms = atomic_load(&w.self_gap_ns) / 1000000;
+	/* A stall while one of the test's own threads was not running is
+	 * the machine's, not the library's (bursts never wait: a device
+	 * the library stopped stays stalled and fails to drain). */
+	limit_ms = FAULT_WITNESS_MAX_GAP_MS + RTE_MAX(pause_ms, self_ms);
 	printf("    %s: witness moved %u packets out, %u in; longest stall "
-			"%lld ms (datapath thread's longest pause %u ms); "
+			"%lld ms (longest pause of the datapath thread %lld ms, "
+			"of the witness thread %lld ms; limit %lld ms); "
 			"drained %s\n", name, tx, rx, (long long)gap_ms,
-			fault_datapath_take_max_gap_us() / 1000,
-			drained ? "yes" : "NO");
+			(long long)pause_ms, (long long)self_ms,
+			(long long)limit_ms, drained ? "yes" : "NO");
 	ok = fault_link_check(&w.k, name, none, none);
 	if (atomic_load(&p->ev.destroy_device) != 0 ||
 			atomic_load(&p->refused) != 0 ||
@@ -145,9 +169,9 @@ fault_witness_check(const char *name)
 				atomic_load(&p->g2h_gaps));
 	CU_ASSERT(drained);
 	CU_ASSERT(tx > 0 && rx > 0);
-	CU_ASSERT(gap_ms <= FAULT_WITNESS_MAX_GAP_MS);
+	CU_ASSERT(gap_ms <= limit_ms);
 	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
 	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 	return ok && drained && tx > 0 && rx > 0 &&
-		gap_ms <= FAULT_WITNESS_MAX_GAP_MS;
+		gap_ms <= limit_ms;
 }

@@ -14,11 +14,13 @@
 #include <stdbool.h>
 
 /* Longest the witness may go without moving a packet during a
- * scenario. Measured: under 100 ms, sometimes 150, once 1.4 s, each
- * time with the datapath thread itself not running for as long (the
- * two CPUs are shared with other work on the machine, and the VM may be
- * paused). A device that stopped working stalls for the rest of the
- * scenario and then fails to drain. */
+ * scenario, beyond the longest time one of the test's own threads (the
+ * datapath thread, the witness's guest thread) did not run. Measured:
+ * under 100 ms, sometimes 150, once 1.4 s; under load, 2.4-2.8 s, each
+ * time with the datapath thread itself paused as long (a fork() of a
+ * frontend blocks the parent's page faults while it copies the maps).
+ * A device that stopped working stalls for the rest of the scenario
+ * and then fails to drain. */
 #define FAULT_WITNESS_MAX_GAP_MS 2000
 
 /* Connects the witness (port "witness"). Returns 0 or -1. */
