@@ -28,8 +28,7 @@ static __rte_always_inline uint8_t *
 vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint64_t addr, uint64_t *len, uint8_t perm, uint64_t *gpa)
 {
-	/* ADD_MEM_REG and REM_MEM_REG swap tables beside bursts. */
-	const struct vhost_mem_table *mem = __atomic_load_n(&dev->mem, __ATOMIC_ACQUIRE);
+	const struct vhost_mem_table *mem;
 	const struct rte_vhost_mem_region *r;
 	uint64_t off;
 
@@ -48,6 +47,8 @@ vhost_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		}
 		return vhost_iova_translate(dev, vq, addr, len, perm, gpa);
 	}
+	/* ADD_MEM_REG and REM_MEM_REG swap tables beside bursts. */
+	mem = __atomic_load_n(&dev->mem, __ATOMIC_ACQUIRE);
 	/* Guest physical memory is all read-write for the device. */
 	if (unlikely(mem == NULL)) {
 		vq->xlate_err = -EFAULT;
