@@ -11,6 +11,7 @@
 #include <rte_vhost.h>
 
 #include "dirty_log.h"
+#include "fd_event.h"
 #include "vhost_device.h"
 #include "vhost_log.h"
 #include "vring.h"
@@ -99,17 +100,31 @@ int
 rte_vhost_get_mem_table(int vid, struct rte_vhost_memory **mem)
 {
 	struct vhost_device *dev = vhost_device_get(vid);
-	struct rte_vhost_memory *copy;
+	/* Handlers replace the table on the event thread under ctrl_lock:
+	 * callbacks run on that thread between requests, any other caller
+	 * takes the lock so the table is not freed while it is copied. */
+	bool lock = dev != NULL && !fd_event_in_thread();
+	struct rte_vhost_memory *copy = NULL;
+	const struct vhost_mem_table *table;
 	size_t size;
 
-	if (dev == NULL || mem == NULL || dev->mem == NULL)
+	if (dev == NULL || mem == NULL)
 		return -1;
-	size = dev->mem->nregions * sizeof(copy->regions[0]);
-	copy = malloc(sizeof(*copy) + size);
+	if (lock)
+		pthread_mutex_lock(&dev->ctrl_lock);
+	table = dev->mem;
+	if (table != NULL) {
+		size = table->nregions * sizeof(copy->regions[0]);
+		copy = malloc(sizeof(*copy) + size);
+		if (copy != NULL) {
+			copy->nregions = table->nregions;
+			memcpy(copy->regions, table->regions, size);
+		}
+	}
+	if (lock)
+		pthread_mutex_unlock(&dev->ctrl_lock);
 	if (copy == NULL)
 		return -1;
-	copy->nregions = dev->mem->nregions;
-	memcpy(copy->regions, dev->mem->regions, size);
 	*mem = copy;	/* the caller frees it */
 	return 0;
 }

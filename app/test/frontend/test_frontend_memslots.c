@@ -316,17 +316,53 @@ poller(void *arg)
 	return NULL;
 }
 
+/* Table copies an application thread took meanwhile, and how many of
+ * them had a region count no table ever had. */
+static atomic_int table_reads, table_bad;
+
+/* An application thread reading the table while regions come and go:
+ * the copy must be one of the tables the frontend set, never a freed
+ * one (ASan runs catch a read of the replaced table). */
+static void *
+table_reader(void *arg)
+{
+	const int lo = *(const int *)arg, hi = lo + 1;
+	/* Paced: on two cores a spinning reader would starve the poller. */
+	const struct timespec pace = { 0, 20000 };
+
+	while (!atomic_load(&poll_stop)) {
+		struct rte_vhost_memory *mem = NULL;
+
+		nanosleep(&pace, NULL);
+
+		if (rte_vhost_get_mem_table(fe_victim.vid, &mem) != 0) {
+			atomic_fetch_add(&table_bad, 1);
+			continue;
+		}
+		if ((int)mem->nregions < lo || (int)mem->nregions > hi)
+			atomic_fetch_add(&table_bad, 1);
+		for (uint32_t i = 0; i < mem->nregions; i++)
+			if (mem->regions[i].size == 0 ||
+			    mem->regions[i].host_user_addr == 0)
+				atomic_fetch_add(&table_bad, 1);
+		free(mem);
+		atomic_fetch_add(&table_reads, 1);
+	}
+	return NULL;
+}
+
 /*
  * 200 rounds while a thread polls the TX ring: add a region, post a
  * packet in it and in a region of the table, wait until both came, then
  * remove the region. Regions 0..7 stay added meanwhile, so the table has
- * more than the scanned 8 regions and the search is used.
+ * more than the scanned 8 regions and the search is used. A second
+ * thread copies the table with rte_vhost_get_mem_table all along.
  */
 static void
 test_add_remove_under_traffic(void)
 {
-	const int rounds = 200, keep = 8;
-	pthread_t th;
+	const int rounds = 200, keep = 8, fewest = BASE_REGIONS + keep;
+	pthread_t th, reader;
 	int i, bad = 0, lost = 0;
 
 	CU_ASSERT_FATAL(open_with_slots());
@@ -339,7 +375,11 @@ test_add_remove_under_traffic(void)
 	atomic_store(&poll_stop, false);
 	atomic_store(&polled, 0);
 	poll_max_ns = 0;
+	atomic_store(&table_reads, 0);
+	atomic_store(&table_bad, 0);
 	CU_ASSERT_FATAL(pthread_create(&th, NULL, poller, NULL) == 0);
+	CU_ASSERT_FATAL(pthread_create(&reader, NULL, table_reader,
+				       (void *)&fewest) == 0);
 	for (i = 0; i < rounds; i++) {
 		struct xreg *x = &xr[keep];
 		int want = atomic_load(&polled) + 2;
@@ -359,12 +399,16 @@ test_add_remove_under_traffic(void)
 	}
 	atomic_store(&poll_stop, true);
 	pthread_join(th, NULL);
+	pthread_join(reader, NULL);
 	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT_EQUAL(lost, 0);
+	CU_ASSERT_EQUAL(atomic_load(&table_bad), 0);
+	CU_ASSERT(atomic_load(&table_reads) > 0);
 	CU_ASSERT_EQUAL(nregions(), BASE_REGIONS + keep);
 	CU_ASSERT(refused_chains(FE_TXQ) <= 0);
-	printf("%d add/remove rounds under traffic: %d packets, longest burst %.1f us\n",
-			rounds, atomic_load(&polled), poll_max_ns / 1e3);
+	printf("%d add/remove rounds under traffic: %d packets, longest burst %.1f us, %d table copies\n",
+			rounds, atomic_load(&polled), poll_max_ns / 1e3,
+			atomic_load(&table_reads));
 	CU_ASSERT(fe_traffic_ok(&fe_victim));
 	for (i = 0; i < keep + 1; i++)
 		xreg_free(&xr[i]);
