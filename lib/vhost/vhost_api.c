@@ -297,7 +297,7 @@ call_guest(int vid, uint16_t vring_idx, bool wait)
 		return -1;
 	/* As pending_entries(): the ring's addresses and fds stay put. */
 	if (wait)
-		rte_spinlock_lock(&vq->gate.ctl);
+		vhost_gate_ctl_lock(&vq->gate);
 	else if (!rte_spinlock_trylock(&vq->gate.ctl))
 		return -EAGAIN;
 	if (vhost_iommu_on(dev))

@@ -281,8 +281,15 @@ vhost_vq_unlock(struct vhost_virtqueue *vq)
 static inline void
 vhost_vq_iotlb_lock(struct vhost_virtqueue *vq)
 {
+	struct vhost_backoff b;
+
 	__atomic_fetch_add(&vq->writers_waiting, 1, __ATOMIC_SEQ_CST);
-	rte_rwlock_write_lock(&vq->iotlb_lock);
+	vhost_backoff_init(&b);
+	/* rte_rwlock_write_lock() spins as long as a reader holds the
+	 * lock, which may be a burst whose thread is not running: try, and
+	 * back off as the gate does (vq_gate.h). */
+	while (rte_rwlock_write_trylock(&vq->iotlb_lock) != 0)
+		vhost_backoff_pause(&b);
 	__atomic_fetch_sub(&vq->writers_waiting, 1, __ATOMIC_RELAXED);
 }
 

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
-/* The process-wide half of the ring gate (vq_gate.h): membarrier(). */
+/* The process-wide half of the ring gate (vq_gate.h): membarrier(), and
+ * the control path's back-off while it waits. */
 
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_common.h>
+#include <rte_cycles.h>
 
 #include "vhost_log.h"
 #include "vq_gate.h"
@@ -47,4 +50,25 @@ vhost_gate_sync(void)
 		VHOST_LOG(CRIT, "membarrier failed: %s", strerror(errno));
 		rte_panic("vhost: membarrier failed\n");
 	}
+}
+
+void
+vhost_backoff_pause(struct vhost_backoff *b)
+{
+	uint64_t now = rte_get_timer_cycles();
+	struct timespec ts;
+
+	if (b->start == 0)
+		b->start = now;
+	if (b->sleep_us == 0 && now - b->start <
+			rte_get_timer_hz() / 1000000 * VHOST_BACKOFF_SPIN_US) {
+		rte_pause();
+		return;
+	}
+	b->sleep_us = b->sleep_us == 0 ? VHOST_BACKOFF_SLEEP_MIN_US :
+		RTE_MIN(b->sleep_us * 2, (uint32_t)VHOST_BACKOFF_SLEEP_MAX_US);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)b->sleep_us * 1000;
+	/* Interrupted: the caller looks again and comes back if need be. */
+	nanosleep(&ts, NULL);
 }

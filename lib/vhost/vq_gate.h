@@ -17,7 +17,14 @@
  * locked instruction, still one less than a reader lock's two.
  *
  * Control-path threads (the event thread, application threads changing
- * notification) exclude each other with a spinlock. */
+ * notification) exclude each other with a spinlock.
+ *
+ * The control path's waits (a burst to end, the spinlock, the IOTLB
+ * write lock) spin only briefly: a burst takes microseconds, so a longer
+ * wait means the thread waited for is not running (descheduled on a busy
+ * machine), and spinning on would keep from it a CPU it needs to finish.
+ * Past VHOST_BACKOFF_SPIN_US the waiter sleeps, longer each time up to
+ * VHOST_BACKOFF_SLEEP_MAX_US (vhost_backoff_pause). */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,6 +47,29 @@ struct vhost_vq_gate {
 	uint32_t closed;	/* the control path holds the ring */
 	rte_spinlock_t ctl;	/* control-path threads among themselves */
 };
+
+/* Spin this long, then sleep from the first to the last length, each
+ * sleep twice the one before. */
+#define VHOST_BACKOFF_SPIN_US 50
+#define VHOST_BACKOFF_SLEEP_MIN_US 20
+#define VHOST_BACKOFF_SLEEP_MAX_US 1000
+
+/* One wait of the control path; zeroed (vhost_backoff_init) before it. */
+struct vhost_backoff {
+	uint64_t start;		/* timer cycles at the first pause */
+	uint32_t sleep_us;	/* the last sleep, 0 while spinning */
+};
+
+static inline void
+vhost_backoff_init(struct vhost_backoff *b)
+{
+	b->start = 0;
+	b->sleep_us = 0;
+}
+
+/* One round of a wait loop: rte_pause() while the wait is short, a sleep
+ * once it is not. */
+void vhost_backoff_pause(struct vhost_backoff *b);
 
 /* True when bursts must fence (no membarrier); set once at load. */
 extern bool vhost_gate_burst_fence;
@@ -86,18 +116,36 @@ vhost_gate_leave(struct vhost_vq_gate *g)
 /* Control path, in two steps so that several rings share one barrier:
  * close (no new burst gets in after the next vhost_gate_sync()), then
  * wait for the burst under way. */
+/* Control path: the spinlock alone (its holder may be descheduled too). */
+static inline void
+vhost_gate_ctl_lock(struct vhost_vq_gate *g)
+{
+	struct vhost_backoff b;
+
+	if (likely(rte_spinlock_trylock(&g->ctl)))
+		return;
+	vhost_backoff_init(&b);
+	while (!rte_spinlock_trylock(&g->ctl))
+		vhost_backoff_pause(&b);
+}
+
 static inline void
 vhost_gate_close(struct vhost_vq_gate *g)
 {
-	rte_spinlock_lock(&g->ctl);
+	vhost_gate_ctl_lock(g);
 	__atomic_store_n(&g->closed, 1, __ATOMIC_SEQ_CST);
 }
 
 static inline void
 vhost_gate_wait(struct vhost_vq_gate *g)
 {
+	struct vhost_backoff b;
+
+	if (likely(__atomic_load_n(&g->busy, __ATOMIC_ACQUIRE) == 0))
+		return;
+	vhost_backoff_init(&b);
 	while (__atomic_load_n(&g->busy, __ATOMIC_ACQUIRE) != 0)
-		rte_pause();
+		vhost_backoff_pause(&b);
 }
 
 static inline void
