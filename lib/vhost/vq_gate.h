@@ -113,9 +113,6 @@ vhost_gate_leave(struct vhost_vq_gate *g)
 	__atomic_store_n(&g->busy, 0, __ATOMIC_RELEASE);
 }
 
-/* Control path, in two steps so that several rings share one barrier:
- * close (no new burst gets in after the next vhost_gate_sync()), then
- * wait for the burst under way. */
 /* Control path: the spinlock alone (its holder may be descheduled too). */
 static inline void
 vhost_gate_ctl_lock(struct vhost_vq_gate *g)
@@ -129,6 +126,9 @@ vhost_gate_ctl_lock(struct vhost_vq_gate *g)
 		vhost_backoff_pause(&b);
 }
 
+/* Control path, in two steps so that several rings share one barrier:
+ * close (no new burst gets in after the next vhost_gate_sync()), then
+ * wait for the burst under way. */
 static inline void
 vhost_gate_close(struct vhost_vq_gate *g)
 {
