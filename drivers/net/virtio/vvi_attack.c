@@ -209,7 +209,7 @@ long_chain(struct vvi_attack *at, struct vvi_vring *vr, uint64_t hdr_iova,
 		uint16_t id = vvi_vring_get_desc(vr);
 
 		set_desc(vr, id, c, 0, w | VRING_DESC_F_NEXT);
-		vr->desc[prev].next = id;
+		vvi_vring_link(vr, prev, id);
 		prev = id;
 		(*ndesc)++;
 	}
@@ -238,7 +238,7 @@ chain2(struct vvi_vring *vr, uint16_t *a, uint16_t *b)
 {
 	*a = vvi_vring_get_desc(vr);
 	*b = vvi_vring_get_desc(vr);
-	vr->desc[*a].next = *b;
+	vvi_vring_link(vr, *a, *b);
 	return *a;
 }
 

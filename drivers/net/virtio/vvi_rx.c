@@ -99,9 +99,11 @@ post_scattered(struct vvi_rxq *q, struct rte_mbuf *m)
 		left -= plen;
 		if (left == 0)
 			break;
+		uint16_t nid = vvi_vring_get_desc(&q->vr);
+
 		q->vr.desc[id].flags |= VRING_DESC_F_NEXT;
-		q->vr.desc[id].next = vvi_vring_get_desc(&q->vr);
-		id = q->vr.desc[id].next;
+		vvi_vring_link(&q->vr, id, nid);
+		id = nid;
 	}
 	q->sw[head] = (struct vvi_rx_slot){ .m = m, .ndesc = n };
 	vvi_vring_push(&q->vr, head, n);

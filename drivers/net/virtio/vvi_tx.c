@@ -67,7 +67,7 @@ chain_slots(struct vvi_txq *q, uint16_t head, uint16_t ndesc, uint32_t *slot)
 	uint16_t id = head;
 
 	for (uint16_t i = 1; i < ndesc; i++) {
-		id = q->vr.desc[id].next;
+		id = q->vr.next[id];
 		slot[i - 1] = vvi_slot(d, &q->vr, id);
 	}
 	return ndesc - 1u;
@@ -87,7 +87,7 @@ unmap_chain(struct vvi_txq *q, uint16_t head, uint16_t ndesc)
 		vvi_iommu_unmap_bufs(&q->dev->iommu, slot, n);
 		/* The last window done is the head of what is left. */
 		for (uint16_t i = 0; i < n; i++)
-			id = q->vr.desc[id].next;
+			id = q->vr.next[id];
 		ndesc -= n;
 	}
 }
@@ -241,7 +241,7 @@ post_scattered(struct vvi_txq *q, struct rte_mbuf *m)
 			}
 			id = vvi_vring_get_desc(vr);
 			vr->desc[prev].flags = VRING_DESC_F_NEXT;
-			vr->desc[prev].next = id;
+			vvi_vring_link(vr, prev, id);
 			prev = id;
 			n++;
 			addr = vvi_iommu_scatter_map(&q->dev->iommu, va, left, &plen);
@@ -279,7 +279,7 @@ post_packet(struct vvi_txq *q, struct rte_mbuf *m)
 		uint64_t addr = seg_addr(q, id, seg);
 
 		vr->desc[prev].flags = VRING_DESC_F_NEXT;
-		vr->desc[prev].next = id;
+		vvi_vring_link(vr, prev, id);
 		prev = id;
 		n++;
 		if (addr == 0) {

@@ -80,8 +80,12 @@ vvi_vring_alloc(struct vvi_vring *vr, uint16_t index, uint16_t size,
 	vr->mem_len = extra_offset(vr) + extra_len;
 	vr->mem = rte_zmalloc_socket("vvi_vring", vr->mem_len, VVI_VRING_ALIGN,
 		socket);
-	if (vr->mem == NULL)
+	vr->next = rte_zmalloc_socket("vvi_vring_next",
+		sizeof(*vr->next) * size, RTE_CACHE_LINE_SIZE, socket);
+	if (vr->mem == NULL || vr->next == NULL) {
+		vvi_vring_free(vr);
 		return -ENOMEM;
+	}
 	if (packed) {
 		if (alloc_packed(vr, socket) < 0) {
 			vvi_vring_free(vr);
@@ -122,6 +126,7 @@ vvi_vring_free(struct vvi_vring *vr)
 		close(vr->callfd);
 	rte_free(vr->mem);
 	rte_free(vr->priv);
+	rte_free(vr->next);
 	memset(vr, 0, sizeof(*vr));
 	vr->kickfd = -1;
 	vr->callfd = -1;
@@ -140,7 +145,7 @@ vvi_vring_reset(struct vvi_vring *vr)
 		memset(vr->mem, 0, extra_offset(vr));
 	}
 	for (uint16_t i = 0; i < vr->size; i++)
-		vr->desc[i].next = (uint16_t)(i + 1);
+		vr->next[i] = (uint16_t)(i + 1);
 	vr->free_head = 0;
 	vr->nb_free = vr->size;
 	vr->avail_idx = 0;
@@ -156,8 +161,8 @@ vvi_vring_put_chain(struct vvi_vring *vr, uint16_t head, uint16_t n)
 	uint16_t tail = head;
 
 	for (uint16_t i = 1; i < n; i++)
-		tail = vr->desc[tail].next;
-	vr->desc[tail].next = vr->free_head;
+		tail = vr->next[tail];
+	vr->next[tail] = vr->free_head;
 	vr->free_head = head;
 	vr->nb_free += n;
 }

@@ -4,7 +4,11 @@
  * split and packed rings (virtio 1.1, 2.6 and 2.7).
  *
  * Chains are built the same way for both layouts: descriptor ids come
- * from a free list and are linked by desc[id].next. A split ring's table
+ * from a free list and are linked by desc[id].next, mirrored in the
+ * private next[id] (vvi_vring_link). The free list and every walk of a
+ * chain by the driver use next[] only: a split ring's table is shared
+ * with the device, and reading or writing its lines back costs a
+ * transfer between the CPUs for every descriptor. A split ring's table
  * is desc itself; a packed ring keeps desc private and copies a chain
  * into consecutive ring positions when it is pushed, with the head id as
  * buffer id. The id space (and so the dynamic IOMMU windows, one per id)
@@ -73,7 +77,8 @@ struct vvi_vring {
 	void (*hold_expire)(void *vr);
 	void *hold_owner;
 	bool hold_tx;
-	uint16_t free_head;	/* free descriptors, linked by desc.next */
+	uint16_t *next;		/* private: chain links and the free list */
+	uint16_t free_head;	/* free descriptors, linked by next[] */
 	uint16_t nb_free;
 	int kickfd;
 	int callfd;
@@ -98,9 +103,18 @@ vvi_vring_get_desc(struct vvi_vring *vr)
 {
 	uint16_t id = vr->free_head;
 
-	vr->free_head = vr->desc[id].next;
+	vr->free_head = vr->next[id];
 	vr->nb_free--;
 	return id;
+}
+
+/* Links descriptor id after prev in a chain (desc for the device, next[]
+ * for the driver). */
+static inline void
+vvi_vring_link(struct vvi_vring *vr, uint16_t prev, uint16_t id)
+{
+	vr->desc[prev].next = id;
+	vr->next[prev] = id;
 }
 
 /* Returns the chain starting at head (n descriptors) to the free list. */

@@ -76,7 +76,7 @@ vvi_vring_packed_push(struct vvi_vring *vr, uint16_t head, uint16_t n)
 			 * reads the ring in order. */
 			__atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
 		}
-		id = s->next;
+		id = vr->next[id];
 		advance(vr, &pos, &wrap, 1);
 	}
 	vr->chain_len[head] = n;
