@@ -147,6 +147,7 @@ vvi_vring_reset(struct vvi_vring *vr)
 	for (uint16_t i = 0; i < vr->size; i++)
 		vr->next[i] = (uint16_t)(i + 1);
 	vr->free_head = 0;
+	vr->free_tail = (uint16_t)(vr->size - 1);
 	vr->nb_free = vr->size;
 	vr->avail_idx = 0;
 	vr->last_used = 0;
@@ -162,8 +163,11 @@ vvi_vring_put_chain(struct vvi_vring *vr, uint16_t head, uint16_t n)
 
 	for (uint16_t i = 1; i < n; i++)
 		tail = vr->next[tail];
-	vr->next[tail] = vr->free_head;
-	vr->free_head = head;
+	if (vr->nb_free == 0)
+		vr->free_head = head;
+	else
+		vr->next[vr->free_tail] = head;
+	vr->free_tail = tail;
 	vr->nb_free += n;
 }
 

@@ -78,7 +78,12 @@ struct vvi_vring {
 	void *hold_owner;
 	bool hold_tx;
 	uint16_t *next;		/* private: chain links and the free list */
-	uint16_t free_head;	/* free descriptors, linked by next[] */
+	/* Free descriptors, linked by next[], taken from the head and
+	 * given back at the tail: a device that uses buffers in order gets
+	 * them on consecutive descriptors, a line of the table after the
+	 * other, chains included. */
+	uint16_t free_head;
+	uint16_t free_tail;
 	uint16_t nb_free;
 	int kickfd;
 	int callfd;
@@ -117,7 +122,8 @@ vvi_vring_link(struct vvi_vring *vr, uint16_t prev, uint16_t id)
 	vr->next[prev] = id;
 }
 
-/* Returns the chain starting at head (n descriptors) to the free list. */
+/* Returns the chain starting at head (n descriptors) to the tail of the
+ * free list. */
 void vvi_vring_put_chain(struct vvi_vring *vr, uint16_t head, uint16_t n);
 
 /* vvi_vring_packed.c: the packed forms of push, flush and used. */
