@@ -51,6 +51,7 @@ struct vvi_rxq {
 	uint32_t model_len;
 	uint64_t posted;
 	uint32_t attack_inflight;
+	uint16_t buf_ndesc;		/* most descriptors a buffer takes */
 	struct vvi_qstats st;
 };
 
@@ -114,7 +115,9 @@ vvi_dev_buf_ndesc(const struct vvi_dev *d, uint64_t va, uint32_t len)
 
 	if (!d->args.scatter || len == 0)
 		return 1;
-	return (uint32_t)(((va & (pg - 1)) + len + pg - 1) / pg);
+	/* A power of two: a shift, not a division, per buffer. */
+	return (uint32_t)(((va & (pg - 1)) + len + pg - 1) >>
+		__builtin_ctzll(pg));
 }
 
 /* Scatter mode: announces the windows the buffers just posted took,

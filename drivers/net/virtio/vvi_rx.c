@@ -33,6 +33,10 @@ vvi_rxq_create(struct vvi_dev *d, uint16_t qid, int socket,
 	q->dev = d;
 	q->qid = qid;
 	q->mp = mp;
+	/* Scatter mode: a buffer anywhere in a page (the worst offset). */
+	q->buf_ndesc = (uint16_t)vvi_dev_buf_ndesc(d, d->args.iommu_page - 1,
+		room - RTE_PKTMBUF_HEADROOM +
+		sizeof(struct virtio_net_hdr_mrg_rxbuf));
 	q->sw = rte_zmalloc_socket("vvi_rxsw",
 		sizeof(*q->sw) * d->args.queue_size, RTE_CACHE_LINE_SIZE, socket);
 	r = q->sw ? vvi_vring_alloc(&q->vr, 2 * qid, d->args.queue_size,
@@ -174,7 +178,10 @@ vvi_rxq_fill(struct vvi_rxq *q)
 	bool full = false;
 
 	while (q->vr.nb_free > 0 && !full) {
-		unsigned int n = RTE_MIN(q->vr.nb_free, RTE_DIM(bufs));
+		/* As many mbufs as surely fit: none allocated to be freed
+		 * again (scatter mode: up to buf_ndesc descriptors each). */
+		unsigned int n = RTE_MIN((unsigned int)(q->vr.nb_free / q->buf_ndesc),
+			RTE_DIM(bufs));
 
 		/* A ring-long attack chain is due: let the ring empty. */
 		if (vvi_attack_long_due(&q->dev->attack, &q->vr, q->posted)) {
@@ -184,6 +191,8 @@ vvi_rxq_fill(struct vvi_rxq *q)
 			}
 			break;
 		}
+		if (n == 0)
+			break;
 		if (rte_pktmbuf_alloc_bulk(q->mp, bufs, n) != 0) {
 			q->st.nombuf++;
 			break;
