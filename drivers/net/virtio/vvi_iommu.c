@@ -305,7 +305,7 @@ vvi_iommu_fixed_iova(struct vvi_iommu *io, uint64_t va, uint64_t len)
 }
 
 uint64_t
-vvi_iommu_scatter_map(struct vvi_iommu *io, uint64_t va, uint32_t len,
+vvi_iommu_scatter_map_slow(struct vvi_iommu *io, uint64_t va, uint32_t len,
 	uint32_t *plen)
 {
 	struct vvi_scatter *sc = &io->sc;
@@ -318,6 +318,8 @@ vvi_iommu_scatter_map(struct vvi_iommu *io, uint64_t va, uint32_t len,
 		j = vvi_scatter_pick(sc, va, sc->nalloc < sc->nwin, &fresh);
 		if (fresh)
 			io->windows++;
+		/* The last window: from now on the compact table. */
+		vvi_scatter_compact(sc);
 		pthread_mutex_unlock(&io->lock);
 	} else {
 		j = vvi_scatter_pick(sc, va, false, &fresh);

@@ -136,8 +136,18 @@ int vvi_iommu_pin(struct vvi_iommu *io, uint64_t va, uint64_t len,
 /* Scatter mode: the IOVA of the part of [va, va + len) inside its IOMMU
  * page (its length in *plen), through one of the page's windows; 0 if
  * the page has none. */
-uint64_t vvi_iommu_scatter_map(struct vvi_iommu *io, uint64_t va,
+uint64_t vvi_iommu_scatter_map_slow(struct vvi_iommu *io, uint64_t va,
 	uint32_t len, uint32_t *plen);
+
+static inline uint64_t
+vvi_iommu_scatter_map(struct vvi_iommu *io, uint64_t va, uint32_t len,
+	uint32_t *plen)
+{
+	/* Every window given out: no lock, the compact table. */
+	if (likely(vvi_scatter_ready(&io->sc)))
+		return vvi_scatter_map_ready(&io->sc, va, len, plen);
+	return vvi_iommu_scatter_map_slow(io, va, len, plen);
+}
 
 /* Scatter mode: sends the UPDATEs of the windows given out since the
  * last call (before the buffers using them are published). */

@@ -143,6 +143,8 @@ vvi_scatter_free(struct vvi_scatter *sc)
 	free(sc->slot_win);
 	free(sc->win_next);
 	free(sc->page_cur);
+	free(sc->ent);
+	free(sc->page_ent);
 	memset(sc, 0, sizeof(*sc));
 }
 
@@ -174,7 +176,10 @@ vvi_scatter_setup(struct vvi_scatter *sc, const struct vvi_mem *mem,
 	sc->win_slot = malloc(sizeof(*sc->win_slot) * nwin);
 	sc->slot_win = malloc(sizeof(*sc->slot_win) * nwin);
 	sc->win_next = malloc(sizeof(*sc->win_next) * nwin);
-	if (!sc->win_va || !sc->win_slot || !sc->slot_win || !sc->win_next) {
+	sc->ent = malloc(sizeof(*sc->ent) * nwin);
+	sc->page_ent = malloc(sizeof(*sc->page_ent) * sc->npages);
+	if (!sc->win_va || !sc->win_slot || !sc->slot_win || !sc->win_next ||
+			!sc->ent || !sc->page_ent) {
 		vvi_scatter_free(sc);
 		return -ENOMEM;
 	}
@@ -189,9 +194,38 @@ vvi_scatter_setup(struct vvi_scatter *sc, const struct vvi_mem *mem,
 		alloc_window(sc, cp, r->va + ((cp << sc->shift) - r->coff));
 	}
 	sc->npending = 0;
+	vvi_scatter_compact(sc);
 	VVI_LOG(INFO, "scatter: %u windows of %" PRIu64 "K, %u for the mempool pages",
 		nwin, page >> 10, sc->npool);
 	return 0;
+}
+
+void
+vvi_scatter_compact(struct vvi_scatter *sc)
+{
+	uint32_t k = 0;
+
+	if (sc->ready || sc->nalloc < sc->nwin)
+		return;
+	for (uint64_t cp = 0; cp < sc->npages; cp++) {
+		/* Lcores may turn the cursor meanwhile: any window of the
+		 * page is as good a start. */
+		uint32_t w0 = __atomic_load_n(&sc->page_cur[cp], __ATOMIC_RELAXED);
+		uint32_t w = w0, start = k;
+
+		sc->page_ent[cp] = VVI_SCATTER_NONE;
+		if (w0 == VVI_SCATTER_NONE || w0 == POOL_MARK)
+			continue;
+		do {
+			sc->ent[k].slot = sc->win_slot[w];
+			sc->ent[k].next = k + 1;
+			k++;
+			w = __atomic_load_n(&sc->win_next[w], __ATOMIC_RELAXED);
+		} while (w != w0 && k < sc->nwin);
+		sc->ent[k - 1].next = start;
+		sc->page_ent[cp] = start;
+	}
+	__atomic_store_n(&sc->ready, true, __ATOMIC_RELEASE);
 }
 
 uint32_t
