@@ -208,7 +208,8 @@ vvi_rxq_fill(struct vvi_rxq *q)
 			}
 			pushed++;
 			q->posted++;
-			if (post_attack(q)) {
+			/* No attack mapped: post_attack() would find none due. */
+			if (q->dev->attack.mapped && post_attack(q)) {
 				pushed++;
 				q->posted++;
 			}

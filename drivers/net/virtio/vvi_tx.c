@@ -337,7 +337,8 @@ vvi_tx_burst(void *txq, struct rte_mbuf **pkts, uint16_t n)
 		struct rte_mbuf *m = pkts[ntx];
 		uint32_t need;
 
-		if (post_attack(q, m)) {
+		/* No attack mapped: post_attack() would find none due. */
+		if (q->dev->attack.mapped && post_attack(q, m)) {
 			pushed++;
 			q->sent++;
 		}
