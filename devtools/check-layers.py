@@ -22,7 +22,8 @@ LAYERS = [
         dirty_log.h write_trace.c write_trace.h vring_stats.c"""),
     ("datapath", """iotlb_miss.c iotlb_miss.h iotlb_conf.c vhost_translate.h desc_chain.c
         desc_chain.h vring.c vring.h vring_packed.c vring_packed.h
-        vring_resync.c enqueue.c enqueue.h dequeue.c datapath.h"""),
+        vring_resync.c enqueue.c enqueue.h held_pkts.c held_pkts.h
+        enqueue_burst.c dequeue.c datapath.h"""),
     ("control", """vhost_socket.c vhost_socket.h vhost_user.c vhost_user.h
         vhost_user_dev.c vhost_user_vring.c vhost_user_iotlb.c
         vhost_device.c vhost_lifecycle.h vhost_api.c vhost_telemetry.c

@@ -11,18 +11,16 @@
  * from what the buffer already holds (a recycled buffer usually holds
  * the same header). */
 
-#include <stdlib.h>
 #include <string.h>
 
-#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_vhost.h>
 
-#include "datapath.h"
 #include "desc_chain.h"
-#include "enqueue.h"
 #include "dirty_log.h"
+#include "enqueue.h"
+#include "iotlb_miss.h"
 #include "net_hdr.h"
 #include "vring.h"
 #include "vring_packed.h"
@@ -403,114 +401,16 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	return sent;
 }
 
-static __rte_noinline uint16_t
-enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	      struct rte_mbuf **pkts, uint16_t count, bool *missed)
+uint16_t
+vhost_enqueue_split(struct vhost_device *dev, struct vhost_virtqueue *vq,
+		    struct rte_mbuf **pkts, uint16_t count, bool *missed)
 {
 	return enqueue_ring(dev, vq, pkts, count, missed, false);
 }
 
-static __rte_noinline uint16_t
-enqueue_packed(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	       struct rte_mbuf **pkts, uint16_t count, bool *missed)
+uint16_t
+vhost_enqueue_packed(struct vhost_device *dev, struct vhost_virtqueue *vq,
+		     struct rte_mbuf **pkts, uint16_t count, bool *missed)
 {
 	return enqueue_ring(dev, vq, pkts, count, missed, true);
-}
-
-/* The one branch on the ring layout, per burst. */
-static __rte_always_inline uint16_t
-enqueue_any(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	    struct rte_mbuf **pkts, uint16_t count, bool *missed)
-{
-	if (vhost_packed(dev))
-		return enqueue_packed(dev, vq, pkts, count, missed);
-	return enqueue_split(dev, vq, pkts, count, missed);
-}
-
-/* Keep up to n packets (a reference to each) until their buffers are
- * mapped. Returns how many were taken. */
-static uint16_t
-hold_packets(struct vhost_virtqueue *vq, struct rte_mbuf **pkts, uint16_t n)
-{
-	uint16_t room;
-
-	if (vq->held == NULL) {
-		vq->held = calloc(VHOST_MAX_HELD_PKTS, sizeof(*vq->held));
-		if (vq->held == NULL)
-			return 0;
-	}
-	room = VHOST_MAX_HELD_PKTS - vq->nb_held;
-	n = RTE_MIN(n, room);
-	if (vq->nb_held == 0 && n > 0)
-		vq->held_since = rte_get_timer_cycles();
-	for (uint16_t i = 0; i < n; i++) {
-		rte_pktmbuf_refcnt_update(pkts[i], 1);
-		vq->held[vq->nb_held++] = pkts[i];
-	}
-	vq->stats.v[VHOST_STAT_IOTLB_HELD] += n;
-	return n;
-}
-
-void
-vhost_enqueue_flush_held(struct vhost_device *dev, struct vhost_virtqueue *vq)
-{
-	uint64_t limit = rte_get_timer_hz() * 2 * VHOST_IOTLB_MISS_TIMEOUT_MS / 1000;
-	bool missed = false;
-	uint16_t sent;
-
-	if (vq->nb_held == 0 || !vq->access_ok || !vq->enabled)
-		return;
-	sent = enqueue_any(dev, vq, vq->held, vq->nb_held, &missed);
-	/* As a miss (note_miss), held packets wait longer while the
-	 * frontend's answers may sit unread by our event thread. */
-	if (sent == 0 && rte_get_timer_cycles() - vq->held_since > limit &&
-	    !(vq->nb_pending != 0 && vhost_frontend_unread(dev))) {
-		/* Nothing went for that long: the frontend does not answer,
-		 * or the guest posts no buffers. Either way the packets are
-		 * stale; do not keep the caller's mbufs any longer. */
-		if (vq->nb_pending != 0)
-			VHOST_LOG_RATELIMITED(ERR, "(%s) vring %u: dropping %u packets held for unanswered IOTLB misses",
-				dev->ifname, vq->index, vq->nb_held);
-		else
-			VHOST_LOG_RATELIMITED(WARNING, "(%s) vring %u: dropping %u held packets: the guest posted no buffers for %d ms",
-				dev->ifname, vq->index, vq->nb_held,
-				2 * VHOST_IOTLB_MISS_TIMEOUT_MS);
-		vq->stats.v[VHOST_STAT_DROPPED] += vq->nb_held;
-		sent = vq->nb_held;
-	}
-	for (uint16_t i = 0; i < sent; i++)
-		rte_pktmbuf_free(vq->held[i]);
-	memmove(vq->held, vq->held + sent, (vq->nb_held - sent) * sizeof(*vq->held));
-	vq->nb_held -= sent;
-	if (sent > 0)
-		vq->held_since = rte_get_timer_cycles();
-}
-
-uint16_t
-rte_vhost_enqueue_burst(int vid, uint16_t queue_id, struct rte_mbuf **pkts,
-			uint16_t count)
-{
-	struct vhost_device *dev;
-	struct vhost_virtqueue *vq = vhost_burst_begin(vid, queue_id, false, &dev);
-	bool missed = false;
-	uint16_t sent = 0;
-
-	if (unlikely(vq == NULL))
-		return 0;
-	/* Held packets go first, so packets never overtake each other. */
-	if (unlikely(vq->nb_held != 0))
-		vhost_enqueue_flush_held(dev, vq);
-	if (likely(vq->nb_held == 0))
-		sent = enqueue_any(dev, vq, pkts, count, &missed);
-	else
-		/* Still waiting: for the IOTLB (hold more), or for the
-		 * guest to post buffers (normal backpressure: send none). */
-		missed = vq->nb_pending != 0;
-	/* With an IOMMU, a miss must not make the caller drop packets:
-	 * keep them until the frontend maps the buffers. Other packets not
-	 * sent stay with the caller, who may retry them. */
-	if (unlikely(missed && sent < count))
-		sent += hold_packets(vq, pkts + sent, count - sent);
-	vhost_burst_end(dev, vq);
-	return sent;
 }

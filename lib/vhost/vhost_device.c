@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <rte_malloc.h>
-#include <rte_mbuf.h>
 
 #include "dirty_log.h"
+#include "held_pkts.h"
 #include "vhost_device.h"
 #include "vhost_lifecycle.h"
 #include "vhost_log.h"
@@ -69,9 +69,7 @@ close_fd(int *fd)
 static void
 vq_free(struct vhost_virtqueue *vq)
 {
-	for (uint16_t i = 0; i < vq->nb_held; i++)
-		rte_pktmbuf_free(vq->held[i]);
-	free(vq->held);
+	vhost_held_free(vq);
 	close_fd(&vq->kickfd);
 	close_fd(&vq->callfd);
 	close_fd(&vq->errfd);

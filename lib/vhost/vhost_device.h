@@ -147,10 +147,12 @@ struct vhost_virtqueue {
 	/* Where vhost_walk_ahead has asked up to: split, an avail index;
 	 * packed, a position in [0, 2 * size) (vhost_packed_linear). */
 	uint16_t walked_ahead;
-	/* Enqueue only: packets kept while their buffers miss. */
-	struct rte_mbuf **held;
-	uint16_t nb_held;
-	uint64_t held_since;
+	/* Enqueue only: packets kept while their buffers miss (held_pkts.h). */
+	struct vhost_held {
+		struct rte_mbuf **pkts;
+		uint16_t n;
+		uint64_t since;		/* timer cycles: the last progress */
+	} held;
 
 	/* Control path state. */
 	uint32_t index;
@@ -239,7 +241,8 @@ struct vhost_device {
 	 * (vhost_user_flush_replies); they go out in request order. */
 	uint8_t replies[VHOST_REPLY_BUF_SIZE];
 	uint32_t replies_len;
-	/* An IOTLB update came for a ring holding packets (event thread). */
+	/* An IOTLB update came for a ring holding packets (event thread;
+	 * held_pkts.h). */
 	bool held_waiting;
 	/* Non-zero while the event thread reads and handles this device's
 	 * messages (__atomic): an answer to a miss may have left the socket

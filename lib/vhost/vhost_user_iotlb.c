@@ -8,8 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "enqueue.h"
 #include "fd_event.h"
+#include "held_pkts.h"
 #include "iotlb_miss.h"
 #include "vhost_lifecycle.h"
 #include "vhost_log.h"
@@ -72,7 +72,7 @@ backend_reply_handle(struct vhost_device *dev, const struct backend_reply *reply
 	lock_ring(dev, dev->vq[asked.vring]);
 	vhost_iotlb_refuse_pending(dev->vq[asked.vring], asked.iova, asked.perm);
 	/* Held packets go on past the refused buffers. */
-	vhost_enqueue_flush_held(dev, dev->vq[asked.vring]);
+	vhost_held_flush(dev, dev->vq[asked.vring]);
 	unlock_ring(dev, dev->vq[asked.vring]);
 	return 0;
 }
@@ -236,8 +236,7 @@ iotlb_update(struct vhost_device *dev, const struct vhost_iotlb_msg *m)
 			vhost_vring_translate(dev, vq);
 		/* Held packets go on once the wake-up's updates are all in
 		 * (vhost_iotlb_after_messages), not one update at a time. */
-		if (vq->nb_held != 0)
-			dev->held_waiting = true;
+		vhost_held_note_update(dev, vq);
 		if (vq->nb_unsent != 0)
 			vhost_iotlb_send_misses(dev, vq);
 	}
@@ -251,12 +250,10 @@ vhost_iotlb_retry_held(struct vhost_device *dev)
 	for (uint32_t i = 0; i < dev->nr_vring; i++) {
 		struct vhost_virtqueue *vq = dev->vq[i];
 
-		if (vq == NULL || vq->nb_held == 0)
+		if (vq == NULL || !vhost_held_any(vq))
 			continue;
 		lock_ring(dev, vq);
-		vhost_enqueue_flush_held(dev, vq);
-		if (vq->nb_unsent != 0)
-			vhost_iotlb_send_misses(dev, vq);
+		vhost_held_retry(dev, vq);
 		unlock_ring(dev, vq);
 	}
 }
@@ -264,10 +261,8 @@ vhost_iotlb_retry_held(struct vhost_device *dev)
 void
 vhost_iotlb_after_messages(struct vhost_device *dev)
 {
-	if (!dev->held_waiting)
-		return;
-	dev->held_waiting = false;
-	vhost_iotlb_retry_held(dev);
+	if (vhost_held_take_waiting(dev))
+		vhost_iotlb_retry_held(dev);
 }
 
 static int
