@@ -7,6 +7,13 @@ layer above. A file missing from the table fails the check, so a new file
 gets a layer when it is added. Every file must also be named in
 doc/design.md's file table ("Files, one concern each"), so the table
 stays current: `x.c` there covers x.h too, `x.c/.h` both, `x_*.c` a glob.
+
+Two headers are held to what they are for: vhost_device_types.h gives
+the structures every layer shares and declares no function (static
+inlines on the types only), so including it makes a file depend on no
+code; vhost_device.h declares the device lookup alone (what the datapath
+needs of the device table), never the control path's calls
+(vhost_lifecycle.h) nor types.
 """
 import fnmatch
 import os
@@ -18,8 +25,8 @@ LAYERS = [
     ("base", """vhost_log.h vhost_limits.h iotlb.c iotlb.h mem_table.c
         mem_table.h vq_gate.c vq_gate.h fd_event.c fd_event.h net_hdr.c
         net_hdr.h vring_stats.h vdpa_driver_api.h"""),
-    ("device", """vhost_device.h vhost_msg.c vhost_msg.h dirty_log.c
-        dirty_log.h write_trace.c write_trace.h vring_stats.c"""),
+    ("device", """vhost_device_types.h vhost_device.h vhost_msg.c vhost_msg.h
+        dirty_log.c dirty_log.h write_trace.c write_trace.h"""),
     ("datapath", """iotlb_miss.c iotlb_miss.h iotlb_conf.c vhost_translate.h desc_chain.c
         desc_chain.h vring.c vring.h vring_packed.c vring_packed.h
         vring_resync.c enqueue.c enqueue.h held_pkts.c held_pkts.h
@@ -27,12 +34,81 @@ LAYERS = [
     ("control", """vhost_socket.c vhost_socket.h vhost_user.c vhost_user.h
         vhost_user_dev.c vhost_user_vring.c vhost_user_iotlb.c
         vhost_device.c vhost_lifecycle.h vhost_api.c vhost_telemetry.c
-        unsupported_async.c
+        vring_stats.c unsupported_async.c
         unsupported_crypto.c unsupported_inflight.c unsupported_vdpa.c"""),
 ]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 FILE_TABLE = "## Files, one concern each"
+
+# Headers that may declare or define no function but static inlines
+# (TYPES_ONLY), or only the functions named and no structure (NARROW).
+TYPES_ONLY = {"vhost_device_types.h"}
+NARROW = {"vhost_device.h": {"vhost_device_get"}}
+
+
+def top_level(text):
+    """The top-level items of a header: (kind, name, head) with kind
+    "decl" (a declaration with a parameter list: a function), "func" (a
+    function body), "type" (a struct, union or enum body) or "other"."""
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", " ", text)
+    text = re.sub(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", " ", text, flags=re.M)
+    text = re.sub(r"__attribute__\s*\(\(.*?\)\)", " ", text, flags=re.S)
+    items, cur, head, depth = [], "", "", 0
+    for ch in text:
+        if depth == 0:
+            if ch == ";":
+                stmt = " ".join(cur.split())
+                if stmt.startswith(("_Static_assert", "static_assert")):
+                    items.append(("other", None, stmt))
+                elif "{" in stmt:
+                    items.append(("type", None, stmt))
+                elif "(" in stmt and not stmt.startswith("typedef"):
+                    items.append(("decl", func_name(stmt), stmt))
+                else:
+                    items.append(("other", None, stmt))
+                cur = ""
+            elif ch == "{":
+                depth, head = 1, " ".join(cur.split())
+            else:
+                cur += ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                if head.endswith(")"):
+                    items.append(("func", func_name(head), head))
+                    cur = ""
+                else:
+                    cur = head + " {}"
+    return items
+
+
+def func_name(stmt):
+    m = re.search(r"(\w+)\s*\(", stmt)
+    return m.group(1) if m else "?"
+
+
+def header_rules(f, text):
+    """Problems of a TYPES_ONLY or NARROW header."""
+    problems = []
+    for kind, name, head in top_level(text):
+        if f in TYPES_ONLY:
+            if kind == "decl" or (kind == "func" and
+                                  not head.startswith("static")):
+                problems.append(f"{f}: declares {name}(): types only "
+                                "here (functions go in the header of the "
+                                "file that defines them)")
+        elif f in NARROW:
+            if kind in ("decl", "func") and name not in NARROW[f]:
+                problems.append(f"{f}: declares {name}(), but only "
+                                f"{', '.join(sorted(NARROW[f]))} belong(s) here")
+            elif kind == "type":
+                problems.append(f"{f}: defines a type ({head[:40]}...): "
+                                "types go in vhost_device_types.h")
+    return problems
 
 
 def described_files(design):
@@ -88,6 +164,9 @@ def main():
         rank, name = level[f]
         with open(os.path.join(root, f), encoding="utf-8") as src:
             text = src.read()
+        for problem in header_rules(f, text):
+            print(problem)
+            errors += 1
         for inc in INCLUDE.findall(text):
             if inc not in level:
                 if os.path.exists(os.path.join(root, inc)):
@@ -98,6 +177,10 @@ def main():
                 print(f"{f} ({name}) includes {inc} ({iname}): "
                       "a lower layer must not depend on a higher one")
                 errors += 1
+    for f in sorted(TYPES_ONLY | set(NARROW)):
+        if f not in sources:
+            print(f"{f}: named in TYPES_ONLY or NARROW but not in {root}")
+            errors += 1
     for f in level:
         if f not in sources:
             print(f"{f}: listed but not in {root}")

@@ -8,7 +8,18 @@
 
 #include "iotlb_miss.h"
 #include "vhost_device.h"
+#include "vhost_device_types.h"
 #include "vhost_log.h"
+
+/* The datapath's view of a device and queue, or NULL if invalid. */
+static inline struct vhost_virtqueue *
+vhost_datapath_vq(struct vhost_device *dev, uint16_t queue_id, bool is_tx)
+{
+	if (unlikely(queue_id >= dev->nr_vring ||
+		     (queue_id & 1) != (uint16_t)is_tx))
+		return NULL;
+	return dev->vq[queue_id];
+}
 
 /* Look up vid/queue_id for a burst and enter the queue (vq_gate.h; and
  * the IOTLB's read lock with an IOMMU). Returns the queue or NULL:

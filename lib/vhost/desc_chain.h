@@ -15,7 +15,7 @@
 #include <rte_memcpy.h>
 
 #include "iotlb_miss.h"
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 #include "vhost_translate.h"
 
 /* A walked chain: pieces segs[first .. first + nsegs) of the caller's

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 
 /* Mark [gpa, gpa + len) dirty. Pages beyond the bitmap are ignored (and
  * counted by nothing: the frontend sized the log). */

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 
 struct rte_mbuf;
 

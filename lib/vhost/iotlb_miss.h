@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 
 /* Is [uaddr, uaddr + size) wholly in the memory the frontend shared? */
 bool vhost_uaddr_range_mapped(const struct vhost_device *dev, uint64_t uaddr,

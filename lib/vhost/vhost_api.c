@@ -13,6 +13,7 @@
 #include "dirty_log.h"
 #include "fd_event.h"
 #include "vhost_device.h"
+#include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vring.h"
 #include "vring_packed.h"

@@ -3,7 +3,7 @@
 #define VHOST_LIFECYCLE_H
 
 /* A device's life as the control path drives it: allocation, observers,
- * reset, readiness, stopping, and holding all of its rings at once.
+ * reset, readiness, stopping, and holding its rings (one, or all at once).
  * Defined in vhost_device.c; the datapath never includes this (it only
  * looks a device up and enters one ring: vhost_device.h, datapath.h),
  * which devtools/check-layers.py enforces. */
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "vhost_device.h"
+#include "vhost_device_types.h"
 
 struct vhost_device *vhost_device_alloc(void);
 void vhost_device_free(struct vhost_device *dev);
@@ -32,6 +33,44 @@ void vhost_device_reset(struct vhost_device *dev);
 
 /* Allocate virtqueue idx (and every lower one) if needed. */
 int vhost_vq_alloc(struct vhost_device *dev, uint32_t idx);
+
+/* The control path's hold on a ring: no burst is inside it until the
+ * unlock. The first costs one membarrier() (vq_gate.h). */
+void vhost_vq_lock(struct vhost_virtqueue *vq);
+
+static inline void
+vhost_vq_unlock(struct vhost_virtqueue *vq)
+{
+	vhost_gate_open(&vq->gate);
+}
+
+/* The IOTLB's write lock alone. With an IOMMU every burst holds
+ * iotlb_lock for reading, so this keeps bursts out too, without a
+ * membarrier() per IOTLB message. DPDK 22.11's rwlock prefers readers: a
+ * datapath thread polling the ring back to back holds the read lock nearly
+ * all the time and could keep a writer spinning for long (seen:
+ * milliseconds per IOTLB message); bursts therefore skip the ring while
+ * writers_waiting is set. */
+static inline void
+vhost_vq_iotlb_lock(struct vhost_virtqueue *vq)
+{
+	struct vhost_backoff b;
+
+	__atomic_fetch_add(&vq->writers_waiting, 1, __ATOMIC_SEQ_CST);
+	vhost_backoff_init(&b);
+	/* rte_rwlock_write_lock() spins as long as a reader holds the
+	 * lock, which may be a burst whose thread is not running: try, and
+	 * back off as the gate does (vq_gate.h). */
+	while (rte_rwlock_write_trylock(&vq->iotlb_lock) != 0)
+		vhost_backoff_pause(&b);
+	__atomic_fetch_sub(&vq->writers_waiting, 1, __ATOMIC_RELAXED);
+}
+
+static inline void
+vhost_vq_iotlb_unlock(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_write_unlock(&vq->iotlb_lock);
+}
 
 /* Hold every ring's IOTLB write lock (in ring order; bursts only try
  * their one read lock, so nothing waits in a cycle): the device IOTLB

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "iotlb_miss.h"
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 
 /* Access the datapath wants; a translation checks it against the
  * permission of the mapping. */

@@ -6,7 +6,7 @@
  * says what each request may carry, and one dispatcher that checks it
  * before any handler runs. */
 
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 #include "vhost_msg.h"
 
 /* Handler results. */

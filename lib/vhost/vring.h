@@ -10,7 +10,7 @@
 #include <rte_prefetch.h>
 
 #include "dirty_log.h"
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 #include "vhost_log.h"
 #include "vring_packed.h"
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 
 #define VHOST_PACKED_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
 #define VHOST_PACKED_USED (1u << VRING_PACKED_DESC_F_USED)

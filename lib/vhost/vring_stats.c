@@ -8,6 +8,7 @@
 #include <rte_vhost.h>
 
 #include "vhost_device.h"
+#include "vhost_lifecycle.h"
 #include "vring_stats.h"
 
 const char *const vhost_vq_stat_names[VHOST_STAT_NB] = {

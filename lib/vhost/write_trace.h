@@ -24,7 +24,7 @@
 
 #include <rte_common.h>
 
-#include "vhost_device.h"
+#include "vhost_device_types.h"
 
 extern bool vhost_write_trace_on;
 
