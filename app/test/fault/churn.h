@@ -37,6 +37,12 @@ void test_churn_mem_slots_packed(void);	/* the same, packed rings */
 /* The churn duration for a run (warm-up or not). */
 int churn_ms(bool warm);
 
+struct fault_port;
+
+/* The device's callbacks over a run: new_device starts times,
+ * destroy_device stops times, none the port could not honour. */
+void churn_check_device(struct fault_port *p, int starts, int stops);
+
 /* One scenario's frame: a warm-up run, the usage baseline, the real run,
  * the final checks under name. run(warm, packed). */
 void churn_scenario(const char *name, void (*run)(bool, bool), bool packed);

@@ -178,9 +178,7 @@ run(bool warm, bool packed)
 	CU_ASSERT_EQUAL(atomic_load(&p->g2h_poisoned), 0);
 	CU_ASSERT_EQUAL(atomic_load(&r->k.st.revoked_bad), 0);
 	CU_ASSERT_EQUAL(r->x.failures, 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), 1);
-	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
+	churn_check_device(p, 1, 0);
 	if (r->x.failures != 0)
 		fe_fail("%s: %u requests failed", name, r->x.failures);
 	fault_link_close(&r->k);

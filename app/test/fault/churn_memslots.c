@@ -484,9 +484,7 @@ run(bool warm, bool packed)
 		CU_ASSERT(r->replaced > 0);
 	}
 	CU_ASSERT_EQUAL(r->failures, 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), 1);
-	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
-	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
+	churn_check_device(p, 1, 0);
 	fault_link_close(&r->k);
 	CU_ASSERT_EQUAL(tag_mappings(), 0);
 	free(r);

@@ -352,11 +352,9 @@ run(bool warm, bool packed)
 	}
 	CU_ASSERT_EQUAL(r->failures, 0);
 	/* The device ran throughout; rings that moved came back. */
-	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), 1);
-	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), 0);
+	churn_check_device(p, 1, 0);
 	CU_ASSERT_EQUAL(atomic_load(&p->ev.vring_up) -
 			atomic_load(&p->ev.vring_down), 2);
-	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 	/* The library maps what it got on its own: the frontend may drop
 	 * its views first, as a frontend that dies does. */
 	release_views(r);

@@ -14,12 +14,21 @@
 
 #include "churn.h"
 #include "fault_env.h"
+#include "fault_port.h"
 
 int
 churn_ms(bool warm)
 {
 	return warm ? CHURN_WARM_MS :
 		(int)fault_env_long("FAULT_CHURN_MS", CHURN_MS);
+}
+
+void
+churn_check_device(struct fault_port *p, int starts, int stops)
+{
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_device), starts);
+	CU_ASSERT_EQUAL(atomic_load(&p->ev.destroy_device), stops);
+	CU_ASSERT_EQUAL(atomic_load(&p->refused), 0);
 }
 
 void
