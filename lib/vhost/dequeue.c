@@ -180,7 +180,6 @@ enum tx_stop {
 	TX_STOP_NONE,
 	TX_STOP_SLOW,		/* a chain of another shape: the general path */
 	TX_STOP_MISS,		/* an IOTLB miss: the burst ends there */
-	TX_STOP_EMPTY,		/* packed: no more available descriptors */
 };
 
 /* Walk the chain at idx (split: head; packed: ring position) if it has
@@ -281,19 +280,26 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 {
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
 	const bool compliant = dev->reg_flags & RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS;
-	/* A packed ring says what is available one chain at a time; a
-	 * burst takes at most a ring's worth. */
-	uint16_t avail = packed ? vq->size : vhost_avail_count(dev, vq);
-	uint16_t n = RTE_MIN(count, avail);
-	uint16_t consumed = 0, nused = 0, received = 0;
 	struct vhost_ring_pos pos = { vq->last_avail_idx, vq->avail_wrap };
+	/* A packed ring says what is available descriptor by descriptor:
+	 * the run of available ones from our position, up to one per mbuf
+	 * asked for. A chain takes at least one, so n mbufs hold every
+	 * chain available now; chains of several descriptors use up the
+	 * run sooner, and the rest is checked again as the burst goes. */
+	uint16_t avail = packed ? vhost_packed_avail_run(vq, pos,
+					RTE_MIN(count, vq->size)) :
+				  vhost_avail_count(dev, vq);
+	uint16_t n = RTE_MIN(count, avail);
+	/* Packed: descriptors from pos on known available. */
+	uint16_t ready = avail;
+	uint16_t consumed = 0, nused = 0, received = 0;
 	struct vhost_seg segs[VHOST_MAX_PKT_SEGS];
 	struct tx_walked w[TX_BATCH_PKTS];
 	uint64_t searched = 0;	/* IOTLB hits before the window */
 	uint16_t pf_start = 0, pf_end = 0;	/* the chains of the window */
 	uint32_t room;
 
-	if (n == 0 || (packed && !vhost_packed_desc_avail(vq, pos)))
+	if (n == 0)
 		return 0;
 	if (rte_pktmbuf_alloc_bulk(pool, pkts, n) != 0)
 		return 0;	/* pool empty: the chains wait in the ring */
@@ -311,8 +317,18 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		uint16_t nsegs = 0;
 		int ret;
 
-		if (!packed)
+		if (packed) {
+			if (ready == 0) {
+				ready = vhost_packed_avail_run(vq, pos, n - consumed);
+				if (ready == 0)
+					break;
+			}
+			/* A chain of the common shape takes one
+			 * descriptor: pass 1 stays in the run. */
+			max = RTE_MIN(max, ready);
+		} else {
 			vhost_prefetch_descs(vq, consumed, max);
+		}
 		/* Translations: a window of max chains at a time, whichever
 		 * pass takes them (a chain of another shape makes a batch
 		 * of its own). */
@@ -328,10 +344,6 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		}
 		/* Pass 1: walk chains of the common shape. */
 		while (nw < max) {
-			if (packed && !vhost_packed_desc_avail(vq, p)) {
-				stop = TX_STOP_EMPTY;
-				break;
-			}
 			ret = tx_walk_fast(dev, vq, packed ? p.idx :
 					   vhost_avail_head(vq, consumed + nw),
 					   room, &w[nw], packed);
@@ -343,6 +355,8 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 			if (packed)
 				vhost_ring_pos_advance(vq, &p, 1);
 		}
+		if (packed)
+			ready -= nw;
 		/* Pass 2: copy them; every one is used. */
 		for (uint16_t i = 0; i < nw; i++) {
 			m = pkts[received];
@@ -371,8 +385,6 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 						    VHOST_CHAIN_DEVICE_READS, packed);
 			break;
 		}
-		if (stop == TX_STOP_EMPTY)
-			break;
 		if (stop != TX_STOP_SLOW)
 			continue;
 
@@ -406,6 +418,9 @@ dequeue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		}
 		consumed++;
 		if (packed) {
+			/* The list's other descriptors were made available
+			 * before its head, which is in the run. */
+			ready -= RTE_MIN(ready, c.ndesc);
 			vhost_ring_pos_advance(vq, &pos, c.ndesc);
 			vq->shadow_used[nused++] = (struct vhost_used_elem){
 				.id = vhost_packed_used_id(c.id, c.ndesc), .len = 0 };

@@ -178,11 +178,6 @@ uint16_t
 vhost_packed_avail_count(const struct vhost_virtqueue *vq)
 {
 	struct vhost_ring_pos p = { vq->last_avail_idx, vq->avail_wrap };
-	uint16_t n = 0;
 
-	while (n < vq->size && vhost_packed_desc_avail(vq, p)) {
-		vhost_ring_pos_advance(vq, &p, 1);
-		n++;
-	}
-	return n;
+	return vhost_packed_avail_run(vq, p, vq->size);
 }

@@ -58,6 +58,42 @@ vhost_packed_desc_avail(const struct vhost_virtqueue *vq,
 	return vhost_packed_flags_avail(flags, p.wrap);
 }
 
+/* How many descriptors from p on are available in a row, up to max (at
+ * most the ring size). One pass over their flags alone, before anything
+ * else of them is read: the descriptors of a burst sit in a few lines
+ * that the driver has just written, and a tight loop has the misses on
+ * all of them in flight together, where a check per chain between walks
+ * met them one after the other. Each flag is loaded with acquire, as
+ * vhost_packed_desc_avail() does, so the rest of a counted chain may be
+ * read after it. */
+static __rte_always_inline uint16_t
+vhost_packed_avail_run(const struct vhost_virtqueue *vq, struct vhost_ring_pos p,
+		       uint16_t max)
+{
+	const uint16_t ring_bits = VHOST_PACKED_AVAIL | VHOST_PACKED_USED;
+	uint16_t n = 0;
+
+	while (n < max) {
+		/* The AVAIL bit equal to the wrap counter, USED not. */
+		const uint16_t want = p.wrap ? VHOST_PACKED_AVAIL : VHOST_PACKED_USED;
+		const uint16_t run = RTE_MIN((uint16_t)(max - n),
+					     (uint16_t)(vq->size - p.idx));
+		const volatile struct vring_packed_desc *d = &vq->desc_packed[p.idx];
+
+		for (uint16_t k = 0; k < run; k++) {
+			uint16_t flags = __atomic_load_n(&d[k].flags, __ATOMIC_ACQUIRE);
+
+			if ((flags & ring_bits) != want)
+				return (uint16_t)(n + k);
+		}
+		n = (uint16_t)(n + run);
+		/* The run ended at the ring's end: on in the next lap. */
+		p.idx = 0;
+		p.wrap = !p.wrap;
+	}
+	return n;
+}
+
 /* A burst's used element for a packed chain: the shadow array keeps
  * split's layout, the descriptor count rides in the id's upper half
  * (buffer ids are 16 bits, counts at most 32768). */

@@ -33,6 +33,9 @@
 #define EV_QSIZE 16
 /* The library logs a refused chain at most every 250 ms. */
 #define LOG_INTERVAL_MS 300
+/* A packed descriptor's AVAIL and USED bits. */
+#define VHOST_TEST_AVAIL_USED \
+	((1u << VRING_PACKED_DESC_F_AVAIL) | (1u << VRING_PACKED_DESC_F_USED))
 
 static struct fe_backend *B;	/* the device under test */
 static struct fe_backend *W;	/* the witness */
@@ -192,6 +195,92 @@ test_tx_indirect_burst_mixed(void)
 		expect_used(fe_txq(&D), head[i], 0, NULL);
 	/* The ring wrapped under the burst. */
 	CU_ASSERT_FALSE(fe_txq(&D)->used_wrap);
+}
+
+/* Posts n TX packets of len bytes in layout; want[] gets them. */
+static void
+post_tx_n(uint8_t (*want)[1000], int *head, int n, uint32_t len,
+	  enum fm_tx_layout layout, uint32_t seed)
+{
+	for (int i = 0; i < n; i++) {
+		fe_packet(want[i], len, seed + (uint32_t)i);
+		head[i] = fm_net_post_tx(fe_txq(&D), &D.m.mem, 0, want[i], len,
+				layout, len);
+		CU_ASSERT_FATAL(head[i] >= 0);
+	}
+}
+
+/* One dequeue call of up to count packets: got of them, as posted. */
+static void
+dequeue_check(uint8_t (*want)[1000], const uint32_t *len, const int *head,
+	      int count, int got)
+{
+	static uint8_t out[1100];
+	struct rte_mbuf *mb[16];
+
+	CU_ASSERT_EQUAL_FATAL(rte_vhost_dequeue_burst(D.vid, FE_TXQ, fe_pool,
+			mb, (uint16_t)count), got);
+	for (int i = 0; i < got; i++) {
+		CU_ASSERT(fe_mbuf_copy_out(mb[i], out, sizeof(out)) == (int)len[i] &&
+				memcmp(out, want[i], len[i]) == 0);
+		rte_pktmbuf_free(mb[i]);
+	}
+	for (int i = 0; i < got; i++)
+		expect_used(fe_txq(&D), head[i], 0, NULL);
+}
+
+/*
+ * A guest Tx burst counts the run of available descriptors first, then
+ * walks it. Chains of two descriptors (header apart: the general walker)
+ * between one-descriptor ones (the fast path) use the run up before the
+ * mbufs: the burst counts again and takes every chain in one call,
+ * across the ring's end. A run shorter than the count: only what is
+ * there. A descriptor not available ends the run even if the ones after
+ * it are: they wait for the next call.
+ */
+static void
+test_tx_burst_runs(void)
+{
+	static uint8_t want[16][1000];
+	uint32_t len[16];
+	int head[16];
+	struct vring_packed_desc *pd;
+	uint16_t pos, saved;
+
+	open_packed(&D, B, true, false, 0);
+	/* Near the ring's end: 250 one-descriptor packets first. */
+	for (int i = 0; i < 250; i++)
+		CU_ASSERT_FATAL(fe_tx_check(&D, 60, 300 + (uint32_t)i,
+				FM_TX_ONE_DESC, 0));
+	/* 4 + 4 x 2 + 4 = 16 descriptors, 12 chains, 12 mbufs asked. */
+	post_tx_n(want, head, 4, 60, FM_TX_ONE_DESC, 1);
+	post_tx_n(want + 4, head + 4, 4, 1000, FM_TX_HDR_APART, 5);
+	post_tx_n(want + 8, head + 8, 4, 60, FM_TX_ONE_DESC, 9);
+	for (int i = 0; i < 12; i++)
+		len[i] = i >= 4 && i < 8 ? 1000 : 60;
+	fm_vring_kick(fe_txq(&D));
+	dequeue_check(want, len, head, 12, 12);
+	CU_ASSERT_FALSE(fe_txq(&D)->used_wrap);
+
+	/* Three chains for 12 mbufs: three. */
+	post_tx_n(want, head, 3, 60, FM_TX_ONE_DESC, 20);
+	fm_vring_kick(fe_txq(&D));
+	dequeue_check(want, len, head, 12, 3);
+	CU_ASSERT_EQUAL(rte_vhost_dequeue_burst(D.vid, FE_TXQ, fe_pool,
+			(struct rte_mbuf *[1]){ NULL }, 1), 0);
+
+	/* Three again, the second not available yet (its flags still the
+	 * last lap's): the first alone, then the other two. */
+	pos = fe_txq(&D)->avail_idx;
+	post_tx_n(want, head, 3, 60, FM_TX_ONE_DESC, 30);
+	pd = &fe_txq(&D)->pdesc[(pos + 1) % fe_txq(&D)->size];
+	saved = pd->flags;
+	pd->flags ^= VHOST_TEST_AVAIL_USED;
+	fm_vring_kick(fe_txq(&D));
+	dequeue_check(want, len, head, 8, 1);
+	pd->flags = saved;
+	dequeue_check(want + 1, len, head + 1, 8, 2);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.vid, FE_TXQ, "invalid_descriptor_chains"), 0);
 }
 
 /* RX buffers given as indirect tables, mergeable and not. */
@@ -584,6 +673,7 @@ static CU_TestInfo indirect_tests[] = {
 	{ "tx_indirect", test_tx_indirect },
 	{ "tx_indirect_burst_mixed", test_tx_indirect_burst_mixed },
 	{ "tx_indirect_write_flag", test_tx_indirect_write_flag },
+	{ "tx_burst_runs", test_tx_burst_runs },
 	{ "rx_indirect", test_rx_indirect },
 	{ "tx_bad_indirect", test_tx_bad_indirect },
 	{ "rx_bad_indirect", test_rx_bad_indirect },

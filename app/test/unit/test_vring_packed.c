@@ -117,6 +117,60 @@ test_avail(void)
 	CU_ASSERT_EQUAL(vhost_packed_avail_count(&vq), 5);
 }
 
+/* Runs of available descriptors, as the guest Tx burst checks them
+ * before walking: counted from a position up to a limit, in one lap or
+ * across the ring's end, ending at the first one not available even if
+ * later ones are. */
+static void
+test_avail_run(void)
+{
+	struct vhost_ring_pos p = { 10, true };
+
+	ut_translate_ok();
+	for (unsigned int i = 0; i < QSZ; i++)
+		vq.desc_packed[i].flags = 0;
+	/* Nothing available. */
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 32), 0);
+	/* 10 .. 19 available, 20 not, 21 .. 29 again: the run is 10. */
+	for (unsigned int i = 10; i < 30; i++)
+		vq.desc_packed[i].flags = AV | (uint16_t)(i % 3 == 0 ? VRING_DESC_F_NEXT : 0);
+	vq.desc_packed[20].flags = AV | US;	/* used in lap 1 */
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 32), 10);
+	/* Up to the limit only. */
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 4), 4);
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 0), 0);
+	/* From 21 on: 9. */
+	p.idx = 21;
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 32), 9);
+	/* The other lap's flags are not available in this one. */
+	p.wrap = false;
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 32), 0);
+
+	/* Across the end: 1020 .. 1024 in lap 1, 0 .. 2 in lap 0 (wrap
+	 * counter flipped: USED set, AVAIL clear), 3 not. */
+	for (unsigned int i = 1020; i < QSZ; i++)
+		vq.desc_packed[i].flags = AV;
+	for (unsigned int i = 0; i < 3; i++)
+		vq.desc_packed[i].flags = US;
+	vq.desc_packed[3].flags = AV;	/* lap 1's: not available in lap 0 */
+	p = (struct vhost_ring_pos){ 1020, true };
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 32), 8);
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 5), 5);
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 6), 6);
+	/* Lap 1's flags at 0 would not do. */
+	vq.desc_packed[0].flags = AV;
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, 32), 5);
+
+	/* The whole ring, starting in the middle of a lap. */
+	for (unsigned int i = 0; i < QSZ; i++)
+		vq.desc_packed[i].flags = i < 500 ? US : AV;
+	p = (struct vhost_ring_pos){ 500, true };
+	CU_ASSERT_EQUAL(vhost_packed_avail_run(&vq, p, QSZ), QSZ);
+	vq.last_avail_idx = 500;
+	vq.avail_wrap = true;
+	CU_ASSERT_EQUAL(vhost_packed_avail_count(&vq), QSZ);
+}
+
 static void
 publish(uint16_t id, uint16_t ndesc, uint32_t len, uint16_t n)
 {
@@ -561,6 +615,7 @@ test_resync(void)
 static CU_TestInfo tests[] = {
 	{ "translate (size 1025)", test_translate },
 	{ "avail detection and positions", test_avail },
+	{ "runs of available descriptors", test_avail_run },
 	{ "used write-back", test_used_publish },
 	{ "used write-back of guest Tx bursts (in order)", test_used_publish_tx },
 	{ "guest notification (event suppression)", test_notify },
