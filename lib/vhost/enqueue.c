@@ -70,6 +70,18 @@ struct rx_track {
 	bool any;		/* logging or the write trace */
 };
 
+/* One burst on one ring: what its passes share. It points to the
+ * burst's locals rather than holding them, and every function taking it
+ * is inlined: the compiler sees through it, and the cursor stays in
+ * registers as before. */
+struct rx_burst {
+	struct vhost_device *dev;
+	struct vhost_virtqueue *vq;
+	struct rx_cursor *rc;
+	struct rx_batch *b;
+	const struct rx_track *track;
+};
+
 /* Ring access, the only part that differs between the layouts: each
  * burst runs one instantiation of the code below, packed a constant. */
 
@@ -88,11 +100,13 @@ ring_more(const struct vhost_virtqueue *vq, const struct rx_cursor *rc,
 /* Walk the next chain; the cursor moves past it unless the walk missed
  * the IOTLB. *used_id is what its used element carries. */
 static __rte_always_inline int
-ring_take(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	  struct rx_cursor *rc, struct vhost_seg *segs, uint16_t *nsegs,
-	  uint16_t max_segs, struct vhost_chain *c, uint32_t *used_id,
-	  const bool packed)
+ring_take(const struct rx_burst *x, uint16_t *nsegs, uint16_t max_segs,
+	  struct vhost_chain *c, uint32_t *used_id, const bool packed)
 {
+	struct vhost_device *dev = x->dev;
+	struct vhost_virtqueue *vq = x->vq;
+	struct rx_cursor *rc = x->rc;
+	struct vhost_seg *segs = x->b->segs;
 	int ret;
 
 	if (packed) {
@@ -146,10 +160,12 @@ batch_full(const struct rx_batch *b)
  * then as before this packet, but for refused chains met before its
  * first buffer, which stay returned. */
 static __rte_always_inline bool
-reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	       uint32_t need, struct rx_cursor *rc, struct rx_batch *b,
-	       const bool packed)
+reserve_packet(const struct rx_burst *x, uint32_t need, const bool packed)
 {
+	struct vhost_device *dev = x->dev;
+	struct vhost_virtqueue *vq = x->vq;
+	struct rx_cursor *rc = x->rc;
+	struct rx_batch *b = x->b;
 	const bool mergeable = rc->mergeable;
 	struct rx_pkt *p = &b->pkt[b->npkts];
 	struct rx_cursor start = *rc;
@@ -169,8 +185,8 @@ reserve_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		    p->nchains == VHOST_MAX_MRG_CHAINS ||
 		    (!mergeable && p->nchains == 1))
 			goto no_room;
-		ret = ring_take(dev, vq, rc, b->segs, &nsegs,
-				p->seg_first + VHOST_MAX_PKT_SEGS, c, &id, packed);
+		ret = ring_take(x, &nsegs, p->seg_first + VHOST_MAX_PKT_SEGS,
+				c, &id, packed);
 		if (unlikely(ret == -EAGAIN)) {
 			rc->missed = true;	/* retry the packet later */
 			goto no_room;
@@ -266,10 +282,12 @@ store_hdr(uint8_t *dst, const struct virtio_net_hdr_mrg_rxbuf *hdr,
 /* Write header and packet into the packet's buffers, and the length of
  * each chain into its used element. */
 static __rte_always_inline void
-fill_packet(struct vhost_device *dev, struct vhost_virtqueue *vq,
-	    struct rte_mbuf *m, const struct rx_batch *b,
-	    const struct rx_pkt *p, const struct rx_track *t)
+fill_packet(const struct rx_burst *x, struct rte_mbuf *m, const struct rx_pkt *p)
 {
+	struct vhost_device *dev = x->dev;
+	struct vhost_virtqueue *vq = x->vq;
+	const struct rx_batch *b = x->b;
+	const struct rx_track *t = x->track;
 	const struct vhost_seg *segs = &b->segs[p->seg_first];
 	const uint16_t hdr_len = dev->hdr_len;
 	uint32_t left = hdr_len + rte_pktmbuf_pkt_len(m);
@@ -329,7 +347,7 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 	     const bool packed)
 {
 	const bool count_stats = dev->reg_flags & RTE_VHOST_USER_NET_STATS_ENABLE;
-	struct rx_cursor rc = {
+	struct rx_cursor cursor = {
 		.avail = packed ? 0 : vhost_avail_count(dev, vq),
 		.mergeable = vhost_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF),
 		.pos = { vq->last_avail_idx, vq->avail_wrap },
@@ -339,64 +357,68 @@ enqueue_ring(struct vhost_device *dev, struct vhost_virtqueue *vq,
 		.logging = logging,
 		.any = logging || vhost_write_trace_on,
 	};
-	struct rx_batch b;
+	struct rx_batch batch;
+	struct rx_cursor *rc = &cursor;
+	struct rx_batch *b = &batch;
+	const struct rx_burst x = {
+		.dev = dev, .vq = vq, .rc = rc, .b = b, .track = &track,
+	};
 	uint16_t sent = 0;
 	bool room = true;
 
-	while (room && sent < count && ring_more(vq, &rc, packed)) {
+	while (room && sent < count && ring_more(vq, rc, packed)) {
 		uint64_t searched = vq->stats.v[VHOST_STAT_IOTLB_HITS];
 		uint16_t first = sent;
 		/* A packet of the common shape takes one chain. */
 		uint16_t ahead = RTE_MIN(count - sent, RX_BATCH_PKTS);
 
-		b.nsegs = 0;
-		b.nchains = 0;
-		b.npkts = 0;
+		b->nsegs = 0;
+		b->nchains = 0;
+		b->npkts = 0;
 		if (!packed) {
-			ahead = RTE_MIN(rc.avail - rc.consumed, ahead);
-			vhost_prefetch_descs(vq, rc.consumed, ahead);
+			ahead = RTE_MIN(rc->avail - rc->consumed, ahead);
+			vhost_prefetch_descs(vq, rc->consumed, ahead);
 		}
-		vhost_prefetch_translations(dev, vq, rc.consumed, rc.pos, ahead,
+		vhost_prefetch_translations(dev, vq, rc->consumed, rc->pos, ahead,
 					    packed);
 		/* Pass 1: walk the chains of a batch of packets. */
-		while (sent + b.npkts < count && !batch_full(&b)) {
-			struct rte_mbuf *m = pkts[sent + b.npkts];
+		while (sent + b->npkts < count && !batch_full(b)) {
+			struct rte_mbuf *m = pkts[sent + b->npkts];
 
-			if (!reserve_packet(dev, vq,
-					    dev->hdr_len + rte_pktmbuf_pkt_len(m),
-					    &rc, &b, packed)) {
+			if (!reserve_packet(&x, dev->hdr_len + rte_pktmbuf_pkt_len(m),
+					    packed)) {
 				/* Not enough room: this packet and the rest
 				 * stay with the caller; the buffers are walked
 				 * again next time. On a miss, ask for the
 				 * buffers after it too. */
-				if (rc.missed)
+				if (rc->missed)
 					vhost_walk_ahead_after_miss(dev, vq,
-						rc.consumed, rc.avail, rc.pos.idx,
-						rc.pos.wrap, VHOST_CHAIN_DEVICE_WRITES,
+						rc->consumed, rc->avail, rc->pos.idx,
+						rc->pos.wrap, VHOST_CHAIN_DEVICE_WRITES,
 						packed);
 				room = false;
 				break;
 			}
 		}
-		vhost_note_iotlb_searches(vq, searched, b.nchains);
+		vhost_note_iotlb_searches(vq, searched, b->nchains);
 		/* Pass 2: headers and data. */
-		for (uint16_t i = 0; i < b.npkts; i++) {
+		for (uint16_t i = 0; i < b->npkts; i++) {
 			struct rte_mbuf *m = pkts[first + i];
 
-			fill_packet(dev, vq, m, &b, &b.pkt[i], &track);
+			fill_packet(&x, m, &b->pkt[i]);
 			if (count_stats)
 				vhost_stats_count_packet(&vq->stats, m);
 		}
-		sent += b.npkts;
+		sent += b->npkts;
 	}
-	*missed = rc.missed;
+	*missed = rc->missed;
 	if (packed) {
-		vq->last_avail_idx = rc.pos.idx;
-		vq->avail_wrap = rc.pos.wrap;
-		vhost_packed_used_publish(dev, vq, vq->shadow_used, rc.nused);
+		vq->last_avail_idx = rc->pos.idx;
+		vq->avail_wrap = rc->pos.wrap;
+		vhost_packed_used_publish(dev, vq, vq->shadow_used, rc->nused);
 	} else {
-		vq->last_avail_idx += rc.consumed;
-		vhost_used_publish(dev, vq, vq->shadow_used, rc.nused);
+		vq->last_avail_idx += rc->consumed;
+		vhost_used_publish(dev, vq, vq->shadow_used, rc->nused);
 	}
 	return sent;
 }
