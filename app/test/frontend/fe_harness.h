@@ -22,6 +22,9 @@
 #define FE_MAX_VRINGS TEST_RECORDER_MAX_VRINGS
 /* How long an event the test caused may take to show up. */
 #define FE_WAIT_MS 3000
+/* How long a scenario that runs "for a while" may stretch to reach the
+ * least number of rounds it asserts, on a loaded machine. */
+#define FE_SLOW_MS 60000
 /* How long the absence of an event is watched for. */
 #define FE_QUIET_MS 300
 

@@ -424,7 +424,7 @@ test_mem_table_replaced_under_traffic(void)
 	/* 1.5 s of churn, and at least 10 tables however slowly a loaded
 	 * machine lets the loop run (a generous deadline for those). */
 	end = fm_now_ms() + 1500;
-	hard_end = fm_now_ms() + FE_WAIT_MS;
+	hard_end = fm_now_ms() + FE_SLOW_MS;
 	while (fm_now_ms() < end ||
 			(tables < 10 && fm_now_ms() < hard_end)) {
 		struct vring_used_elem e;
