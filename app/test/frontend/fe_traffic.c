@@ -302,7 +302,7 @@ fe_pop_refused_and_good(struct fm_vring *vr, int bad_head, int good_head,
 		const char *what)
 {
 	bool seen_bad = bad_head >= vr->size, seen_good = false;
-	int64_t end = fm_now_ms() + 500;
+	int64_t end = fm_now_ms() + FE_WAIT_MS;
 
 	while ((!seen_bad || !seen_good) && fm_now_ms() < end) {
 		struct vring_used_elem e;

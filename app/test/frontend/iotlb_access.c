@@ -135,7 +135,7 @@ test_permission_tx_write_only(void)
 	head = post_tx(&D, WO, pkt, 100);
 	CU_ASSERT_FATAL(head >= 0);
 	fm_vring_kick(tx);
-	deadline = fm_now_ms() + 300;
+	deadline = fm_now_ms() + FE_WAIT_MS;
 	while (fm_now_ms() < deadline) {
 		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
 		total += n;

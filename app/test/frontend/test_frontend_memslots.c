@@ -176,7 +176,7 @@ pop_all(int q)
 	int waited = 0;
 
 	/* The backend publishes used entries at the end of its burst. */
-	while (fm_vring_used_pending(&VM->vr[q]) == 0 && waited++ < 100)
+	while (fm_vring_used_pending(&VM->vr[q]) == 0 && waited++ < FE_WAIT_MS)
 		usleep(1000);
 	while (fm_vring_pop_used(&VM->vr[q], &e, NULL))
 		;
