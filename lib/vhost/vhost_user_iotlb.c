@@ -167,19 +167,23 @@ vhost_iotlb_region_removed(struct vhost_device *dev,
 {
 	uint32_t *ids, n;
 
-	if (dev->iotlb.e == NULL)
+	if (dev->iotlb.e == NULL || dev->iotlb.n == 0)
 		return;
-	/* The event thread is the IOTLB's only writer: what it finds now
-	 * holds until it removes it. */
-	n = vhost_iotlb_find_uaddr(&dev->iotlb, gone->guest_user_addr, gone->size, NULL, 0);
-	if (n == 0)
-		return;		/* every entry stays valid, caches too */
-	ids = malloc(n * sizeof(*ids));
+	/* Room for every entry, so that one walk of the table finds them
+	 * all (4 bytes per entry, freed below). */
+	ids = malloc(dev->iotlb.n * sizeof(*ids));
 	if (ids == NULL) {
 		vhost_iotlb_mem_table_changed(dev);
 		return;
 	}
-	vhost_iotlb_find_uaddr(&dev->iotlb, gone->guest_user_addr, gone->size, ids, n);
+	/* The event thread is the IOTLB's only writer: what it finds now
+	 * holds until it removes it. */
+	n = vhost_iotlb_find_uaddr(&dev->iotlb, gone->guest_user_addr, gone->size,
+				   ids, dev->iotlb.n);
+	if (n == 0) {
+		free(ids);
+		return;		/* every entry stays valid, caches too */
+	}
 	for (uint32_t i = 0; i < dev->nr_vring; i++)
 		vhost_vq_iotlb_lock(dev->vq[i]);
 	vhost_iotlb_remove(&dev->iotlb, ids, n);
