@@ -28,6 +28,8 @@ _Static_assert(VHOST_IOTLB_LEVELS + 1 < 8, "levels do not fit a slot");
 _Static_assert((UINT64_C(8) * VHOST_IOTLB_MAX_CAPACITY) <=
 	       (UINT64_C(1) << VHOST_IOTLB_SLOT_HASH_BITS),
 	       "home slots do not fit a slot");
+/* A lookup reads one line per entry. */
+_Static_assert(sizeof(struct vhost_iotlb_entry) == 64, "an entry is not one line");
 
 /* ---- sizes -------------------------------------------------------------- */
 
@@ -255,14 +257,20 @@ fifo_unlink(struct vhost_iotlb *t, uint32_t id)
 		t->newest = nd->older;
 }
 
-/* Put id right after prev in age (prev NIL: as the newest). */
+/* Put id right after prev in age (prev NIL: as the newest). Right
+ * after prev, id takes prev's age (the two are as old); as the newest,
+ * a new one. */
 static void
 fifo_insert_after(struct vhost_iotlb *t, uint32_t id, uint32_t prev)
 {
 	struct vhost_iotlb_node *nd = &t->node[id];
 
-	if (prev == NIL)
+	if (prev == NIL) {
 		prev = t->newest;
+		t->e[id].age = t->next_age++;
+	} else {
+		t->e[id].age = t->e[prev].age;
+	}
 	nd->older = prev;
 	nd->newer = prev == NIL ? t->oldest : t->node[prev].newer;
 	if (nd->older != NIL)
@@ -421,13 +429,15 @@ evict(struct vhost_iotlb *t, uint32_t id)
 /* A partial page is shared with other sub-page entries: keep their
  * number bounded, lookups in the page walk them all. Entry id is about
  * to be indexed under the page (block key). A slot's tag may match
- * another page's: only entries inside the page count. */
+ * another page's: only entries inside the page count. The oldest of
+ * them goes: the walk of the page's probe run reads each entry anyway,
+ * and its age tells, so the retirement list is not searched. */
 static void
 limit_page_sharing(struct vhost_iotlb *t, uint64_t key, uint32_t id)
 {
 	uint64_t page = (key & ((UINT64_C(1) << 58) - 1)) << VHOST_IOTLB_LEVEL_SHIFT(0);
 	uint64_t h, tag = slot_word(t, 0, key, 0, &h);
-	uint32_t found = 0, first = NIL;
+	uint32_t found = 0, oldest = NIL;
 
 	for (; t->slot[h] != 0; h = (h + 1) & t->slot_mask) {
 		uint32_t other = slot_id(t->slot[h]);
@@ -435,13 +445,13 @@ limit_page_sharing(struct vhost_iotlb *t, uint64_t key, uint32_t id)
 		if ((t->slot[h] & VHOST_IOTLB_SLOT_TAG_MASK) == tag && other != id &&
 		    t->e[other].iova <= page + ((UINT64_C(1) << VHOST_IOTLB_LEVEL_SHIFT(0)) - 1) &&
 		    t->e[other].last >= page) {
-			if (first == NIL)
-				first = other;
+			if (oldest == NIL || t->e[other].age < t->e[oldest].age)
+				oldest = other;
 			found++;
 		}
 	}
 	if (found >= VHOST_IOTLB_MAX_PER_PAGE) {
-		evict(t, first);
+		evict(t, oldest);
 		t->page_evictions++;
 	}
 }
@@ -853,6 +863,9 @@ vhost_iotlb_check(const struct vhost_iotlb *t, char *why, size_t whylen)
 		CHECK(id < t->max && !seen[id] && fifo < t->n,
 		      "retirement list broken at id %u", id);
 		CHECK(t->node[id].older == older, "retirement list links of id %u", id);
+		CHECK(t->e[id].age < t->next_age &&
+		      (older == NIL || t->e[older].age <= t->e[id].age),
+		      "id %u: age %" PRIu64 " out of the retirement order", id, t->e[id].age);
 		seen[id] = 1;
 		older = id;
 		fifo++;

@@ -54,8 +54,9 @@
  * this many blocks: re-indexing a merged entry stays cheap. */
 #define VHOST_IOTLB_MERGE_SLOTS 64
 /* Entries sharing one 4 KiB page (sub-page mappings): more would make
- * a lookup in that page walk them all. Past this, the first one found
- * in the page's probe run is evicted (not necessarily the oldest). */
+ * a lookup in that page walk them all. Past this, the oldest of them
+ * is evicted: found by comparing their ages (entry.age), read from the
+ * entries the page's probe run names anyway, without a scan. */
 #define VHOST_IOTLB_MAX_PER_PAGE 8
 
 #define VHOST_IOTLB_NIL UINT32_MAX
@@ -86,6 +87,10 @@ struct vhost_iotlb_entry {
 	uint64_t uaddr;		/* the frontend's, at iova */
 	uint64_t stamp;		/* t->clock when (the oldest part was) mapped */
 	uint8_t perm;		/* VHOST_ACCESS_RO / WO / RW */
+	/* Place in the retirement order, for the control path (it fits
+	 * the line's padding): never decreases from the oldest entry to
+	 * the newest; the two parts of a split entry share it. */
+	uint64_t age;
 } __rte_aligned(64);
 
 /* What only the control path reads. */
@@ -108,6 +113,7 @@ struct vhost_iotlb {
 	uint32_t level_slots[VHOST_IOTLB_LEVELS];
 	uint32_t root;		/* treap */
 	uint32_t oldest, newest;
+	uint64_t next_age;	/* the age of the next newest entry */
 	uint32_t free_id;	/* released ids, through node.right */
 	uint32_t fresh_id;	/* ids below were handed out at least once */
 	uint64_t evictions;

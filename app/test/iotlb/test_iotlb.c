@@ -827,6 +827,65 @@ test_split_when_full(void)
 	}
 }
 
+/* More than VHOST_IOTLB_MAX_PER_PAGE sub-page entries in one page: the
+ * oldest of them goes, even when its slot is no longer the first of the
+ * page's probe run (re-indexed after a trim, its age unchanged). */
+static void
+test_page_crowding_oldest(void)
+{
+	const uint64_t P = 0x40000000;
+	uint64_t gen;
+
+	for (unsigned int i = 0; i < VHOST_IOTLB_MAX_PER_PAGE; i++)
+		UPDATE(P + 0x200 * i, 0x100, UA + 0x100000 * i, RW);
+	EXPECT_N(VHOST_IOTLB_MAX_PER_PAGE);
+	CU_ASSERT_EQUAL(tlb.page_evictions, 0);
+	/* Trim the oldest: its slot goes to the end of the run, its age
+	 * stays the oldest. */
+	INVALIDATE(P + 0x80, 0x80, 1);
+	EXPECT_HIT(P, 0x80, RW, UA, 0x80);
+	/* A ninth entry in the page retires the oldest, not the first
+	 * found (entry 1). */
+	gen = tlb.gen;
+	UPDATE(P + 0x100, 0x80, UB, RO);
+	CU_ASSERT(tlb.gen != gen);
+	CU_ASSERT_EQUAL(tlb.page_evictions, 1);
+	CU_ASSERT_EQUAL(tlb.evictions, 1);
+	EXPECT_N(VHOST_IOTLB_MAX_PER_PAGE);
+	EXPECT_MISS(P);
+	EXPECT_HIT(P + 0x100, 0x80, RO, UB, 0x80);
+	for (unsigned int i = 1; i < VHOST_IOTLB_MAX_PER_PAGE; i++)
+		EXPECT_HIT(P + 0x200 * i, 0x100, RW, UA + 0x100000 * i, 0x100);
+	CHECK_WF();
+
+	/* Mapped again, entry 1 becomes the newest: 2 goes next. */
+	UPDATE(P + 0x200, 0x100, UA + 0x100000, RW);
+	UPDATE(P + 0x180, 0x80, UC, RO);
+	CU_ASSERT_EQUAL(tlb.page_evictions, 2);
+	EXPECT_MISS(P + 0x400);
+	EXPECT_HIT(P + 0x200, 0x100, RW, UA + 0x100000, 0x100);
+	EXPECT_HIT(P + 0x100, 0x80, RO, UB, 0x80);
+	EXPECT_HIT(P + 0x180, 0x80, RO, UC, 0x80);
+	CHECK_WF();
+
+	/* A hole splits the oldest (entry 3) in two parts as old as it
+	 * was: the right part is a ninth entry and retires the left one,
+	 * and the next entry retires the right one, before anything
+	 * newer. */
+	INVALIDATE(P + 0x640, 0x40, 1);
+	CU_ASSERT_EQUAL(tlb.page_evictions, 3);
+	EXPECT_N(VHOST_IOTLB_MAX_PER_PAGE);
+	EXPECT_MISS(P + 0x600);
+	EXPECT_HIT(P + 0x680, 0x80, RW, UA + 0x300080, 0x80);
+	UPDATE(P + 0x400, 0x80, UD, RO);
+	CU_ASSERT_EQUAL(tlb.page_evictions, 4);
+	EXPECT_MISS(P + 0x680);
+	EXPECT_HIT(P + 0x400, 0x80, RO, UD, 0x80);
+	EXPECT_HIT(P + 0x800, 0x100, RW, UA + 0x400000, 0x100);
+	CU_ASSERT_EQUAL(tlb.evictions, tlb.page_evictions);
+	CHECK_WF();
+}
+
 /* ---- buffers across entries ------------------------------------------- */
 
 /* Translate [iova, iova + len) as the datapath does: one lookup per
@@ -1406,6 +1465,7 @@ static CU_TestInfo tests[] = {
 	{ "top of the address space", test_top_of_space },
 	{ "eviction of the oldest", test_eviction },
 	{ "split when full stays bounded", test_split_when_full },
+	{ "crowded page retires its oldest entry", test_page_crowding_oldest },
 	{ "buffer across entries", test_across_entries },
 	{ "last-hit hint", test_hint },
 	{ "random vs reference model", test_random_differential },
