@@ -105,12 +105,70 @@ vhost_walk_one(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	return 0;
 }
 
-/* vhost_walk_chain_general() with the common shape done inline: one
- * direct descriptor, of the right direction, whose buffer is contiguous
- * in our memory. The result is the general walker's for that shape (the
- * fuzzers and unit tests compare both against a reference walker);
- * every other shape, and anything doubtful, goes to the general walker,
- * which reads the descriptor again and decides. */
+/* The split ring's second inline shape: two direct descriptors of the
+ * right direction, the second the last, each buffer contiguous in our
+ * memory and not empty. A frontend posts that for a header and its
+ * data, or for a buffer cut at a page boundary because its IOMMU pages
+ * are scattered (each then a lookup of its own). d0 is the head, whose
+ * flags the caller read: shape with NEXT. Returns as vhost_walk_one();
+ * a miss or a refusal is the general walker's: it translates in the
+ * same order and stops at the same buffer. */
+static __rte_always_inline int
+vhost_walk_two(const struct vhost_device *dev, struct vhost_virtqueue *vq,
+	       uint16_t head, const volatile struct vring_desc *d0,
+	       bool device_writes, struct vhost_seg *segs, uint16_t *nsegs,
+	       uint16_t max_segs, struct vhost_chain *chain)
+{
+	const uint16_t shape = device_writes ? VRING_DESC_F_WRITE : 0;
+	const uint8_t perm = device_writes ? VHOST_PERM_WRITE : VHOST_PERM_READ;
+	const volatile struct vring_desc *d1;
+	uint16_t next = d0->next, n = *nsegs;
+	uint64_t addr[2];
+	uint32_t len[2];
+
+	if (unlikely(next >= vq->size || max_segs - n < 2))
+		return 1;
+	d1 = &vq->desc[next];
+	if (unlikely(d1->flags != shape))
+		return 1;
+	addr[0] = d0->addr;
+	len[0] = d0->len;
+	addr[1] = d1->addr;
+	len[1] = d1->len;
+	if (unlikely(len[0] == 0 || len[1] == 0 ||
+		     (uint64_t)len[0] + len[1] >
+		     VHOST_MAX_PKT_LEN * (uint64_t)VHOST_MAX_MRG_CHAINS ||
+		     addr[0] > UINT64_MAX - (len[0] - 1) ||
+		     addr[1] > UINT64_MAX - (len[1] - 1)))
+		return 1;
+	for (int i = 0; i < 2; i++) {
+		uint64_t piece = len[i], gpa;
+		uint8_t *hva = vhost_translate(dev, vq, addr[i], &piece, perm, &gpa);
+
+		if (unlikely(hva == NULL)) {
+			if (vq->xlate_err != -EAGAIN)
+				return vhost_chain_refused(dev, vq, head, vq->xlate_err);
+			vhost_iotlb_miss_rest(dev, vq, addr[i], len[i], perm);
+			return -EAGAIN;
+		}
+		if (unlikely(piece != len[i]))
+			return 1;	/* crosses a region or mapping boundary */
+		segs[n + i] = (struct vhost_seg){ .hva = hva, .len = len[i], .gpa = gpa };
+	}
+	*nsegs = n + 2;
+	chain->head = head;
+	chain->nsegs = 2;
+	chain->len = len[0] + len[1];
+	return 0;
+}
+
+/* vhost_walk_chain_general() with the common shapes done inline: one
+ * direct descriptor of the right direction whose buffer is contiguous
+ * in our memory, or two such (vhost_walk_two). The result is the
+ * general walker's for those shapes (the fuzzers and unit tests compare
+ * both against a reference walker); every other shape, and anything
+ * doubtful, goes to the general walker, which reads the descriptors
+ * again and decides. */
 static __rte_always_inline int
 vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		 uint16_t head, enum vhost_chain_dir dir,
@@ -120,6 +178,7 @@ vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	const bool device_writes = dir == VHOST_CHAIN_DEVICE_WRITES;
 	const uint16_t shape = device_writes ? VRING_DESC_F_WRITE : 0;
 	const volatile struct vring_desc *d;
+	uint16_t flags;
 	int ret;
 
 	if (unlikely(head >= vq->size || *nsegs >= max_segs))
@@ -129,10 +188,15 @@ vhost_walk_chain(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	 * descriptor meanwhile. */
 	chain->id = head;
 	chain->ndesc = 1;
-	if (unlikely(d->flags != shape))
+	flags = d->flags;
+	if (likely(flags == shape))
+		ret = vhost_walk_one(dev, vq, head, d->addr, d->len, device_writes,
+				     segs, nsegs, chain);
+	else if (flags == (shape | VRING_DESC_F_NEXT))
+		ret = vhost_walk_two(dev, vq, head, d, device_writes, segs,
+				     nsegs, max_segs, chain);
+	else
 		goto general;
-	ret = vhost_walk_one(dev, vq, head, d->addr, d->len, device_writes,
-			     segs, nsegs, chain);
 	if (likely(ret <= 0))
 		return ret;
 general:

@@ -375,7 +375,8 @@ test_oversized_chain(void)
 }
 
 /* Walk head with the datapath's entry point and with the general walker
- * alone: same result, same pieces, same chain, same bad-chain count. */
+ * alone: same result, same pieces, same chain, same bad-chain count.
+ * Each walk starts with no miss pending: a miss is new to both. */
 static void
 expect_same_walk(uint16_t head, enum vhost_chain_dir dir, uint16_t max_segs,
 		 const char *what)
@@ -389,9 +390,11 @@ expect_same_walk(uint16_t head, enum vhost_chain_dir dir, uint16_t max_segs,
 	memset(fast, 0xa5, sizeof(fast));
 	memset(general, 0xa5, sizeof(general));
 	bad0 = vq.stats.v[VHOST_STAT_BAD_CHAINS];
+	vq.nb_pending = vq.nb_unsent = 0;
 	rf = vhost_walk_chain(dev, &vq, head, dir, fast, &nf, max_segs, &cf);
 	bad_fast = vq.stats.v[VHOST_STAT_BAD_CHAINS] - bad0;
 	bad0 = vq.stats.v[VHOST_STAT_BAD_CHAINS];
+	vq.nb_pending = vq.nb_unsent = 0;
 	rg = vhost_walk_chain_general(dev, &vq, head, dir, general, &ng,
 				      max_segs, &cg);
 	bad_general = vq.stats.v[VHOST_STAT_BAD_CHAINS] - bad0;
@@ -461,6 +464,94 @@ test_fast_path_matches_general(void)
 	}
 	/* A head outside the ring. */
 	expect_same_walk(RING_SIZE, VHOST_CHAIN_DEVICE_READS, 4, "head = ring size");
+}
+
+/* Two-descriptor chains are inline too (vhost_walk_two): the second
+ * descriptor in every shape near the edge of the inline one, after a
+ * head that is fine, gives exactly the general walker's answer; with an
+ * IOMMU, a miss or a refusal at either buffer as well. */
+static void
+test_fast_path_two_matches_general(void)
+{
+	static const struct {
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags;
+		uint16_t next;		/* of the head */
+		const char *what;
+	} second[] = {
+		{ 0x3000, 200, 0, 1, "inside the first region" },
+		{ R1_GPA + 0x40, 1500, 0, 1, "inside the second region" },
+		{ R1_GPA - 8, 16, 0, 1, "across the two regions" },
+		{ GAP_GPA - 0x100, 0x200, 0, 1, "runs past memory" },
+		{ GAP_GPA + 0x1000, 64, 0, 1, "not in memory" },
+		{ 0x3000, 0, 0, 1, "zero length" },
+		{ UINT64_MAX - 15, 32, 0, 1, "addr + len wraps" },
+		{ 0, 0xffffffff, 0, 1, "4 GiB, past the chain bound" },
+		{ 0x3000, 200, VRING_DESC_F_NEXT, 1, "a third descriptor" },
+		{ 0x2000, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 1,
+		  "indirect" },
+		{ 0x3000, 200, 0x8000, 1, "unknown flag bit" },
+		{ 0x3000, 200, 0, 0, "next is the head" },
+		{ 0x3000, 200, 0, RING_SIZE, "next outside the ring" },
+	};
+	const enum vhost_chain_dir dirs[] = { VHOST_CHAIN_DEVICE_READS,
+					      VHOST_CHAIN_DEVICE_WRITES };
+	const uint64_t iova = 0x7000000, r0 = 0x100000000ULL;
+
+	set_desc(g2h(0x2000), 0, 0x3000, 10, 0, 0);
+	for (unsigned int d = 0; d < RTE_DIM(dirs); d++) {
+		const uint16_t write = dirs[d] == VHOST_CHAIN_DEVICE_WRITES ?
+			VRING_DESC_F_WRITE : 0;
+
+		for (unsigned int i = 0; i < RTE_DIM(second); i++) {
+			ring_desc(0, 0x1000, 100, VRING_DESC_F_NEXT | write,
+				  second[i].next);
+			/* Both directions, right and wrong. */
+			ring_desc(1, second[i].addr, second[i].len,
+				  second[i].flags | write, 0);
+			for (uint16_t max = 1; max <= 3; max++)
+				expect_same_walk(0, dirs[d], max, second[i].what);
+			ring_desc(1, second[i].addr, second[i].len,
+				  second[i].flags | (write ^ VRING_DESC_F_WRITE), 0);
+			expect_same_walk(0, dirs[d], 4, second[i].what);
+		}
+		/* A head that is not inline-able either. */
+		ring_desc(0, 0x1000, 0, VRING_DESC_F_NEXT | write, 1);
+		ring_desc(1, 0x3000, 200, write, 0);
+		expect_same_walk(0, dirs[d], 4, "empty head");
+		ring_desc(0, R1_GPA - 8, 16, VRING_DESC_F_NEXT | write, 1);
+		expect_same_walk(0, dirs[d], 4, "head across the two regions");
+	}
+
+	/* With an IOMMU: two pages mapped apart, read-write and
+	 * read-only; a third not mapped. */
+	dev->features |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
+	CU_ASSERT_EQUAL_FATAL(vhost_iotlb_init(&dev->iotlb, 16), 0);
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova, 0x1000, r0 + 0x5000,
+					    VHOST_ACCESS_RW), 0);
+	CU_ASSERT_EQUAL(vhost_iotlb_map_mem(dev, iova + 0x4000, 0x1000, r0 + 0x1000,
+					    VHOST_ACCESS_RO), 0);
+	for (unsigned int d = 0; d < RTE_DIM(dirs); d++) {
+		const uint16_t write = dirs[d] == VHOST_CHAIN_DEVICE_WRITES ?
+			VRING_DESC_F_WRITE : 0;
+		const uint64_t pages[] = { iova, iova + 0x4000, iova + 0x8000 };
+
+		for (unsigned int i = 0; i < RTE_DIM(pages); i++)
+			for (unsigned int j = 0; j < RTE_DIM(pages); j++) {
+				ring_desc(0, pages[i] + 0xf00, 0x100,
+					  VRING_DESC_F_NEXT | write, 1);
+				ring_desc(1, pages[j], 0x80, write, 0);
+				expect_same_walk(0, dirs[d], 4, "iommu");
+				/* The second buffer runs into the next page. */
+				ring_desc(1, pages[j] + 0xfc0, 0x80, write, 0);
+				expect_same_walk(0, dirs[d], 4, "iommu, page end");
+			}
+	}
+	vhost_iotlb_fini(&dev->iotlb);
+	vq.nb_pending = 0;
+	vq.nb_unsent = 0;
+	dev->features &= ~(1ULL << VIRTIO_F_ACCESS_PLATFORM);
 }
 
 /* With an IOMMU, a translation leaves the IOTLB entry it came from
@@ -638,6 +729,8 @@ static CU_TestInfo tests[] = {
 	{ "more pieces than max_segs", test_too_many_pieces },
 	{ "oversized chain", test_oversized_chain },
 	{ "inline fast path = general walker", test_fast_path_matches_general },
+	{ "inline two-descriptor path = general walker",
+		test_fast_path_two_matches_general },
 	{ "IOVA translation cache follows the IOTLB", test_iova_cache_follows_iotlb },
 	{ "cursor over pieces", test_cursor },
 	{ "cursor over a walked chain", test_cursor_on_chain },
