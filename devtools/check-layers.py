@@ -24,7 +24,7 @@ import sys
 LAYERS = [
     ("base", """vhost_log.h vhost_limits.h iotlb.c iotlb.h mem_table.c
         mem_table.h vq_gate.c vq_gate.h fd_event.c fd_event.h net_hdr.c
-        net_hdr.h vring_stats.h vdpa_driver_api.h"""),
+        net_hdr.h vring_counters.h vdpa_driver_api.h"""),
     ("device", """vhost_device_types.h vhost_device.h vhost_msg.c vhost_msg.h
         dirty_log.c dirty_log.h write_trace.c write_trace.h"""),
     ("datapath", """iotlb_miss.c iotlb_miss.h iotlb_conf.c vhost_translate.h desc_chain.c
@@ -34,7 +34,7 @@ LAYERS = [
     ("control", """vhost_socket.c vhost_socket.h vhost_user.c vhost_user.h
         vhost_user_dev.c vhost_user_vring.c vhost_user_iotlb.c
         vhost_device.c vhost_lifecycle.h vhost_api.c vhost_telemetry.c
-        vring_stats.c unsupported_async.c
+        vring_stats.c vring_stats.h unsupported_async.c
         unsupported_crypto.c unsupported_inflight.c unsupported_vdpa.c"""),
 ]
 

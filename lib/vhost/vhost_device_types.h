@@ -34,7 +34,7 @@
 #include "mem_table.h"
 #include "vhost_limits.h"
 #include "vq_gate.h"
-#include "vring_stats.h"
+#include "vring_counters.h"
 
 /* Feature bits not in every uapi header version. */
 #ifndef VIRTIO_F_IN_ORDER

@@ -26,6 +26,7 @@
 #include "vhost_lifecycle.h"
 #include "vhost_log.h"
 #include "vhost_socket.h"
+#include "vring_stats.h"
 
 /* DPDK 22.11 answers at most 16 KB: per-ring sections stop at these
  * counts (about 200 and 800 bytes a ring); ",RING" asks for one. */

@@ -5,6 +5,7 @@
  * of ut_chain.h (0..64K, 64K..128K, nothing from 128K up). */
 
 #include "vhost_user.h"
+#include "vring_stats.h"
 #include "ut_chain.h"
 
 #define RING_SIZE 256
