@@ -33,7 +33,7 @@ LAYERS = [
         enqueue_burst.c dequeue.c datapath.h"""),
     ("control", """vhost_socket.c vhost_socket.h vhost_user.c vhost_user.h
         vhost_user_dev.c vhost_user_vring.c vhost_user_iotlb.c
-        vhost_device.c vhost_lifecycle.h vhost_api.c vhost_telemetry.c
+        vhost_lifecycle.c vhost_lifecycle.h vhost_api.c vhost_telemetry.c
         vring_stats.c vring_stats.h unsupported_async.c
         unsupported_crypto.c unsupported_inflight.c unsupported_vdpa.c"""),
 ]

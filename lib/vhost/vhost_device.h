@@ -5,8 +5,9 @@
 /* The device table, as the datapath needs it: a device by its vid. The
  * structures are vhost_device_types.h; creating, resetting and freeing
  * devices, and holding their rings, are the control path's
- * (vhost_lifecycle.h). Defined in vhost_device.c. devtools/check-layers.py
- * keeps this header to that one declaration. */
+ * (vhost_lifecycle.h). Defined in vhost_lifecycle.c, which keeps the
+ * table; devtools/check-layers.py keeps this header to that one
+ * declaration. */
 
 #include "vhost_device_types.h"
 

@@ -4,14 +4,13 @@
 
 /* A device's life as the control path drives it: allocation, observers,
  * reset, readiness, stopping, and holding its rings (one, or all at once).
- * Defined in vhost_device.c; the datapath never includes this (it only
- * looks a device up and enters one ring: vhost_device.h, datapath.h),
- * which devtools/check-layers.py enforces. */
+ * Defined in vhost_lifecycle.c; the datapath never includes this (it
+ * only looks a device up and enters one ring: vhost_device.h,
+ * datapath.h), which devtools/check-layers.py enforces. */
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vhost_device.h"
 #include "vhost_device_types.h"
 
 struct vhost_device *vhost_device_alloc(void);
@@ -30,6 +29,10 @@ void vhost_device_unobserve(struct vhost_device *dev);
  * return the device to its freshly connected state. The caller has
  * already told the application (destroy_device). */
 void vhost_device_reset(struct vhost_device *dev);
+
+/* Stop watching and close the backend request channel (a reset, or
+ * SET_BACKEND_REQ_FD replacing it). */
+void vhost_backend_req_close(struct vhost_device *dev);
 
 /* Allocate virtqueue idx (and every lower one) if needed. */
 int vhost_vq_alloc(struct vhost_device *dev, uint32_t idx);

@@ -10,7 +10,6 @@
 
 #include "vhost_lifecycle.h"
 #include "vhost_log.h"
-#include "vhost_socket.h"
 #include "vhost_user.h"
 #include "write_trace.h"
 

@@ -96,9 +96,6 @@ void vhost_iotlb_mem_table_changed(struct vhost_device *dev);
 void vhost_iotlb_region_removed(struct vhost_device *dev,
 				const struct rte_vhost_mem_region *gone);
 
-/* Stop watching and close the backend request channel. */
-void vhost_backend_req_close(struct vhost_device *dev);
-
 /* Read and handle one message from the device's connection. Returns 0,
  * 1 if no message was waiting, or a negative value when the connection
  * must be closed. Runs on the event thread. */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "fd_event.h"
 #include "held_pkts.h"
@@ -108,21 +107,6 @@ backend_req_read(int fd, void *arg)
 	}
 	memmove(dev->backend_req_in, dev->backend_req_in + done, dev->backend_req_in_len - done);
 	dev->backend_req_in_len -= done;
-}
-
-/* Stop using the backend channel (device reset or a new channel). */
-void
-vhost_backend_req_close(struct vhost_device *dev)
-{
-	if (dev->backend_req_fd < 0)
-		return;
-	fd_event_del(dev->backend_req_fd);
-	rte_spinlock_lock(&dev->backend_req_lock);
-	close(dev->backend_req_fd);
-	dev->backend_req_fd = -1;
-	dev->asked_count = 0;
-	dev->backend_req_in_len = 0;
-	rte_spinlock_unlock(&dev->backend_req_lock);
 }
 
 int

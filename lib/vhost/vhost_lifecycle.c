@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 
-/* The device table and device/virtqueue life cycle. */
+/* The device table and device/virtqueue life cycle: vhost_lifecycle.h,
+ * and the datapath's lookup (vhost_device.h). */
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,11 +12,11 @@
 #include <rte_malloc.h>
 
 #include "dirty_log.h"
+#include "fd_event.h"
 #include "held_pkts.h"
 #include "vhost_device.h"
 #include "vhost_lifecycle.h"
 #include "vhost_log.h"
-#include "vhost_user.h"
 #include "vring.h"
 
 RTE_LOG_REGISTER(vhost_logtype, lib.vhost, INFO);
@@ -98,6 +99,20 @@ vhost_device_reset(struct vhost_device *dev)
 	dev->status = 0;
 	dev->mtu = 0;
 	dev->broadcast_rarp = 0;
+}
+
+void
+vhost_backend_req_close(struct vhost_device *dev)
+{
+	if (dev->backend_req_fd < 0)
+		return;
+	fd_event_del(dev->backend_req_fd);
+	rte_spinlock_lock(&dev->backend_req_lock);
+	close(dev->backend_req_fd);
+	dev->backend_req_fd = -1;
+	dev->asked_count = 0;
+	dev->backend_req_in_len = 0;
+	rte_spinlock_unlock(&dev->backend_req_lock);
 }
 
 struct vhost_device *
