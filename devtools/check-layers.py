@@ -14,6 +14,12 @@ inlines on the types only), so including it makes a file depend on no
 code; vhost_device.h declares the device lookup alone (what the datapath
 needs of the device table), never the control path's calls
 (vhost_lifecycle.h) nor types.
+
+Modules must not depend on each other in a loop, inside a layer either.
+A module is a .c file with the header of the same name (x.c and x.h; a
+header or a .c file without the other is a module by itself); module A
+depends on module B when a file of A includes B's header. Each loop of
+that graph is reported with the includes that close it.
 """
 import fnmatch
 import os
@@ -146,6 +152,91 @@ def undescribed(sources, design):
             and not any(fnmatch.fnmatch(f, g) for g in globs)]
 
 
+def module_of(f):
+    """x.c and x.h are module x."""
+    return os.path.splitext(f)[0]
+
+
+def module_cycles(includes):
+    """Problems: loops among modules. includes maps each file to the
+    project headers it includes. Every strongly connected component of
+    more than one module is a loop; one shortest loop through it is
+    named, with the include that makes each step."""
+    edges = {}  # module -> {module: "file includes header"}
+    for f, incs in includes.items():
+        a = module_of(f)
+        for inc in incs:
+            b = module_of(inc)
+            if b != a:
+                edges.setdefault(a, {}).setdefault(b, f"{f} includes {inc}")
+    modules = sorted(set(edges) | {b for e in edges.values() for b in e})
+
+    # Tarjan's strongly connected components, iteratively.
+    index, low, onstack, stack, comps = {}, {}, set(), [], []
+    for root in modules:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, {}))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        onstack.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    onstack.add(w)
+                    work.append((w, iter(sorted(edges.get(w, {})))))
+                elif w in onstack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    onstack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    comps.append(sorted(comp))
+
+    problems = []
+    for comp in sorted(comps):
+        members = set(comp)
+        start = comp[0]
+        # Shortest way back to start inside the component (BFS).
+        prev, queue, found = {start: None}, [start], None
+        while queue and found is None:
+            nxt = []
+            for v in queue:
+                for w in sorted(edges.get(v, {})):
+                    if w not in members:
+                        continue
+                    if w == start:
+                        found = v
+                        break
+                    if w not in prev:
+                        prev[w] = v
+                        nxt.append(w)
+                if found is not None:
+                    break
+            queue = nxt
+        path = [found]
+        while prev[path[-1]] is not None:
+            path.append(prev[path[-1]])
+        path.reverse()  # start ... found, and found -> start closes it
+        steps = [edges[a][b] for a, b in zip(path, path[1:] + [start])]
+        problems.append(f"modules in a loop ({', '.join(comp)}): "
+                        + "; ".join(steps))
+    return problems
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "lib", "vhost")
@@ -155,6 +246,14 @@ def main():
             level[f] = (rank, name)
     errors = 0
     sources = sorted(f for f in os.listdir(root) if f.endswith((".c", ".h")))
+    includes = {}
+    for f in sources:
+        with open(os.path.join(root, f), encoding="utf-8") as src:
+            includes[f] = [inc for inc in INCLUDE.findall(src.read())
+                           if inc in sources]
+    for problem in module_cycles(includes):
+        print(problem)
+        errors += 1
     for f in sources:
         if f not in level:
             print(f"{f}: no layer (add it to devtools/check-layers.py "
