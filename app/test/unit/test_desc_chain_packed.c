@@ -340,14 +340,8 @@ static CU_TestInfo tests[] = {
 	CU_TEST_INFO_NULL,
 };
 
-static CU_SuiteInfo suites[] = {
-	{ "desc_chain_packed", ut_dev_suite_init, ut_dev_suite_clean, setup,
-	  ut_chain_teardown, tests },
-	CU_SUITE_INFO_NULL,
-};
-
 int
 main(int argc, char **argv)
 {
-	return ut_main(suites, argc, argv, 20);
+	return ut_chain_main("desc_chain_packed", setup, tests, argc, argv);
 }

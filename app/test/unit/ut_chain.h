@@ -35,6 +35,23 @@ ut_chain_teardown(void)
 	vq.indirect_copy = NULL;
 }
 
+/* main() of a chain walker test: one suite, name, on the hand-built
+ * device (ut_device.h), each test after setup (which calls
+ * ut_chain_setup()) and before ut_chain_teardown(); a stalled walk is
+ * stopped after 20 s. */
+static inline int
+ut_chain_main(const char *name, void (*setup)(void), CU_TestInfo *tests,
+	      int argc, char **argv)
+{
+	CU_SuiteInfo suites[] = {
+		{ name, ut_dev_suite_init, ut_dev_suite_clean, setup,
+		  ut_chain_teardown, tests },
+		CU_SUITE_INFO_NULL,
+	};
+
+	return ut_main(suites, argc, argv, 20);
+}
+
 /* Piece i covers len bytes from gpa, at our address of gpa. */
 static inline void
 check_seg(unsigned int i, uint64_t gpa, uint32_t len)
