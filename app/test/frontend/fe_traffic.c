@@ -103,6 +103,20 @@ fe_dev_close(struct fe_dev *d, bool wait)
 			FE_WAIT_MS);
 }
 
+struct fe_dev fe_test_dev;
+
+void
+fe_test_dev_setup(void)
+{
+	fe_dev_init(&fe_test_dev);
+}
+
+void
+fe_test_dev_teardown(void)
+{
+	fe_dev_close(&fe_test_dev, true);
+}
+
 bool
 fe_dev_mergeable(const struct fe_dev *d)
 {

@@ -58,6 +58,19 @@ int fe_dev_open_sock(struct fe_dev *d, struct fe_backend *b, int sock,
  */
 bool fe_dev_close(struct fe_dev *d, bool wait);
 
+/*
+ * The device of suites that test one device at a time (bad_desc,
+ * datapath, packed; their files call it D): every test starts with it
+ * not connected (fe_test_dev_setup) and ends with it closed, waiting for
+ * destroy_device (fe_test_dev_teardown). FE_DEV_SUITE(name, tests) is a
+ * CU_SuiteInfo row of such a suite.
+ */
+extern struct fe_dev fe_test_dev;
+void fe_test_dev_setup(void);
+void fe_test_dev_teardown(void);
+#define FE_DEV_SUITE(name, tests) \
+	{ name, NULL, NULL, fe_test_dev_setup, fe_test_dev_teardown, tests }
+
 /* True if the device negotiated mergeable RX buffers. */
 bool fe_dev_mergeable(const struct fe_dev *d);
 

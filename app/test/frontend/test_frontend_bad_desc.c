@@ -35,19 +35,7 @@
 #define GOOD_LEN 200u
 
 static struct fe_backend *B;
-static struct fe_dev D;
-
-static void
-test_setup(void)
-{
-	fe_dev_init(&D);
-}
-
-static void
-test_teardown(void)
-{
-	fe_dev_close(&D, true);
-}
+#define D fe_test_dev	/* the device under test (fe_traffic.h) */
 
 /* A buffer of len bytes in region 0 filled with the RX poison. */
 static uint8_t *
@@ -423,8 +411,8 @@ static CU_TestInfo rx_tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{ "bad_tx_chain", NULL, NULL, test_setup, test_teardown, tx_tests },
-	{ "bad_rx_chain", NULL, NULL, test_setup, test_teardown, rx_tests },
+	FE_DEV_SUITE("bad_tx_chain", tx_tests),
+	FE_DEV_SUITE("bad_rx_chain", rx_tests),
 	CU_SUITE_INFO_NULL,
 };
 

@@ -17,19 +17,7 @@
 
 static struct fe_backend *B;
 static struct fe_backend *BS;	/* with RTE_VHOST_USER_NET_STATS_ENABLE */
-static struct fe_dev D;
-
-static void
-test_setup(void)
-{
-	fe_dev_init(&D);
-}
-
-static void
-test_teardown(void)
-{
-	fe_dev_close(&D, true);
-}
+#define D fe_test_dev	/* the device under test (fe_traffic.h) */
 
 static void
 open_default(void)
@@ -684,8 +672,8 @@ static CU_TestInfo tx_tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{ "rx", NULL, NULL, test_setup, test_teardown, rx_tests },
-	{ "tx", NULL, NULL, test_setup, test_teardown, tx_tests },
+	FE_DEV_SUITE("rx", rx_tests),
+	FE_DEV_SUITE("tx", tx_tests),
 	CU_SUITE_INFO_NULL,
 };
 

@@ -39,19 +39,8 @@
 
 static struct fe_backend *B;	/* the device under test */
 static struct fe_backend *W;	/* the witness */
-static struct fe_dev D, WD;
-
-static void
-test_setup(void)
-{
-	fe_dev_init(&D);
-}
-
-static void
-test_teardown(void)
-{
-	fe_dev_close(&D, true);
-}
+static struct fe_dev WD;
+#define D fe_test_dev	/* the device under test (fe_traffic.h) */
 
 /* A packed device; event_idx adds VIRTIO_RING_F_EVENT_IDX. */
 static void
@@ -688,8 +677,8 @@ static CU_TestInfo event_tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{ "packed_indirect", NULL, NULL, test_setup, test_teardown, indirect_tests },
-	{ "packed_events", NULL, NULL, test_setup, test_teardown, event_tests },
+	FE_DEV_SUITE("packed_indirect", indirect_tests),
+	FE_DEV_SUITE("packed_events", event_tests),
 	CU_SUITE_INFO_NULL,
 };
 
