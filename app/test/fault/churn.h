@@ -47,4 +47,19 @@ void churn_check_device(struct fault_port *p, int starts, int stops);
  * the final checks under name. run(warm, packed). */
 void churn_scenario(const char *name, void (*run)(bool, bool), bool packed);
 
+/* A scenario's two tests, test_churn_<name>() on split rings and
+ * test_churn_<name>_packed() on packed rings: churn_scenario() of run,
+ * under the names "<name>" and "<name> packed". */
+#define CHURN_TESTS(name, run) \
+	void \
+	test_churn_##name(void) \
+	{ \
+		churn_scenario(#name, run, false); \
+	} \
+	void \
+	test_churn_##name##_packed(void) \
+	{ \
+		churn_scenario(#name " packed", run, true); \
+	}
+
 #endif /* CHURN_H */

@@ -189,14 +189,4 @@ run(bool warm, bool packed)
 	free(r);
 }
 
-void
-test_churn_iotlb(void)
-{
-	churn_scenario("iotlb", run, false);
-}
-
-void
-test_churn_iotlb_packed(void)
-{
-	churn_scenario("iotlb packed", run, true);
-}
+CHURN_TESTS(iotlb, run)

@@ -490,14 +490,4 @@ run(bool warm, bool packed)
 	free(r);
 }
 
-void
-test_churn_mem_slots(void)
-{
-	churn_scenario("mem_slots", run, false);
-}
-
-void
-test_churn_mem_slots_packed(void)
-{
-	churn_scenario("mem_slots packed", run, true);
-}
+CHURN_TESTS(mem_slots, run)

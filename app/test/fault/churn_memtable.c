@@ -362,14 +362,4 @@ run(bool warm, bool packed)
 	free(r);
 }
 
-void
-test_churn_mem_table(void)
-{
-	churn_scenario("mem_table", run, false);
-}
-
-void
-test_churn_mem_table_packed(void)
-{
-	churn_scenario("mem_table packed", run, true);
-}
+CHURN_TESTS(mem_table, run)

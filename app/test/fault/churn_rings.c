@@ -252,14 +252,4 @@ run(bool warm, bool packed)
 	fault_link_close(&r.k);
 }
 
-void
-test_churn_rings(void)
-{
-	churn_scenario("rings", run, false);
-}
-
-void
-test_churn_rings_packed(void)
-{
-	churn_scenario("rings packed", run, true);
-}
+CHURN_TESTS(rings, run)
