@@ -203,6 +203,20 @@ fm_vring_add_chain(struct fm_vring *vr, const struct fm_seg *segs, int n)
 	return ids[0];
 }
 
+/* An indirect table of n entries of entry bytes each in region, and
+ * the ring slot that is to point at it (*head): the table, or NULL if
+ * either did not fit. */
+static void *
+indirect_alloc(struct fm_vring *vr, struct fm_mem *mem, int region,
+		size_t entry, int n, uint16_t *head)
+{
+	void *table = fm_mem_alloc(mem, region, entry * (size_t)n, 16);
+
+	if (table == NULL || fm_vring_alloc(vr, 1, head) < 0)
+		return NULL;
+	return table;
+}
+
 /* Packed: segs in a table of packed descriptors (only WRITE means
  * anything there), one ring descriptor with INDIRECT pointing at it. */
 static int
@@ -213,8 +227,8 @@ add_packed_indirect(struct fm_vring *vr, struct fm_mem *mem, int region,
 	uint16_t head;
 	int i;
 
-	table = fm_mem_alloc(mem, region, sizeof(*table) * n, 16);
-	if (table == NULL || fm_vring_alloc(vr, 1, &head) < 0)
+	table = indirect_alloc(vr, mem, region, sizeof(*table), n, &head);
+	if (table == NULL)
 		return -ENOSPC;
 	for (i = 0; i < n; i++) {
 		table[i].addr = segs[i].addr;
@@ -247,8 +261,8 @@ fm_vring_add_indirect(struct fm_vring *vr, struct fm_mem *mem, int region,
 		return -EINVAL;
 	if (vr->packed)
 		return add_packed_indirect(vr, mem, region, segs, n);
-	table = fm_mem_alloc(mem, region, sizeof(*table) * n, 16);
-	if (table == NULL || fm_vring_alloc(vr, 1, &head) < 0)
+	table = indirect_alloc(vr, mem, region, sizeof(*table), n, &head);
+	if (table == NULL)
 		return -ENOSPC;
 	for (i = 0; i < n; i++) {
 		table[i].addr = segs[i].addr;
