@@ -288,6 +288,19 @@ test_rx_miss_held(void)
  * refused again, and a chain at that IOVA misses, the guest's answer (the
  * old mapping) is refused, and the chain comes back unread (length 0).
  */
+/* A packet of seed on the TX ring at iova, kicked: its head. */
+static int
+kick_packet(uint8_t *pkt, uint32_t len, uint32_t seed, uint64_t iova)
+{
+	int head;
+
+	fe_packet(pkt, len, seed);
+	head = post_tx(&D, iova, pkt, len);
+	CU_ASSERT_FATAL(head >= 0);
+	fm_vring_kick(&D.d.m.vr[FE_TXQ]);
+	return head;
+}
+
 void
 test_mem_slots(void)
 {
@@ -326,20 +339,14 @@ test_mem_slots(void)
 			&fd, 1, NULL), FM_OK);
 	CU_ASSERT_EQUAL(fm_iotlb_update(&D.d.m, P, size, reg.r.userspace_addr,
 			VHOST_ACCESS_RW), FM_OK);
-	fe_packet(pkt, sizeof(pkt), 91);
-	head = post_tx(&D, P + 4096, pkt, sizeof(pkt));
-	CU_ASSERT_FATAL(head >= 0);
-	fm_vring_kick(tx);
+	head = kick_packet(pkt, sizeof(pkt), 91, P + 4096);
 	expect_tx_one(pkt, sizeof(pkt), (uint32_t)head);
 
 	CU_ASSERT_EQUAL(fm_request(&D.d.m, REQ_REM_MEM_REG, &reg, sizeof(reg),
 			NULL, 0, NULL), FM_OK);
 	CU_ASSERT_EQUAL(fm_iotlb_update(&D.d.m, P, size, reg.r.userspace_addr,
 			VHOST_ACCESS_RW), FM_NACK);
-	fe_packet(pkt, sizeof(pkt), 92);
-	head = post_tx(&D, P + 8192, pkt, sizeof(pkt));
-	CU_ASSERT_FATAL(head >= 0);
-	fm_vring_kick(tx);
+	head = kick_packet(pkt, sizeof(pkt), 92, P + 8192);
 	deadline = fm_now_ms() + FE_WAIT_MS;
 	while (fm_vring_used_pending(tx) == 0 && fm_now_ms() < deadline) {
 		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
