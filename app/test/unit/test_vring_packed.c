@@ -489,26 +489,35 @@ set_desc(uint16_t i, uint16_t flags, uint16_t id)
 		.addr = 0x8000, .len = 64, .id = id, .flags = flags };
 }
 
+/* Descriptors from..to-1 with flags, each its own id. */
+static void
+set_descs(uint16_t from, uint16_t to, uint16_t flags)
+{
+	for (uint16_t i = from; i < to; i++)
+		set_desc(i, flags, i);
+}
+
+/* Restarted from base, the ring resumes at position at with wrap
+ * counter lap. A macro, so that a failure names the case's line. */
+#define expect_resume(base, at, lap) do { \
+		struct vhost_ring_pos p_ = restart(base); \
+		CU_ASSERT(p_.idx == (at) && p_.wrap == (lap)); \
+	} while (0)
+
 static void
 test_resync(void)
 {
-	struct vhost_ring_pos p;
-
 	ut_translate_ok();
 	/* A ring virtio-user reset: zeroed, then buffers made available in
 	 * lap 1. Base 0 with the wrap bit agrees with it: no change. */
 	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
-	for (uint16_t i = 0; i < 10; i++)
-		set_desc(i, AV, i);
-	p = restart(1u << 15);
-	CU_ASSERT(p.idx == 0 && p.wrap);
+	set_descs(0, 10, AV);
+	expect_resume(1u << 15, 0, true);
 
 	/* The previous backend used 0..5 (one descriptor each), the driver
 	 * made 6..9 available: a base of 0 resumes at 6. */
-	for (uint16_t i = 0; i < 6; i++)
-		set_desc(i, AV | US, i);
-	p = restart(1u << 15);
-	CU_ASSERT(p.idx == 6 && p.wrap);
+	set_descs(0, 6, AV | US);
+	expect_resume(1u << 15, 6, true);
 	/* Base 2 (stale too) comes to the same place; base 6 is right. */
 	CU_ASSERT_EQUAL(restart(1u << 15 | 2).idx, 6);
 	CU_ASSERT_EQUAL(restart(1u << 15 | 6).idx, 6);
@@ -527,83 +536,60 @@ test_resync(void)
 
 	/* The previous backend wrapped: lap 0's used descriptors at 0..2,
 	 * lap 1's from 3 to the end. A base in lap 1 resumes at 3, lap 0. */
-	for (uint16_t i = 0; i < QSZ; i++)
-		set_desc(i, AV | US, i);
-	for (uint16_t i = 0; i < 3; i++)
-		set_desc(i, 0, i);
+	set_descs(0, QSZ, AV | US);
+	set_descs(0, 3, 0);
 	set_desc(3, AV, 3);
-	p = restart(1u << 15 | 500);
-	CU_ASSERT(p.idx == 3 && !p.wrap);
+	expect_resume(1u << 15 | 500, 3, false);
 	/* Every descriptor used in lap 1: the ring resumes at 0 of lap 0. */
 	set_desc(0, AV | US, 0);
 	set_desc(1, AV | US, 1);
 	set_desc(2, AV | US, 2);
 	set_desc(3, AV | US, 3);
-	p = restart(1u << 15 | 7);
-	CU_ASSERT(p.idx == 0 && !p.wrap);
+	expect_resume(1u << 15 | 7, 0, false);
 
 	/* The driver at 10 (lap 1): 0..5 used, 6..9 its. Base 6 with the
 	 * other wrap counter (a lap behind) is flipped; with the right one
 	 * it stands. Base 20 of lap 1 is ahead of the driver: flipped to
 	 * lap 0, where 20.. were used, then 0..5: resume at 6. */
 	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
-	for (uint16_t i = 0; i < 6; i++)
-		set_desc(i, AV | US, i);
-	for (uint16_t i = 6; i < 10; i++)
-		set_desc(i, AV, i);
-	p = restart(6);
-	CU_ASSERT(p.idx == 6 && p.wrap);
-	p = restart(1u << 15 | 6);
-	CU_ASSERT(p.idx == 6 && p.wrap);
-	p = restart(1u << 15 | 20);
-	CU_ASSERT(p.idx == 6 && p.wrap);
+	set_descs(0, 6, AV | US);
+	set_descs(6, 10, AV);
+	expect_resume(6, 6, true);
+	expect_resume(1u << 15 | 6, 6, true);
+	expect_resume(1u << 15 | 20, 6, true);
 	/* Bases 7 and 8 are inside the driver's chain 6..8: kept (an
 	 * error says so), the ring cannot tell where the device stands.
 	 * 6 starts the chain, after a used one: it stands. */
 	set_desc(6, AV | VRING_DESC_F_NEXT, 8);
 	set_desc(7, AV | VRING_DESC_F_NEXT, 8);
 	set_desc(8, AV, 8);
-	p = restart(1u << 15 | 7);
-	CU_ASSERT(p.idx == 7 && p.wrap);
-	p = restart(1u << 15 | 8);
-	CU_ASSERT(p.idx == 8 && p.wrap);
-	p = restart(1u << 15 | 6);
-	CU_ASSERT(p.idx == 6 && p.wrap);
+	expect_resume(1u << 15 | 7, 7, true);
+	expect_resume(1u << 15 | 8, 8, true);
+	expect_resume(1u << 15 | 6, 6, true);
 
 	/* The driver filled the ring: 6.. of lap 1 and 0..5 of lap 0 are
 	 * its, nothing is used. Base 6 of lap 0 (the driver's own position,
 	 * a lap ahead) resumes a ring behind it; 6 of lap 1 stands. */
 	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
-	for (uint16_t i = 6; i < QSZ; i++)
-		set_desc(i, AV, i);
-	for (uint16_t i = 0; i < 6; i++)
-		set_desc(i, US, i);
-	p = restart(6);
-	CU_ASSERT(p.idx == 6 && p.wrap);
-	p = restart(1u << 15 | 6);
-	CU_ASSERT(p.idx == 6 && p.wrap);
+	set_descs(6, QSZ, AV);
+	set_descs(0, 6, US);
+	expect_resume(6, 6, true);
+	expect_resume(1u << 15 | 6, 6, true);
 
 	/* Everything used: lap 1 to the end, then 0..5 of lap 0; the
 	 * driver is at 6 of lap 0 with nothing outstanding. Base 6 of lap
 	 * 1 (a lap behind) resumes at 6 of lap 0; that one stands. */
-	for (uint16_t i = 6; i < QSZ; i++)
-		set_desc(i, AV | US, i);
-	for (uint16_t i = 0; i < 6; i++)
-		set_desc(i, 0, i);
-	p = restart(1u << 15 | 6);
-	CU_ASSERT(p.idx == 6 && !p.wrap);
-	p = restart(6);
-	CU_ASSERT(p.idx == 6 && !p.wrap);
+	set_descs(6, QSZ, AV | US);
+	set_descs(0, 6, 0);
+	expect_resume(1u << 15 | 6, 6, false);
+	expect_resume(6, 6, false);
 
 	/* AVAIL bits that change at more than one place: the driver's
 	 * position is unknown, the base is kept. */
 	memset(vq.desc_packed, 0, QSZ * sizeof(struct vring_packed_desc));
-	for (uint16_t i = 0; i < 6; i++)
-		set_desc(i, AV | US, i);
-	for (uint16_t i = 10; i < 12; i++)
-		set_desc(i, AV, i);
-	p = restart(1u << 15 | 3);
-	CU_ASSERT(p.idx == 3 && p.wrap);
+	set_descs(0, 6, AV | US);
+	set_descs(10, 12, AV);
+	expect_resume(1u << 15 | 3, 3, true);
 
 	/* Not armed (a running ring translated again): no check. */
 	CU_ASSERT_EQUAL_FATAL(vhost_vring_set_packed_base(dev, &vq, 1u << 15 | 7), 0);
