@@ -136,6 +136,20 @@ port_count() {
 		END { print (v == "" ? -1 : v) }' "$WORK/$1.log"
 }
 
+# start_fwd NAME: start forwarding and wait until NAME counts what it
+# receives. testpmd's start empties the receive queues without counting
+# what it throws away, then prints its burst set-up ("... packet
+# forwarding packets/burst=") and takes the base of its forward
+# statistics: a sender started before that line can lose packets to the
+# flush (its TX count has them, the receiver's forward RX count not,
+# though its port counter has).
+start_fwd() {
+	local re='packet forwarding packets/burst=' n
+	n=$(grep -cE -- "$re" "$WORK/$1.log")
+	cmd "$1" start
+	wait_log "$1" "$re" $((n + 1)) 60
+}
+
 stop_fwd() {
 	local n
 	n=$(grep -c 'Accumulated forward statistics' "$WORK/$1.log")
@@ -277,7 +291,7 @@ drain_want() {
 run_traffic() {
 	local snd rcv cur want end kind=${2:-exact}
 	if [ "$1" = tx ]; then snd=vu; rcv=vh; else snd=vh; rcv=vu; fi
-	cmd $rcv start
+	start_fwd $rcv || return 1
 	T0=$EPOCHREALTIME
 	cmd $snd start
 	sleep $((SECS / 2)).5
