@@ -296,17 +296,25 @@ call_guest(int vid, uint16_t vring_idx, bool wait)
 
 	if (vq == NULL)
 		return -1;
-	/* As pending_entries(): the ring's addresses and fds stay put. */
+	/* As pending_entries(): the ring's addresses and fds stay put.
+	 * Both locks may be held by a thread that is not running: the
+	 * waiting call backs off (vq_gate.h), the other one gives up. */
 	if (wait)
 		vhost_gate_ctl_lock(&vq->gate);
 	else if (!rte_spinlock_trylock(&vq->gate.ctl))
 		return -EAGAIN;
-	if (vhost_iommu_on(dev))
-		rte_rwlock_read_lock(&vq->iotlb_lock);
+	if (vhost_iommu_on(dev)) {
+		if (wait) {
+			vhost_vq_iotlb_read_lock(vq);
+		} else if (!vhost_vq_iotlb_read_trylock(vq)) {
+			rte_spinlock_unlock(&vq->gate.ctl);
+			return -EAGAIN;
+		}
+	}
 	if (vq->access_ok)
 		vhost_notify_guest(dev, vq);
 	if (vhost_iommu_on(dev))
-		rte_rwlock_read_unlock(&vq->iotlb_lock);
+		vhost_vq_iotlb_read_unlock(vq);
 	rte_spinlock_unlock(&vq->gate.ctl);
 	return 0;
 }

@@ -75,6 +75,37 @@ vhost_vq_iotlb_unlock(struct vhost_virtqueue *vq)
 	rte_rwlock_write_unlock(&vq->iotlb_lock);
 }
 
+/* The IOTLB's read lock for a reader outside the datapath (application
+ * threads: rte_vhost_vring_call, the ring statistics). The writer, the
+ * event thread handling an IOTLB message, may be descheduled holding it:
+ * try, and back off as the writer does (vq_gate.h). Waiting writers go
+ * first, as they do before bursts, so that a reader called back to back
+ * cannot keep them out. */
+static inline bool
+vhost_vq_iotlb_read_trylock(struct vhost_virtqueue *vq)
+{
+	return __atomic_load_n(&vq->writers_waiting, __ATOMIC_RELAXED) == 0 &&
+	       rte_rwlock_read_trylock(&vq->iotlb_lock) == 0;
+}
+
+static inline void
+vhost_vq_iotlb_read_lock(struct vhost_virtqueue *vq)
+{
+	struct vhost_backoff b;
+
+	if (likely(vhost_vq_iotlb_read_trylock(vq)))
+		return;
+	vhost_backoff_init(&b);
+	while (!vhost_vq_iotlb_read_trylock(vq))
+		vhost_backoff_pause(&b);
+}
+
+static inline void
+vhost_vq_iotlb_read_unlock(struct vhost_virtqueue *vq)
+{
+	rte_rwlock_read_unlock(&vq->iotlb_lock);
+}
+
 /* Hold every ring's IOTLB write lock (in ring order; bursts only try
  * their one read lock, so nothing waits in a cycle): the device IOTLB
  * may change. Without an IOMMU (IOTLB messages a frontend sends anyway)

@@ -74,12 +74,13 @@ vhost_vq_stats_read(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	 * 64-bit counter is still a value it had. */
 	for (unsigned int i = 0; i < VHOST_STAT_NB; i++)
 		v[i] = __atomic_load_n(&vq->stats.v[i], __ATOMIC_RELAXED);
-	/* IOTLB gauges live in the device IOTLB, shared by the rings. */
-	rte_rwlock_read_lock(&vq->iotlb_lock);
+	/* IOTLB gauges live in the device IOTLB, shared by the rings; its
+	 * writer may be descheduled holding the lock (hence the back-off). */
+	vhost_vq_iotlb_read_lock(vq);
 	v[VHOST_STAT_IOTLB_EVICTIONS] = dev->iotlb.evictions;
 	v[VHOST_STAT_IOTLB_ENTRIES] = dev->iotlb.n;
 	v[VHOST_STAT_IOTLB_PENDING] = vq->nb_pending;
-	rte_rwlock_read_unlock(&vq->iotlb_lock);
+	vhost_vq_iotlb_read_unlock(vq);
 }
 
 int

@@ -16,7 +16,8 @@ extern const char *const vhost_vq_stat_names[VHOST_STAT_NB];
 
 /* Every counter of a ring, the IOTLB gauges included, into v. Any
  * thread may call it while the ring exists; it holds the ring's
- * iotlb_lock for reading for a few loads only. */
+ * iotlb_lock for reading for a few loads only, and sleeps (after a
+ * short spin, vq_gate.h) while an IOTLB message holds it for writing. */
 void vhost_vq_stats_read(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 			 uint64_t v[VHOST_STAT_NB]);
 
