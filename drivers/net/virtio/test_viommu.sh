@@ -374,7 +374,9 @@ run_attack() {
 	if ! setup "$lib" ",iommu=static,iommu_page=4K,attack=$mode$pk" $vhmode $vumode "${extra[@]}" ||
 			! run_traffic "$dir" "attack-$dir"; then
 		teardown
-		result FAIL "$name: did not run (case $CASE)"
+		result FAIL "$name: did not run (logs: $WORK, case $CASE)"
+		KEEP=1
+		cp "$WORK/vh.log" "$WORK/c$CASE-vh.log"; cp "$WORK/vu.log" "$WORK/c$CASE-vu.log"
 		return
 	fi
 	teardown
