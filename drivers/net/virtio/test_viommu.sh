@@ -45,6 +45,10 @@ KEEP=0
 VU_MBUFS=16384
 SCATTER_WS=1024
 TESTPMD=${TESTPMD:-dpdk-testpmd}
+# Attack cases: the receiver must count, in the second half of the run,
+# at least this many packets per second of the forwarding lcores' CPU
+# (and FLOW_MIN, SECS * 1000, in all).
+FLOW_PER_CPU_S=1000
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -63,6 +67,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+FLOW_MIN=$((SECS * 1000))
 PMD=$BUILD/drivers/net/virtio/librte_net_virtio_viommu.so
 OURLIB=$BUILD/lib/vhost
 for f in "$PMD" "$OURLIB/librte_vhost.so.23"; do
@@ -155,6 +160,18 @@ stop_fwd() {
 	n=$(grep -c 'Accumulated forward statistics' "$WORK/$1.log")
 	cmd "$1" stop
 	wait_log "$1" 'Accumulated forward statistics' $((n + 1)) 15
+}
+
+# CPU time (ns) the forwarding lcores of both testpmds have had so far:
+# their rte-worker-N threads' run time (/proc/PID/task/TID/schedstat).
+fwd_cpu_ns() {
+	local sum=0 t comm ns
+	for t in /proc/"${PID[vh]}"/task/* /proc/"${PID[vu]}"/task/*; do
+		read -r comm <"$t/comm" 2>/dev/null || continue
+		[[ $comm == rte-worker-* ]] || continue
+		read -r ns _ <"$t/schedstat" 2>/dev/null && sum=$((sum + ns))
+	done
+	echo "$sum"
 }
 
 # RX-packets of port PORT (default 0) of NAME, asked now.
@@ -286,8 +303,10 @@ drain_want() {
 # run_traffic DIR [KIND]: starts receiver then sender, runs SECS, stops
 # the sender, waits until the receiver has counted what the test
 # reconciles (drain_want; KIND exact by default, attack-tx or attack-rx),
-# stops it. Sets SENT, RECV, MID, LATE, T0 and T1 (sender start and stop
-# times).
+# stops it. Sets SENT, RECV, MID and LATE (receiver counts in the middle
+# of the run and at its end), MID_T/LATE_T and MID_CPU/LATE_CPU (the
+# time and the forwarding lcores' CPU time then), T0 and T1 (sender start
+# and stop times).
 run_traffic() {
 	local snd rcv cur want end kind=${2:-exact}
 	if [ "$1" = tx ]; then snd=vu; rcv=vh; else snd=vh; rcv=vu; fi
@@ -296,8 +315,20 @@ run_traffic() {
 	cmd $snd start
 	sleep $((SECS / 2)).5
 	MID=$(rx_now $rcv)
+	MID_CPU=$(fwd_cpu_ns)
+	MID_T=$EPOCHREALTIME
 	sleep $((SECS - SECS / 2))
-	LATE=$(rx_now $rcv)
+	# The second half of the run lasts until the receiver has counted
+	# FLOW_MIN packets since MID (60 s at most): what run_attack judges
+	# the flow by, however slowly a loaded machine moves it.
+	end=$((SECONDS + 60))
+	while LATE=$(rx_now $rcv) && [ "$LATE" -ge 0 ] && [ "$MID" -ge 0 ] &&
+			[ $((LATE - MID)) -lt "$FLOW_MIN" ] && [ "$SECONDS" -lt "$end" ] &&
+			alive $rcv && alive $snd; do
+		sleep 0.2
+	done
+	LATE_CPU=$(fwd_cpu_ns)
+	LATE_T=$EPOCHREALTIME
 	stop_fwd $snd || return 1
 	T1=$EPOCHREALTIME
 	SENT=$(fwd_count $snd TX)
@@ -366,7 +397,7 @@ run_case() {
 # run_attack LIB MODE DIR [packed]
 run_attack() {
 	local lib=$1 mode=$2 dir=$3 ring=${4:-split} name vhmode=rxonly vumode=txonly ok=1 why=
-	local extra=() pk= pinfo=
+	local extra=() pk= pinfo= flow_info=
 	[ "$dir" = rx ] && { vhmode=txonly; vumode=rxonly; }
 	[ "$ring" = packed ] && { pk=,packed_vq=1; extra=("$pk"); }
 	CASE=$((CASE + 1))
@@ -388,11 +419,23 @@ run_attack() {
 	[ "$guard" = 0 ] || { ok=0; why="$why guard page written;"; }
 	[ "$sbad" = 0 ] || { ok=0; why="$why straddled rx corrupted;"; }
 	[ "$sent" -gt 0 ] || { ok=0; why="$why no attack sent;"; }
-	# Well-formed traffic must still flow at the end of the run: a
-	# stalled ring trickles ~100/s; 1000/s is far above that and far
-	# below the slowest healthy run seen on a busy machine (~9000/s).
-	[ $((LATE - MID)) -ge $((SECS * 1000)) ] ||
-		{ ok=0; why="$why traffic stalled ($((LATE - MID)) packets received in the second half);"; }
+	# Well-formed traffic must still flow at the end of the run. A
+	# stalled ring (each bad chain waiting out a 500 ms miss timeout)
+	# trickles 15-100 packets/s while its lcores poll all along: under
+	# 100 per second of their CPU on an idle machine, a few hundred if
+	# they get a tenth of a CPU each. By the clock a healthy ring on a
+	# busy machine can be as slow: a packed loop attack empties the
+	# ring before each bad chain, so every 15 packets wait for two
+	# round trips between the testpmds, each for a CPU (870 packets/s
+	# at load 11). So the second half must bring FLOW_MIN packets
+	# within its 60 s, and FLOW_PER_CPU_S or more per second of CPU the
+	# two forwarding lcores had meanwhile (healthy: 9800 and up at
+	# load 17-28).
+	local flow=$((LATE - MID)) cpu_ms=$(((LATE_CPU - MID_CPU) / 1000000))
+	local secs=$(awk -v a="$MID_T" -v b="$LATE_T" 'BEGIN { printf "%.1f", b - a }')
+	flow_info="second half $flow packets in $secs s, $cpu_ms ms of lcore CPU; "
+	[ "$flow" -ge "$FLOW_MIN" ] && [ $((flow * 1000)) -ge $((FLOW_PER_CPU_S * cpu_ms)) ] ||
+		{ ok=0; why="$why traffic stalled ($flow packets in the second half, $secs s, $cpu_ms ms of lcore CPU);"; }
 	if [ "$dir" = tx ]; then
 		# Refused chains never reach the receiver; straddled ones must.
 		[ "$RECV" = $((SENT + wf)) ] ||
@@ -420,7 +463,7 @@ run_attack() {
 		esac
 		pinfo="witness $WSENT/$WRECV, refusals logged $refused, held $held taken $taken; "
 	fi
-	local info="${pinfo}sent $SENT received $RECV; attacks sent $sent completed $done written $written straddle ok/bad $sok/$sbad canary $canary guard $guard"
+	local info="${pinfo}${flow_info}sent $SENT received $RECV; attacks sent $sent completed $done written $written straddle ok/bad $sok/$sbad canary $canary guard $guard"
 	if [ $ok = 1 ]; then
 		result PASS "$name: $info"
 	else
