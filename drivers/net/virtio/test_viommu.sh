@@ -107,9 +107,14 @@ start() {
 	FD[$name]=$fd
 }
 
-cmd() { echo "$2" >&"${FD[$1]}"; }
+# cmd NAME LINE: fails if NAME was never started (a case whose set-up
+# failed still tears down).
+cmd() {
+	[ -n "${FD[$1]:-}" ] || return 1
+	echo "$2" >&"${FD[$1]}"
+}
 
-alive() { kill -0 "${PID[$1]}" 2>/dev/null; }
+alive() { kill -0 "${PID[$1]:-}" 2>/dev/null; }
 
 # wait_log NAME REGEX COUNT TIMEOUT: REGEX matches COUNT lines of the log.
 wait_log() {
