@@ -108,15 +108,19 @@ measure() {
 		tp_fwd_start vh && tp_cmd vu start
 	fi
 	tp_sleep "$seconds"
+	# The testpmd under valgrind may take far longer than 10 s to stop
+	# forwarding and print its counters on a loaded machine.
 	if [ "$dir" = h2v ]; then
-		tp_stop vh && tp_stop vu
+		tp_stop vh 300 && tp_stop vu
 	else
-		tp_stop vu && tp_stop vh
+		tp_stop vu && tp_stop vh 300
 	fi
 	local pkts
 	pkts=$(tp_fwd_count vh "$counter")
 	tp_quit vu
-	tp_quit vh
+	# valgrind writes its counts at exit: on a loaded machine that
+	# takes longer than tp_quit's default 10 s, and a kill loses them.
+	tp_quit vh 300
 	tp_cleanup
 	# The burst function's cost with its callees (inclusive), and how
 	# often the PMD called it: the call edges into it carry both.

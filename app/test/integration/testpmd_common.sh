@@ -92,12 +92,13 @@ tp_wait_sock_pid() {
 	done
 }
 
-# tp_stop NAME: stop forwarding and wait for the counters to be printed.
+# tp_stop NAME [TIMEOUT_S]: stop forwarding and wait (10 s unless told)
+# for the counters to be printed.
 tp_stop() {
 	local n
 	n=$(grep -c 'Accumulated forward statistics' "$TP_DIR/$1.log" || true)
 	tp_cmd "$1" stop
-	tp_wait_log "$1" 'Accumulated forward statistics' $((n + 1)) 10
+	tp_wait_log "$1" 'Accumulated forward statistics' $((n + 1)) "${2:-10}"
 }
 
 # tp_fwd_count NAME RX|TX: the last accumulated forward RX/TX-packets.
