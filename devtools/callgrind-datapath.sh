@@ -18,6 +18,7 @@
 #                  viommu:DEVARGS for our net_virtio_viommu with those
 #                  devargs (e.g. viommu:iommu=static,iommu_page=4K; the
 #                  vhost port then gets iommu-support=1),
+#      CG_VIRTIO_ARGS more virtio-user options, e.g. ',packed_vq=1',
 #      CG_LIBS (default "ours dpdk"),
 #      CG_KEEP a directory to keep the callgrind files in, for
 #      callgrind_annotate (e.g. --inclusive=yes, or --auto=yes for lines).
@@ -80,7 +81,7 @@ measure() {
 	local app=(-i --nb-cores=1 --rxq=1 --txq=1 --total-num-mbufs=16384
 		"--txpkts=$size")
 	local vhost_vdev="net_vhost0,iface=$sock,queues=1"
-	local virtio=(--vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg")
+	local virtio=(--vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg${CG_VIRTIO_ARGS:-}")
 	if [ -n "$plugdir" ]; then
 		vhost_vdev+=",iommu-support=1"
 		virtio=(-d "$plugdir/librte_net_virtio_viommu.so" --vdev
