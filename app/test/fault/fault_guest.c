@@ -2,6 +2,7 @@
 /* The guest's side of steady traffic: see fault_guest.h. */
 #include "fault_guest.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -95,6 +96,7 @@ fault_guest_restream(struct fault_guest *g, uint32_t stream)
 	g->rx_stream = stream | FAULT_STREAM_H2G;
 	g->tx_seq = 0;
 	g->rx_seq = 0;
+	g->rx_seen = 0;
 }
 
 static int
@@ -135,39 +137,114 @@ all_poison(const uint8_t *p, uint32_t len)
 	return true;
 }
 
+/* Keeps what the guest saw of a bad packet, then counts it. */
+static void
+rx_bad(struct fault_guest *g, enum fault_guest_bad_why why,
+		const uint8_t *buf, uint32_t len, uint32_t want_seq)
+{
+	unsigned int n = atomic_load(&g->st->rx_bad);
+
+	if (n < FG_BAD_KEEP) {
+		struct fault_guest_bad *b = &g->st->bad[n];
+		uint32_t stream = 0, seq = 0;
+
+		if (len > FM_NET_HDR_LEN)
+			fault_pkt_peek(buf + FM_NET_HDR_LEN,
+					len - FM_NET_HDR_LEN, &stream, &seq);
+		*b = (struct fault_guest_bad){
+			.why = why, .nth = g->rx_seen - 1,
+			.want_stream = g->rx_stream, .want_seq = want_seq,
+			.stream = stream, .seq = seq, .len = len,
+		};
+	}
+	atomic_fetch_add(&g->st->rx_bad, 1);
+}
+
 /* One received packet in buf[0..len), header first. */
 static void
 check_rx(struct fault_guest *g, const uint8_t *buf, uint32_t len)
 {
 	struct virtio_net_hdr_mrg_rxbuf hdr;
-	uint32_t seq;
+	uint32_t seq, stream;
 
-	if (len < FM_NET_HDR_LEN || len > FG_SLOT)
-		goto bad;
+	if (len < FM_NET_HDR_LEN || len > FG_SLOT) {
+		rx_bad(g, FG_BAD_LEN, buf, len, g->rx_seq);
+		return;
+	}
 	memcpy(&hdr, buf, sizeof(hdr));
 	/* The host sends no offloads, and each packet fits one buffer. */
 	if (hdr.hdr.flags != 0 || hdr.hdr.gso_type != 0 ||
-			(g->mergeable && hdr.num_buffers != 1))
-		goto bad;
+			(g->mergeable && hdr.num_buffers != 1)) {
+		rx_bad(g, FG_BAD_HDR, buf, len, g->rx_seq);
+		return;
+	}
 	if (fault_pkt_parse(buf + FM_NET_HDR_LEN, len - FM_NET_HDR_LEN,
-			g->rx_stream, &seq) < 0)
-		goto bad;
+			g->rx_stream, &seq) < 0) {
+		enum fault_guest_bad_why why = FG_BAD_BYTES;
+
+		if (fault_pkt_peek(buf + FM_NET_HDR_LEN, len - FM_NET_HDR_LEN,
+				&stream, &seq) < 0)
+			why = FG_BAD_LEN;
+		else if (stream != g->rx_stream)
+			why = FG_BAD_STREAM;
+		else if (len - FM_NET_HDR_LEN != fault_pkt_len(stream, seq))
+			why = FG_BAD_PKTLEN;
+		rx_bad(g, why, buf, len, g->rx_seq);
+		return;
+	}
 	if (seq > g->rx_seq) {
 		/* Intact, but later than the next: the device dropped
 		 * those between. */
 		atomic_fetch_add(&g->st->rx_gaps, 1);
 		g->rx_seq = seq;
 	} else if (seq != g->rx_seq) {
+		uint32_t want = g->rx_seq;
+
 		/* Resynchronise so that one fault is counted once. */
 		g->rx_seq = seq + 1;
-		goto bad;
+		rx_bad(g, FG_BAD_ORDER, buf, len, want);
+		return;
 	}
 	g->rx_seq++;
 	atomic_fetch_add(&g->st->rx_got, 1);
 	progress(g->st);
-	return;
-bad:
-	atomic_fetch_add(&g->st->rx_bad, 1);
+}
+
+static const char *
+bad_why_name(uint32_t why)
+{
+	switch (why) {
+	case FG_BAD_LEN: return "length";
+	case FG_BAD_HDR: return "header";
+	case FG_BAD_STREAM: return "stream";
+	case FG_BAD_PKTLEN: return "length of its seq";
+	case FG_BAD_BYTES: return "bytes";
+	case FG_BAD_ORDER: return "order";
+	default: return "?";
+	}
+}
+
+void
+fault_guest_bad_describe(const struct fault_guest_stats *st, char *buf,
+		size_t size)
+{
+	unsigned int n = atomic_load(&st->rx_bad), i;
+	size_t off = 0;
+
+	if (size > 0)
+		buf[0] = '\0';
+	for (i = 0; i < n && i < FG_BAD_KEEP && off < size; i++) {
+		const struct fault_guest_bad *b = &st->bad[i];
+		int w = snprintf(buf + off, size - off, "%sRX chain %u bad "
+				"(%s): expected stream %#x seq %u, got stream "
+				"%#x seq %u, %u bytes", i > 0 ? "; " : "",
+				b->nth, bad_why_name(b->why), b->want_stream,
+				b->want_seq, b->stream, b->seq, b->len);
+
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
 }
 
 static int
@@ -182,6 +259,7 @@ harvest_rx(struct fault_guest *g)
 		uint8_t *buf;
 		int16_t slot;
 
+		g->rx_seen++;
 		if (e.id >= FAULT_RING_SIZE || g->rx_of[e.id] < 0) {
 			atomic_fetch_add(&g->st->used_bad, 1);
 			continue;

@@ -20,6 +20,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fake_frontend.h"
@@ -28,6 +29,27 @@
 /* One buffer: the 12-byte header and the largest packet. */
 #define FG_SLOT 2048u
 #define FG_MAX_SLOTS 128
+
+/* Why a received packet was bad (fault_guest_bad.why). */
+enum fault_guest_bad_why {
+	FG_BAD_LEN = 1,	/* used length outside a packet's */
+	FG_BAD_HDR,	/* virtio-net header not the host's */
+	FG_BAD_STREAM,	/* another stream's packet */
+	FG_BAD_PKTLEN,	/* length not the one of its seq */
+	FG_BAD_BYTES,	/* bytes not the ones of its seq */
+	FG_BAD_ORDER,	/* a seq before the one expected */
+};
+
+/* The first packets found bad, as the guest saw them. */
+#define FG_BAD_KEEP 4
+struct fault_guest_bad {
+	uint32_t why;		/* enum fault_guest_bad_why */
+	uint32_t nth;		/* RX chains used before it (its used ring
+				 * position, counted from the stream's start) */
+	uint32_t want_stream, want_seq;	/* what the guest expected */
+	uint32_t stream, seq;	/* what the packet says (if long enough) */
+	uint32_t len;		/* used length, header included */
+};
 
 /* Counters another thread or process reads (atomics, no pointers: they
  * may live in memory shared with the parent of a forked frontend). */
@@ -45,7 +67,14 @@ struct fault_guest_stats {
 	atomic_uint revoked_back;	/* revoked RX buffers given back */
 	atomic_llong last_progress_ns;	/* CLOCK_MONOTONIC of the last packet */
 	atomic_llong max_gap_ns;	/* longest time without one */
+	/* The first FG_BAD_KEEP bad packets: bad[i] is written before
+	 * rx_bad counts it, so a reader takes min(rx_bad, FG_BAD_KEEP). */
+	struct fault_guest_bad bad[FG_BAD_KEEP];
 };
+
+/* Writes what st->bad holds to buf (one line per packet kept). */
+void fault_guest_bad_describe(const struct fault_guest_stats *st, char *buf,
+		size_t size);
 
 /* How the device addresses a buffer (default: its GPA). */
 struct fault_guest_map {
@@ -65,6 +94,7 @@ struct fault_guest {
 	uint32_t rx_stream;	/* expected on RX packets */
 	uint32_t tx_seq;	/* next TX packet */
 	uint32_t rx_seq;	/* next RX packet expected */
+	uint32_t rx_seen;	/* RX chains taken back */
 	bool tx_on;		/* post TX packets (default on) */
 	bool rx_on;		/* post RX buffers (default on) */
 	bool mergeable;

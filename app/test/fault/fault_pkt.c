@@ -49,6 +49,17 @@ fault_pkt_parse(const uint8_t *buf, uint32_t len, uint32_t stream,
 	return 0;
 }
 
+int
+fault_pkt_peek(const uint8_t *buf, uint32_t len, uint32_t *stream,
+		uint32_t *seq)
+{
+	if (len < OFF_SEQ + sizeof(*seq))
+		return -1;
+	memcpy(stream, buf + OFF_STREAM, sizeof(*stream));
+	memcpy(seq, buf + OFF_SEQ, sizeof(*seq));
+	return 0;
+}
+
 bool
 fault_pkt_poisoned(const uint8_t *buf, uint32_t len)
 {

@@ -36,6 +36,13 @@ void fault_pkt_fill(uint8_t *buf, uint32_t stream, uint32_t seq);
 int fault_pkt_parse(const uint8_t *buf, uint32_t len, uint32_t stream,
 		uint32_t *seq);
 
+/*
+ * What buf[0..len) says it is, intact or not: its stream and seq fields.
+ * Returns 0, or -1 if it is too short to hold them.
+ */
+int fault_pkt_peek(const uint8_t *buf, uint32_t len, uint32_t *stream,
+		uint32_t *seq);
+
 /* True if buf holds a run of FAULT_POISON (normal packets never do). */
 bool fault_pkt_poisoned(const uint8_t *buf, uint32_t len);
 

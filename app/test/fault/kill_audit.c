@@ -62,7 +62,7 @@ kill_audit(struct lane *l, struct totals *t)
 	bool ends_ok;
 	struct dir_view d[2];
 	uint32_t sent = posted, held;
-	char why[320];
+	char why[320], why_long[800];
 	int q;
 
 	memset(d, 0, sizeof(d));
@@ -127,18 +127,22 @@ kill_audit(struct lane *l, struct totals *t)
 			atomic_load(&st->rx_gaps) > d[0].dropped ||
 			atomic_load(&st->rx_empty) > d[0].invalid ||
 			atomic_load(&st->used_bad) != 0) {
-		snprintf(why, sizeof(why), "host->guest: sent %u, library "
-				"wrote %lu dropped %lu refused %lu, used %u; got "
-				"%u (bad %u, after gaps %u, empty %u, bad used "
-				"ids %u)", h2g,
+		char bad[400];
+
+		fault_guest_bad_describe(st, bad, sizeof(bad));
+		snprintf(why_long, sizeof(why_long), "host->guest: sent %u, "
+				"library wrote %lu dropped %lu refused %lu, used "
+				"%u; got %u (bad %u, after gaps %u, empty %u, bad "
+				"used ids %u)%s%s", h2g,
 				(unsigned long)d[0].good,
 				(unsigned long)d[0].dropped,
 				(unsigned long)d[0].invalid, used_rx, got,
 				atomic_load(&st->rx_bad),
 				atomic_load(&st->rx_gaps),
 				atomic_load(&st->rx_empty),
-				atomic_load(&st->used_bad));
-		kill_failure(t, l, why);
+				atomic_load(&st->used_bad),
+				bad[0] != '\0' ? "; " : "", bad);
+		kill_failure(t, l, why_long);
 	}
 	/* Drops and refusals only ever come from a frontend too slow to
 	 * answer a miss, and each is a timeout the library counted. */
