@@ -131,6 +131,13 @@ serve(struct fault_port *p, struct prepared *pr)
 	}
 	vid = atomic_load(&p->ev.vid);
 	stream = atomic_load(&p->stream);
+	/* prepare() ran before the gate: if this thread was held up there
+	 * while the device died and the port's next connection started
+	 * (traffic reset, new stream), what it built belongs to the old
+	 * stream. Only what is read past the gate belongs to vid. */
+	if (pr->n > 0 && (pr->stream != (stream | FAULT_STREAM_H2G) ||
+			pr->first_seq != atomic_load(&p->h2g_sent)))
+		drop_prepared(pr);
 	n = rte_vhost_dequeue_burst(vid, FAULT_G2H_Q, fe_pool, pkts,
 			FAULT_BURST);
 	if (pr->n > 0)
