@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_errno.h>
 
 #include "test_eal.h"
 
@@ -88,4 +89,26 @@ test_eal_sweep_stale(const char *prefix)
 		test_eal_remove_dir(p);
 	}
 	closedir(d);
+}
+
+int
+test_eal_init_unit(const char *argv0, const char *prefix)
+{
+	char file_prefix[96];
+	char *eal[] = {
+		(char *)(uintptr_t)argv0, "--no-huge", "--no-pci", "-m", "64",
+		"-l", "0", "--no-telemetry", "--log-level=lib.eal:error",
+		file_prefix,
+	};
+	int ret;
+
+	/* Unique per process, so parallel runs never share EAL files. */
+	snprintf(file_prefix, sizeof(file_prefix), "--file-prefix=%s%d",
+			prefix, (int)getpid());
+	test_eal_sweep_stale(prefix);
+	ret = rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal);
+	if (ret < 0)
+		fprintf(stderr, "rte_eal_init failed: %s\n",
+				rte_strerror(rte_errno));
+	return ret;
 }

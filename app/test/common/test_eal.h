@@ -23,4 +23,10 @@ void test_eal_remove_dir(const char *dir);
  * exists. */
 void test_eal_sweep_stale(const char *prefix);
 
+/* The EAL of a unit test: no hugepages, no PCI, one lcore, 64 MB, no
+ * telemetry, EAL's own logs at errors only, runtime files under
+ * "<prefix><pid>" (stale ones of that prefix swept first). Returns
+ * rte_eal_init()'s result, after printing why it failed. */
+int test_eal_init_unit(const char *argv0, const char *prefix);
+
 #endif /* TEST_EAL_H */

@@ -201,20 +201,10 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	char prefix[64];
-	char *eal[] = {
-		argv[0], "--no-huge", "--no-pci", "-m", "64", "-l", "0",
-		"--no-telemetry", "--log-level=lib.eal:error", prefix,
-	};
 	int ret;
 
-	/* Unique per process, so parallel runs never share EAL files. */
-	snprintf(prefix, sizeof(prefix), "--file-prefix=ut-ctl-wait-%d", (int)getpid());
-	test_eal_sweep_stale("ut-ctl-wait-");
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
-		fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
+	if (test_eal_init_unit(argv[0], "ut-ctl-wait-") < 0)
 		return 1;
-	}
 	/* argv is CUnit's (suite, test); EAL had its own. */
 	ret = ut_main(suites, argc, argv, 0);
 	test_eal_cleanup();

@@ -504,20 +504,10 @@ static CU_SuiteInfo suites[] = {
 int
 main(int argc, char **argv)
 {
-	char prefix[64];
-	char *eal[] = {
-		argv[0], "--no-huge", "--no-pci", "-m", "64", "-l", "0",
-		"--no-telemetry", "--log-level=lib.eal:error", prefix,
-	};
 	int ret;
 
-	/* Unique per process, so parallel runs never share EAL files. */
-	snprintf(prefix, sizeof(prefix), "--file-prefix=ut-net-hdr-%d", (int)getpid());
-	test_eal_sweep_stale("ut-net-hdr-");
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
-		fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
+	if (test_eal_init_unit(argv[0], "ut-net-hdr-") < 0)
 		return 1;
-	}
 	pool = rte_pktmbuf_pool_create("ut_net_hdr", 64, 0, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 	if (pool == NULL) {
