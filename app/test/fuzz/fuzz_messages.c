@@ -58,6 +58,7 @@
 #include <rte_vhost.h>
 
 #define FUZZ_WITH_EAL
+#include "../common/test_clock.h"
 #include "../common/test_memfd.h"
 #include "../common/test_recorder.h"
 #include "../common/test_sock.h"
@@ -123,21 +124,12 @@ static const struct {
 static bool trace;
 #define TRACE(...) do { if (trace) fprintf(stderr, "fuzz: " __VA_ARGS__); } while (0)
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Wait for cond for at most REPLY_TIMEOUT_MS: yield first (the event
  * thread usually needs microseconds), then sleep. */
 #define WAIT_FOR(cond, what) do { \
-	uint64_t until_ = now_ms() + REPLY_TIMEOUT_MS; \
+	uint64_t until_ = test_now_ms() + REPLY_TIMEOUT_MS; \
 	for (unsigned int i_ = 0; !(cond); i_++) { \
-		FZ_CHECK(now_ms() < until_, "timed out waiting for %s", what); \
+		FZ_CHECK(test_now_ms() < until_, "timed out waiting for %s", what); \
 		if (i_ < 1000) \
 			sched_yield(); \
 		else \

@@ -25,6 +25,7 @@
 #include <rte_errno.h>
 #include <rte_vhost.h>
 
+#include "test_clock.h"
 #include "test_eal.h"
 #include "unit_common.h"
 #include "vhost_lifecycle.h"
@@ -48,15 +49,6 @@ struct waiter {
 	atomic_bool returned;	/* the call returned */
 	int ret;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The voluntary context switches of thread tid of this process. */
 static long
@@ -131,15 +123,15 @@ held_while_calling(enum call call, int want_ret)
 
 	vhost_vq_iotlb_lock(vq);
 	CU_ASSERT_FATAL(pthread_create(&t, NULL, waiter_main, &w) == 0);
-	end = now_ms() + DEADLINE_MS;
-	while (atomic_load(&w.tid) == 0 && now_ms() < end)
+	end = test_now_ms() + DEADLINE_MS;
+	while (atomic_load(&w.tid) == 0 && test_now_ms() < end)
 		usleep(1000);
 	CU_ASSERT_FATAL(atomic_load(&w.tid) != 0);
 	base = voluntary_switches(atomic_load(&w.tid));
 	/* Unreadable only once the thread has gone (a call that returned). */
 	CU_ASSERT_FATAL(base >= 0 || atomic_load(&w.returned));
 	seen = base;
-	while (now_ms() < end && !atomic_load(&w.returned)) {
+	while (test_now_ms() < end && !atomic_load(&w.returned)) {
 		seen = voluntary_switches(atomic_load(&w.tid));
 		if (seen - base >= SLEEPS_WANTED)
 			break;
