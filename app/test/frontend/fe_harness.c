@@ -202,6 +202,14 @@ fe_stays_below(atomic_int *v, int n, int ms)
 }
 
 bool
+fe_more_rounds(int64_t start, int ms, int done, int min)
+{
+	int64_t now = fm_now_ms();
+
+	return now < start + ms || (done < min && now < start + FE_SLOW_MS);
+}
+
+bool
 fe_wait_vring_state(struct fe_backend *b, int ring, int state,
 		int timeout_ms)
 {

@@ -64,6 +64,11 @@ void fe_backend_reset_events(struct fe_backend *b);
 bool fe_wait_at_least(atomic_int *v, int n, int timeout_ms);
 /* True if *v stays below n for the whole of ms. */
 bool fe_stays_below(atomic_int *v, int n, int ms);
+/* For a scenario that runs "for ms" and asserts at least min rounds:
+ * true while ms since start have not passed, or fewer than min rounds
+ * are done and FE_SLOW_MS have not passed (a loaded machine stretches
+ * the scenario instead of failing it). */
+bool fe_more_rounds(int64_t start, int ms, int done, int min);
 /* Waits until the vring_state of ring is state. */
 bool fe_wait_vring_state(struct fe_backend *b, int ring, int state,
 		int timeout_ms);

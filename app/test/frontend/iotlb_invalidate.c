@@ -342,7 +342,7 @@ test_invalidate_concurrent_tx(void)
 	pthread_t th;
 	unsigned int seed = 12345;
 	uint8_t *area;
-	int64_t deadline, hard_deadline;
+	int64_t start;
 	static uint8_t got[70 * 1024];
 	int iterations = 0, progressed = 0, scribbled = 0, wrong = 0;
 	int delivered = 0, k;
@@ -354,12 +354,8 @@ test_invalidate_concurrent_tx(void)
 	memset(&r, 0, sizeof(r));
 	race_start(&r, &th, true);
 
-	/* 1200 ms of rounds, and at least 10 however slowly a loaded
-	 * machine lets them run. */
-	deadline = fm_now_ms() + 1200;
-	hard_deadline = fm_now_ms() + FE_SLOW_MS;
-	while (fm_now_ms() < deadline ||
-	       (iterations < 10 && fm_now_ms() < hard_deadline)) {
+	start = fm_now_ms();
+	while (fe_more_rounds(start, 1200, iterations, 10)) {
 		uint16_t at_reply;
 
 		for (k = 0; k < K; k++) {
@@ -442,7 +438,7 @@ test_invalidate_concurrent_rx(void)
 	pthread_t th;
 	unsigned int seed = 777;
 	uint8_t *area;
-	int64_t deadline, hard_deadline;
+	int64_t start;
 	int iterations = 0, progressed = 0, written = 0, wrong = 0, k;
 	uint16_t before;
 
@@ -455,12 +451,8 @@ test_invalidate_concurrent_rx(void)
 	CU_ASSERT_FATAL(r.proto != NULL);
 	race_start(&r, &th, false);
 
-	/* 1000 ms of rounds, and at least 10 however slowly a loaded
-	 * machine lets them run. */
-	deadline = fm_now_ms() + 1000;
-	hard_deadline = fm_now_ms() + FE_SLOW_MS;
-	while (fm_now_ms() < deadline ||
-	       (iterations < 10 && fm_now_ms() < hard_deadline)) {
+	start = fm_now_ms();
+	while (fe_more_rounds(start, 1000, iterations, 10)) {
 		uint16_t at_reply;
 
 		if (fm_iotlb_update_mapped(&D.d.m, &D.io, S, K * BUF) != FM_OK)

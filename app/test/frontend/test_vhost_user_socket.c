@@ -403,7 +403,7 @@ test_mem_table_replaced_under_traffic(void)
 	uint32_t sent = 0;
 	unsigned int tables = 0, table_fail = 0;
 	pthread_t th;
-	int64_t end, hard_end;
+	int64_t start, end;
 	int i;
 
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
@@ -421,12 +421,9 @@ test_mem_table_replaced_under_traffic(void)
 	}
 	s.vid = D.vid;
 	CU_ASSERT_FATAL(pthread_create(&th, NULL, stress_app, &s) == 0);
-	/* 1.5 s of churn, and at least 10 tables however slowly a loaded
-	 * machine lets the loop run (a generous deadline for those). */
-	end = fm_now_ms() + 1500;
-	hard_end = fm_now_ms() + FE_SLOW_MS;
-	while (fm_now_ms() < end ||
-			(tables < 10 && fm_now_ms() < hard_end)) {
+	/* 1.5 s of churn, and at least 10 tables. */
+	start = fm_now_ms();
+	while (fe_more_rounds(start, 1500, tables, 10)) {
 		struct vring_used_elem e;
 		int k;
 
