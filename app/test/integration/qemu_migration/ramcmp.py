@@ -7,7 +7,10 @@ destination (offset = guest physical address for the test's 512 MiB
 guest, which lies wholly below the PCI hole). Prints one line per
 differing page and a last line "differing_pages=N". With --trace, the
 backend write trace (lib/vhost VHOST_WRITE_TRACE) says which of those
-pages the backend wrote, and when relative to the control messages.
+pages the backend wrote, and when relative to the control messages, and
+the line before the last counts the differing pages the backend can have
+had no part in: "pages_not_backend=N", pages it never wrote during the
+whole trace and that hold no frame of the guest's NIC (its MAC).
 """
 import mmap
 import sys
@@ -84,7 +87,7 @@ def main():
         writes, msgs, summary = load_trace(trace) if trace else ({}, [], None)
         if summary:
             print(summary)
-        differing = 0
+        differing = not_backend = 0
         for base in range(0, len(src), CHUNK):
             if src[base:base + CHUNK] == dst[base:base + CHUNK]:
                 continue
@@ -104,6 +107,8 @@ def main():
                             a[first:first + 16].hex(), b[first:first + 16].hex()))
                 if trace:
                     w = writes.get(off // PAGE, [])
+                    if not w and GUEST_MAC not in a and GUEST_MAC not in b:
+                        not_backend += 1
                     if w:
                         last = w[-1]
                         info += (" backend_writes=%d last_logged=%s last_what=%s last_when=%s"
@@ -111,6 +116,8 @@ def main():
                     else:
                         info += " backend_writes=0"
                 print(info)
+        if trace:
+            print("pages_not_backend=%d" % not_backend)
         print("differing_pages=%d" % differing)
 
 
