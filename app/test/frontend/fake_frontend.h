@@ -91,8 +91,18 @@ const char *fm_result_name(int result);
 
 /* Most vrings a test drives on one connection (two queue pairs). */
 #define FM_MAX_VRINGS 4
-/* How long a reply may take: generous, the backend is in this process. */
-#define FM_REPLY_TIMEOUT_MS 2000
+/*
+ * How long a reply (or the peer's connection) may take before the
+ * frontend gives up. The backend is another thread: the library's event
+ * thread, in this process or, for the fault tests' forked frontends, in
+ * the parent. On a loaded machine that thread may wait seconds for a
+ * CPU (2.6 s seen at load 34, where a fork of the parent also held it),
+ * so this only catches a peer that never answers. Tests that assert the
+ * absence of a reply watch for it over a short window of their own.
+ * Below the fault tests' CYCLE_TIMEOUT_MS, so that a frontend that gets
+ * no reply says so itself.
+ */
+#define FM_REPLY_TIMEOUT_MS 15000
 
 struct fm_frontend {
 	int sock;
