@@ -22,6 +22,11 @@
 #define FE_MAX_VRINGS TEST_RECORDER_MAX_VRINGS
 /* How long an event the test caused may take to show up. */
 #define FE_WAIT_MS 3000
+/* The same for the steps of opening and closing a device, which every
+ * test repeats: the library's event thread makes them, and on a loaded
+ * machine it may wait seconds for a CPU (2.6 s seen at load 34). The
+ * waits end when the event comes. */
+#define FE_EVENT_MS 15000
 /* How long a scenario that runs "for a while" may stretch to reach the
  * least number of rounds it asserts, on a loaded machine. */
 #define FE_SLOW_MS 60000

@@ -43,7 +43,7 @@ finish_open(struct fe_dev *d, const struct fm_config *cfg)
 		fe_fail("handshake failed: %d", ret);
 		return -1;
 	}
-	if (!fe_wait_at_least(&d->b->ev.new_device, before + 1, FE_WAIT_MS)) {
+	if (!fe_wait_at_least(&d->b->ev.new_device, before + 1, FE_EVENT_MS)) {
 		fe_fail("new_device did not come");
 		return -1;
 	}
@@ -100,7 +100,7 @@ fe_dev_close(struct fe_dev *d, bool wait)
 	if (!wait || d->vid < 0)
 		return true;
 	return fe_wait_at_least(&d->b->ev.destroy_device, before + 1,
-			FE_WAIT_MS);
+			FE_EVENT_MS);
 }
 
 struct fe_dev fe_test_dev;

@@ -652,7 +652,7 @@ test_server_reconnect_cycles(void)
 		CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
 		CU_ASSERT(fe_traffic_ok(&D));
 		CU_ASSERT(fe_dev_close(&D, true));
-		CU_ASSERT(fe_wait_fd_count(base, FE_WAIT_MS) <= base);
+		CU_ASSERT(fe_wait_fd_count(base, FE_EVENT_MS) <= base);
 	}
 	CU_ASSERT_EQUAL(atomic_load(&B->ev.new_device), news + 4);
 	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), destroys + 4);
