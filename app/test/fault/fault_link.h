@@ -78,8 +78,10 @@ void fault_link_resume(struct fault_link *k);
  * After a drain: nothing lost, duplicated, reordered or damaged either
  * way, and the library's counters say the same, with dropped and
  * invalid chains as expected (per virtqueue, [0] host->guest, [1]
- * guest->host). The guest->host packets dropped are the only ones that
- * may be missing. CUnit assertions; prints why under name. Returns true
+ * guest->host). The packets dropped are the only ones that may be
+ * missing; the host->guest buffers refused are the ones the guest
+ * revoked (fault_guest_stats.revoked_back) and, beyond those, come
+ * back empty. CUnit assertions; prints why under name. Returns true
  * if all held.
  */
 bool fault_link_check(struct fault_link *k, const char *name,
