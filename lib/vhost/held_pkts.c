@@ -28,7 +28,7 @@ vhost_held_add(struct vhost_virtqueue *vq, struct rte_mbuf **pkts, uint16_t n)
 	room = VHOST_MAX_HELD_PKTS - h->n;
 	n = RTE_MIN(n, room);
 	if (h->n == 0 && n > 0)
-		h->since = rte_get_timer_cycles();
+		h->since = h->tried = rte_get_timer_cycles();
 	for (uint16_t i = 0; i < n; i++) {
 		rte_pktmbuf_refcnt_update(pkts[i], 1);
 		h->pkts[h->n++] = pkts[i];
@@ -41,16 +41,25 @@ void
 vhost_held_flush(struct vhost_device *dev, struct vhost_virtqueue *vq)
 {
 	uint64_t limit = rte_get_timer_hz() * 2 * VHOST_IOTLB_MISS_TIMEOUT_MS / 1000;
+	uint64_t max_gap = rte_get_timer_hz() * VHOST_HELD_MAX_GAP_MS / 1000;
 	struct vhost_held *h = &vq->held;
 	bool missed = false;
+	uint64_t now;
 	uint16_t sent;
 
 	if (h->n == 0 || !vq->access_ok || !vq->enabled)
 		return;
+	/* A stretch in which nobody tried counts only up to max_gap: a
+	 * thread descheduled for a second must not find its packets stale
+	 * at its first attempt, against a miss it has only just sent. */
+	now = rte_get_timer_cycles();
+	if (now - h->tried > max_gap)
+		h->since += now - h->tried - max_gap;
+	h->tried = now;
 	sent = vhost_enqueue_ring(dev, vq, h->pkts, h->n, &missed);
 	/* As a miss (note_miss), held packets wait longer while the
 	 * frontend's answers may sit unread by our event thread. */
-	if (sent == 0 && rte_get_timer_cycles() - h->since > limit &&
+	if (sent == 0 && now - h->since > limit &&
 	    !(vq->nb_pending != 0 && vhost_frontend_unread(dev))) {
 		/* Nothing went for that long: the frontend does not answer,
 		 * or the guest posts no buffers. Either way the packets are
@@ -70,7 +79,7 @@ vhost_held_flush(struct vhost_device *dev, struct vhost_virtqueue *vq)
 	memmove(h->pkts, h->pkts + sent, (h->n - sent) * sizeof(*h->pkts));
 	h->n -= sent;
 	if (sent > 0)
-		h->since = rte_get_timer_cycles();
+		h->since = now;
 }
 
 void

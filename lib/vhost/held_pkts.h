@@ -7,7 +7,8 @@
  * most VHOST_MAX_HELD_PKTS) and delivers them before anything newer: at
  * the next burst, after the IOTLB updates of an event-thread wake-up, or
  * at the event thread's tick; they are dropped after
- * 2 * VHOST_IOTLB_MISS_TIMEOUT_MS without progress.
+ * 2 * VHOST_IOTLB_MISS_TIMEOUT_MS without progress (a stretch without
+ * any attempt counting at most VHOST_HELD_MAX_GAP_MS).
  *
  * The state is vq->held and dev->held_waiting; nothing else touches it.
  * Every function here runs with the ring held: by the burst (inside its

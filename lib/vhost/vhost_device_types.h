@@ -156,6 +156,7 @@ struct vhost_virtqueue {
 		struct rte_mbuf **pkts;
 		uint16_t n;
 		uint64_t since;		/* timer cycles: the last progress */
+		uint64_t tried;		/* timer cycles: the last attempt */
 	} held;
 
 	/* Control path state. */

@@ -110,4 +110,12 @@ _Static_assert(2 * VHOST_MSG_TIMEOUT_MS <= VHOST_IOTLB_MISS_TIMEOUT_MS,
  * are dropped (and counted) only if they wait twice the miss timeout. */
 #define VHOST_MAX_HELD_PKTS 256
 
+/* The longest stretch between two attempts to deliver held packets that
+ * counts in full towards their wait: the event thread tries every
+ * 100 ms (its tick) besides every burst, so a longer gap means no
+ * thread could (the process, or a thread holding the ring, was not
+ * scheduled), and that time is not the frontend's or the guest's
+ * delay. */
+#define VHOST_HELD_MAX_GAP_MS 200
+
 #endif /* VHOST_LIMITS_H */

@@ -3,6 +3,7 @@
 #include "test_recorder.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_vhost.h>
 
@@ -82,6 +83,10 @@ on_vring_state_changed(int vid, uint16_t queue_id, int enable)
 
 	if (r == NULL)
 		return -1;
+	if (atomic_load(&r->vring_stall_ms) > 0) {
+		atomic_fetch_add(&r->vring_stalls, 1);
+		usleep((useconds_t)atomic_load(&r->vring_stall_ms) * 1000);
+	}
 	if (queue_id < TEST_RECORDER_MAX_VRINGS) {
 		atomic_store(&r->vring_state[queue_id], enable ? 1 : 0);
 		atomic_fetch_add(&r->vring_changes[queue_id], 1);
@@ -157,6 +162,8 @@ test_recorder_reset(struct test_recorder *r)
 	atomic_store(&r->vring_events, 0);
 	atomic_store(&r->vring_up, 0);
 	atomic_store(&r->vring_down, 0);
+	atomic_store(&r->vring_stall_ms, 0);
+	atomic_store(&r->vring_stalls, 0);
 	atomic_store(&r->features, 0);
 	atomic_store(&r->nr_vring_at_new_device, 0);
 	for (i = 0; i < TEST_RECORDER_MAX_VRINGS; i++) {

@@ -35,6 +35,11 @@ struct test_recorder {
 	atomic_int nr_vring_at_new_device;
 	atomic_int vring_state[TEST_RECORDER_MAX_VRINGS]; /* -1 never told */
 	atomic_int vring_changes[TEST_RECORDER_MAX_VRINGS];
+	/* Set by a test: each vring_state_changed first keeps the event
+	 * thread this long (a thread the machine does not schedule), and
+	 * counts in vring_stalls when it begins. */
+	atomic_int vring_stall_ms;
+	atomic_int vring_stalls;
 };
 
 /*

@@ -100,6 +100,7 @@ void test_negotiation(void);
 void test_rings_at_iovas(void);
 void test_tx_miss_update(void);
 void test_rx_miss_held(void);
+void test_rx_held_over_stall(void);
 void test_mem_slots(void);
 
 /* iotlb_access.c */

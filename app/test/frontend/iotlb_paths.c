@@ -275,6 +275,91 @@ test_rx_miss_held(void)
 	CU_ASSERT(rx_check(&D, 500, 49));
 }
 
+/*
+ * Held packets are judged stale by the time they waited while someone
+ * tried to deliver them, not by the time no thread ran. The event thread
+ * (the only one trying here: the test makes no burst) is kept in a
+ * callback for 1.3 s, longer than the 1 s after which held packets are
+ * dropped; meanwhile the frontend maps the buffers and takes the mapping
+ * back. When the thread runs again, the first retry misses afresh: the
+ * packets must stay held for that new miss, and arrive once it is
+ * answered, none dropped.
+ */
+void
+test_rx_held_over_stall(void)
+{
+	enum { N = 4, STALL_MS = 1300 };
+	static uint8_t pkt[N][512], got[2048];
+	const uint64_t Q = IOVA_TEST(19);
+	struct vhost_iotlb_msg miss[16], msg;
+	struct vhost_vring_state off = { .index = FE_TXQ, .num = 0 };
+	struct virtio_net_hdr_mrg_rxbuf hdr;
+	struct test_recorder *ev;
+	struct rte_mbuf *mb[N];
+	struct fm_vring *vr;
+	int64_t dropped;
+	uint8_t *area;
+	int i, n, nbufs, events;
+
+	CU_ASSERT_FATAL(iodev_open(&D, BI) == 0);
+	ev = &D.d.b->ev;
+	vr = &D.d.m.vr[FE_RXQ];
+	area = guest_map(Q, N, VHOST_ACCESS_RW);
+	for (i = 0; i < N; i++) {
+		CU_ASSERT_FATAL(post_rx(&D, Q + FM_IOMMU_PAGE * (uint64_t)i,
+				2048) >= 0);
+		fe_packet(pkt[i], 200 + (uint32_t)i, 61 + (uint32_t)i);
+		mb[i] = fe_mbuf_make(pkt[i], 200 + (uint32_t)i, 0);
+		CU_ASSERT_FATAL(mb[i] != NULL);
+	}
+	dropped = fe_vring_stat(D.d.vid, FE_RXQ, "dropped_packets");
+	CU_ASSERT_EQUAL(rte_vhost_enqueue_burst(D.d.vid, FE_RXQ, mb, N), N);
+	for (i = 0; i < N; i++)
+		rte_pktmbuf_free(mb[i]);
+	n = fm_iommu_collect_misses(&D.io, miss, 16, 100, FE_WAIT_MS);
+	CU_ASSERT_FATAL(n >= 1);
+
+	/* Keep the event thread away, then queue the mapping and its
+	 * removal behind the callback: it reads both in one go. */
+	events = atomic_load(&ev->vring_events);
+	atomic_store(&ev->vring_stall_ms, STALL_MS);
+	CU_ASSERT_FATAL(fm_send(D.d.m.sock, FM_REQ_SET_VRING_ENABLE,
+			FM_FLAG_VERSION, sizeof(off), &off, sizeof(off),
+			NULL, 0) == 0);
+	CU_ASSERT_FATAL(fe_wait_at_least(&ev->vring_stalls, 1, FE_EVENT_MS));
+	memset(&msg, 0, sizeof(msg));
+	msg.iova = Q;
+	msg.size = FM_IOMMU_PAGE * N;
+	msg.uaddr = fm_ptr_uaddr(area);
+	msg.perm = VHOST_ACCESS_RW;
+	msg.type = VHOST_IOTLB_UPDATE;
+	CU_ASSERT_FATAL(fm_send(D.d.m.sock, FM_REQ_IOTLB_MSG, FM_FLAG_VERSION,
+			FM_IOTLB_MSG_SIZE, &msg, sizeof(msg), NULL, 0) == 0);
+	msg.type = VHOST_IOTLB_INVALIDATE;
+	msg.uaddr = 0;
+	msg.perm = 0;
+	CU_ASSERT_FATAL(fm_send(D.d.m.sock, FM_REQ_IOTLB_MSG, FM_FLAG_VERSION,
+			FM_IOTLB_MSG_SIZE, &msg, sizeof(msg), NULL, 0) == 0);
+	CU_ASSERT(fe_wait_at_least(&ev->vring_events, events + 1,
+			STALL_MS + FE_EVENT_MS));
+	atomic_store(&ev->vring_stall_ms, 0);
+
+	/* The retry after the stall asks again; answer it. */
+	n = fm_iommu_collect_misses(&D.io, miss, 16, 100, FE_WAIT_MS);
+	CU_ASSERT(n >= 1);
+	for (i = 0; i < n && i < 16; i++)
+		CU_ASSERT_EQUAL(fm_iommu_answer(&D.d.m, &D.io, &miss[i]), FM_OK);
+	CU_ASSERT(wait_used(&D, FE_RXQ, N, FE_WAIT_MS));
+	for (i = 0; i < N && fm_vring_used_pending(vr) > 0; i++) {
+		n = fm_iommu_net_recv(vr, &D.io, true, &hdr, got, sizeof(got),
+				&nbufs);
+		CU_ASSERT(n == 200 + i && memcmp(got, pkt[i], (size_t)n) == 0);
+	}
+	CU_ASSERT_EQUAL(i, N);
+	CU_ASSERT_EQUAL(fe_vring_stat(D.d.vid, FE_RXQ, "dropped_packets"),
+			dropped);
+}
+
 /* --- memory slots: the IOTLB follows the regions --- */
 
 #define PF_CONFIGURE_MEM_SLOTS 15

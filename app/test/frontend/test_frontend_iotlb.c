@@ -41,6 +41,7 @@ static CU_TestInfo iotlb_tests[] = {
 	{ "rings_at_iovas", test_rings_at_iovas },
 	{ "tx_miss_update", test_tx_miss_update },
 	{ "rx_miss_held", test_rx_miss_held },
+	{ "rx_held_over_stall", test_rx_held_over_stall },
 	{ "mem_slots", test_mem_slots },
 	{ "permission_rx_read_only", test_permission_rx_read_only },
 	{ "permission_rx_read_only_alone", test_permission_rx_read_only_alone },
