@@ -2,8 +2,8 @@
 #ifndef TEST_CLOCK_H
 #define TEST_CLOCK_H
 
-/* Milliseconds of the monotonic clock, for deadlines in tests
- * (header-only: the fuzz targets use it too). */
+/* The monotonic clock in milliseconds and microseconds, for deadlines
+ * and durations in tests (header-only: the fuzz targets use it too). */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +16,15 @@ test_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline int64_t
+test_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Milliseconds the calling thread has waited for a CPU so far (its

@@ -46,6 +46,7 @@
 #include "fe_harness.h"
 #include "fe_traffic.h"
 #include "fm_conn.h"
+#include "test_clock.h"
 
 #define STREAM 0x34000000u
 /* Packets a run may send (bitmaps of seqs). */
@@ -74,15 +75,6 @@ struct iotlb_run {
 	int64_t max_answer_us;
 };
 
-static int64_t
-now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 /* Answers every miss queued, round being when the round started. */
 static void
 serve(struct iotlb_run *r, int64_t round)
@@ -90,7 +82,7 @@ serve(struct iotlb_run *r, int64_t round)
 	int64_t waited;
 
 	fault_iommu_serve(&r->x);
-	waited = now_us() - r->served_us;
+	waited = test_now_us() - r->served_us;
 	if (waited > r->max_answer_us)
 		r->max_answer_us = waited;
 	r->served_us = round;
@@ -100,7 +92,7 @@ serve(struct iotlb_run *r, int64_t round)
 static void
 serve_cb(void *ctx)
 {
-	serve(ctx, now_us());
+	serve(ctx, test_now_us());
 }
 
 static bool
@@ -116,7 +108,7 @@ churn(struct iotlb_run *r, int ms)
 
 	/* At least one flush however few rounds a loaded machine allows. */
 	while (fm_now_ms() < end || r->rounds < FLUSH_EVERY) {
-		int64_t round = now_us();
+		int64_t round = test_now_us();
 		int i;
 
 		if (atomic_load(&r->k.st.tx_posted) >= MAX_SEQ - 1024)
@@ -225,7 +217,7 @@ run(bool warm, bool packed)
 			fault_seed() ^ 0x10f1u) == 0);
 	r->k.serve = serve_cb;
 	r->k.serve_ctx = r;
-	r->served_us = now_us();
+	r->served_us = test_now_us();
 
 	churn(r, churn_ms(warm));
 	CU_ASSERT(fault_link_drain(&r->k));

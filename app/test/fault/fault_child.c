@@ -15,6 +15,7 @@
 #include "fault_ring.h"
 #include "fault_usage.h"
 #include "fm_conn.h"
+#include "test_clock.h"
 
 /* Guest memory of a frontend: rings and half the buffers in region 0,
  * the other half across a hole, as RAM below and above 4 GiB. */
@@ -173,15 +174,6 @@ give_up(struct fault_child *c, int result)
 	_exit(1);
 }
 
-static int64_t
-now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 static void
 set_phase(struct fault_child *c, enum fault_phase ph)
 {
@@ -306,7 +298,7 @@ child_main(struct fault_child *c)
 
 	set_phase(c, FAULT_PH_RINGS);
 	/* No miss can come before the rings are set up. */
-	atomic_store(&c->sh->served_us, now_us());
+	atomic_store(&c->sh->served_us, test_now_us());
 	for (q = 0; q < 2; q++) {
 		r = c->iommu ? fault_iommu_ring_start(&c->x, (uint32_t)q) :
 			fault_ring_start(m, (uint32_t)q,
@@ -320,16 +312,16 @@ child_main(struct fault_child *c)
 	/* With the IOMMU the rings themselves wait for their misses to be
 	 * answered here. */
 	set_phase(c, FAULT_PH_TRAFFIC);
-	last = now_us();
+	last = test_now_us();
 	while (fm_now_ms() < end) {
-		int64_t t0 = now_us();
+		int64_t t0 = test_now_us();
 		int moved = fault_guest_step(&c->g);
 
 		churn_slot(c, ++step);
 		if (c->stop == FAULT_STOP_MISSES && step >= c->deaf_after &&
 				atomic_load(&c->sh->parked) == 0) {
 			/* Deaf from now on: the device's misses pile up. */
-			atomic_store(&c->sh->deaf_since_us, now_us());
+			atomic_store(&c->sh->deaf_since_us, test_now_us());
 			atomic_store(&c->sh->parked, FAULT_STOP_MISSES);
 		}
 		if (c->iommu && atomic_load(&c->sh->parked) == 0) {
@@ -344,7 +336,7 @@ child_main(struct fault_child *c)
 			/* A miss sent after the previous serving round's
 			 * look found the channel empty (that round started
 			 * before it) is answered now. */
-			waited = now_us() - atomic_load(&c->sh->served_us);
+			waited = test_now_us() - atomic_load(&c->sh->served_us);
 			if (waited > atomic_load(&c->sh->max_answer_us))
 				atomic_store(&c->sh->max_answer_us,
 						(unsigned int)waited);

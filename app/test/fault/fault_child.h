@@ -66,7 +66,7 @@ struct fault_child_shared {
 	atomic_uint iommu_answered;	/* misses answered with an UPDATE */
 	/* Longest time between two rounds of the traffic loop. */
 	atomic_uint max_gap_us;
-	/* IOTLB misses (kill_now_us clock). The start of the last round
+	/* IOTLB misses (test_now_us clock). The start of the last round
 	 * whose look at the backend channel found it empty: any miss the
 	 * library sent since is unanswered yet (and stays so if the
 	 * frontend dies). */
@@ -77,7 +77,7 @@ struct fault_child_shared {
 	atomic_uint max_answer_us;
 	/* Memory slots: ADD_MEM_REG / REM_MEM_REG acknowledged. */
 	atomic_uint slot_ops;
-	/* FAULT_STOP_MISSES: when it stopped answering (kill_now_us). */
+	/* FAULT_STOP_MISSES: when it stopped answering (test_now_us). */
 	atomic_llong deaf_since_us;
 };
 

@@ -14,6 +14,7 @@
 
 #include "fault_child.h"
 #include "fault_port.h"
+#include "test_clock.h"
 
 #define LANES 2
 /* Cycles per mode (FAULT_KILL_CYCLES overrides). */
@@ -144,9 +145,6 @@ struct totals {
 	int nhalf;
 	uint32_t rng;			/* the plans' choices */
 };
-
-/* CLOCK_MONOTONIC in microseconds. */
-int64_t kill_now_us(void);
 
 /* Counts a failure of lane l's cycle and prints the first few. */
 void kill_failure(struct totals *t, const struct lane *l, const char *what);

@@ -21,15 +21,6 @@
 #include "fm_conn.h"
 #include "kill.h"
 
-int64_t
-kill_now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 void
 kill_failure(struct totals *t, const struct lane *l, const char *what)
 {
@@ -77,7 +68,7 @@ make_plan(struct lane *l, struct totals *t)
 static void
 note_step(struct totals *t, int kind, int64_t since_us)
 {
-	int64_t ms = (kill_now_us() - since_us) / 1000;
+	int64_t ms = (test_now_us() - since_us) / 1000;
 
 	if (ms > t->max_step_ms[kind])
 		t->max_step_ms[kind] = ms;
@@ -96,7 +87,7 @@ start_cycle(struct lane *l, uint32_t n, struct totals *t)
 		.packed = l->mode->packed,
 	};
 
-	int64_t t0 = kill_now_us();
+	int64_t t0 = test_now_us();
 
 	l->cycle = n;
 	make_plan(l, t);
@@ -153,24 +144,24 @@ kill_due(struct lane *l)
 		if (atomic_load(&sh->parked) != l->plan.stop)
 			return false;
 		return l->plan.stop != FAULT_STOP_MISSES || misses_held(l) ||
-			kill_now_us() - atomic_load(&sh->deaf_since_us) >=
+			test_now_us() - atomic_load(&sh->deaf_since_us) >=
 			DEAF_WAIT_US;
 	case PLAN_RACE:
 		if (atomic_load(&sh->st.phase) < FAULT_PH_CONNECTED)
 			return false;
 		if (l->reached_us == 0)
-			l->reached_us = kill_now_us();
-		return kill_now_us() - l->reached_us >= l->plan.delay_us;
+			l->reached_us = test_now_us();
+		return test_now_us() - l->reached_us >= l->plan.delay_us;
 	default:
 		if (atomic_load(&p->g2h_received) < l->plan.g2h_target)
 			return false;
 		/* Catch the datapath inside a burst on this very device,
 		 * with packets of the frontend still in the ring. */
-		t0 = kill_now_us();
+		t0 = test_now_us();
 		while (!(atomic_load(&p->in_burst) &&
 				fault_child_g2h_published(&l->child) !=
 				fault_child_used(&l->child, 1)) &&
-				kill_now_us() - t0 < MID_BURST_SPIN_US)
+				test_now_us() - t0 < MID_BURST_SPIN_US)
 			;
 		return true;
 	}
@@ -210,7 +201,7 @@ running_step(struct lane *l, struct totals *t)
 		kill_failure(t, l, "stuck before its kill point");
 	}
 	l->mid_burst = atomic_load(&l->port->in_burst);
-	l->killed_us = kill_now_us();
+	l->killed_us = test_now_us();
 	/* Reaped in dying_step: on a busy machine the kernel may take
 	 * seconds to tear a process down, and the other lanes go on
 	 * meanwhile. */
@@ -251,7 +242,7 @@ cleanup_step(struct lane *l, struct totals *t)
 
 	if (!quiet && fm_now_ms() < l->deadline_ms)
 		return false;
-	t0 = kill_now_us();
+	t0 = test_now_us();
 	if (!quiet)
 		kill_failure(t, l, "the library did not tear the connection down");
 	else
@@ -266,7 +257,7 @@ cleanup_step(struct lane *l, struct totals *t)
 			l->plan.stop == FAULT_STOP_HALF_MESSAGE &&
 			t->nhalf < MAX_HALF)
 		t->half_ms[t->nhalf++] = ms;
-	t0 = kill_now_us();
+	t0 = test_now_us();
 	fault_child_release(&l->child);
 	note_step(t, 3, t0);
 	l->after_deaf = l->plan.kind == PLAN_STOP &&
