@@ -235,10 +235,10 @@ test_oversized_payload(void)
 	setup();
 	make_wire(&w, VHOST_USER_SET_CONFIG, UINT32_MAX, 0);
 	peer_send(&w, sizeof(w.hdr), NULL, 0);
-	uint64_t t0 = ut_now_ms();
+	uint64_t t0 = test_now_ms();
 
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
-	CU_ASSERT(ut_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
+	CU_ASSERT(test_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
 	close_all(fds, 2);
 }
 
@@ -265,9 +265,9 @@ test_peer_closes_midway(void)
 	close(sv[1]);
 	sv[1] = -1;
 	nfds = test_count_fds();	/* the fd in flight is not counted */
-	t0 = ut_now_ms();
+	t0 = test_now_ms();
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
-	CU_ASSERT(ut_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
+	CU_ASSERT(test_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
 	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 
 	teardown();
@@ -277,9 +277,9 @@ test_peer_closes_midway(void)
 	close(sv[1]);
 	sv[1] = -1;
 	nfds = test_count_fds();
-	t0 = ut_now_ms();
+	t0 = test_now_ms();
 	CU_ASSERT(vhost_msg_recv(sv[0], &msg) < 0);
-	CU_ASSERT(ut_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
+	CU_ASSERT(test_now_ms() - t0 < VHOST_MSG_TIMEOUT_MS / 2);
 	CU_ASSERT_EQUAL(test_count_fds(), nfds);
 	close(fd);
 }
@@ -303,7 +303,7 @@ static void
 call_clock_start(struct call_clock *c)
 {
 	c->w0 = test_thread_cpu_wait_ms();
-	c->t0 = ut_now_ms();
+	c->t0 = test_now_ms();
 }
 
 /* True if the call ended within the library's timeout plus slack and
@@ -313,7 +313,7 @@ call_clock_within_timeout(const struct call_clock *c, uint64_t *dt)
 {
 	int64_t w1;
 
-	*dt = ut_now_ms() - c->t0;
+	*dt = test_now_ms() - c->t0;
 	w1 = test_thread_cpu_wait_ms();
 	if (*dt <= VHOST_MSG_TIMEOUT_MS + SLACK_MS)
 		return true;

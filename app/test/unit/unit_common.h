@@ -21,6 +21,7 @@
 #include <rte_log.h>
 
 #include "mem_table.h"
+#include "test_clock.h"
 #include "test_memfd.h"
 #include "test_res.h"
 #include "test_run.h"
@@ -75,15 +76,6 @@ static inline bool
 ut_fd_is_open(int fd)
 {
 	return fd >= 0 && fcntl(fd, F_GETFD) != -1;
-}
-
-static inline uint64_t
-ut_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /*
