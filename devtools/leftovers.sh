@@ -15,9 +15,11 @@ set -euo pipefail
 RUN=$(realpath -m /var/run/dpdk)
 HUGE=/dev/hugepages
 
+# Either directory may not exist yet (a fresh machine before any DPDK
+# program ran): that is an empty list, not an error under pipefail.
 list() {
-	{ ls -1 "$RUN" 2>/dev/null | sed 's|^|run:|'
-	  ls -1 "$HUGE" 2>/dev/null | sed 's|^|huge:|'; } | sort
+	{ { ls -1 "$RUN" 2>/dev/null || true; } | sed 's|^|run:|'
+	  { ls -1 "$HUGE" 2>/dev/null || true; } | sed 's|^|huge:|'; } | sort
 }
 
 # What some process maps now, in the form list() prints: the runtime
