@@ -15,12 +15,12 @@
 #include <rte_vhost.h>
 
 #include "fd_event.h"
+#include "vhost_limits.h"
 #include "vhost_log.h"
 
 /* Listening sockets plus connections: RTE_MAX_VHOST_DEVICE devices and
  * as many sockets. */
 #define FD_EVENT_SLOTS (2 * RTE_MAX_VHOST_DEVICE)
-#define FD_EVENT_TICK_MS 100
 
 struct fd_entry {
 	int fd;			/* -1: free */
@@ -85,7 +85,7 @@ event_loop(void *arg)
 
 	RTE_SET_USED(arg);
 	for (;;) {
-		int n = epoll_wait(ev.epfd, events, RTE_DIM(events), FD_EVENT_TICK_MS);
+		int n = epoll_wait(ev.epfd, events, RTE_DIM(events), VHOST_EVENT_TICK_MS);
 		void (*tick)(void);
 
 		if (n < 0 && errno != EINTR) {

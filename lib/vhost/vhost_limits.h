@@ -110,12 +110,19 @@ _Static_assert(2 * VHOST_MSG_TIMEOUT_MS <= VHOST_IOTLB_MISS_TIMEOUT_MS,
  * are dropped (and counted) only if they wait twice the miss timeout. */
 #define VHOST_MAX_HELD_PKTS 256
 
+/* The event thread's tick: how long it waits for an fd at most before
+ * it retries client connections and held packets (fd_event.c). */
+#define VHOST_EVENT_TICK_MS 100
+
 /* The longest stretch between two attempts to deliver held packets that
- * counts in full towards their wait: the event thread tries every
- * 100 ms (its tick) besides every burst, so a longer gap means no
- * thread could (the process, or a thread holding the ring, was not
- * scheduled), and that time is not the frontend's or the guest's
- * delay. */
-#define VHOST_HELD_MAX_GAP_MS 200
+ * counts in full towards their wait: the event thread tries every tick
+ * besides every burst, so a gap of two ticks means no thread could (the
+ * process, or a thread holding the ring, was not scheduled), and that
+ * time is not the frontend's or the guest's delay. */
+#define VHOST_HELD_MAX_GAP_MS (2 * VHOST_EVENT_TICK_MS)
+/* One gap counted in full must leave held packets most of their wait
+ * (twice the miss timeout) for the frontend's answer. */
+_Static_assert(VHOST_HELD_MAX_GAP_MS <= VHOST_IOTLB_MISS_TIMEOUT_MS,
+	       "a stall of the event thread alone would make packets stale");
 
 #endif /* VHOST_LIMITS_H */

@@ -337,7 +337,7 @@ try_connect(struct vhost_socket *vs)
 	return conn_add(vs, fd);
 }
 
-/* Every FD_EVENT_TICK_MS on the event thread: client reconnects, and a
+/* Every VHOST_EVENT_TICK_MS on the event thread: client reconnects, and a
  * retry of packets the rings hold. A listed connection's device cannot
  * be freed meanwhile: unregister unlists it under sockets_lock first. */
 static void
