@@ -25,6 +25,7 @@ progs="test_vhost_user_socket test_frontend_datapath test_frontend_malformed
 	test_frontend_iotlb test_frontend_cve"
 
 # Programs of several files: the other files (as meson.build lists them).
+more_test_vhost_user_socket="fe_connect_spy.c"
 more_test_frontend_iotlb="iotlb_dev.c iotlb_paths.c iotlb_access.c
 	iotlb_invalidate.c iotlb_hostile.c"
 

@@ -16,8 +16,13 @@
 #include <rte_vhost.h>
 
 #include "fake_frontend.h"
+#include "fe_connect_spy.h"
 #include "fe_harness.h"
 #include "fe_traffic.h"
+
+/* A client-mode backend's interval between connection attempts (DPDK's
+ * and ours, VHOST_RECONNECT_INTERVAL_MS). */
+#define RECONNECT_INTERVAL_MS 1000
 
 static struct fe_backend *B;      /* server mode, default flags */
 static struct fe_backend *B2;     /* a second server-mode socket */
@@ -55,6 +60,7 @@ test_teardown(void)
 	if (LFD >= 0)
 		close(LFD);
 	LFD = -1;
+	fe_connect_spy_watch("");
 }
 
 /* --- handshake --- */
@@ -707,21 +713,28 @@ test_client_mode_no_reconnect(void)
 		close(s);
 }
 
-/* The backend starts first and keeps trying until the frontend listens. */
+/* The backend starts first and keeps trying until the frontend listens:
+ * the frontend listens once the library's client has failed twice, in
+ * rte_vhost_driver_start and again later on its own (connect() calls
+ * counted, fe_connect_spy.h). */
 static void
 test_client_mode_frontend_late(void)
 {
 	char path[256];
 	int s;
 
+	fe_sock_path(path, sizeof(path), "client-late");
+	fe_connect_spy_watch(path);
 	TMPB = fe_backend_register("client-late", RTE_VHOST_USER_CLIENT);
 	CU_ASSERT_FATAL(TMPB != NULL);
 	CU_ASSERT_FATAL(rte_vhost_driver_start(TMPB->path) == 0);
-	usleep(300 * 1000);
-	fe_sock_path(path, sizeof(path), "client-late");
+	CU_ASSERT_EQUAL(fe_connect_spy_failed(), 1);
+	/* The retries are the event thread's, one per interval. */
+	CU_ASSERT_FATAL(fe_connect_spy_wait_failed(2,
+			RECONNECT_INTERVAL_MS + FE_EVENT_MS));
 	LFD = fm_listen(path);
 	CU_ASSERT_FATAL(LFD >= 0);
-	s = fm_accept(LFD, FE_WAIT_MS + 2000);
+	s = fm_accept(LFD, RECONNECT_INTERVAL_MS + FE_EVENT_MS);
 	CU_ASSERT_FATAL(s >= 0);
 	CU_ASSERT_FATAL(fe_dev_open_sock(&D, TMPB, s, NULL) == 0);
 	CU_ASSERT(fe_traffic_ok(&D));
