@@ -696,21 +696,39 @@ test_client_mode_reconnects(void)
 	CU_ASSERT_EQUAL(atomic_load(&TMPB->ev.new_device), 3);
 }
 
+/* With NO_RECONNECT the backend does not connect again after the
+ * frontend closed. The absence is watched until the thread that would
+ * reconnect has shown it went round after the close: a second client
+ * backend with nothing listening ("client-marker") failed twice more, each
+ * attempt on a later round of that thread, however busy the machine. */
 static void
 test_client_mode_no_reconnect(void)
 {
-	int s;
+	struct fe_backend *marker;
+	char path[256];
+	int s, n0;
 
+	fe_sock_path(path, sizeof(path), "client-marker");
+	fe_connect_spy_watch(path);
+	marker = fe_backend_register("client-marker", RTE_VHOST_USER_CLIENT);
+	CU_ASSERT_FATAL(marker != NULL);
+	CU_ASSERT_FATAL(rte_vhost_driver_start(marker->path) == 0);
 	listen_then_start_client("client-noreco", RTE_VHOST_USER_NO_RECONNECT);
-	s = fm_accept(LFD, FE_WAIT_MS);
+	s = fm_accept(LFD, FE_EVENT_MS);
 	CU_ASSERT_FATAL(s >= 0);
 	CU_ASSERT_FATAL(fe_dev_open_sock(&D, TMPB, s, NULL) == 0);
 	CU_ASSERT(fe_traffic_ok(&D));
 	CU_ASSERT(fe_dev_close(&D, true));
-	s = fm_accept(LFD, 1500);
+	CU_ASSERT(fe_wait_at_least(&TMPB->ev.destroy_connection, 1,
+			FE_EVENT_MS));
+	n0 = fe_connect_spy_failed();
+	CU_ASSERT(fe_connect_spy_wait_failed(n0 + 2,
+			2 * RECONNECT_INTERVAL_MS + FE_EVENT_MS));
+	s = fm_accept(LFD, 0);
 	CU_ASSERT(s < 0);
 	if (s >= 0)
 		close(s);
+	CU_ASSERT_EQUAL(fe_backend_stop(marker), 0);
 }
 
 /* The backend starts first and keeps trying until the frontend listens:
