@@ -31,6 +31,8 @@ static struct fe_backend *BSTATS; /* with per-ring statistics */
 static struct fe_dev D, D2;
 static struct fe_backend *TMPB;
 static int LFD = -1;
+/* The process's fds when the test began. */
+static int SETUP_FDS;
 
 /* Backends every suite uses; started once so any suite runs alone. */
 static int
@@ -47,6 +49,7 @@ test_setup(void)
 {
 	fe_dev_init(&D);
 	fe_dev_init(&D2);
+	SETUP_FDS = test_count_fds();
 }
 
 static void
@@ -61,6 +64,9 @@ test_teardown(void)
 		close(LFD);
 	LFD = -1;
 	fe_connect_spy_watch("");
+	/* destroy_device comes before the library closes the connection:
+	 * the next test counts fds from after that. */
+	fe_wait_fd_count(SETUP_FDS, FE_EVENT_MS);
 }
 
 /* --- handshake --- */
@@ -100,10 +106,10 @@ test_handshake_new_device_once(void)
 	/* One ring of the first pair is not enough. */
 	CU_ASSERT(fe_stays_below(&B->ev.new_device, 1, FE_QUIET_MS));
 	CU_ASSERT_EQUAL(fm_set_state(m, FM_REQ_SET_VRING_ENABLE, 1, 1), FM_OK);
-	CU_ASSERT_FATAL(fe_wait_at_least(&B->ev.new_device, 1, FE_WAIT_MS));
+	CU_ASSERT_FATAL(fe_wait_at_least(&B->ev.new_device, 1, FE_EVENT_MS));
 	D.vid = vid = atomic_load(&B->ev.vid);
-	CU_ASSERT(fe_wait_vring_state(B, 0, 1, FE_WAIT_MS));
-	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_vring_state(B, 0, 1, FE_EVENT_MS));
+	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_EVENT_MS));
 	/* Exactly once, even when more messages follow. */
 	CU_ASSERT_EQUAL(fm_set_state(m, FM_REQ_SET_VRING_ENABLE, 1, 1), FM_OK);
 	CU_ASSERT_EQUAL(fm_set_u64(m, FM_REQ_NET_SET_MTU, 1500), FM_OK);
@@ -215,7 +221,7 @@ test_handshake_two_queue_pairs(void)
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, &cfg) == 0);
 	CU_ASSERT(D.m.queue_num >= 2);
 	for (q = 0; q < 4; q++)
-		CU_ASSERT(fe_wait_vring_state(B, q, 1, FE_WAIT_MS));
+		CU_ASSERT(fe_wait_vring_state(B, q, 1, FE_EVENT_MS));
 	CU_ASSERT_EQUAL(rte_vhost_get_vring_num(D.vid), 4);
 	CU_ASSERT(fe_rx_check_q(&D, 1, 300, 11));
 	CU_ASSERT(fe_tx_check_q(&D, 1, 300, 12, FM_TX_ONE_DESC, 0));
@@ -292,7 +298,7 @@ test_get_vring_base_stops_device(void)
 	CU_ASSERT_EQUAL(fm_get_vring_base(&D.m, 0, &base0), FM_OK);
 	CU_ASSERT_EQUAL(base0, 3);
 	CU_ASSERT(fe_wait_at_least(&B->ev.destroy_device, destroys + 1,
-			FE_WAIT_MS));
+			FE_EVENT_MS));
 	CU_ASSERT_EQUAL(fm_get_vring_base(&D.m, 1, &base1), FM_OK);
 	CU_ASSERT_EQUAL(base1, 2);
 	CU_ASSERT(fe_stays_below(&B->ev.destroy_device, destroys + 2,
@@ -302,7 +308,7 @@ test_get_vring_base_stops_device(void)
 	resume_vring(&D.m, 0, base0);
 	resume_vring(&D.m, 1, base1);
 	CU_ASSERT_FATAL(fe_wait_at_least(&B->ev.new_device, news + 1,
-			FE_WAIT_MS));
+			FE_EVENT_MS));
 	D.vid = atomic_load(&B->ev.vid);
 	CU_ASSERT(fe_traffic_ok(&D));
 	CU_ASSERT(fe_stays_below(&B->ev.new_device, news + 2, FE_QUIET_MS));
@@ -460,7 +466,7 @@ test_mem_table_replaced_under_traffic(void)
 			table_fail++;
 		tables++;
 	}
-	end = fm_now_ms() + FE_WAIT_MS;
+	end = fm_now_ms() + FE_EVENT_MS;
 	while (atomic_load(&s.got) < sent && fm_now_ms() < end)
 		usleep(1000);
 	atomic_store(&s.stop, true);
@@ -488,11 +494,11 @@ test_vring_enable_disable(void)
 	int n, head;
 
 	CU_ASSERT_FATAL(fe_dev_open(&D, B, NULL) == 0);
-	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_EVENT_MS));
 	fe_backend_reset_events(B);
 	CU_ASSERT_EQUAL(fm_set_state(&D.m, FM_REQ_SET_VRING_ENABLE, 1, 0),
 			FM_OK);
-	CU_ASSERT(fe_wait_vring_state(B, 1, 0, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_vring_state(B, 1, 0, FE_EVENT_MS));
 	/* A disabled ring is not processed. */
 	fe_packet(pkt, sizeof(pkt), 9);
 	head = fm_net_post_tx(&D.m.vr[FE_TXQ], &D.m.mem, 0, pkt, sizeof(pkt),
@@ -504,7 +510,7 @@ test_vring_enable_disable(void)
 		rte_pktmbuf_free(mb[--n]);
 	CU_ASSERT_EQUAL(fm_set_state(&D.m, FM_REQ_SET_VRING_ENABLE, 1, 1),
 			FM_OK);
-	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_vring_state(B, 1, 1, FE_EVENT_MS));
 	CU_ASSERT_EQUAL(atomic_load(&B->ev.vring_changes[1]), 2);
 	n = fe_dequeue_wait(D.vid, mb, 1, 4, 1000);
 	CU_ASSERT_EQUAL(n, 1);
@@ -515,10 +521,10 @@ test_vring_enable_disable(void)
 	/* The RX ring too. */
 	CU_ASSERT_EQUAL(fm_set_state(&D.m, FM_REQ_SET_VRING_ENABLE, 0, 0),
 			FM_OK);
-	CU_ASSERT(fe_wait_vring_state(B, 0, 0, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_vring_state(B, 0, 0, FE_EVENT_MS));
 	CU_ASSERT_EQUAL(fm_set_state(&D.m, FM_REQ_SET_VRING_ENABLE, 0, 1),
 			FM_OK);
-	CU_ASSERT(fe_wait_vring_state(B, 0, 1, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_vring_state(B, 0, 1, FE_EVENT_MS));
 	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), 0);
 	CU_ASSERT(fe_traffic_ok(&D));
 }
@@ -535,14 +541,14 @@ test_features_changed_log_all(void)
 	fe_backend_reset_events(B);
 	CU_ASSERT_EQUAL(fm_set_u64(&D.m, FM_REQ_SET_FEATURES,
 			f0 | FM_BIT(VHOST_F_LOG_ALL)), FM_OK);
-	CU_ASSERT(fe_wait_at_least(&B->ev.features_changed, 1, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_at_least(&B->ev.features_changed, 1, FE_EVENT_MS));
 	CU_ASSERT_EQUAL(atomic_load(&B->ev.features), f0 | FM_BIT(VHOST_F_LOG_ALL));
 	CU_ASSERT_EQUAL(rte_vhost_get_negotiated_features(D.vid, &feat), 0);
 	CU_ASSERT_EQUAL(feat, f0 | FM_BIT(VHOST_F_LOG_ALL));
 	/* No log area was given: logging must simply not happen. */
 	CU_ASSERT(fe_traffic_ok(&D));
 	CU_ASSERT_EQUAL(fm_set_u64(&D.m, FM_REQ_SET_FEATURES, f0), FM_OK);
-	CU_ASSERT(fe_wait_at_least(&B->ev.features_changed, 2, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_at_least(&B->ev.features_changed, 2, FE_EVENT_MS));
 	CU_ASSERT_EQUAL(atomic_load(&B->ev.features), f0);
 	CU_ASSERT_EQUAL(atomic_load(&B->ev.destroy_device), 0);
 	CU_ASSERT(fe_traffic_ok(&D));
@@ -636,10 +642,10 @@ test_unregister_while_connected(void)
 	/* Synchronous, as in DPDK: once unregister returns, the application
 	 * may free what its callbacks use. */
 	CU_ASSERT_EQUAL(atomic_load(&TMPB->ev.destroy_device), 1);
-	CU_ASSERT(fm_wait_closed(D.m.sock, FE_WAIT_MS));
+	CU_ASSERT(fm_wait_closed(D.m.sock, FE_EVENT_MS));
 	TMPB = NULL;
 	fm_frontend_close(&D.m);
-	CU_ASSERT(fe_wait_fd_count(base, FE_WAIT_MS) <= base);
+	CU_ASSERT(fe_wait_fd_count(base, FE_EVENT_MS) <= base);
 }
 
 /* --- reconnection --- */
@@ -649,8 +655,6 @@ test_server_reconnect_cycles(void)
 {
 	int base, i, news, destroys;
 
-	/* Settle: the previous test's connection may still be closing. */
-	fe_wait_fd_count(0, FE_QUIET_MS);
 	base = test_count_fds();
 	news = atomic_load(&B->ev.new_device);
 	destroys = atomic_load(&B->ev.destroy_device);
@@ -686,7 +690,7 @@ test_client_mode_reconnects(void)
 
 	listen_then_start_client("client", 0);
 	for (i = 0; i < 3; i++) {
-		int s = fm_accept(LFD, FE_WAIT_MS);
+		int s = fm_accept(LFD, FE_EVENT_MS);
 
 		CU_ASSERT_FATAL(s >= 0);
 		CU_ASSERT_FATAL(fe_dev_open_sock(&D, TMPB, s, NULL) == 0);
