@@ -135,7 +135,7 @@ fe_log_has(size_t mark, const regex_t *re)
 bool
 fe_log_expect(size_t mark, const char *what, const char *pattern)
 {
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 	regex_t re;
 	bool found;
 

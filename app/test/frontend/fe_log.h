@@ -24,8 +24,8 @@ bool fe_log_has(size_t mark, const regex_t *re);
 
 /*
  * True if a line logged since mark matches the extended regular
- * expression (case ignored) within FE_WAIT_MS; says what was missing
- * otherwise.
+ * expression (case ignored) within FE_EVENT_MS (most lines come from the
+ * event thread); says what was missing otherwise.
  */
 bool fe_log_expect(size_t mark, const char *what, const char *pattern);
 

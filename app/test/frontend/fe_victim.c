@@ -131,7 +131,7 @@ fe_victim_recovers(const char *name, bool need_table)
 			return fe_fail("%s: valid ring %d then: %s", name, i,
 					fm_result_name(r));
 	}
-	if (!fe_wait_at_least(&fe_target->ev.new_device, before + 1, FE_WAIT_MS))
+	if (!fe_wait_at_least(&fe_target->ev.new_device, before + 1, FE_EVENT_MS))
 		return fe_fail("%s: no new_device after valid setup", name);
 	v->vid = atomic_load(&fe_target->ev.vid);
 	if (!fe_traffic_ok(v))
@@ -142,7 +142,7 @@ fe_victim_recovers(const char *name, bool need_table)
 void
 fe_check_case_fds(const char *name)
 {
-	int n = fe_wait_fd_count(case_base, FE_WAIT_MS);
+	int n = fe_wait_fd_count(case_base, FE_EVENT_MS);
 
 	if (n > case_base) {
 		fe_fail("%s: %d fds leaked:", name, n - case_base);
@@ -198,7 +198,7 @@ fe_victim_teardown(void)
 void
 fe_test_no_fd_leak(void)
 {
-	int n = fe_wait_fd_count(run_base, FE_WAIT_MS);
+	int n = fe_wait_fd_count(run_base, FE_EVENT_MS);
 
 	if (n > run_base)
 		fe_fail("%d fds more than at start", n - run_base);

@@ -327,6 +327,23 @@ fm_iommu_collect_misses(struct fm_iommu *io, struct vhost_iotlb_msg *out,
 }
 
 int
+fm_iommu_await_misses(struct fm_iommu *io, struct vhost_iotlb_msg *out,
+		int max, int first_ms, int quiet_ms, int timeout_ms)
+{
+	struct vhost_iotlb_msg first;
+	int ret, n;
+
+	ret = fm_iommu_recv_miss(io, &first, first_ms);
+	if (ret <= 0)
+		return ret;
+	if (max > 0)
+		out[0] = first;
+	n = fm_iommu_collect_misses(io, out + (max > 0), max > 0 ? max - 1 : 0,
+			quiet_ms, timeout_ms);
+	return n < 0 ? n : n + 1;
+}
+
+int
 fm_iommu_answer(struct fm_frontend *m, struct fm_iommu *io,
 		const struct vhost_iotlb_msg *miss)
 {

@@ -154,6 +154,13 @@ int fm_iommu_recv_miss(struct fm_iommu *io, struct vhost_iotlb_msg *miss,
  */
 int fm_iommu_collect_misses(struct fm_iommu *io, struct vhost_iotlb_msg *out,
 		int max, int quiet_ms, int timeout_ms);
+/*
+ * The same for misses another thread of the backend sends (the event
+ * thread, which may wait long for a CPU): waits up to first_ms for the
+ * first, then collects as above for up to timeout_ms more.
+ */
+int fm_iommu_await_misses(struct fm_iommu *io, struct vhost_iotlb_msg *out,
+		int max, int first_ms, int quiet_ms, int timeout_ms);
 
 /*
  * Answers one miss with an UPDATE from the guest page tables (see

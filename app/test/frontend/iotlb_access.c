@@ -135,7 +135,7 @@ test_permission_tx_write_only(void)
 	head = post_tx(&D, WO, pkt, 100);
 	CU_ASSERT_FATAL(head >= 0);
 	fm_vring_kick(tx);
-	deadline = fm_now_ms() + FE_WAIT_MS;
+	deadline = fm_now_ms() + FE_EVENT_MS;
 	while (fm_now_ms() < deadline) {
 		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
 		total += n;
@@ -262,7 +262,7 @@ test_straddle(void)
 	CU_ASSERT_FATAL(h >= 0);
 	mb[0] = fe_mbuf_make(pkt, 2000, 0);
 	CU_ASSERT_FATAL(mb[0] != NULL);
-	CU_ASSERT(enqueue_until_used(&D, mb[0], FE_WAIT_MS));
+	CU_ASSERT(enqueue_until_used(&D, mb[0], FE_EVENT_MS));
 	rte_pktmbuf_free(mb[0]);
 	CU_ASSERT_FATAL(fm_vring_pop_used(rx, &e, &c));
 	CU_ASSERT_EQUAL(e.id, (uint32_t)h);

@@ -32,7 +32,7 @@ iodev_close(struct iodev *x)
 static bool
 serve_until_running(struct iodev *x, int before)
 {
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 
 	while (atomic_load(&x->d.b->ev.new_device) <= before) {
 		if (fm_now_ms() >= deadline)
@@ -177,7 +177,7 @@ expect_tx_one(const uint8_t *pkt, uint32_t len, uint32_t head)
 {
 	struct vring_used_elem e;
 	struct rte_mbuf *mb[4];
-	int n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
+	int n = dequeue_serving(&D, mb, 1, 4, FE_EVENT_MS);
 
 	CU_ASSERT_EQUAL(n, 1);
 	if (n >= 1)
@@ -221,7 +221,7 @@ tx_check(struct iodev *x, uint32_t len, uint32_t seed)
 	if (head < 0)
 		return fe_fail("cannot post TX packet");
 	fm_vring_kick(&x->d.m.vr[FE_TXQ]);
-	n = dequeue_serving(x, mb, 1, 4, FE_WAIT_MS);
+	n = dequeue_serving(x, mb, 1, 4, FE_EVENT_MS);
 	if (n != 1)
 		ok = fe_fail("dequeue gave %d packets, want 1", n);
 	else
@@ -288,7 +288,7 @@ rx_check(struct iodev *x, uint32_t len, uint32_t seed)
 	mb = fe_mbuf_make(pkt, len, 0);
 	if (mb == NULL)
 		return fe_fail("no mbuf");
-	ok = enqueue_until_used(x, mb, FE_WAIT_MS);
+	ok = enqueue_until_used(x, mb, FE_EVENT_MS);
 	rte_pktmbuf_free(mb);
 	if (!ok)
 		return false;

@@ -152,7 +152,7 @@ test_answer_unread(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
 	CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0);
-	CU_ASSERT_FATAL(fe_wait_at_least(&cb_entered, 1, FE_WAIT_MS));
+	CU_ASSERT_FATAL(fe_wait_at_least(&cb_entered, 1, FE_EVENT_MS));
 
 	/* ...while the frontend answers at once (not waiting for an ack),
 	 * and the datapath keeps asking for much longer than the miss
@@ -187,7 +187,7 @@ test_answer_unread(void)
 
 	/* Once the event thread runs again, the packet goes through. */
 	atomic_store(&cb_release, 1);
-	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
+	n = dequeue_serving(&D, mb, 1, 4, FE_EVENT_MS);
 	CU_ASSERT_EQUAL(n, 1);
 	if (n >= 1)
 		CU_ASSERT(mbuf_is(mb[0], pkt, sizeof(pkt)));
@@ -394,7 +394,7 @@ test_update_storm(void)
 		fm_iommu_answer(&D.d.m, &D.io, &miss[i]);
 	}
 	CU_ASSERT_EQUAL(asked, 1);
-	n = dequeue_serving(&D, mb, 1, 4, FE_WAIT_MS);
+	n = dequeue_serving(&D, mb, 1, 4, FE_EVENT_MS);
 	CU_ASSERT_EQUAL(n, 1);
 	if (n >= 1)
 		CU_ASSERT(mbuf_is(mb[0], pkt, 300));

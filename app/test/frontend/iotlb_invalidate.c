@@ -388,7 +388,7 @@ test_invalidate_concurrent_tx(void)
 		}
 		if (fm_iotlb_update_mapped(&D.d.m, &D.io, R, K * STRIDE) != FM_OK)
 			break;
-		if (!wait_used(&D, FE_TXQ, K, FE_WAIT_MS))
+		if (!wait_used(&D, FE_TXQ, K, FE_EVENT_MS))
 			break;
 		while (fm_vring_pop_used(tx, &e, NULL))
 			;
@@ -473,7 +473,7 @@ test_invalidate_concurrent_rx(void)
 			break;
 		/* The buffers not used before the reply get the packets
 		 * held meanwhile, or later ones. */
-		if (!wait_used(&D, FE_RXQ, K, FE_WAIT_MS))
+		if (!wait_used(&D, FE_RXQ, K, FE_EVENT_MS))
 			break;
 		before = (uint16_t)(at_reply - rx->last_used);
 		for (k = 0; k < K; k++) {

@@ -72,7 +72,8 @@ test_rings_at_iovas(void)
 				parts[i].iova >= FM_IOVA_REGION(0));
 
 	/* Quick enough that no miss reaches the library's timeout. */
-	n = fm_iommu_collect_misses(&D.io, miss, 128, 100, FE_WAIT_MS);
+	n = fm_iommu_await_misses(&D.io, miss, 128, FE_EVENT_MS, 100,
+			FE_WAIT_MS);
 	CU_ASSERT_FATAL(n > 0 && n <= 128);
 	first = n;
 	/* Nothing mapped: the device must not start. */
@@ -83,7 +84,7 @@ test_rings_at_iovas(void)
 	D.io.answer_size = FM_IOMMU_PAGE;
 	total = n;
 	i = 0;
-	deadline = fm_now_ms() + FE_WAIT_MS;
+	deadline = fm_now_ms() + FE_EVENT_MS;
 	while (atomic_load(&BI->ev.new_device) <= before &&
 			fm_now_ms() < deadline) {
 		if (i < total && i < 128) {
@@ -193,7 +194,7 @@ test_tx_miss_update(void)
 	CU_ASSERT_EQUAL(fm_vring_used_pending(vr), 0);
 
 	CU_ASSERT_EQUAL_FATAL(fm_iommu_answer(&D.d.m, &D.io, &miss[0]), FM_OK);
-	n = dequeue_serving(&D, mb, 3, 8, FE_WAIT_MS);
+	n = dequeue_serving(&D, mb, 3, 8, FE_EVENT_MS);
 	CU_ASSERT_EQUAL(n, 3);
 	for (i = 0; i < n; i++) {
 		if (i < 3)
@@ -260,7 +261,7 @@ test_rx_miss_held(void)
 		CU_ASSERT_EQUAL(fm_iommu_answer(&D.d.m, &D.io, &miss[i]), FM_OK);
 	}
 	/* No enqueue call from here on: the update alone completes them. */
-	CU_ASSERT(wait_used(&D, FE_RXQ, N, FE_WAIT_MS));
+	CU_ASSERT(wait_used(&D, FE_RXQ, N, FE_EVENT_MS));
 	CU_ASSERT_EQUAL(fm_vring_used_pending(vr), N);
 	for (i = 0; i < N && fm_vring_used_pending(vr) > 0; i++) {
 		uint32_t len = 100 + 50 * (uint32_t)i;
@@ -344,12 +345,14 @@ test_rx_held_over_stall(void)
 			STALL_MS + FE_EVENT_MS));
 	atomic_store(&ev->vring_stall_ms, 0);
 
-	/* The retry after the stall asks again; answer it. */
-	n = fm_iommu_collect_misses(&D.io, miss, 16, 100, FE_WAIT_MS);
+	/* The event thread's retry after the stall asks again (it may
+	 * still wait for a CPU); answer it. */
+	n = fm_iommu_await_misses(&D.io, miss, 16, FE_EVENT_MS, 100,
+			FE_WAIT_MS);
 	CU_ASSERT(n >= 1);
 	for (i = 0; i < n && i < 16; i++)
 		CU_ASSERT_EQUAL(fm_iommu_answer(&D.d.m, &D.io, &miss[i]), FM_OK);
-	CU_ASSERT(wait_used(&D, FE_RXQ, N, FE_WAIT_MS));
+	CU_ASSERT(wait_used(&D, FE_RXQ, N, FE_EVENT_MS));
 	for (i = 0; i < N && fm_vring_used_pending(vr) > 0; i++) {
 		n = fm_iommu_net_recv(vr, &D.io, true, &hdr, got, sizeof(got),
 				&nbufs);
@@ -433,7 +436,7 @@ test_mem_slots(void)
 	CU_ASSERT_EQUAL(fm_iotlb_update(&D.d.m, P, size, reg.r.userspace_addr,
 			VHOST_ACCESS_RW), FM_NACK);
 	head = kick_packet(pkt, sizeof(pkt), 92, P + 8192);
-	deadline = fm_now_ms() + FE_WAIT_MS;
+	deadline = fm_now_ms() + FE_EVENT_MS;
 	while (fm_vring_used_pending(tx) == 0 && fm_now_ms() < deadline) {
 		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
 		total += n;

@@ -214,10 +214,10 @@ expect_closed(const char *what, uint32_t req, const void *payload,
 	if (fm_send(VM->sock, req, FM_FLAG_VERSION, size, payload, size, fds,
 			nfds) < 0)
 		return fe_fail("%s: cannot send", what);
-	if (!fm_wait_closed(VM->sock, FE_WAIT_MS))
+	if (!fm_wait_closed(VM->sock, FE_EVENT_MS))
 		return fe_fail("%s: the connection stays open", what);
 	if (fe_victim.vid >= 0 && !fe_wait_at_least(
-			&fe_target->ev.destroy_device, destroyed + 1, FE_WAIT_MS))
+			&fe_target->ev.destroy_device, destroyed + 1, FE_EVENT_MS))
 		return fe_fail("%s: no destroy_device", what);
 	/* Already destroyed: closing must not wait for it again. */
 	fe_victim.vid = -1;

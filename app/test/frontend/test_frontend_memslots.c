@@ -195,7 +195,7 @@ refused_chains(int q)
 static bool
 tag_mappings_drop_to(int n)
 {
-	for (int waited = 0; waited < FE_WAIT_MS / 10; waited++) {
+	for (int waited = 0; waited < FE_EVENT_MS / 10; waited++) {
 		if (tag_mappings() <= n)
 			return true;
 		usleep(10000);

@@ -123,7 +123,7 @@ backend_up(struct rdev *x)
 		x->d.b = fe_backend_register(x->name, flags_of(x));
 		if (x->d.b == NULL || rte_vhost_driver_start(x->d.b->path) != 0)
 			return fe_fail("cannot start the client backend");
-		sock = fm_accept(x->lfd, FE_WAIT_MS + 2000);
+		sock = fm_accept(x->lfd, FE_EVENT_MS);
 	} else {
 		x->d.b = fe_backend_start(x->name, flags_of(x));
 		if (x->d.b == NULL)
@@ -140,7 +140,7 @@ backend_up(struct rdev *x)
 static bool
 wait_running(struct rdev *x, int before)
 {
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 
 	while (atomic_load(&x->d.b->ev.new_device) <= before) {
 		if (fm_now_ms() >= deadline)
@@ -287,7 +287,7 @@ host_tx(struct rdev *x, int n)
 {
 	static uint8_t want[PKT_LEN], got[PKT_LEN + 1];
 	struct fm_vring *vr = &x->d.m.vr[FE_TXQ];
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 	struct rte_mbuf *mb[32];
 	int left = n;
 
@@ -335,7 +335,7 @@ host_rx(struct rdev *x, int n)
 {
 	static uint8_t want[PKT_LEN], got[BUF_LEN];
 	struct fm_vring *vr = &x->d.m.vr[FE_RXQ];
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 	bool mrg = fe_dev_mergeable(&x->d);
 	uint32_t end = x->rx_sent + (uint32_t)n;
 
@@ -474,7 +474,7 @@ test_resync_base_first(void)
 static bool
 serve_until_quiet(struct rdev *x, int quiet_ms)
 {
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 	int answered = 0;
 
 	while (fm_now_ms() < deadline) {

@@ -255,7 +255,7 @@ test_churn(void)
 			ok = fm_send_noarg(&d.m, FM_REQ_RESET_OWNER) == FM_OK;
 		fe_dev_close(&d, false);
 		if (!fe_wait_at_least(&backend->ev.destroy_connection, closed + 1,
-				FE_WAIT_MS))
+				FE_EVENT_MS))
 			ok = false;
 		if (!ok) {
 			printf("    cycle %d failed\n", c);
@@ -284,7 +284,7 @@ test_churn(void)
 	CU_ASSERT(contains(query(fd, "/vhost/devices", buf), "{}}"));
 	CU_ASSERT(contains(query(fd, "/vhost/device,0", buf), "null}"));
 	close(fd);
-	CU_ASSERT(fe_wait_fd_count(fds, FE_WAIT_MS) <= fds);
+	CU_ASSERT(fe_wait_fd_count(fds, FE_EVENT_MS) <= fds);
 }
 
 static CU_TestInfo tests[] = {
