@@ -305,7 +305,7 @@ lib_regions(struct slots_run *r)
 static void
 check_held(struct slots_run *r, int fds0, const char *when)
 {
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 	int maps, fds;
 
 	r->checks++;

@@ -164,7 +164,7 @@ stop_restart(struct rings_run *r, enum op op, unsigned int mask)
 		if ((mask & (1u << q)) && fault_ring_start(m, (uint32_t)q,
 				base[q], NULL) != FM_OK)
 			fail(r, op, "restart refused");
-	if (!fault_port_wait_active(p, FE_WAIT_MS) ||
+	if (!fault_port_wait_active(p, FE_EVENT_MS) ||
 			atomic_load(&p->ev.new_device) != news + 1)
 		fail(r, op, "no new_device after the restart");
 }

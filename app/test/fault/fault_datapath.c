@@ -211,7 +211,7 @@ void
 fault_datapath_settle(void)
 {
 	unsigned int want = atomic_load(&rounds) + 2;
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 
 	while ((int)(atomic_load(&rounds) - want) < 0 &&
 			atomic_load(&running) && fm_now_ms() < deadline)

@@ -63,7 +63,7 @@ void
 fault_scenario_baseline(struct fault_usage *base)
 {
 	/* What the warm-up closed must be closed before counting. */
-	fe_wait_fd_count(base->fds, FE_WAIT_MS);
+	fe_wait_fd_count(base->fds, FE_EVENT_MS);
 	fault_usage_take(base);
 }
 
@@ -74,7 +74,7 @@ static void
 check_pool(const char *name)
 {
 	unsigned int avail, size = fe_pool->size;
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 
 	while ((avail = rte_mempool_avail_count(fe_pool)) != size &&
 			fm_now_ms() < deadline)

@@ -67,7 +67,7 @@ fault_link_start(struct fault_link *k, uint64_t features)
 		if (fault_ring_start(&k->m, (uint32_t)q,
 				fault_ring_base0(&k->m.vr[q]), NULL) != FM_OK)
 			return -1;
-	if (!fault_port_wait_active(k->port, FE_WAIT_MS))
+	if (!fault_port_wait_active(k->port, FE_EVENT_MS))
 		return -1;
 	/* The library took the ring layout the frontend laid out. */
 	return atomic_load(&k->port->packed_devices) ==
@@ -78,7 +78,7 @@ int
 fault_link_start_iommu(struct fault_link *k, struct fault_iommu *x,
 		uint32_t seed)
 {
-	int64_t deadline = fm_now_ms() + FE_WAIT_MS;
+	int64_t deadline = fm_now_ms() + FE_EVENT_MS;
 	uint64_t features = FM_BIT(VIRTIO_F_VERSION_1) |
 		FM_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	uint32_t q;
@@ -115,7 +115,7 @@ fault_link_close(struct fault_link *k)
 	/* The library closes on its own thread; wait before unregistering
 	 * so that the teardown tested is the one of a lost connection. */
 	if (connected && !fault_port_wait_quiet(k->port,
-			atomic_load(&k->port->ev.new_connection), FE_WAIT_MS))
+			atomic_load(&k->port->ev.new_connection), FE_EVENT_MS))
 		fe_fail("%s: connection not torn down", k->port->path);
 	fault_port_stop(k->port);
 	k->port = NULL;

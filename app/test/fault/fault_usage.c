@@ -65,7 +65,7 @@ fault_usage_check(const struct fault_usage *before, const char *name)
 	bool ok = true;
 
 	/* The library closes a dead connection's fds on its own thread. */
-	fe_wait_fd_count(before->fds, FE_WAIT_MS);
+	fe_wait_fd_count(before->fds, FE_EVENT_MS);
 	fault_usage_take(&now);
 	printf("    %s: fds %d -> %d, memfd mappings %d -> %d, RSS %ld -> %ld KiB, rte_malloc %zu B "
 			"in %u -> %zu B in %u, libc heap %zu -> %zu B\n", name,

@@ -20,6 +20,7 @@
 #include "fault_iommu.h"
 #include "fault_link.h"
 #include "fault_witness.h"
+#include "fe_connect_spy.h"
 #include "fe_harness.h"
 #include "fe_traffic.h"
 #include "fm_conn.h"
@@ -47,7 +48,7 @@ test_kill_then_unregister(void)
 	strays = fault_port_strays();
 	for (i = 0; i < iterations; i++) {
 		struct fault_child_plan cp = { .stream = (uint32_t)i };
-		int64_t deadline = fm_now_ms() + FE_WAIT_MS, t0;
+		int64_t deadline = fm_now_ms() + CYCLE_TIMEOUT_MS, t0;
 		int spin_us = (int)(fault_rand(&rng) % 200);
 		struct fault_port *p;
 		int status;
@@ -89,7 +90,7 @@ test_kill_then_unregister(void)
 		if (test_count_fds() > base.fds)
 			fds++;
 		/* Whatever comes late must have come before the next one. */
-		fe_wait_fd_count(base.fds, FE_WAIT_MS);
+		fe_wait_fd_count(base.fds, FE_EVENT_MS);
 	}
 	printf("    kill then unregister: %d cycles; unregister returned "
 			"before the callbacks %d times, before closing the "
@@ -179,10 +180,15 @@ test_kill_client_backlog_full(void)
 	CU_ASSERT_EQUAL(full, -EAGAIN);
 	if (full >= 0)
 		close(full);
-	/* The frontend dies: the library reconnects into a full queue. */
+	/* The frontend dies: the library reconnects into a full queue,
+	 * and its connect() must come back at once (EAGAIN). Its attempts
+	 * are counted from here (fe_connect_spy.h), past the test's own. */
+	fe_connect_spy_watch(path);
 	close(s1);
-	CU_ASSERT(fe_wait_at_least(&p->ev.destroy_connection, 1, FE_WAIT_MS));
-	usleep(100 * 1000);
+	CU_ASSERT(fe_wait_at_least(&p->ev.destroy_connection, 1,
+			FE_EVENT_MS));
+	CU_ASSERT(fe_connect_spy_wait_failed(1, FE_EVENT_MS));
+	fe_connect_spy_watch("");
 	r = fault_witness_ping();
 	if (r != FM_OK)
 		fe_fail("backlog full: the witness's request got: %s (the "
@@ -197,14 +203,15 @@ test_kill_client_backlog_full(void)
 			close(a);
 		close(filler);
 	}
-	deadline = fm_now_ms() + FE_WAIT_MS;
+	deadline = fm_now_ms() + FE_EVENT_MS;
 	while (s2 < 0 && fm_now_ms() < deadline)
 		s2 = fm_accept(lfd, 100);
 	CU_ASSERT(s2 >= 0);
-	CU_ASSERT(fe_wait_at_least(&p->ev.new_connection, 2, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_at_least(&p->ev.new_connection, 2, FE_EVENT_MS));
 	if (s2 >= 0)
 		close(s2);
-	CU_ASSERT(fe_wait_at_least(&p->ev.destroy_connection, 2, FE_WAIT_MS));
+	CU_ASSERT(fe_wait_at_least(&p->ev.destroy_connection, 2,
+			FE_EVENT_MS));
 	CU_ASSERT_EQUAL(fault_port_stop(p), 0);
 	CU_ASSERT_EQUAL(atomic_load(&p->ev.new_connection),
 			atomic_load(&p->ev.destroy_connection));

@@ -172,7 +172,7 @@ static void
 to_cleanup(struct lane *l)
 {
 	l->gone_ms = fm_now_ms();
-	l->deadline_ms = l->gone_ms + FE_WAIT_MS;
+	l->deadline_ms = l->gone_ms + FE_EVENT_MS;
 	l->state = LANE_CLEANUP;
 }
 

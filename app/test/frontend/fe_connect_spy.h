@@ -5,7 +5,7 @@
  * library's call resolves to it first) and passes each call on to the
  * C library. Shows that a client-mode backend tried and failed to
  * connect, which nothing else in the process or the file system shows.
- * Linked only into the program that uses it.
+ * Linked only into the programs that use it (meson.build).
  */
 #ifndef FE_CONNECT_SPY_H
 #define FE_CONNECT_SPY_H
