@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "../common/test_sock.h"
 
@@ -275,5 +278,23 @@ fm_wait_closed(int sock, int timeout_ms)
 			return true;
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return false;
+	}
+}
+
+bool
+fm_wait_peer_read(int sock, int timeout_ms)
+{
+	int64_t deadline = fm_now_ms() + timeout_ms;
+
+	for (;;) {
+		int queued;
+
+		if (ioctl(sock, SIOCOUTQ, &queued) < 0)
+			return false;
+		if (queued == 0)
+			return true;
+		if (fm_now_ms() >= deadline)
+			return false;
+		usleep(1000);
 	}
 }

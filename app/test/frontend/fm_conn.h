@@ -78,6 +78,14 @@ void fm_msg_close_fds(struct fm_msg *msg);
  */
 bool fm_wait_closed(int sock, int timeout_ms);
 
+/*
+ * True once the peer has read everything sent on sock (a unix stream
+ * socket: SIOCOUTQ counts what the receiver has not consumed yet), or
+ * false after timeout_ms. Shows that the backend has taken a partial
+ * message in, instead of sleeping for it.
+ */
+bool fm_wait_peer_read(int sock, int timeout_ms);
+
 /* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
 int64_t fm_now_ms(void);
 
