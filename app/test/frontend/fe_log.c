@@ -22,6 +22,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_buf;
 static size_t log_len;
 static FILE *log_stream;
+static bool capturing;		/* with log_lock */
 
 /* The level of the message being written, as the capture shows it. */
 static const char *
@@ -61,8 +62,10 @@ log_write(void *cookie, const char *buf, size_t size)
 
 	(void)cookie;
 	pthread_mutex_lock(&log_lock);
-	append(prefix, (size_t)n);
-	append(buf, size);
+	if (capturing) {
+		append(prefix, (size_t)n);
+		append(buf, size);
+	}
 	pthread_mutex_unlock(&log_lock);
 	/* Still on stderr, where meson keeps it. */
 	fwrite(buf, 1, size, stderr);
@@ -74,15 +77,24 @@ fe_log_capture_start(void)
 {
 	cookie_io_functions_t io = { .write = log_write };
 
-	log_buf = mmap(NULL, LOG_CAP + 1, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (log_buf == MAP_FAILED) {
-		log_buf = NULL;
-		return -1;
+	/* Made once, kept to the end (fe_log_capture_stop). */
+	if (log_buf == NULL) {
+		void *p = mmap(NULL, LOG_CAP + 1, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				-1, 0);
+
+		if (p == MAP_FAILED)
+			return -1;
+		log_buf = p;
 	}
-	log_stream = fopencookie(NULL, "w", io);
+	if (log_stream == NULL)
+		log_stream = fopencookie(NULL, "w", io);
 	if (log_stream == NULL)
 		return -1;
+	pthread_mutex_lock(&log_lock);
+	log_len = 0;
+	capturing = true;
+	pthread_mutex_unlock(&log_lock);
 	/* rte_log flushes after every message: one write per line. */
 	rte_openlog_stream(log_stream);
 	return 0;
@@ -92,15 +104,13 @@ void
 fe_log_capture_stop(void)
 {
 	rte_openlog_stream(stderr);
-	/* A thread that fetched the stream just before may still write. */
-	usleep(50 * 1000);
-	if (log_stream != NULL)
-		fclose(log_stream);
-	log_stream = NULL;
-	if (log_buf != NULL)
-		munmap(log_buf, LOG_CAP + 1);
-	log_buf = NULL;
+	/* A thread that fetched the stream just before may still write to
+	 * it, however late: the stream and the buffer stay (the next start
+	 * reuses them), only the capture ends. */
+	pthread_mutex_lock(&log_lock);
+	capturing = false;
 	log_len = 0;
+	pthread_mutex_unlock(&log_lock);
 }
 
 size_t
