@@ -41,15 +41,17 @@ test_unanswered_miss(void)
 	CU_ASSERT_FATAL(head >= 0);
 	fm_vring_kick(tx);
 	t0 = fm_now_ms();
-	while (fm_now_ms() - t0 < 2000) {
+	while (fm_now_ms() - t0 < FE_EVENT_MS) {
 		n = rte_vhost_dequeue_burst(D.d.vid, FE_TXQ, fe_pool, mb, 4);
 		total += n;
 		while (n > 0)
 			rte_pktmbuf_free(mb[--n]);
-		if (fm_vring_used_pending(tx) > 0) {
+		if (elapsed < 0 && fm_vring_used_pending(tx) > 0)
 			elapsed = fm_now_ms() - t0;
+		/* Returned, and the witness checked a few times meanwhile
+		 * (a loaded machine makes fewer rounds in the same time). */
+		if (elapsed >= 0 && witness_ok + witness_bad >= 5)
 			break;
-		}
 		n = fm_iommu_collect_misses(&D.io, miss, 16, 0, 0);
 		for (i = 0; i < n && i < 16; i++)
 			if (FM_PAGE_OF(miss[i].iova) == FM_PAGE_OF(s.addr))

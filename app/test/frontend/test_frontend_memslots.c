@@ -385,12 +385,15 @@ test_add_remove_under_traffic(void)
 		int want = atomic_load(&polled) + 2;
 		struct vring_used_elem e;
 		struct timespec t = { 0, 100000 };
-		int waited = 0;
+		int64_t deadline;
 
 		bad += add_reg(x) != FM_OK;
 		post_tx_in(x, 60, (uint32_t)i);
 		post_tx_in(&xr[i % keep], 60, (uint32_t)i);
-		while (atomic_load(&polled) < want && waited++ < 30000)
+		/* The poller is a thread too: on a loaded machine it may
+		 * wait seconds for a CPU. */
+		deadline = fm_now_ms() + FE_EVENT_MS;
+		while (atomic_load(&polled) < want && fm_now_ms() < deadline)
 			nanosleep(&t, NULL);
 		lost += atomic_load(&polled) < want;
 		while (fm_vring_pop_used(&VM->vr[FE_TXQ], &e, NULL))
