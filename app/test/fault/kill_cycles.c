@@ -270,12 +270,31 @@ cleanup_step(struct lane *l, struct totals *t)
 	return true;
 }
 
+bool
+kill_points_reached(const struct kill_mode *mode, const struct totals *t)
+{
+	int i;
+
+	if (t->plans[PLAN_TRAFFIC] == 0 || t->mid_burst == 0 ||
+			t->g2h_received == 0 || t->h2g_got == 0)
+		return false;
+	if (mode->slots && t->slot_ops <= (uint64_t)t->cycles)
+		return false;
+	if (mode->deaf)
+		return t->held > 0 && t->stops[FAULT_STOP_MISSES] > 0 &&
+			t->deaf_held * 2 > t->stops[FAULT_STOP_MISSES];
+	for (i = 1; i < FAULT_STOP_HANDSHAKE_NB; i++)
+		if (t->stops[i] == 0)
+			return false;
+	return t->plans[PLAN_RACE] > 0 && t->nhalf > 0;
+}
+
 void
-kill_run_cycles(struct lane *lanes, int n, int cycles, struct totals *t)
+kill_run_cycles(struct lane *lanes, int n, int cycles,
+		const struct kill_budget *budget, struct totals *t)
 {
 	int started = 0, finished = 0, i;
-
-	int64_t last = fm_now_ms();
+	int64_t start = fm_now_ms(), last = start;
 
 	while (finished < cycles) {
 		bool precise = false;
@@ -286,6 +305,12 @@ kill_run_cycles(struct lane *lanes, int n, int cycles, struct totals *t)
 		if (now - last > t->max_loop_ms)
 			t->max_loop_ms = now - last;
 		last = now;
+		/* Out of time: finish the cycles under way, start no more. */
+		if (budget != NULL && budget->ms > 0 && started < cycles &&
+				now - start >= budget->ms &&
+				t->cycles >= budget->min_cycles &&
+				kill_points_reached(lanes[0].mode, t))
+			cycles = started;
 
 		for (i = 0; i < n; i++) {
 			struct lane *l = &lanes[i];
