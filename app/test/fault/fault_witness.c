@@ -110,9 +110,19 @@ fault_witness_run(void)
 void
 fault_witness_warm_up(int ms)
 {
+	unsigned int tx0 = atomic_load(&w.k.st.tx_done);
+	unsigned int rx0 = atomic_load(&w.k.st.rx_got);
+	int64_t start = fm_now_ms();
+
 	if (fault_witness_run() != 0)
 		return;
-	usleep((useconds_t)ms * 1000);
+	/* For ms, and until packets went both ways: on a loaded machine
+	 * the witness may not have run at all in that time. */
+	while (fm_now_ms() - start < ms ||
+			((atomic_load(&w.k.st.tx_done) == tx0 ||
+			atomic_load(&w.k.st.rx_got) == rx0) &&
+			fm_now_ms() - start < FE_EVENT_MS))
+		usleep(1000);
 	stop_thread();
 	fault_link_drain(&w.k);
 }

@@ -30,7 +30,8 @@ void fault_witness_close(void);
 /* Starts its guest thread. */
 int fault_witness_run(void);
 
-/* Runs the witness for ms and drains it, checking nothing: the first
+/* Runs the witness for ms, and on until it moved packets both ways
+ * (FE_EVENT_MS at most), and drains it, checking nothing: the first
  * uses of every path (thread stacks, allocator arenas) happen before
  * any scenario takes its baseline. */
 void fault_witness_warm_up(int ms);
