@@ -29,7 +29,9 @@
  * Memory: fixed at init, max entries of sizeof(struct vhost_iotlb_entry)
  * + sizeof(struct vhost_iotlb_node) bytes, and a hash table of at most
  * twice the slot budget (2 * max, at least VHOST_IOTLB_MIN_SLOTS) of
- * one 8-byte word per slot: vhost_iotlb_mem_bytes().
+ * one 8-byte word per slot: vhost_iotlb_mem_bytes(). The entry and slot
+ * tables, when VHOST_IOTLB_HUGE_BYTES or larger, ask for transparent
+ * huge pages (same bytes; they become resident 2 MiB at a time).
  *
  * Not thread-safe: the caller serialises writers against readers. */
 
@@ -60,6 +62,11 @@
 #define VHOST_IOTLB_MAX_PER_PAGE 8
 
 #define VHOST_IOTLB_NIL UINT32_MAX
+
+/* Lookup tables (entries, slots) of this size or more start on a
+ * boundary of it and are madvised MADV_HUGEPAGE: scattered lookups
+ * then miss the data TLB far less. */
+#define VHOST_IOTLB_HUGE_BYTES ((size_t)2 << 20)
 
 /* An index slot is one word, 0 when empty, else:
  *   bits 0-37   the low bits of the block's hash (its home slot is

@@ -1031,6 +1031,84 @@ test_hint(void)
 	EXPECT_HIT(2 * PG, 1, RW, UB, 1);
 }
 
+/* ---- transparent huge pages for the lookup tables ---------------------- */
+
+/* The VmFlags of the mapping holding p, from /proc/self/smaps ("" if
+ * not found). */
+static void
+vm_flags_of(const void *p, char *flags, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+
+	flags[0] = '\0';
+	CU_ASSERT_FATAL(f != NULL);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		/* A mapping's first line: "lo-hi perms ..."; no field line
+		 * ("Key:   value") parses so. */
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			strncpy(flags, line + 8, len - 1);
+			flags[len - 1] = '\0';
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static bool
+huge_advised(const void *p)
+{
+	char flags[512];
+
+	vm_flags_of(p, flags, sizeof(flags));
+	CU_ASSERT(flags[0] != '\0');
+	return strstr(flags, " hg") != NULL;
+}
+
+static void
+test_huge_tables(void)
+{
+	const uintptr_t huge = VHOST_IOTLB_HUGE_BYTES;
+
+	/* 65536 entries: 4 MiB of entries, 2 MiB of slots; both start on
+	 * a 2 MiB boundary and ask for huge pages, the tree does not. */
+	reinit(65536);
+	CU_ASSERT((uintptr_t)tlb.e % huge == 0);
+	CU_ASSERT((uintptr_t)tlb.slot % huge == 0);
+	CU_ASSERT(huge_advised(tlb.e));
+	CU_ASSERT(huge_advised(tlb.slot));
+	CU_ASSERT(!huge_advised(tlb.node));
+	/* Mapped to their last byte, and working as ever. */
+	CU_ASSERT(((volatile struct vhost_iotlb_entry *)tlb.e)[65535].iova == 0);
+	CU_ASSERT(((volatile uint64_t *)tlb.slot)[tlb.slot_mask] == 0);
+	UPDATE(0, PG, UA, RW);
+	EXPECT_HIT(5, 1, RW, UA + 5, 1);
+	CHECK_WF();
+
+	/* 300000 entries: the entries end short of a 2 MiB multiple. */
+	reinit(300000);
+	CU_ASSERT((uintptr_t)tlb.e % huge == 0);
+	CU_ASSERT(huge_advised(tlb.e));
+	CU_ASSERT(huge_advised(&tlb.e[299999]));
+	CU_ASSERT(((volatile struct vhost_iotlb_entry *)tlb.e)[299999].iova == 0);
+	UPDATE(PG, PG, UB, RO);
+	EXPECT_HIT(PG, 1, RO, UB, 1);
+	CHECK_WF();
+
+	/* A small table keeps 4 KiB pages: its memory grows page by page. */
+	reinit(4096);
+	CU_ASSERT(!huge_advised(tlb.e));
+	CU_ASSERT(!huge_advised(tlb.slot));
+}
+
 /* ---- randomized comparison with a reference model --------------------- */
 
 /* The model: each byte of a small IOVA window, its permission (0 when
@@ -1468,6 +1546,7 @@ static CU_TestInfo tests[] = {
 	{ "crowded page retires its oldest entry", test_page_crowding_oldest },
 	{ "buffer across entries", test_across_entries },
 	{ "last-hit hint", test_hint },
+	{ "lookup tables ask for huge pages", test_huge_tables },
 	{ "random vs reference model", test_random_differential },
 	{ "random with eviction", test_random_eviction },
 	CU_TEST_INFO_NULL,
