@@ -27,6 +27,8 @@
 #      BENCH_MODES (off static-1G static-2M static-4K dynamic-4K),
 #      BENCH_OURS (build/lib/vhost), BENCH_DPDK (/usr/lib/x86_64-linux-gnu),
 #      BENCH_PMD (build/drivers/net/virtio/librte_net_virtio_viommu.so),
+#      BENCH_PMD_DPDK (BENCH_PMD: the frontend PMD of the "dpdk" slot's
+#      runs, to compare two frontend builds in one run),
 #      BENCH_CSV (doc/bench/viommu.csv), BENCH_PNG (doc/bench/viommu.png),
 #      BENCH_KEEP (set: keep the testpmd logs),
 #      BENCH_ENV (VAR=value words put in the vhost testpmd's environment,
@@ -55,15 +57,24 @@ modes=${BENCH_MODES:-off static-1G static-2M static-4K dynamic-4K}
 csv=${BENCH_CSV:-doc/bench/viommu.csv}
 png=${BENCH_PNG:-doc/bench/viommu.png}
 pmd=$(realpath "${BENCH_PMD:-build/drivers/net/virtio/librte_net_virtio_viommu.so}")
+pmd_dpdk=$(realpath "${BENCH_PMD_DPDK:-$pmd}")
+for f in "$pmd" "$pmd_dpdk"; do
+	if [ ! -e "$f" ]; then
+		echo "bench: no $f (ninja -C build)" >&2
+		exit 1
+	fi
+done
 # EAL refuses a -d plugin with a world-writable directory on its path
-# (such as /tmp): load a private copy from a root-owned directory.
+# (such as /tmp): load private copies from a root-owned directory (a
+# rebuild during the run does not change them either).
 plugdir=$(mktemp -d /run/vvi-bench.XXXXXX)
-cp "$pmd" "$plugdir/" && pmd=$plugdir/$(basename "$pmd")
+mkdir "$plugdir/pmd-ours" "$plugdir/pmd-dpdk"
+cp "$pmd" "$plugdir/pmd-ours/" && cp "$pmd_dpdk" "$plugdir/pmd-dpdk/"
+declare -A pmd_of=(
+	[ours]=$plugdir/pmd-ours/$(basename "$pmd")
+	[dpdk]=$plugdir/pmd-dpdk/$(basename "$pmd_dpdk")
+)
 bench_libdirs "$plugdir"
-if [ ! -e "$pmd" ]; then
-	echo "bench: no $pmd (ninja -C build)" >&2
-	exit 1
-fi
 
 # Frontend devargs per mode.
 declare -A devargs=(
@@ -124,7 +135,7 @@ measure() {
 	for kv in ${BENCH_ENV:-}; do unset "${kv%%=*}"; done
 	tp_wait_sock "$vh" "$sock" 20 || { fail_run "vhost testpmd did not start"; return 1; }
 	tp_start "$vu" "" -l 0,1 --main-lcore 1 --no-pci -m 256 --single-file-segments \
-		-d "$pmd" --vdev "net_virtio_viommu0,path=$sock${devargs[$mode]}" -- \
+		-d "${pmd_of[$lib]}" --vdev "net_virtio_viommu0,path=$sock${devargs[$mode]}" -- \
 		"${vu_app[@]}" "--forward-mode=$virtio_mode"
 	# The port is started (after the IOTLB preload) once testpmd prints
 	# its MAC address; the prompt follows.
