@@ -283,26 +283,52 @@ vhost_iotlb_prefetch_slot(const struct vhost_iotlb *t, uint64_t iova)
 	return h;
 }
 
-static __rte_always_inline void
+/* Returns the id of the entry it started loading (a hint for
+ * vhost_iotlb_lookup_hinted() on the same iova, while t->gen stays the
+ * same), or VHOST_IOTLB_NIL. */
+static __rte_always_inline uint32_t
 vhost_iotlb_prefetch_entry(const struct vhost_iotlb *t, uint64_t h)
 {
 	uint64_t w = t->slot[h & t->slot_mask];
 	unsigned int l = (unsigned int)__builtin_ctz(t->levels);
+	uint32_t id;
 
-	if ((w & VHOST_IOTLB_SLOT_TAG_MASK) == vhost_iotlb_tag(h, l))
-		rte_prefetch0(&t->e[w >> VHOST_IOTLB_SLOT_ID_SHIFT]);
+	if ((w & VHOST_IOTLB_SLOT_TAG_MASK) != vhost_iotlb_tag(h, l))
+		return VHOST_IOTLB_NIL;
+	id = (uint32_t)(w >> VHOST_IOTLB_SLOT_ID_SHIFT);
+	rte_prefetch0(&t->e[id]);
+	return id;
+}
+
+/* vhost_iotlb_find() given hint: VHOST_IOTLB_NIL, or an id that
+ * vhost_iotlb_prefetch_entry() returned while t->gen had the value it
+ * has now (so a live entry). Entries do not overlap: if the hinted one
+ * contains iova, it is the one the search would find, without the hash
+ * and the slot; otherwise the search as ever. */
+static __rte_always_inline const struct vhost_iotlb_entry *
+vhost_iotlb_find_hinted(const struct vhost_iotlb *t, uint64_t iova,
+			uint32_t hint)
+{
+	if (hint != VHOST_IOTLB_NIL) {
+		const struct vhost_iotlb_entry *e = &t->e[hint];
+
+		if (iova - e->iova <= e->last - e->iova)
+			return e;
+	}
+	return vhost_iotlb_find(t, iova);
 }
 
 /* Translate iova for an access of *len bytes needing perm, treating
- * entries stamped before expire_before as missing. On a hit, *entry
- * points at the entry (valid until the next change) and *len is
- * clipped to its end. */
+ * entries stamped before expire_before as missing, with a hint as for
+ * vhost_iotlb_find_hinted(): the result is the same with any valid
+ * hint. On a hit, *entry points at the entry (valid until the next
+ * change) and *len is clipped to its end. */
 static __rte_always_inline enum vhost_iotlb_result
-vhost_iotlb_lookup_at(const struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
-		      uint8_t perm, uint64_t expire_before,
-		      const struct vhost_iotlb_entry **entry)
+vhost_iotlb_lookup_hinted(const struct vhost_iotlb *t, uint64_t iova,
+			  uint64_t *len, uint8_t perm, uint64_t expire_before,
+			  uint32_t hint, const struct vhost_iotlb_entry **entry)
 {
-	const struct vhost_iotlb_entry *e = vhost_iotlb_find(t, iova);
+	const struct vhost_iotlb_entry *e = vhost_iotlb_find_hinted(t, iova, hint);
 	uint64_t avail;
 
 	if (e == NULL)
@@ -318,6 +344,16 @@ vhost_iotlb_lookup_at(const struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
 	if (*len != 0 && *len - 1 > avail)
 		*len = avail + 1;
 	return VHOST_IOTLB_LOOKUP_HIT;
+}
+
+/* The same without a hint. */
+static __rte_always_inline enum vhost_iotlb_result
+vhost_iotlb_lookup_at(const struct vhost_iotlb *t, uint64_t iova, uint64_t *len,
+		      uint8_t perm, uint64_t expire_before,
+		      const struct vhost_iotlb_entry **entry)
+{
+	return vhost_iotlb_lookup_hinted(t, iova, len, perm, expire_before,
+					 VHOST_IOTLB_NIL, entry);
 }
 
 /* The same with the table's own expiry horizon, giving the uaddr. */

@@ -136,6 +136,27 @@ vhost_iotlb_resolve_uaddr(void *arg, uint64_t uaddr, uint64_t len,
 	return true;
 }
 
+/* The hint the last prefetch left for iova (vq->xh), if the IOTLB is
+ * unchanged since. The walk meets the IOVAs in the order they were
+ * noted, but may skip one the ring's range cache served meanwhile. */
+static __rte_always_inline uint32_t
+hint_take(struct vhost_virtqueue *vq, const struct vhost_iotlb *t,
+	  uint64_t iova)
+{
+	struct vhost_iotlb_hints *xh = &vq->xh;
+	uint16_t k = xh->next;
+
+	if (k >= xh->n || xh->gen != t->gen)
+		return VHOST_IOTLB_NIL;
+	if (xh->iova[k] != iova) {
+		if (k + 1 >= xh->n || xh->iova[k + 1] != iova)
+			return VHOST_IOTLB_NIL;
+		k++;
+	}
+	xh->next = (uint16_t)(k + 1);
+	return xh->id[k];
+}
+
 uint8_t *
 vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 		     uint64_t iova, uint64_t *len, uint8_t perm, uint64_t *gpa)
@@ -143,8 +164,9 @@ vhost_iova_translate(const struct vhost_device *dev, struct vhost_virtqueue *vq,
 	const struct vhost_iotlb_entry *e = NULL;
 	uint64_t off;
 
-	switch (vhost_iotlb_lookup_at(&dev->iotlb, iova, len, perm,
-				      vq->iotlb_expire_before, &e)) {
+	switch (vhost_iotlb_lookup_hinted(&dev->iotlb, iova, len, perm,
+					  vq->iotlb_expire_before,
+					  hint_take(vq, &dev->iotlb, iova), &e)) {
 	case VHOST_IOTLB_LOOKUP_HIT:
 		break;
 	case VHOST_IOTLB_LOOKUP_DENIED:

@@ -71,6 +71,23 @@ struct vhost_iotlb_pending {
 	bool sent;
 };
 
+/* Most lookups one batch prefetches: two per chain, up to 32 chains. */
+#define VHOST_IOTLB_PREFETCH_MAX 64
+
+/* What the last prefetch of translations (vring.h) found: for the
+ * IOVAs it looked for, in the order the walk meets them, the id of the
+ * entry it started loading (VHOST_IOTLB_NIL if none). The walk's IOTLB
+ * lookups take them as hints (vhost_iotlb_lookup_hinted) while the
+ * device IOTLB's gen is still gen: the same result, without the hash
+ * and the slot that the prefetch read already. */
+struct vhost_iotlb_hints {
+	uint64_t gen;
+	uint16_t n;
+	uint16_t next;		/* the first not taken yet */
+	uint32_t id[VHOST_IOTLB_PREFETCH_MAX];
+	uint64_t iova[VHOST_IOTLB_PREFETCH_MAX];
+};
+
 /* The IOVA range of the last IOTLB translation with our and the guest
  * physical address of its start (IOMMU only): a copy of one IOTLB
  * entry. Valid while perm is not 0 and gen equals the device IOTLB's
@@ -127,6 +144,7 @@ struct vhost_virtqueue {
 	/* The last batch mostly searched the IOTLB (scattered mappings):
 	 * load the next batch's index slots and entries before its walk. */
 	bool iotlb_prefetch;
+	struct vhost_iotlb_hints xh;	/* from that prefetch */
 	struct vhost_used_elem *shadow_used;	/* size entries */
 	struct vring_desc *indirect_copy;	/* for split indirect tables */
 	uint32_t indirect_copy_len;

@@ -99,18 +99,17 @@ vhost_prefetch_descs(const struct vhost_virtqueue *vq, uint16_t i, uint16_t n)
 	}
 }
 
-/* Most lookups one batch prefetches: two per chain, up to 32 chains. */
-#define VHOST_IOTLB_PREFETCH_MAX 64
-
 /* Note iova for vhost_prefetch_translations(): start loading its index
  * slot unless the ring's range cache (vq->xc) has it. */
 static __rte_always_inline void
 vhost_prefetch_slot_of(const struct vhost_iotlb *t,
-		       const struct vhost_virtqueue *vq, uint64_t iova,
+		       struct vhost_virtqueue *vq, uint64_t iova,
 		       uint64_t *hash, uint16_t *m)
 {
-	if (iova - vq->xc.iova > vq->xc.last - vq->xc.iova)
+	if (iova - vq->xc.iova > vq->xc.last - vq->xc.iova) {
+		vq->xh.iova[*m] = iova;
 		hash[(*m)++] = vhost_iotlb_prefetch_slot(t, iova);
+	}
 }
 
 /* With scattered IOTLB mappings the ring's range cache (vq->xc) misses
@@ -122,12 +121,13 @@ vhost_prefetch_slot_of(const struct vhost_iotlb *t,
  * new avail entry (split) or at ring position p (packed: only chains
  * already available, their head's flags read with acquire as the walker
  * does).
+ * The entries found are kept (vq->xh) as hints for the walk's lookups.
  * A hint only: the walk translates and checks every address as ever.
  * Split descriptors should be on their way already
  * (vhost_prefetch_descs); packed ones are read in order. */
 static __rte_always_inline void
 vhost_prefetch_translations(const struct vhost_device *dev,
-			    const struct vhost_virtqueue *vq, uint16_t i,
+			    struct vhost_virtqueue *vq, uint16_t i,
 			    struct vhost_ring_pos p, uint16_t n,
 			    const bool packed)
 {
@@ -173,7 +173,10 @@ vhost_prefetch_translations(const struct vhost_device *dev,
 		}
 	}
 	for (uint16_t k = 0; k < m; k++)
-		vhost_iotlb_prefetch_entry(t, hash[k]);
+		vq->xh.id[k] = vhost_iotlb_prefetch_entry(t, hash[k]);
+	vq->xh.n = m;
+	vq->xh.next = 0;
+	vq->xh.gen = t->gen;
 }
 
 /* After a batch's walk: prefetch the next batch's translations if more

@@ -360,6 +360,14 @@ op_lookup(struct fz_in *in)
 	FZ_CHECK(vhost_iotlb_find(&tlb, q) == NULL ||
 		 (vhost_iotlb_find(&tlb, q) >= tlb.e && vhost_iotlb_find(&tlb, q) < tlb.e + tlb.max),
 		 "find returned an entry outside the table");
+	/* The datapath's prefetch hint changes nothing. */
+	if (tlb.levels != 0) {
+		uint32_t hint = vhost_iotlb_prefetch_entry(&tlb,
+			vhost_iotlb_prefetch_slot(&tlb, q));
+
+		FZ_CHECK(vhost_iotlb_find_hinted(&tlb, q, hint) == vhost_iotlb_find(&tlb, q),
+			 "hinted find of 0x%lx differs", q);
+	}
 }
 
 /* What vhost_iotlb_age() does with the timer: the clock moves on, the
