@@ -285,19 +285,29 @@ vhost_iotlb_prefetch_slot(const struct vhost_iotlb *t, uint64_t iova)
 
 /* Returns the id of the entry it started loading (a hint for
  * vhost_iotlb_lookup_hinted() on the same iova, while t->gen stays the
- * same), or VHOST_IOTLB_NIL. */
+ * same), or VHOST_IOTLB_NIL. The probe run is followed as far as the
+ * line of the home slot goes (the line the prefetch loaded): a block
+ * whose home slot another one holds is found too. */
 static __rte_always_inline uint32_t
 vhost_iotlb_prefetch_entry(const struct vhost_iotlb *t, uint64_t h)
 {
-	uint64_t w = t->slot[h & t->slot_mask];
-	unsigned int l = (unsigned int)__builtin_ctz(t->levels);
-	uint32_t id;
+	const uint64_t per_line = RTE_CACHE_LINE_SIZE / sizeof(t->slot[0]);
+	const uint64_t tag = vhost_iotlb_tag(h, (unsigned int)__builtin_ctz(t->levels));
 
-	if ((w & VHOST_IOTLB_SLOT_TAG_MASK) != vhost_iotlb_tag(h, l))
-		return VHOST_IOTLB_NIL;
-	id = (uint32_t)(w >> VHOST_IOTLB_SLOT_ID_SHIFT);
-	rte_prefetch0(&t->e[id]);
-	return id;
+	for (uint64_t i = h & t->slot_mask;; i++) {
+		uint64_t w = t->slot[i];
+
+		if (w == 0)
+			return VHOST_IOTLB_NIL;
+		if ((w & VHOST_IOTLB_SLOT_TAG_MASK) == tag) {
+			uint32_t id = (uint32_t)(w >> VHOST_IOTLB_SLOT_ID_SHIFT);
+
+			rte_prefetch0(&t->e[id]);
+			return id;
+		}
+		if ((i + 1) % per_line == 0 || i == t->slot_mask)
+			return VHOST_IOTLB_NIL;
+	}
 }
 
 /* vhost_iotlb_find() given hint: VHOST_IOTLB_NIL, or an id that
