@@ -10,10 +10,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
 
-#include "fake_frontend.h"
 #include "fe_connect_spy.h"
+#include "fe_harness.h"
 
 typedef int (*connect_fn)(int, __CONST_SOCKADDR_ARG, socklen_t);
 
@@ -47,14 +46,7 @@ fe_connect_spy_failed(void)
 bool
 fe_connect_spy_wait_failed(int n, int timeout_ms)
 {
-	int64_t deadline = fm_now_ms() + timeout_ms;
-
-	while (atomic_load(&spy_failed) < n) {
-		if (fm_now_ms() >= deadline)
-			return false;
-		usleep(1000);
-	}
-	return true;
+	return fe_wait_at_least(&spy_failed, n, timeout_ms);
 }
 
 /* The C library's connect(), found once. */
