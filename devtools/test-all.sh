@@ -16,7 +16,9 @@ devtools/leftovers.sh snapshot "$leftover_snap"
 # ---- Test steps: "name|command", run in order from the repo root. ----
 steps=(
 	"lib/vhost include layering (doc/design.md)|devtools/check-layers.py"
-	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs"
+	# meson-failures.py repeats what the failed tests said, which their
+	# log lines can push out of meson's own report.
+	"meson tests (unit, vhost-user socket)|meson test -C build --print-errorlogs || { devtools/meson-failures.py build; exit 1; }"
 	"ASan+UBSan build: unit and socket tests|devtools/test-sanitizers.sh"
 	"IOTLB readers vs writer under TSan|app/test/iotlb/run_tsan.sh"
 	"libFuzzer: messages, descriptor chains, IOTLB (30 s each) + regressions|app/test/fuzz/run_fuzz.sh 30"
@@ -69,7 +71,7 @@ done
 for f in "${failed_logs[@]}"; do
 	echo
 	echo "==== why it failed: ${f%%|*}"
-	grep -a -n -i -E 'fail|error|assert|sanitizer|timeout|timed out|abort' \
+	grep -a -n -i -E 'fail|error|assert|sanitizer|timeout|timed out|abort|^ +FE: ' \
 		"${f#*|}" | tail -n 40 || true
 	echo "---- its last lines:"
 	tail -n 15 "${f#*|}"

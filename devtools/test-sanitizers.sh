@@ -16,4 +16,4 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Sanitized code runs two to three times slower: fault-kill took 260 s
 # of its 300 s limit under ASan on a loaded 2-core machine.
 meson test -C "$dir" --suite unit --suite socket --print-errorlogs \
-	--timeout-multiplier 3
+	--timeout-multiplier 3 || { devtools/meson-failures.py "$dir"; exit 1; }
